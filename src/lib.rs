@@ -1,0 +1,8 @@
+//! reel: an actor-based ingest server for the conversations of LLM coding agents.
+//!
+//! The crate is a library first; `src/main.rs` is a thin binary over it.
+//! See `ARCHITECTURE.md` for the map of modules and the invariants they keep.
+
+pub mod llm;
+pub mod merkle;
+pub mod wire;

@@ -1,0 +1,73 @@
+//! The optional `session` block of a turn: which org, harness and harness session it belongs to.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// Harness id used when the envelope has none.
+pub const UNKNOWN_HARNESS: &str = "unknown";
+
+/// The session envelope (wire.md §5.1, plus reel's `parent_harness_id`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SessionEnvelope {
+    #[serde(default)]
+    pub org_id: String,
+    #[serde(default)]
+    pub auth_subject: String,
+    #[serde(default)]
+    pub harness_id: String,
+    #[serde(default)]
+    pub harness_session_id: String,
+    #[serde(default)]
+    pub harness_version: String,
+    #[serde(default)]
+    pub cwd: String,
+    #[serde(default)]
+    pub name: String,
+    /// Fork-parent hint; `None` when absent or `null`.
+    #[serde(default)]
+    pub parent_harness_session_id: Option<String>,
+    /// Harness of the fork parent; defaults to this envelope's harness.
+    #[serde(default)]
+    pub parent_harness_id: Option<String>,
+    /// Raw JSON object merged into `sessions.harness_metadata`; `null` is treated as absent.
+    #[serde(default)]
+    pub harness_metadata: Option<Box<RawValue>>,
+}
+
+/// Why an envelope was refused (wire.md §5.2). The texts match the reference's.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvelopeError {
+    #[error("org_id is not a valid UUID: {0}")]
+    OrgId(String),
+    #[error("parent_harness_session_id is present but empty; omit the field instead")]
+    EmptyParent,
+    #[error("parent_harness_id is present but empty; omit the field instead")]
+    EmptyParentHarness,
+    #[error("harness_metadata is not a JSON object: {0}")]
+    Metadata(String),
+}
+
+impl SessionEnvelope {
+    /// `"unknown"` when the harness id is empty, else the id verbatim.
+    pub fn harness_id_or_unknown(&self) -> &str {
+        if self.harness_id.is_empty() {
+            UNKNOWN_HARNESS
+        } else {
+            &self.harness_id
+        }
+    }
+
+    /// True when the session id must be derived from the root hash: no harness, the
+    /// `unknown` harness (which discards a supplied id), or no harness session id.
+    pub fn needs_synthetic_harness_session_id(&self) -> bool {
+        self.harness_id_or_unknown() == UNKNOWN_HARNESS || self.harness_session_id.is_empty()
+    }
+
+    /// The harness under which the fork parent is looked up.
+    pub fn parent_harness_id_or_own(&self) -> &str {
+        match self.parent_harness_id.as_deref() {
+            Some(h) if !h.is_empty() => h,
+            _ => self.harness_id_or_unknown(),
+        }
+    }
+}
