@@ -5,4 +5,6 @@
 
 pub mod llm;
 pub mod merkle;
+pub mod sessions;
+pub mod store;
 pub mod wire;

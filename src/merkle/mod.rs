@@ -1,1 +1,68 @@
 //! Content-addressed nodes: projection, canonical bytes, SHA-256 and chain building.
+//!
+//! Everything here is a pure function over values: no I/O, no clocks, no globals.
+
+mod chain;
+
+pub use chain::build_chain;
+
+use serde::Serialize;
+
+use crate::llm::{ContentBlock, Usage};
+
+/// What a node stores (storage.md §6.4). Serialises to the stored `bucket` JSON (v1 rules:
+/// `content: null` for a nil content, `agent_name` omitted when empty). Only `kind`, `role`
+/// and the projected `content` are hashed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Bucket {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub role: String,
+    pub content: Option<Vec<ContentBlock>>,
+    pub model: String,
+    pub provider: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub agent_name: String,
+}
+
+/// One node of a turn's chain, with its hash and its parent's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainNode {
+    /// 64 lowercase hex characters.
+    pub hash: String,
+    /// `None` for the root.
+    pub parent_hash: Option<String>,
+    /// The unprojected bucket, as it will be stored.
+    pub bucket: Bucket,
+    /// Set on the head (response) node only; not hashed.
+    pub stop_reason: String,
+    /// Set on the head (response) node only; not hashed.
+    pub usage: Option<Usage>,
+}
+
+/// A turn's nodes, root first; the last node is the head (the response).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    pub nodes: Vec<ChainNode>,
+}
+
+impl Chain {
+    /// The response node. A chain built by `build_chain` is never empty.
+    pub fn head(&self) -> &ChainNode {
+        self.nodes
+            .last()
+            .expect("a built chain always has its response node")
+    }
+
+    /// The first message node.
+    pub fn root(&self) -> &ChainNode {
+        self.nodes
+            .first()
+            .expect("a built chain always has its response node")
+    }
+
+    /// The synthetic harness session id: the first 16 hex characters of the root hash.
+    pub fn synthetic_session_id(&self) -> &str {
+        &self.root().hash[..16]
+    }
+}

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use uuid::Uuid;
 
 /// Harness id used when the envelope has none.
 pub const UNKNOWN_HARNESS: &str = "unknown";
@@ -45,6 +46,32 @@ pub enum EnvelopeError {
     EmptyParentHarness,
     #[error("harness_metadata is not a JSON object: {0}")]
     Metadata(String),
+}
+
+/// Parses an org id the way the reference's `uuid.Parse` does; `""` is the nil-UUID sentinel.
+///
+/// Accepted forms: 36-character hyphenated, 32 hex digits, `urn:uuid:` + 36, and 38 characters
+/// whose first and last characters are ignored (`{…}`). Hex is case-insensitive.
+pub fn parse_org_id(s: &str) -> Result<Uuid, String> {
+    if s.is_empty() {
+        return Ok(Uuid::nil());
+    }
+    let body = match s.len() {
+        36 | 32 => s,
+        45 => {
+            let prefix = &s.as_bytes()[..9];
+            if !prefix.eq_ignore_ascii_case(b"urn:uuid:") {
+                return Err(format!(
+                    "invalid urn prefix: {:?}",
+                    String::from_utf8_lossy(prefix)
+                ));
+            }
+            &s[9..]
+        }
+        38 => s.get(1..37).ok_or("invalid UUID format")?,
+        n => return Err(format!("invalid UUID length: {n}")),
+    };
+    Uuid::try_parse(body).map_err(|_| "invalid UUID format".to_owned())
 }
 
 impl SessionEnvelope {

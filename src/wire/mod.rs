@@ -1,5 +1,7 @@
 //! The JSON contract of the ingest API: turn payloads and the session envelope.
 
 mod envelope;
+mod payload;
 
-pub use envelope::{EnvelopeError, SessionEnvelope, UNKNOWN_HARNESS};
+pub use envelope::{EnvelopeError, SessionEnvelope, UNKNOWN_HARNESS, parse_org_id};
+pub use payload::{ChatResponse, DecodeError, TurnError, TurnPayload, decode_batch, decode_turn};

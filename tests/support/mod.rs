@@ -1,0 +1,64 @@
+//! Test databases: every behaviour runs on SQLite and, when `TEST_DATABASE_URL` is set, on
+//! Postgres, each test in a freshly created database.
+//!
+//! `TEST_DATABASE_URL` points at any database of a Postgres server the tests may create
+//! databases on (e.g. `postgres://postgres@127.0.0.1:5432/postgres`). When
+//! `REEL_PG_MARKER` names a file, the first Postgres database created writes it, so CI can
+//! prove the Postgres suite ran.
+#![allow(dead_code)]
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database (no migrations applied) and the URL that reaches it.
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    /// Keeps the SQLite file alive for the test's duration.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// One fresh database per available backend: SQLite always, Postgres when configured.
+    pub async fn all() -> Vec<TestDb> {
+        let mut dbs = vec![TestDb::sqlite()];
+        if let Some(pg) = TestDb::postgres().await {
+            dbs.push(pg);
+        }
+        dbs
+    }
+
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("reel.db").display());
+        TestDb { backend: Backend::Sqlite, url, _dir: Some(dir) }
+    }
+
+    /// A freshly created Postgres database, or `None` when `TEST_DATABASE_URL` is unset.
+    pub async fn postgres() -> Option<TestDb> {
+        let admin_url = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+        let admin = Database::connect(&admin_url).await.expect("connect TEST_DATABASE_URL");
+        let name = format!("reel_t_{}", Uuid::now_v7().simple());
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        if let Ok(marker) = std::env::var("REEL_PG_MARKER") {
+            std::fs::write(marker, b"postgres suite ran\n").ok();
+        }
+        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+        Some(TestDb { backend: Backend::Postgres, url: format!("{base}/{name}"), _dir: None })
+    }
+
+    /// Connects without any reel-specific setup.
+    pub async fn connect_raw(&self) -> DatabaseConnection {
+        Database::connect(&self.url).await.expect("connect test database")
+    }
+}
