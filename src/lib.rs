@@ -3,8 +3,14 @@
 //! The crate is a library first; `src/main.rs` is a thin binary over it.
 //! See `ARCHITECTURE.md` for the map of modules and the invariants they keep.
 
+pub mod app;
+pub mod config;
+pub mod cost;
+pub mod http;
 pub mod llm;
 pub mod merkle;
+mod pending_merge;
 pub mod sessions;
 pub mod store;
+pub mod telemetry;
 pub mod wire;
