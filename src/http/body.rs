@@ -95,14 +95,16 @@ pub async fn read_body(
     let mut reserved: Option<OwnedSemaphorePermit> = None;
     let mut reserved_bytes = 0usize;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|err| match err {
-            PayloadError::EncodingCorrupted | PayloadError::Io(_) if !label.is_empty() => {
+        // With an encoding, a truncated or corrupt stream surfaces as any payload error.
+        let chunk = chunk.map_err(|err| {
+            if label.is_empty() {
+                BodyError::Read(err.to_string())
+            } else {
                 BodyError::Corrupt {
                     encoding: label.clone(),
                     reason: err.to_string(),
                 }
             }
-            other => BodyError::Read(other.to_string()),
         })?;
         if buf.len() + chunk.len() > limits.limit {
             return Err(BodyError::TooLarge {

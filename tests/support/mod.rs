@@ -37,13 +37,21 @@ impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("reel.db").display());
-        TestDb { backend: Backend::Sqlite, url, _dir: Some(dir) }
+        TestDb {
+            backend: Backend::Sqlite,
+            url,
+            _dir: Some(dir),
+        }
     }
 
     /// A freshly created Postgres database, or `None` when `TEST_DATABASE_URL` is unset.
     pub async fn postgres() -> Option<TestDb> {
-        let admin_url = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
-        let admin = Database::connect(&admin_url).await.expect("connect TEST_DATABASE_URL");
+        let admin_url = std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let admin = Database::connect(&admin_url)
+            .await
+            .expect("connect TEST_DATABASE_URL");
         let name = format!("reel_t_{}", Uuid::now_v7().simple());
         admin
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
@@ -53,12 +61,21 @@ impl TestDb {
         if let Ok(marker) = std::env::var("REEL_PG_MARKER") {
             std::fs::write(marker, b"postgres suite ran\n").ok();
         }
-        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
-        Some(TestDb { backend: Backend::Postgres, url: format!("{base}/{name}"), _dir: None })
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
+        Some(TestDb {
+            backend: Backend::Postgres,
+            url: format!("{base}/{name}"),
+            _dir: None,
+        })
     }
 
     /// Connects without any reel-specific setup.
     pub async fn connect_raw(&self) -> DatabaseConnection {
-        Database::connect(&self.url).await.expect("connect test database")
+        Database::connect(&self.url)
+            .await
+            .expect("connect test database")
     }
 }

@@ -1,0 +1,13 @@
+//! Black-box tests of the HTTP surface: the real server on port 0, real HTTP through `awc`,
+//! real databases (SQLite always, Postgres when `TEST_DATABASE_URL` is set).
+//!
+//! One test binary, modules named after the feature they cover.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod fixtures;
+mod harness;
+
+mod admin;
+mod basics;
