@@ -14,7 +14,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, middleware::from_fn, web};
 use sea_orm::DatabaseConnection;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::cost::{PriceBook, PriceTableError};
 use crate::http::{self, AdminAuth, AppState, BodyLimits};
 use crate::sessions::{Registry, SessionSettings};
@@ -36,6 +36,8 @@ pub enum StartupError {
     #[error("cannot start the session arbiters: {0}")]
     Arbiters(std::io::Error),
     #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
     Metrics(#[from] MetricsError),
     #[error(transparent)]
     Prices(#[from] PriceTableError),
@@ -56,6 +58,7 @@ impl Application {
     /// binds the listener. Must run inside an actix `System` (`#[actix_web::main]`,
     /// `#[actix_rt::test]`).
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        config.validate()?;
         let metrics = Metrics::new()?;
         let prices = PriceBook::with_overrides(&config.pricing)?;
         let db = crate::pending_merge::connect(

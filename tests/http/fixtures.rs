@@ -16,23 +16,39 @@ pub fn envelope(harness_session_id: &str) -> Value {
 }
 
 /// The reference worker test's sample job: system "you are helpful", user "ping", assistant
-/// "pong", usage 11/7/18 (reference-tests.md §8.4).
+/// "pong", usage 11/7/18 (reference-tests.md §8.4). The system prompt is a message here (an
+/// OpenAI-style request), so the chain has three nodes.
 pub fn sample_turn(session: Option<Value>) -> Value {
     let mut turn = json!({
-        "provider": "anthropic",
+        "provider": "openai",
         "agent_name": "tester",
         "request": {
-            "model": MODEL,
-            "system": "you are helpful",
-            "messages": [{"role": "user", "content": "ping"}],
+            "model": "gpt-4o",
+            "messages": [
+                {"role": "system", "content": "you are helpful"},
+                {"role": "user", "content": "ping"},
+            ],
         },
-        "response": response("pong", 11, 7),
+        "response": {
+            "model": "gpt-4o",
+            "message": {"role": "assistant", "content": [{"type": "text", "text": "pong"}]},
+            "done": true,
+            "stop_reason": "stop",
+            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+        },
     });
     if let Some(session) = session {
         turn["session"] = session;
     }
     turn
 }
+
+/// The reference's hashes of the sample job's nodes (hashing.md §4.9): system, user, head.
+pub const SAMPLE_HASHES: [&str; 3] = [
+    "b58e4092e93948e37df9ef8b34611079f8e6b9b9634c918e26a9ca7c4f717805",
+    "0709995c4a700f05d8b9bdb8db9fc3e9704821365ae12094f16e498fbd4e1cef",
+    "796f111ff082fc70e52dc1f8879a9f3bb4d2cf62f23e2ed21b65711e30de77db",
+];
 
 /// A reduced assistant response.
 pub fn response(text: &str, input: i64, output: i64) -> Value {
@@ -123,8 +139,17 @@ pub fn openai_turn(text: &str) -> Value {
     })
 }
 
-/// Payloads of the conformance file with the hashes the reference computed for them.
-pub fn conformance_cases(limit: usize) -> Vec<(String, Value, u16, Vec<String>)> {
+/// One line of the conformance file: the raw payload (kept as text: some payloads hold lone
+/// surrogate escapes a strict JSON parser refuses), the reference's status and node hashes.
+pub struct ConformanceCase {
+    pub name: String,
+    pub payload: String,
+    pub status: u16,
+    pub hashes: Vec<String>,
+}
+
+/// Every case of the conformance file.
+pub fn conformance_cases() -> Vec<ConformanceCase> {
     // In CI the repository is cloned next to a copy of `shared/`.
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -133,24 +158,30 @@ pub fn conformance_cases(limit: usize) -> Vec<(String, Value, u16, Vec<String>)>
     let text = std::fs::read_to_string(path).expect("conformance file next to the repository");
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .take(limit)
         .map(|line| {
-            let case: Value = serde_json::from_str(line).expect("conformance line is JSON");
-            let hashes = case["expect"]["nodes"]
-                .as_array()
-                .map(|nodes| {
-                    nodes
-                        .iter()
-                        .map(|n| n["hash"].as_str().unwrap_or_default().to_owned())
-                        .collect()
-                })
-                .unwrap_or_default();
-            (
-                case["name"].as_str().unwrap_or_default().to_owned(),
-                case["payload"].clone(),
-                case["expect"]["status"].as_u64().unwrap_or(0) as u16,
-                hashes,
-            )
+            // Lines are `{"name": …, "payload": …, "expect": …}` in this key order.
+            let payload_at = line.find(r#""payload": "#).expect("payload key") + 11;
+            let expect_at = line.rfind(r#", "expect": "#).expect("expect key");
+            let payload = line[payload_at..expect_at].to_owned();
+            let head: Value = serde_json::from_str(&format!("{}}}", &line[..payload_at - 13]))
+                .expect("name is JSON");
+            let tail: Value = serde_json::from_str(&format!("{{{}", &line[expect_at + 2..]))
+                .expect("expect is JSON");
+            let expect = &tail["expect"];
+            ConformanceCase {
+                name: head["name"].as_str().unwrap_or_default().to_owned(),
+                payload,
+                status: expect["status"].as_u64().unwrap_or(0) as u16,
+                hashes: expect["nodes"]
+                    .as_array()
+                    .map(|nodes| {
+                        nodes
+                            .iter()
+                            .map(|n| n["hash"].as_str().unwrap_or_default().to_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
         })
         .collect()
 }

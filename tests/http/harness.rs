@@ -141,6 +141,44 @@ impl TestApp {
         read(req.send_body(body.into()).await.expect("POST succeeds")).await
     }
 
+    /// POSTs `body` as JSON from a task of its own; await the handle for the response.
+    pub fn post_in_background(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> actix_rt::task::JoinHandle<TestResponse> {
+        let req = self
+            .client
+            .post(self.url(path))
+            .insert_header(("content-type", "application/json"));
+        let body = serde_json::to_vec(body).expect("serialisable");
+        actix_rt::spawn(
+            async move { read(req.send_body(body).await.expect("POST succeeds")).await },
+        )
+    }
+
+    /// The live actors as `GET /admin/actors` lists them (the server must allow admin).
+    pub async fn actors(&self) -> Vec<Value> {
+        let res = self.get("/admin/actors").await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        res.json()["actors"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until the actor of `harness_session_id` reports `pending` queued turns.
+    pub async fn wait_for_pending(&self, harness_session_id: &str, pending: u64) {
+        let reached = eventually(Duration::from_secs(10), || async {
+            self.actors()
+                .await
+                .iter()
+                .any(|a| a["harness_session_id"] == harness_session_id && a["pending"] == pending)
+        })
+        .await;
+        assert!(
+            reached,
+            "{harness_session_id} never had {pending} pending turns"
+        );
+    }
+
     pub async fn ingest(&self, turn: &Value) -> TestResponse {
         self.post("/v1/ingest", turn).await
     }
