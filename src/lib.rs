@@ -3,6 +3,7 @@
 //! The crate is a library first; `src/main.rs` is a thin binary over it.
 //! See `ARCHITECTURE.md` for the map of modules and the invariants they keep.
 
+pub mod chain_cli;
 pub mod gojson;
 pub mod llm;
 pub mod merkle;

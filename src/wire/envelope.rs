@@ -1,39 +1,48 @@
 //! The optional `session` block of a turn: which org, harness and harness session it belongs to.
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
+
+use crate::gojson::{go_struct, null_clears};
 
 /// Harness id used when the envelope has none.
 pub const UNKNOWN_HARNESS: &str = "unknown";
 
 /// The session envelope (wire.md §5.1, plus reel's `parent_harness_id`).
-#[derive(Debug, Clone, Default, Deserialize)]
+///
+/// Decoded with Go's rules (`null` strings are `""`, unknown keys ignored); `null` for the
+/// optional members is the same as their absence.
+#[derive(Debug, Clone, Default)]
 pub struct SessionEnvelope {
-    #[serde(default)]
     pub org_id: String,
-    #[serde(default)]
     pub auth_subject: String,
-    #[serde(default)]
     pub harness_id: String,
-    #[serde(default)]
     pub harness_session_id: String,
-    #[serde(default)]
     pub harness_version: String,
-    #[serde(default)]
     pub cwd: String,
-    #[serde(default)]
     pub name: String,
     /// Fork-parent hint; `None` when absent or `null`.
-    #[serde(default)]
     pub parent_harness_session_id: Option<String>,
     /// Harness of the fork parent; defaults to this envelope's harness.
-    #[serde(default)]
     pub parent_harness_id: Option<String>,
     /// Raw JSON object merged into `sessions.harness_metadata`; `null` is treated as absent.
-    #[serde(default)]
     pub harness_metadata: Option<Box<RawValue>>,
 }
+
+go_struct!(SessionEnvelope, "a session envelope object" {
+    "org_id" => org_id,
+    "auth_subject" => auth_subject,
+    "harness_id" => harness_id,
+    "harness_session_id" => harness_session_id,
+    "harness_version" => harness_version,
+    "cwd" => cwd,
+    "name" => name,
+    "parent_harness_session_id" => parent_harness_session_id,
+    "parent_harness_id" => parent_harness_id,
+    "harness_metadata" => harness_metadata,
+});
+
+null_clears!(String, Box<RawValue>);
 
 /// Why an envelope was refused (wire.md §5.2). The texts match the reference's.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -75,6 +84,42 @@ pub fn parse_org_id(s: &str) -> Result<Uuid, String> {
 }
 
 impl SessionEnvelope {
+    /// The reference's checks at the HTTP boundary (wire.md §5.2), in its order, plus reel's
+    /// `parent_harness_id`, which may not be present but empty either.
+    pub fn validate(&self) -> Result<(), EnvelopeError> {
+        parse_org_id(&self.org_id).map_err(EnvelopeError::OrgId)?;
+        if self.parent_harness_session_id.as_deref() == Some("") {
+            return Err(EnvelopeError::EmptyParent);
+        }
+        if self.parent_harness_id.as_deref() == Some("") {
+            return Err(EnvelopeError::EmptyParentHarness);
+        }
+        if let Some(raw) = &self.harness_metadata {
+            // `raw` is valid JSON (it was decoded or built through `RawValue`), so its first
+            // byte names its kind. `null` is accepted and means "no metadata" (README.md 8).
+            let kind = match raw.get().trim_start().as_bytes().first() {
+                Some(b'{') | Some(b'n') => None,
+                Some(b'[') => Some("array"),
+                Some(b'"') => Some("string"),
+                Some(b't' | b'f') => Some("bool"),
+                _ => Some("number"),
+            };
+            if let Some(kind) = kind {
+                return Err(EnvelopeError::Metadata(format!(
+                    "json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The metadata object, with `null` treated as absent.
+    pub fn harness_metadata_object(&self) -> Option<&RawValue> {
+        self.harness_metadata
+            .as_deref()
+            .filter(|raw| raw.get().trim() != "null")
+    }
+
     /// `"unknown"` when the harness id is empty, else the id verbatim.
     pub fn harness_id_or_unknown(&self) -> &str {
         if self.harness_id.is_empty() {
