@@ -111,3 +111,78 @@ impl<'a> From<&'a Result<Chain, Rejection>> for Outcome<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn run_lines(input: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        run(input.as_bytes(), &mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    const TURN: &str = r#"{"provider":"openai","request":{"model":"m","messages":[{"role":"user","content":"What is 2+2?"}]},"response":{"model":"m","message":{"role":"assistant","content":[{"type":"text","text":"4"}]}}}"#;
+
+    #[test]
+    fn accepted_payloads_list_their_nodes() {
+        let out = run_lines(&format!("{TURN}\n"));
+        assert_eq!(out.len(), 1);
+        let nodes = out[0]["nodes"].as_array().unwrap();
+        assert_eq!(out[0]["status"], 202);
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[0]["parent_hash"], Value::Null);
+        assert_eq!(nodes[0]["role"], "user");
+        assert_eq!(nodes[1]["parent_hash"], nodes[0]["hash"]);
+        assert_eq!(nodes[1]["role"], "assistant");
+        assert_eq!(nodes[1]["hash"].as_str().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn wrapped_lines_blank_lines_and_rejections() {
+        let wrapped = json!({"name": "x", "payload": serde_json::from_str::<Value>(TURN).unwrap()});
+        let input = format!(
+            "{wrapped}\n\n   \n{{\"provider\":\"gemini\"}}\nnot json\n{{\"provider\":\"openai\",\"request\":{{}},\"response\":{{}}}}\n{{\"session\":{{\"org_id\":\"nope\"}}}}"
+        );
+        let out = run_lines(&input);
+        assert_eq!(out.len(), 5);
+        assert_eq!(out[0]["status"], 202);
+        assert_eq!(out[0]["nodes"], run_lines(TURN)[0]["nodes"]);
+        assert_eq!(
+            out[1],
+            json!({"status": 422, "error": "unprocessable turn: unsupported provider \"gemini\" (supported: [anthropic openai ollama])"})
+        );
+        assert_eq!(out[2]["status"], 400);
+        assert!(
+            out[2]["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid envelope: ")
+        );
+        assert_eq!(
+            out[3],
+            json!({"status": 422, "error": "unprocessable turn: invalid reduced response: missing response.message.role"})
+        );
+        assert_eq!(
+            out[4],
+            json!({"status": 400, "error": "invalid envelope: org_id is not a valid UUID: invalid UUID length: 4"})
+        );
+    }
+
+    #[test]
+    fn missing_request_is_a_parse_error() {
+        let out = run_lines(
+            r#"{"provider":"anthropic","response":{"message":{"role":"assistant","content":[{"type":"text","text":"x"}]}}}"#,
+        );
+        assert_eq!(
+            out[0],
+            json!({"status": 422, "error": "unprocessable turn: cannot parse request: unexpected end of JSON input"})
+        );
+    }
+}

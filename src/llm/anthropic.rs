@@ -474,3 +474,220 @@ impl<'de> Visitor<'de> for SystemVisitor {
 
     ignore_kinds!(String::new(); null, bool, number, object);
 }
+
+#[cfg(test)]
+mod tests {
+    //! The reference's Anthropic `ParseRequest` tests (reference-tests.md §8.11) and the
+    //! observed outputs of hashing.md §3.4.
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> ChatRequest {
+        parse_request(&v.to_string()).unwrap()
+    }
+
+    fn only_content(req: &ChatRequest) -> &[ContentBlock] {
+        req.messages[0].content.as_deref().unwrap()
+    }
+
+    #[test]
+    fn simple_text() {
+        let req = parse(json!({"model": "claude-3", "max_tokens": 1024,
+            "messages": [{"role": "user", "content": "Hello"}]}));
+        assert_eq!(req.model, "claude-3");
+        assert_eq!(req.max_tokens, Some(1024));
+        assert_eq!(req.messages[0].role, "user");
+        assert_eq!(only_content(&req), [ContentBlock::text("Hello")]);
+    }
+
+    #[test]
+    fn max_tokens_is_zero_when_absent() {
+        assert_eq!(parse(json!({"messages": []})).max_tokens, Some(0));
+        assert_eq!(parse_request("null").unwrap().max_tokens, Some(0));
+    }
+
+    #[test]
+    fn text_blocks() {
+        let req = parse(json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "one"}, {"type": "text", "text": "two"}]}]}));
+        assert_eq!(
+            only_content(&req),
+            [ContentBlock::text("one"), ContentBlock::text("two")]
+        );
+    }
+
+    #[test]
+    fn base64_image_and_document() {
+        let req = parse(json!({"messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBOR"}},
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBER"}},
+            {"type": "image", "source": {"type": "url", "url": "https://e/x.png"}}]}]}));
+        let blocks = only_content(&req);
+        assert_eq!(blocks[0].kind, "image");
+        assert_eq!(blocks[0].media_type, "image/png");
+        assert_eq!(blocks[0].image_base64, "iVBOR");
+        assert_eq!(blocks[1].image_base64, "JVBER");
+        assert_eq!(blocks[1].media_type, "application/pdf");
+        // A URL image keeps only its type: every URL image collides.
+        assert_eq!(
+            blocks[2],
+            ContentBlock {
+                kind: "image".into(),
+                ..ContentBlock::default()
+            }
+        );
+    }
+
+    #[test]
+    fn system_prompt_is_never_a_message() {
+        let req = parse(json!({"system": "You are helpful.",
+            "messages": [{"role": "user", "content": "Hi"}]}));
+        assert_eq!(req.system, "You are helpful.");
+        assert_eq!(req.messages.len(), 1);
+        let req = parse(
+            json!({"system": [{"type": "text", "text": ""}, {"type": "image"}, "s",
+            {"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}),
+        );
+        assert_eq!(req.system, "a\nb");
+        assert_eq!(parse(json!({"system": 5})).system, "");
+    }
+
+    #[test]
+    fn sampling_parameters_stop_sequences_and_stream() {
+        let req = parse(json!({"temperature": 0.7, "top_p": 0.9, "top_k": 40,
+            "stop_sequences": ["END", "STOP"], "stream": true}));
+        assert_eq!(req.temperature, Some(0.7));
+        assert_eq!(req.top_p, Some(0.9));
+        assert_eq!(req.top_k, Some(40));
+        assert_eq!(req.stop, ["END", "STOP"]);
+        assert_eq!(req.stream, Some(true));
+        assert_eq!(parse(json!({"stream": false})).stream, Some(false));
+        assert_eq!(parse(json!({})).stream, None);
+    }
+
+    #[test]
+    fn tool_use() {
+        let req = parse(json!({"messages": [{"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"location": "NYC"}}]}]}));
+        let block = &only_content(&req)[0];
+        assert_eq!(block.kind, "tool_use");
+        assert_eq!(block.tool_use_id, "toolu_1");
+        assert_eq!(block.tool_name, "get_weather");
+        assert_eq!(block.tool_input.as_ref().unwrap()["location"], "NYC");
+    }
+
+    #[test]
+    fn tool_results() {
+        let req = parse(json!({"messages": [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": "42"},
+            {"type": "tool_result", "tool_use_id": "toolu_2", "is_error": true,
+             "content": [{"type": "text", "text": "line one"}, {"type": "text", "text": "line two"}]},
+            {"type": "tool_result", "tool_use_id": "toolu_3",
+             "content": [{"type": "text", "text": "a"}, "x", {"type": "text", "text": ""}]}]}]}));
+        let blocks = only_content(&req);
+        assert_eq!(blocks[0].tool_result_id, "toolu_1");
+        assert_eq!(blocks[0].tool_output, "42");
+        assert!(!blocks[0].is_error);
+        assert_eq!(blocks[1].tool_output, "line one\nline two");
+        assert!(blocks[1].is_error);
+        assert_eq!(blocks[2].tool_output, "a\n");
+    }
+
+    #[test]
+    fn tool_result_fields_apply_only_to_tool_results() {
+        let req = parse(json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "t", "tool_use_id": "x", "is_error": true, "content": "c"}]}]}));
+        assert_eq!(only_content(&req), [ContentBlock::text("t")]);
+    }
+
+    #[test]
+    fn key_probes_run_for_every_block_and_skip_non_objects() {
+        let req = parse(json!({"messages": [{"role": "user", "content":
+            [1, "s", {"type": "text", "text": "t", "id": "i", "name": "n", "input": [1]}]}]}));
+        assert_eq!(
+            only_content(&req),
+            [ContentBlock {
+                kind: "text".into(),
+                text: "t".into(),
+                tool_use_id: "i".into(),
+                tool_name: "n".into(),
+                ..ContentBlock::default()
+            }]
+        );
+    }
+
+    #[test]
+    fn thinking_text_is_dropped_on_the_request_side() {
+        let req = parse(json!({"messages": [{"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "hmm", "signature": "SIG"},
+            {"type": "redacted_thinking", "data": "abc"}]}]}));
+        let blocks = only_content(&req);
+        assert_eq!(blocks[0].kind, "thinking");
+        assert_eq!(blocks[0].thinking, "");
+        assert_eq!(blocks[0].thinking_signature, "");
+        assert_eq!(blocks[1].kind, "redacted_thinking");
+    }
+
+    #[test]
+    fn content_of_other_kinds_is_nil_and_empty_string_is_one_block() {
+        for content in [
+            json!(null),
+            json!(5),
+            json!({"type": "text"}),
+            json!(true),
+            json!([]),
+            json!([1]),
+        ] {
+            let req = parse(json!({"messages": [{"role": "user", "content": content}]}));
+            assert_eq!(req.messages[0].content, None, "{content}");
+        }
+        let req = parse(json!({"messages": [{"role": "user"}]}));
+        assert_eq!(req.messages[0].content, None);
+        let req = parse(json!({"messages": [{"role": "user", "content": ""}]}));
+        assert_eq!(only_content(&req), [ContentBlock::text("")]);
+    }
+
+    #[test]
+    fn keys_are_case_sensitive() {
+        // A documented divergence (README.md 10): Go would match `MODEL` and `Messages`.
+        let req = parse(json!({"MODEL": "x", "Messages": [{"ROLE": "user", "content": "hi"}]}));
+        assert_eq!(req.model, "");
+        assert!(req.messages.is_empty());
+    }
+
+    #[test]
+    fn type_errors_use_go_texts() {
+        let err = |v: serde_json::Value| parse_request(&v.to_string()).unwrap_err().to_string();
+        assert_eq!(
+            err(json!({"max_tokens": 64.5})),
+            "json: cannot unmarshal number 64.5 into Go struct field anthropicRequest.max_tokens of type int"
+        );
+        assert_eq!(
+            err(json!({"messages": "hi"})),
+            "json: cannot unmarshal string into Go struct field anthropicRequest.messages of type []anthropic.anthropicMessage"
+        );
+        assert_eq!(
+            err(json!({"messages": [{"role": 1}]})),
+            "json: cannot unmarshal number into Go struct field anthropicRequest.messages.0.role of type string"
+        );
+        assert_eq!(
+            err(json!("not-valid-json-object")),
+            "json: cannot unmarshal string into Go value of type anthropic.anthropicRequest"
+        );
+        assert!(matches!(
+            parse_request(r#"{"stop_sequences":["a",2]}"#),
+            Err(ParseError::Type(_))
+        ));
+        assert!(matches!(
+            parse_request(r#"{"model":"#),
+            Err(ParseError::UnexpectedEnd)
+        ));
+        assert!(matches!(
+            parse_request("{nope}"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(parse_request("{} x"), Err(ParseError::Syntax(_))));
+    }
+}

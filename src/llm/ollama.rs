@@ -481,3 +481,116 @@ impl<'de> Visitor<'de> for FunctionVisitor<'_, '_> {
 
     reject_kinds!(bool, number, string, array);
 }
+
+#[cfg(test)]
+mod tests {
+    //! The reference's Ollama `ParseRequest` tests (reference-tests.md §8.11) and the
+    //! observed outputs of hashing.md §3.4.
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(v: Value) -> ChatRequest {
+        parse_request(&v.to_string()).unwrap()
+    }
+
+    #[test]
+    fn system_and_user() {
+        let req = parse(json!({"model": "llama3", "messages": [
+            {"role": "system", "content": "be brief"}, {"role": "user", "content": "Hi"}]}));
+        assert_eq!(req.model, "llama3");
+        assert_eq!(req.messages[0].role, "system");
+        assert_eq!(
+            req.messages[1].content.as_deref().unwrap(),
+            [ContentBlock::text("Hi")]
+        );
+    }
+
+    #[test]
+    fn options_map_to_common_fields_and_extra() {
+        let req = parse(
+            json!({"options": {"temperature": 0.8, "top_p": 0.9, "top_k": 40,
+            "num_predict": 100, "seed": 7, "stop": ["x"], "num_ctx": 4096, "repeat_penalty": 1.1,
+            "repeat_last_n": 64}, "format": "json", "keep_alive": "5m"}),
+        );
+        assert_eq!(req.temperature, Some(0.8));
+        assert_eq!(req.top_p, Some(0.9));
+        assert_eq!(req.top_k, Some(40));
+        assert_eq!(req.max_tokens, Some(100));
+        assert_eq!(req.seed, Some(7));
+        assert_eq!(req.stop, ["x"]);
+        assert_eq!(req.extra["num_ctx"], 4096);
+        assert_eq!(req.extra["repeat_penalty"], 1.1);
+        assert_eq!(req.extra["repeat_last_n"], 64);
+        assert_eq!(req.extra["format"], "json");
+        assert_eq!(req.extra["keep_alive"], "5m");
+    }
+
+    #[test]
+    fn stream_flag() {
+        assert_eq!(parse(json!({"stream": true})).stream, Some(true));
+        assert_eq!(parse(json!({"stream": false})).stream, Some(false));
+    }
+
+    #[test]
+    fn images_follow_the_text() {
+        let req = parse(
+            json!({"messages": [{"role": "user", "content": "what is this?",
+            "images": ["AAA", "BBB"]}]}),
+        );
+        let blocks = req.messages[0].content.as_deref().unwrap();
+        assert_eq!(blocks.len(), 3);
+        assert_eq!(blocks[0], ContentBlock::text("what is this?"));
+        assert_eq!(blocks[1].kind, "image");
+        assert_eq!(blocks[1].image_base64, "AAA");
+        assert_eq!(blocks[2].image_base64, "BBB");
+    }
+
+    #[test]
+    fn tool_calls_become_tool_use_blocks() {
+        let req = parse(
+            json!({"messages": [{"role": "assistant", "content": "", "tool_calls": [
+            {"function": {"index": 0, "name": "get_weather", "arguments": {"city": "Tokyo"}}},
+            {"id": "t2", "function": {"name": "noop", "arguments": null}}]}]}),
+        );
+        let blocks = req.messages[0].content.as_deref().unwrap();
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(blocks[0].kind, "tool_use");
+        assert_eq!(blocks[0].tool_name, "get_weather");
+        assert_eq!(blocks[0].tool_input.as_ref().unwrap()["city"], "Tokyo");
+        assert_eq!(blocks[1].tool_use_id, "t2");
+        assert_eq!(blocks[1].tool_input, None);
+    }
+
+    #[test]
+    fn empty_content_is_an_empty_array_and_tool_role_stays_text() {
+        let req = parse(json!({"messages": [{"role": "assistant", "content": ""},
+            {"role": "tool", "content": "sunny"}, null]}));
+        assert_eq!(req.messages[0].content, Some(vec![]));
+        assert_eq!(
+            req.messages[1].content.as_deref().unwrap(),
+            [ContentBlock::text("sunny")]
+        );
+        assert_eq!(req.messages[2].content, Some(vec![]));
+    }
+
+    #[test]
+    fn type_errors() {
+        let err = |v: Value| parse_request(&v.to_string()).unwrap_err().to_string();
+        assert_eq!(
+            err(json!({"model": "m", "messages": [{"role": "user", "content": ["x"]}]})),
+            "json: cannot unmarshal array into Go struct field ollamaRequest.messages.0.content of type string"
+        );
+        assert!(err(json!({"format": {"type": "object"}})).contains("ollamaRequest.format"));
+        assert!(err(json!({"keep_alive": 300})).contains("ollamaRequest.keep_alive"));
+        assert!(
+            err(json!({"options": {"num_ctx": "big"}})).contains("ollamaRequest.options.num_ctx")
+        );
+        assert!(
+            err(json!({"messages": [{"tool_calls": [{"function": {"arguments": "{}"}}]}]}))
+                .contains("tool_calls.0.function.arguments")
+        );
+        assert!(parse_request("{invalid").is_err());
+    }
+}

@@ -606,3 +606,185 @@ impl<'de> Visitor<'de> for FunctionVisitor<'_> {
 
     reject_kinds!(bool, number, string, array);
 }
+
+#[cfg(test)]
+mod tests {
+    //! The reference's OpenAI `ParseRequest` tests (reference-tests.md §8.11) and the
+    //! observed outputs of hashing.md §3.4.
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(v: Value) -> ChatRequest {
+        parse_request(&v.to_string()).unwrap()
+    }
+
+    fn content(req: &ChatRequest, i: usize) -> Option<&[ContentBlock]> {
+        req.messages[i].content.as_deref()
+    }
+
+    #[test]
+    fn system_and_user_are_ordinary_messages() {
+        let req = parse(json!({"model": "gpt-4", "messages": [
+            {"role": "system", "content": "be brief"}, {"role": "user", "content": "Hi"}]}));
+        assert_eq!(req.model, "gpt-4");
+        assert_eq!(req.messages[0].role, "system");
+        assert_eq!(content(&req, 0).unwrap(), [ContentBlock::text("be brief")]);
+        assert_eq!(req.system, "");
+    }
+
+    #[test]
+    fn parameters() {
+        let req = parse(
+            json!({"max_tokens": 100, "temperature": 0.5, "top_p": 0.9, "seed": 42,
+            "stream": true, "stop": "END"}),
+        );
+        assert_eq!(req.max_tokens, Some(100));
+        assert_eq!(req.temperature, Some(0.5));
+        assert_eq!(req.top_p, Some(0.9));
+        assert_eq!(req.seed, Some(42));
+        assert_eq!(req.stream, Some(true));
+        assert_eq!(req.stop, ["END"]);
+        assert_eq!(parse(json!({"stop": ["a", 1, "b"]})).stop, ["a", "b"]);
+        assert!(parse(json!({"stop": 5})).stop.is_empty());
+    }
+
+    #[test]
+    fn penalties_and_response_format_go_to_extra() {
+        let req = parse(json!({"frequency_penalty": 0.5, "presence_penalty": 0.25,
+            "response_format": {"type": "json_object"}}));
+        assert_eq!(req.extra["frequency_penalty"], 0.5);
+        assert_eq!(req.extra["presence_penalty"], 0.25);
+        assert_eq!(req.extra["response_format"], json!({"type": "json_object"}));
+        assert!(parse(json!({})).extra.is_empty());
+    }
+
+    #[test]
+    fn image_url_parts() {
+        let req = parse(json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "look"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "high"}},
+            {"type": "image_url", "image_url": "https://plain/string.png"},
+            {"type": "input_audio", "input_audio": {"data": "x"}},
+            7]}]}));
+        let blocks = content(&req, 0).unwrap();
+        assert_eq!(blocks.len(), 4);
+        assert_eq!(blocks[1].kind, "image");
+        assert_eq!(blocks[1].image_url, "data:image/png;base64,AAAA");
+        assert_eq!(blocks[2].kind, "image_url");
+        assert_eq!(blocks[2].image_url, "");
+        assert_eq!(blocks[3].kind, "input_audio");
+    }
+
+    #[test]
+    fn tool_calls_with_null_content() {
+        let req = parse(
+            json!({"messages": [{"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": "{\"location\":\"NYC\"}"}}]}]}),
+        );
+        let blocks = content(&req, 0).unwrap();
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].kind, "tool_use");
+        assert_eq!(blocks[0].tool_use_id, "call_1");
+        assert_eq!(blocks[0].tool_name, "get_weather");
+        assert_eq!(blocks[0].tool_input.as_ref().unwrap()["location"], "NYC");
+    }
+
+    #[test]
+    fn undecodable_arguments_drop_the_call() {
+        let call = |id: &str, args: &str| {
+            json!({"id": id, "type": "function",
+            "function": {"name": "f", "arguments": args}})
+        };
+        let req = parse(
+            json!({"messages": [{"role": "assistant", "content": "pre", "tool_calls": [
+            call("c1", ""), call("c2", "null"), call("c3", "[1]"), call("c4", "{\"a\":1}"),
+            call("c5", "{\"a\":1} x"), call("c6", "{not json")]}]}),
+        );
+        let blocks = content(&req, 0).unwrap();
+        assert_eq!(blocks.len(), 3);
+        assert_eq!(blocks[0], ContentBlock::text("pre"));
+        assert_eq!(blocks[1].tool_use_id, "c2");
+        assert_eq!(blocks[1].tool_input, None);
+        assert_eq!(blocks[2].tool_use_id, "c4");
+        assert_eq!(blocks[2].tool_input.as_ref().unwrap()["a"], 1);
+    }
+
+    #[test]
+    fn arguments_tolerate_lone_surrogates() {
+        let req = parse(json!({"messages": [{"role": "assistant", "tool_calls": [
+            {"id": "c", "function": {"name": "f", "arguments": "{\"s\":\"\\ud800x\"}"}}]}]}));
+        assert_eq!(
+            content(&req, 0).unwrap()[0].tool_input.as_ref().unwrap()["s"],
+            "\u{fffd}x"
+        );
+    }
+
+    #[test]
+    fn tool_message_becomes_a_tool_result() {
+        let req = parse(json!({"messages": [
+            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+            {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "x"}]},
+            {"role": "tool", "content": "no id"}]}));
+        assert_eq!(
+            content(&req, 0).unwrap(),
+            [ContentBlock {
+                kind: "tool_result".into(),
+                tool_result_id: "call_1".into(),
+                tool_output: "sunny".into(),
+                ..ContentBlock::default()
+            }]
+        );
+        assert_eq!(content(&req, 1).unwrap()[0].tool_output, "");
+        assert_eq!(content(&req, 2).unwrap(), [ContentBlock::text("no id")]);
+    }
+
+    #[test]
+    fn empty_and_null_content_differ() {
+        let req = parse(json!({"messages": [
+            {"role": "user"}, {"role": "user", "content": null}, {"role": "user", "content": ""},
+            {"role": "user", "content": 7}, {"role": "user", "content": []}, {"role": "user", "content": {}}]}));
+        assert_eq!(content(&req, 0), Some(&[][..]));
+        assert_eq!(content(&req, 1), Some(&[][..]));
+        assert_eq!(
+            content(&req, 2).unwrap(),
+            [ContentBlock {
+                kind: "text".into(),
+                ..ContentBlock::default()
+            }]
+        );
+        assert_eq!(content(&req, 3), None);
+        assert_eq!(content(&req, 4), None);
+        assert_eq!(content(&req, 5), None);
+    }
+
+    #[test]
+    fn type_errors() {
+        let err = |v: Value| parse_request(&v.to_string()).unwrap_err().to_string();
+        assert_eq!(
+            err(json!({"messages": [{"role": "assistant", "tool_calls": [
+                {"id": "c", "function": {"name": "f", "arguments": {"a": 1}}}]}]})),
+            "json: cannot unmarshal object into Go struct field openaiRequest.messages.0.tool_calls.0.function.arguments of type string"
+        );
+        assert_eq!(
+            err(json!({"response_format": "json"})),
+            "json: cannot unmarshal string into Go struct field openaiRequest.response_format of type map[string]interface {}"
+        );
+        assert_eq!(
+            err(json!({"model": 5, "messages": []})),
+            "json: cannot unmarshal number into Go struct field openaiRequest.model of type string"
+        );
+        assert_eq!(
+            err(json!([1, 2])),
+            "json: cannot unmarshal array into Go value of type openai.openaiRequest"
+        );
+        assert!(
+            err(json!({"messages": [{"role": "user", "name": 5}]})).contains("messages.0.name")
+        );
+        assert!(err(json!({"seed": 1.5})).contains("number 1.5"));
+        assert!(parse_request("{invalid").is_err());
+        assert!(parse_request("null").unwrap().messages.is_empty());
+    }
+}

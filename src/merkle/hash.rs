@@ -164,3 +164,209 @@ impl Members<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The reference's node tests (reference-tests.md §8.9 and the `Node.Hash` cases of §8.10).
+
+    use super::*;
+    use crate::llm::Usage;
+    use crate::merkle::ChainNode;
+
+    fn bucket(role: &str, text: &str, model: &str, provider: &str) -> Bucket {
+        Bucket {
+            kind: "message".into(),
+            role: role.into(),
+            content: Some(vec![ContentBlock::text(text)]),
+            model: model.into(),
+            provider: provider.into(),
+            agent_name: String::new(),
+        }
+    }
+
+    fn user(text: &str) -> Bucket {
+        bucket("user", text, "test-model", "test-provider")
+    }
+
+    /// A node the way the reference's `NewNode` makes one.
+    fn new_node(bucket: Bucket, parent: Option<&ChainNode>, usage: Option<Usage>) -> ChainNode {
+        let parent_hash = parent.map(|p| p.hash.clone());
+        ChainNode {
+            hash: node_hash(parent_hash.as_deref(), &bucket),
+            parent_hash,
+            bucket,
+            stop_reason: if usage.is_some() {
+                "stop".into()
+            } else {
+                String::new()
+            },
+            usage,
+        }
+    }
+
+    #[test]
+    fn root_node_keeps_its_bucket_and_has_no_parent() {
+        let node = new_node(user("hello world"), None, None);
+        assert_eq!(node.bucket, user("hello world"));
+        assert_eq!(node.parent_hash, None);
+        assert!(!node.hash.is_empty());
+    }
+
+    #[test]
+    fn same_bucket_same_hash_different_content_different_hash() {
+        assert_eq!(
+            node_hash(None, &user("same")),
+            node_hash(None, &user("same"))
+        );
+        assert_ne!(
+            node_hash(None, &user("content A")),
+            node_hash(None, &user("content B"))
+        );
+    }
+
+    #[test]
+    fn usage_and_stop_reason_are_not_hashed() {
+        let usage = Usage {
+            prompt_tokens: 10,
+            completion_tokens: 20,
+            total_tokens: 30,
+            ..Usage::default()
+        };
+        let with = new_node(
+            bucket("assistant", "response", "gpt-4", "openai"),
+            None,
+            Some(usage),
+        );
+        let without = new_node(
+            bucket("assistant", "response", "gpt-4", "openai"),
+            None,
+            None,
+        );
+        assert_eq!(with.hash, without.hash);
+        assert_eq!(with.stop_reason, "stop");
+    }
+
+    #[test]
+    fn child_links_to_its_parent() {
+        let parent = new_node(user("parent content"), None, None);
+        let child = new_node(user("child content"), Some(&parent), None);
+        assert_eq!(child.bucket, user("child content"));
+        assert_eq!(child.parent_hash.as_deref(), Some(parent.hash.as_str()));
+        assert!(!child.hash.is_empty());
+        let c1 = new_node(user("child 1"), Some(&parent), None);
+        let c2 = new_node(user("child 2"), Some(&c1), None);
+        let c3 = new_node(user("child 3"), Some(&c2), None);
+        assert_eq!(c1.parent_hash.as_ref(), Some(&parent.hash));
+        assert_eq!(c2.parent_hash.as_ref(), Some(&c1.hash));
+        assert_eq!(c3.parent_hash.as_ref(), Some(&c2.hash));
+    }
+
+    #[test]
+    fn same_bucket_under_different_parents_differs() {
+        let p1 = new_node(user("parent content"), None, None);
+        let p2 = new_node(user("different parent"), None, None);
+        let c1 = new_node(user("same content"), Some(&p1), None);
+        let c2 = new_node(user("same content"), Some(&p2), None);
+        assert_ne!(c1.hash, c2.hash);
+    }
+
+    #[test]
+    fn hash_is_64_lowercase_hex() {
+        let hash = node_hash(None, &user("test"));
+        assert_eq!(hash.len(), 64);
+        assert!(hash.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')));
+    }
+
+    #[test]
+    fn prose_turn_hashes_like_its_drift_fork() {
+        let reminders = (1..=3)
+            .map(|i| ContentBlock::text(format!("<system-reminder>context {i}</system-reminder>")));
+        let mut forked = user("");
+        forked.content = Some(
+            reminders
+                .chain([ContentBlock::text("Fix the bug")])
+                .collect(),
+        );
+        assert_eq!(
+            node_hash(None, &forked),
+            node_hash(None, &user("Fix the bug"))
+        );
+    }
+
+    #[test]
+    fn stray_blank_line_inside_prose_does_not_fork() {
+        assert_eq!(
+            node_hash(None, &user("first line\nsecond line")),
+            node_hash(None, &user("first line\n\nsecond line"))
+        );
+    }
+
+    #[test]
+    fn real_content_change_still_forks() {
+        assert_ne!(
+            node_hash(
+                None,
+                &user("<system-reminder>a</system-reminder>Fix the bug")
+            ),
+            node_hash(
+                None,
+                &user("<system-reminder>a</system-reminder>Fix the other bug")
+            )
+        );
+    }
+
+    #[test]
+    fn routing_model_and_provider_do_not_change_the_hash() {
+        let hashes: Vec<String> = [
+            ("claude-haiku", "anthropic"),
+            ("claude-opus", "anthropic"),
+            ("gpt-5", "openai"),
+            ("codex", "openai"),
+        ]
+        .iter()
+        .map(|(model, provider)| node_hash(None, &bucket("user", "Hi", model, provider)))
+        .collect();
+        assert!(hashes.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    #[test]
+    fn role_is_hashed() {
+        assert_ne!(
+            node_hash(None, &bucket("user", "Hi", "m", "p")),
+            node_hash(None, &bucket("assistant", "Hi", "m", "p"))
+        );
+    }
+
+    #[test]
+    fn writing_projected_blocks_as_is_gives_the_same_bytes() {
+        let content = vec![
+            ContentBlock::text("<system-reminder>x</system-reminder>\n\nkeep  \r\n"),
+            ContentBlock {
+                kind: "thinking".into(),
+                thinking: "t".into(),
+                thinking_signature: "sig".into(),
+                ..ContentBlock::default()
+            },
+        ];
+        let projected = crate::merkle::project_content(&content);
+        let mut direct = Vec::new();
+        write_hash_input(
+            &mut direct,
+            None,
+            "message",
+            "user",
+            Some(&content),
+            Projection::Apply,
+        );
+        let mut via = Vec::new();
+        write_hash_input(
+            &mut via,
+            None,
+            "message",
+            "user",
+            Some(&projected),
+            Projection::AsIs,
+        );
+        assert_eq!(direct, via);
+    }
+}

@@ -6,6 +6,9 @@ mod canonical;
 mod chain;
 mod hash;
 mod projection;
+mod text;
+#[cfg(test)]
+mod vectors;
 
 pub use canonical::{utf16_cmp, write_number, write_str, write_value};
 pub use chain::build_chain;

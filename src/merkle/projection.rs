@@ -316,4 +316,69 @@ mod tests {
         assert_eq!(projected[1].tool_input, Some(obj(json!({"path": "/x"}))));
         assert_eq!(projected[2].text, "");
     }
+
+    fn tool_use(input: Value) -> ContentBlock {
+        ContentBlock {
+            kind: "tool_use".into(),
+            tool_use_id: "toolu_1".into(),
+            tool_name: "Edit".into(),
+            tool_input: Some(obj(input)),
+            ..ContentBlock::default()
+        }
+    }
+
+    fn image() -> ContentBlock {
+        ContentBlock {
+            kind: "image".into(),
+            image_base64: "AAAA".into(),
+            media_type: "image/png".into(),
+            ..ContentBlock::default()
+        }
+    }
+
+    #[test]
+    fn drops_a_block_that_is_entirely_harness_content() {
+        let blocks = vec![
+            ContentBlock::text("<system-reminder>noise</system-reminder>"),
+            ContentBlock::text("prose"),
+        ];
+        assert_eq!(project_content(&blocks), vec![ContentBlock::text("prose")]);
+    }
+
+    #[test]
+    fn collapses_a_blank_line_between_paragraphs() {
+        assert_eq!(project_text("para one\n\npara two"), "para one\npara two");
+    }
+
+    #[test]
+    fn preserves_blocks_without_zero_values_and_images_verbatim() {
+        let blocks = vec![
+            tool_use(json!({"file_path": "/x", "old_string": "a", "new_string": "b"})),
+            image(),
+        ];
+        assert_eq!(project_content(&blocks), blocks);
+    }
+
+    #[test]
+    fn drops_edit_replace_all_false() {
+        let projected =
+            project_content(&[tool_use(json!({"file_path": "/x", "replace_all": false}))]);
+        assert_eq!(
+            projected[0].tool_input,
+            Some(obj(json!({"file_path": "/x"})))
+        );
+    }
+
+    #[test]
+    fn keeps_tool_input_values_that_are_not_zero() {
+        let projected = project_content(&[tool_use(json!({
+            "count": 3_i64, "items": [1, 2], "nested": {"on": true, "off": false}
+        }))]);
+        assert_eq!(
+            projected[0].tool_input,
+            Some(obj(
+                json!({"count": 3, "items": [1, 2], "nested": {"on": true}})
+            ))
+        );
+    }
 }

@@ -143,3 +143,166 @@ impl SessionEnvelope {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The reference's `Validate` tests (reference-tests.md §8.5) and reel's additions.
+
+    use super::*;
+    use crate::wire::decode_turn;
+
+    fn raw(json: &str) -> Option<Box<RawValue>> {
+        Some(RawValue::from_string(json.to_owned()).unwrap())
+    }
+
+    fn envelope(json: &str) -> SessionEnvelope {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn accepts_a_missing_envelope() {
+        let turn = decode_turn(br#"{"provider":"openai"}"#).unwrap();
+        assert_eq!(turn.validate_session(), Ok(()));
+        let turn = decode_turn(br#"{"provider":"openai","session":null}"#).unwrap();
+        assert_eq!(turn.validate_session(), Ok(()));
+    }
+
+    #[test]
+    fn accepts_a_zero_value_envelope() {
+        assert_eq!(SessionEnvelope::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn accepts_a_fully_populated_envelope() {
+        let env = envelope(
+            r#"{"org_id":"11111111-1111-1111-1111-111111111111","auth_subject":"user@example.com",
+                "harness_id":"claude","harness_session_id":"abc","harness_version":"1.0.0",
+                "cwd":"/work","name":"session","parent_harness_session_id":"parent-1",
+                "parent_harness_id":"codex","harness_metadata":{"ai_title":"hello"}}"#,
+        );
+        assert_eq!(env.validate(), Ok(()));
+        assert_eq!(env.parent_harness_session_id.as_deref(), Some("parent-1"));
+        assert_eq!(env.parent_harness_id_or_own(), "codex");
+    }
+
+    #[test]
+    fn accepts_an_empty_org_id() {
+        let env = SessionEnvelope {
+            harness_id: "claude".into(),
+            ..SessionEnvelope::default()
+        };
+        assert_eq!(env.validate(), Ok(()));
+    }
+
+    #[test]
+    fn rejects_an_org_id_that_is_not_a_uuid() {
+        let env = SessionEnvelope {
+            org_id: "not-a-uuid".into(),
+            ..SessionEnvelope::default()
+        };
+        let err = env.validate().unwrap_err();
+        assert_eq!(err, EnvelopeError::OrgId("invalid UUID length: 10".into()));
+        assert!(err.to_string().contains("org_id"));
+    }
+
+    #[test]
+    fn rejects_a_parent_harness_session_id_that_is_empty() {
+        let env = envelope(r#"{"parent_harness_session_id":""}"#);
+        let err = env.validate().unwrap_err();
+        assert!(err.to_string().contains("parent_harness_session_id"));
+        // null is absence, not emptiness.
+        let env = envelope(r#"{"parent_harness_session_id":null}"#);
+        assert_eq!(env.validate(), Ok(()));
+    }
+
+    #[test]
+    fn rejects_a_parent_harness_id_that_is_empty() {
+        let env = envelope(r#"{"parent_harness_session_id":"p","parent_harness_id":""}"#);
+        assert_eq!(env.validate(), Err(EnvelopeError::EmptyParentHarness));
+        assert_eq!(
+            env.validate().unwrap_err().to_string(),
+            "parent_harness_id is present but empty; omit the field instead"
+        );
+    }
+
+    #[test]
+    fn rejects_metadata_that_is_not_an_object() {
+        for (json, kind) in [("[1,2]", "array"), ("42", "number"), ("\"x\"", "string")] {
+            let env = SessionEnvelope {
+                harness_metadata: raw(json),
+                ..SessionEnvelope::default()
+            };
+            let err = env.validate().unwrap_err().to_string();
+            assert!(err.contains("harness_metadata"), "{err}");
+            assert!(err.contains(kind), "{err}");
+        }
+    }
+
+    #[test]
+    fn malformed_metadata_fails_the_body_decode() {
+        let body = br#"{"provider":"openai","session":{"harness_metadata":{"a":}}}"#;
+        assert!(decode_turn(body).is_err());
+    }
+
+    #[test]
+    fn accepts_empty_absent_and_null_metadata() {
+        let env = envelope(r#"{"harness_metadata":{}}"#);
+        assert_eq!(env.validate(), Ok(()));
+        let env = envelope(r#"{"harness_id":"claude"}"#);
+        assert_eq!(env.validate(), Ok(()));
+        let env = envelope(r#"{"harness_metadata":null}"#);
+        assert_eq!(env.validate(), Ok(()));
+        assert!(env.harness_metadata_object().is_none());
+        let env = SessionEnvelope {
+            harness_metadata: raw("null"),
+            ..SessionEnvelope::default()
+        };
+        assert_eq!(env.validate(), Ok(()));
+        assert!(env.harness_metadata_object().is_none());
+    }
+
+    #[test]
+    fn decoding_is_go_lenient() {
+        let env = envelope(r#"{"harness_id":null,"harness_id":"claude","cwd":null,"extra":1}"#);
+        assert_eq!(env.harness_id, "claude");
+        assert_eq!(env.cwd, "");
+        assert!(serde_json::from_str::<SessionEnvelope>(r#"{"harness_id":5}"#).is_err());
+    }
+
+    #[test]
+    fn harness_normalisation() {
+        let mut env = SessionEnvelope::default();
+        assert_eq!(env.harness_id_or_unknown(), "unknown");
+        assert!(env.needs_synthetic_harness_session_id());
+        env.harness_id = "claude".into();
+        assert!(env.needs_synthetic_harness_session_id());
+        env.harness_session_id = "s1".into();
+        assert!(!env.needs_synthetic_harness_session_id());
+        env.harness_id = "unknown".into();
+        assert!(env.needs_synthetic_harness_session_id());
+        env.harness_id = " Claude ".into();
+        assert_eq!(env.harness_id_or_unknown(), " Claude ");
+    }
+
+    #[test]
+    fn org_id_forms() {
+        let id = "0191b5c4-1e2f-7a3b-8c4d-5e6f7a8b9c0d";
+        let want = Uuid::parse_str(id).unwrap();
+        assert_eq!(parse_org_id(""), Ok(Uuid::nil()));
+        assert_eq!(parse_org_id(id), Ok(want));
+        assert_eq!(parse_org_id(&id.to_uppercase()), Ok(want));
+        assert_eq!(parse_org_id(&id.replace('-', "")), Ok(want));
+        assert_eq!(parse_org_id(&format!("urn:uuid:{id}")), Ok(want));
+        assert_eq!(parse_org_id(&format!("{{{id}}}")), Ok(want));
+        assert_eq!(parse_org_id(&format!("x{id}y")), Ok(want));
+        assert_eq!(
+            parse_org_id(&format!("urn:uid:x{id}")),
+            Err("invalid urn prefix: \"urn:uid:x\"".into())
+        );
+        assert_eq!(
+            parse_org_id("zzzzzzzz-1e2f-7a3b-8c4d-5e6f7a8b9c0d"),
+            Err("invalid UUID format".into())
+        );
+        assert_eq!(parse_org_id("abc"), Err("invalid UUID length: 3".into()));
+    }
+}
