@@ -6,6 +6,8 @@ mod canonical;
 mod chain;
 mod hash;
 mod projection;
+#[cfg(test)]
+mod properties;
 mod text;
 #[cfg(test)]
 mod vectors;
