@@ -25,3 +25,5 @@ mod orgs;
 mod parents;
 #[path = "store/reads.rs"]
 mod reads;
+#[path = "store/statements.rs"]
+mod statements;
