@@ -22,6 +22,8 @@ pub struct TestDb {
     pub url: String,
     /// Keeps the SQLite file alive for the test's duration.
     _dir: Option<tempfile::TempDir>,
+    /// Postgres: the admin URL and database name, to drop the database afterwards.
+    pg_admin: Option<(String, String)>,
 }
 
 impl TestDb {
@@ -37,13 +39,22 @@ impl TestDb {
     pub fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("reel.db").display());
-        TestDb { backend: Backend::Sqlite, url, _dir: Some(dir) }
+        TestDb {
+            backend: Backend::Sqlite,
+            url,
+            _dir: Some(dir),
+            pg_admin: None,
+        }
     }
 
     /// A freshly created Postgres database, or `None` when `TEST_DATABASE_URL` is unset.
     pub async fn postgres() -> Option<TestDb> {
-        let admin_url = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
-        let admin = Database::connect(&admin_url).await.expect("connect TEST_DATABASE_URL");
+        let admin_url = std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        let admin = Database::connect(&admin_url)
+            .await
+            .expect("connect TEST_DATABASE_URL");
         let name = format!("reel_t_{}", Uuid::now_v7().simple());
         admin
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
@@ -53,12 +64,68 @@ impl TestDb {
         if let Ok(marker) = std::env::var("REEL_PG_MARKER") {
             std::fs::write(marker, b"postgres suite ran\n").ok();
         }
-        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
-        Some(TestDb { backend: Backend::Postgres, url: format!("{base}/{name}"), _dir: None })
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
+        Some(TestDb {
+            backend: Backend::Postgres,
+            url: format!("{base}/{name}"),
+            _dir: None,
+            pg_admin: Some((admin_url, name)),
+        })
+    }
+
+    /// Connects through `store::connect` and applies every migration: what the server does at
+    /// startup.
+    pub async fn connect(&self) -> DatabaseConnection {
+        let db = reel::store::connect(&self.url, &reel::store::StoreOptions::default())
+            .await
+            .expect("connect test database");
+        reel::store::migrate(&db)
+            .await
+            .expect("migrate test database");
+        db
     }
 
     /// Connects without any reel-specific setup.
     pub async fn connect_raw(&self) -> DatabaseConnection {
-        Database::connect(&self.url).await.expect("connect test database")
+        Database::connect(&self.url)
+            .await
+            .expect("connect test database")
+    }
+}
+
+/// Drops the Postgres database of a test that passed, so runs do not pile up databases on the
+/// shared server; a failed test keeps its database for inspection.
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.pg_admin.take() else {
+            return;
+        };
+        if std::thread::panicking() {
+            eprintln!("keeping test database {name} of a failed test");
+            return;
+        }
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread with
+        // its own small runtime.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let admin = Database::connect(&admin_url).await.ok()?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("could not drop a test database");
+        }
     }
 }
