@@ -4,8 +4,10 @@
 //! See `ARCHITECTURE.md` for the map of modules and the invariants they keep.
 
 pub mod app;
+pub mod chain_cli;
 pub mod config;
 pub mod cost;
+pub mod gojson;
 pub mod http;
 pub mod llm;
 pub mod merkle;

@@ -34,6 +34,13 @@ enum Command {
         #[arg(long, short = 'c', value_name = "PATH")]
         config: Option<PathBuf>,
     },
+    /// Print the node chain of ingest payloads, for debugging a capture.
+    ///
+    /// Reads one JSON payload per line from stdin (a line may also be
+    /// `{"name":…,"payload":{…}}`) and prints one JSON line per input:
+    /// `{"status":202,"nodes":[{"hash","parent_hash","role"}…]}` or
+    /// `{"status":400|422,"error":"…"}`. Touches no database.
+    Chain,
     /// Apply or inspect the database schema migrations.
     ///
     /// Runs the migrations of the `migration` crate against the database of the config
@@ -72,6 +79,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Chain => {
+            reel::chain_cli::run(std::io::stdin().lock(), std::io::stdout().lock())
+                .map_err(|e| format!("chain: {e}"))
+        }
         Command::Migrate {
             config,
             database_url,

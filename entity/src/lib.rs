@@ -1,1 +1,23 @@
-//! sea-orm entities of reel's schema.
+//! sea-orm entities of reel's schema: `nodes` and `sessions`.
+//!
+//! The schema itself is written by the `migration` crate; these entities only describe it.
+//! How values are stored per backend:
+//!
+//! * **UUIDs** are `UUID` on Postgres and 16-byte `BLOB`s on SQLite (the encoding sea-orm and
+//!   sqlx bind a [`uuid::Uuid`] with). SQLite compares blobs with `memcmp`, i.e. byte by byte
+//!   like Postgres compares `uuid`, so equality and ordering agree on both backends and UUIDv7
+//!   ids sort by creation time.
+//! * **Timestamps** are `TIMESTAMPTZ` on Postgres and RFC 3339 UTC text on SQLite
+//!   (`2026-05-21T02:05:42.123456+00:00`). Every timestamp is written in UTC by the store, so
+//!   the text sorts chronologically.
+//! * **JSON** is `JSONB` on Postgres and `TEXT` on SQLite.
+//! * **Cost** is `NUMERIC(12,4)` on Postgres; SQLite has no decimal type, so it keeps a
+//!   `REAL` rounded to four decimals after every addition.
+
+pub mod nodes;
+pub mod sessions;
+
+pub mod prelude {
+    pub use super::nodes::Entity as Nodes;
+    pub use super::sessions::Entity as Sessions;
+}

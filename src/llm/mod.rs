@@ -1,11 +1,24 @@
 //! Provider-neutral LLM message types and the request parsers of each provider.
 //!
-//! The serde derives render the *storage* JSON (Go `encoding/json` v1 with `omitempty`):
-//! `is_error:false` is omitted and a nil content renders as `null`. The hashed form is
-//! produced by `merkle`, never from these derives.
+//! The serde `Serialize` derives render the *storage* JSON (Go `encoding/json` v1 with
+//! `omitempty`): `is_error:false` is omitted and a nil content renders as `null`. The hashed
+//! form is produced by `merkle`, never from these derives. `Deserialize` follows Go's decoder
+//! (see [`crate::gojson`]): `null` leaves a field at its zero value, the last duplicate key
+//! wins, numbers inside `tool_input` are float64.
 
-use serde::{Deserialize, Serialize};
+pub mod anthropic;
+mod error;
+pub mod ollama;
+pub mod openai;
+mod request;
+
+use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::gojson::{go_struct, null_clears};
+
+pub use error::ParseError;
+pub use request::{ChatRequest, Provider};
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -15,62 +28,164 @@ fn is_zero(n: &i64) -> bool {
     *n == 0
 }
 
+/// Go's `omitempty` on a map: omitted when nil or empty.
+fn is_empty_map(m: &Option<Map<String, Value>>) -> bool {
+    m.as_ref().is_none_or(Map::is_empty)
+}
+
 /// One block of a message's content.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ContentBlock {
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     pub kind: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub text: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub image_url: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub image_base64: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub media_type: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub tool_use_id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub tool_name: String,
     /// Free-form tool input; `None` and an empty map are the same thing to storage and hash.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "is_empty_map")]
     pub tool_input: Option<Map<String, Value>>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub tool_result_id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub tool_output: String,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "is_false")]
     pub is_error: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub thinking: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub thinking_signature: String,
 }
 
+impl ContentBlock {
+    /// A `{type:"text", text}` block.
+    pub fn text(text: impl Into<String>) -> Self {
+        ContentBlock {
+            kind: "text".to_owned(),
+            text: text.into(),
+            ..ContentBlock::default()
+        }
+    }
+}
+
 /// A provider-neutral message. `content: None` is Go's nil slice (`null` in storage, `[]` in the hash).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Message {
-    #[serde(default)]
     pub role: String,
-    #[serde(default)]
     pub content: Option<Vec<ContentBlock>>,
 }
 
 /// Token usage of a response, as the capture proxy reduced it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub prompt_tokens: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub completion_tokens: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub total_tokens: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub cache_creation_input_tokens: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub cache_read_input_tokens: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub total_duration_ns: i64,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "is_zero")]
     pub prompt_duration_ns: i64,
+}
+
+go_struct!(ContentBlock, "a content block object" {
+    "type" => kind,
+    "text" => text,
+    "image_url" => image_url,
+    "image_base64" => image_base64,
+    "media_type" => media_type,
+    "tool_use_id" => tool_use_id,
+    "tool_name" => tool_name,
+    "tool_input" => tool_input,
+    "tool_result_id" => tool_result_id,
+    "tool_output" => tool_output,
+    "is_error" => is_error,
+    "thinking" => thinking,
+    "thinking_signature" => thinking_signature,
+});
+
+go_struct!(Message, "a message object" {
+    "role" => role,
+    "content" => content,
+});
+
+go_struct!(Usage, "a usage object" {
+    "prompt_tokens" => prompt_tokens,
+    "completion_tokens" => completion_tokens,
+    "total_tokens" => total_tokens,
+    "cache_creation_input_tokens" => cache_creation_input_tokens,
+    "cache_read_input_tokens" => cache_read_input_tokens,
+    "total_duration_ns" => total_duration_ns,
+    "prompt_duration_ns" => prompt_duration_ns,
+});
+
+null_clears!(Vec<ContentBlock>, Usage);
+crate::gojson::null_keeps!(Message);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_json_follows_go_v1_omitempty() {
+        let block = ContentBlock {
+            kind: "tool_use".into(),
+            tool_input: Some(Map::new()),
+            ..ContentBlock::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&block).unwrap(),
+            r#"{"type":"tool_use"}"#
+        );
+        let msg = Message {
+            role: "user".into(),
+            content: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&msg).unwrap(),
+            r#"{"role":"user","content":null}"#
+        );
+    }
+
+    #[test]
+    fn decoding_tolerates_nulls_and_duplicate_keys() {
+        let msg: Message = serde_json::from_str(
+            r#"{"role":null,"content":[{"type":"text","text":"a","text":"b","is_error":null}]}"#,
+        )
+        .unwrap();
+        assert_eq!(msg.role, "");
+        assert_eq!(msg.content, Some(vec![ContentBlock::text("b")]));
+        let msg: Message = serde_json::from_str(r#"{"role":"x","content":null}"#).unwrap();
+        assert_eq!(msg.content, None);
+    }
+
+    #[test]
+    fn decoding_rejects_wrong_types() {
+        assert!(serde_json::from_str::<Usage>(r#"{"prompt_tokens":1.5}"#).is_err());
+        assert!(serde_json::from_str::<ContentBlock>(r#"{"tool_input":[1]}"#).is_err());
+        assert!(serde_json::from_str::<ContentBlock>(r#"{"text":5}"#).is_err());
+    }
+
+    #[test]
+    fn tool_input_numbers_are_doubles() {
+        let block: ContentBlock =
+            serde_json::from_str(r#"{"type":"tool_use","tool_input":{"i":9007199254740993}}"#)
+                .unwrap();
+        let input = block.tool_input.unwrap();
+        assert_eq!(input["i"].as_f64(), Some(9007199254740992.0));
+    }
 }

@@ -2,13 +2,30 @@
 //!
 //! Everything here is a pure function over values: no I/O, no clocks, no globals.
 
+mod canonical;
 mod chain;
+mod hash;
+mod projection;
+#[cfg(test)]
+mod properties;
+mod text;
+#[cfg(test)]
+mod vectors;
 
+pub use canonical::{utf16_cmp, write_number, write_str, write_value};
 pub use chain::build_chain;
+pub use hash::{NodeHasher, Projection, hash_input, node_hash, write_hash_input};
+pub use projection::{
+    HARNESS_TAGS, is_zero_value, normalize_whitespace, project_content, project_text,
+    prune_zero_values, prunes_to_empty, strip_harness_tags,
+};
 
 use serde::Serialize;
 
 use crate::llm::{ContentBlock, Usage};
+
+/// The bucket `type` of every node built from a turn.
+pub const MESSAGE_KIND: &str = "message";
 
 /// What a node stores (storage.md §6.4). Serialises to the stored `bucket` JSON (v1 rules:
 /// `content: null` for a nil content, `agent_name` omitted when empty). Only `kind`, `role`

@@ -59,6 +59,10 @@ impl From<StoreError> for SubmitError {
         match err {
             StoreError::Unavailable(msg) => SubmitError::Unavailable(msg),
             StoreError::InvalidChain(msg) => SubmitError::InvalidChain(msg),
+            // Neither reaches here from a validated turn; report them as the invalid input they are.
+            StoreError::InvalidTurn(msg) | StoreError::InvalidBackfill(msg) => {
+                SubmitError::InvalidChain(msg)
+            }
             StoreError::Db(e) => SubmitError::Database(e.to_string()),
         }
     }

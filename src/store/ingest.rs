@@ -1,13 +1,673 @@
-//! The session ingest transaction (storage.md §6.5 with reel's corrections).
+//! The session ingest transaction (storage.md §6.5 with reel's corrections, README.md 2, 4,
+//! 6, 7, 8, 9).
+//!
+//! Statements per turn, in order (none of them grows with the conversation):
+//! 1. fork parent: read its id by natural key; insert a placeholder when absent;
+//! 2. session: read by natural key; insert when absent;
+//! 3. nodes: one multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING hash` per chunk (one
+//!    chunk up to 1,820 nodes on SQLite, 3,640 on Postgres), skipping the hashes the caller
+//!    knows are stored; the session id is stamped in the same statement;
+//! 4. head: when the head was not inserted just now, one conditional `UPDATE` marks it
+//!    (`… AND NOT is_turn_head`); whether a turn is counted is decided by the database, so two
+//!    processes ingesting the same turn count it once;
+//! 5. session: one `UPDATE` for counters, `last_seen_at` and changed envelope fields, only
+//!    when something changed.
+//!
+//! A warm turn (session known, two new nodes) costs three statements: read session, insert
+//! nodes, update session. A full-duplicate retry writes nothing.
+//!
+//! Lock order is the same for every turn: node keys, then the session row (last statement),
+//! so concurrent turns never wait on each other in a cycle.
 
-use sea_orm::DatabaseConnection;
+use std::collections::HashSet;
 
-use super::{IngestOutcome, StoreError, TurnWrite};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use entity::sessions;
+use sea_orm::prelude::Decimal;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
+use serde_json::{Map, Value as Json};
+use uuid::Uuid;
+
+use super::connect::begin_write;
+use super::node_row::{NodeRow, UsageColumns, non_blank};
+use super::session_row::{self, NaturalKey, NewSession};
+use super::sql::{Sql, bind_limit};
+use super::{IngestOutcome, StoreError, TurnWrite, sanitize};
+use crate::merkle::Chain;
 
 /// Commits one turn: session upsert, new nodes, head mark and counters, in one transaction.
 pub async fn ingest_turn(
-    _db: &DatabaseConnection,
-    _write: TurnWrite<'_>,
+    db: &DatabaseConnection,
+    write: TurnWrite<'_>,
 ) -> Result<IngestOutcome, StoreError> {
-    unimplemented!("implemented by the storage work")
+    let mut outcomes = ingest_turns(db, std::slice::from_ref(&write)).await?;
+    outcomes
+        .pop()
+        .ok_or_else(|| StoreError::Db(DbErr::Custom("ingest produced no outcome".into())))
+}
+
+/// Commits several turns, in order, in one transaction: all of them or none.
+///
+/// Meant for turns of one session arriving together (a batch, or an actor's backlog): one
+/// commit, and on SQLite one acquisition of the write lock, for all of them.
+pub async fn ingest_turns(
+    db: &DatabaseConnection,
+    writes: &[TurnWrite<'_>],
+) -> Result<Vec<IngestOutcome>, StoreError> {
+    // Validation and JSON encoding happen before the write lock is taken.
+    let turns = writes
+        .iter()
+        .map(PreparedTurn::new)
+        .collect::<Result<Vec<_>, _>>()?;
+    if turns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let txn = begin_write(db).await?;
+    let mut clock = Clock::start();
+    let mut outcomes = Vec::with_capacity(turns.len());
+    for turn in &turns {
+        match commit_turn(&txn, turn, &mut clock).await {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(err) => {
+                // Dropping the transaction would roll it back too, lazily; rolling back now
+                // returns the connection (and SQLite's write lock) right away.
+                txn.rollback().await.ok();
+                return Err(err);
+            }
+        }
+    }
+    txn.commit().await?;
+    Ok(outcomes)
+}
+
+/// Timestamps of one commit. The session writes share `now` (as in the reference); nodes get
+/// `now` plus one microsecond per node, so that listing by `created_at` keeps chain order
+/// where the reference read the clock once per node.
+struct Clock {
+    now: DateTime<Utc>,
+    issued: i64,
+}
+
+impl Clock {
+    fn start() -> Self {
+        // Postgres keeps microseconds; truncating here makes both backends store the same.
+        Clock {
+            now: Utc::now().trunc_subsecs(6),
+            issued: 0,
+        }
+    }
+
+    fn node_time(&mut self) -> DateTime<Utc> {
+        let t = self.now + TimeDelta::microseconds(self.issued);
+        self.issued += 1;
+        t
+    }
+}
+
+/// What the head's conditional update writes.
+struct HeadMark {
+    hash: String,
+    stop_reason: Option<String>,
+    usage: Option<UsageColumns>,
+}
+
+/// A validated turn with every stored value encoded and sanitized.
+struct PreparedTurn<'a> {
+    chain: &'a Chain,
+    org_id: Uuid,
+    harness_id: String,
+    harness_session_id: String,
+    auth_subject: String,
+    name: Option<String>,
+    cwd: Option<String>,
+    harness_version: Option<String>,
+    /// `None` when the envelope had no metadata or `null` (README.md 8).
+    metadata: Option<Map<String, Json>>,
+    /// `(harness_id, harness_session_id)` of the fork parent.
+    parent: Option<(String, String)>,
+    /// Nodes to insert: the chain minus the hashes the caller knows are stored.
+    rows: Vec<NodeRow>,
+    head: HeadMark,
+    input_tokens: i64,
+    output_tokens: i64,
+    cost_usd: Decimal,
+    nul_replacements: u64,
+}
+
+impl<'a> PreparedTurn<'a> {
+    fn new(write: &TurnWrite<'a>) -> Result<Self, StoreError> {
+        validate_chain(write.chain)?;
+        if write.key.harness_session_id.is_empty() {
+            return Err(StoreError::InvalidChain(
+                "cannot derive synthetic harness_session_id: missing root node hash".into(),
+            ));
+        }
+        let mut nul = 0;
+        let envelope = write.envelope;
+        let text = |s: &str, nul: &mut u64| sanitize::text(s, nul).into_owned();
+        let optional = |s: &str, nul: &mut u64| non_blank(s).map(|s| text(s, nul));
+
+        let metadata = match envelope.and_then(|e| e.harness_metadata.as_deref()) {
+            None => None,
+            Some(raw) => match serde_json::from_str::<Json>(raw.get()) {
+                Ok(Json::Null) => None,
+                Ok(mut value @ Json::Object(_)) => {
+                    sanitize::json_value(&mut value, &mut nul);
+                    match value {
+                        Json::Object(map) => Some(map),
+                        _ => None,
+                    }
+                }
+                Ok(_) | Err(_) => {
+                    return Err(StoreError::InvalidTurn(
+                        "harness_metadata is not a JSON object".into(),
+                    ));
+                }
+            },
+        };
+
+        let harness_id = text(&write.key.harness_id, &mut nul);
+        let harness_session_id = text(&write.key.harness_session_id, &mut nul);
+        let parent = envelope.and_then(|e| {
+            let session = e.parent_harness_session_id.as_deref()?;
+            if session.is_empty() {
+                return None;
+            }
+            let parent = (
+                text(e.parent_harness_id_or_own(), &mut nul),
+                text(session, &mut nul),
+            );
+            // A session cannot be its own fork parent (the reference stored a self-reference).
+            (parent.0 != harness_id || parent.1 != harness_session_id).then_some(parent)
+        });
+
+        let head_index = write.chain.nodes.len() - 1;
+        let mut rows = Vec::new();
+        for (i, node) in write.chain.nodes.iter().enumerate() {
+            if write.known.is_some_and(|known| known.contains(&node.hash)) {
+                continue;
+            }
+            rows.push(NodeRow::encode(node, i == head_index, &mut nul)?);
+        }
+        let head_node = write.chain.head();
+        let head = HeadMark {
+            hash: head_node.hash.clone(),
+            stop_reason: non_blank(&head_node.stop_reason).map(|s| text(s, &mut nul)),
+            usage: head_node.usage.as_ref().map(UsageColumns::new),
+        };
+
+        let cost_usd = Decimal::from_f64_retain(write.cost_usd)
+            .filter(|_| write.cost_usd.is_finite())
+            .ok_or_else(|| StoreError::InvalidTurn(format!("cost {} USD", write.cost_usd)))?
+            .round_dp(4)
+            .normalize();
+
+        Ok(PreparedTurn {
+            chain: write.chain,
+            org_id: write.key.org_id,
+            auth_subject: envelope.map_or_else(String::new, |e| text(&e.auth_subject, &mut nul)),
+            name: envelope.and_then(|e| optional(&e.name, &mut nul)),
+            cwd: envelope.and_then(|e| optional(&e.cwd, &mut nul)),
+            harness_version: envelope.and_then(|e| optional(&e.harness_version, &mut nul)),
+            harness_id,
+            harness_session_id,
+            metadata,
+            parent,
+            rows,
+            head,
+            input_tokens: write.input_tokens,
+            output_tokens: write.output_tokens,
+            cost_usd,
+            nul_replacements: nul,
+        })
+    }
+
+    fn key(&self) -> NaturalKey<'_> {
+        NaturalKey {
+            org_id: self.org_id,
+            harness_id: &self.harness_id,
+            harness_session_id: &self.harness_session_id,
+        }
+    }
+
+    fn metadata_json(&self) -> String {
+        match &self.metadata {
+            Some(map) => Json::Object(map.clone()).to_string(),
+            None => "{}".to_owned(),
+        }
+    }
+}
+
+/// The reference's `validateChainOrdering`: the root has no parent and each node's parent is
+/// the node before it.
+fn validate_chain(chain: &Chain) -> Result<(), StoreError> {
+    let invalid = |msg: String| Err(StoreError::InvalidChain(msg));
+    let Some(root) = chain.nodes.first() else {
+        return invalid("no nodes supplied".into());
+    };
+    if let Some(p) = root.parent_hash.as_deref().filter(|p| !p.is_empty()) {
+        return invalid(format!(
+            "nodes[0] must be the conversation root: ParentHash={p:?}"
+        ));
+    }
+    for (i, pair) in chain.nodes.windows(2).enumerate() {
+        let (prev, node) = (&pair[0], &pair[1]);
+        let i = i + 1;
+        match node.parent_hash.as_deref() {
+            None | Some("") => {
+                return invalid(format!(
+                    "nodes[{i}] has no ParentHash but expected {:?}",
+                    prev.hash
+                ));
+            }
+            Some(p) if p != prev.hash => {
+                return invalid(format!(
+                    "nodes[{i}].ParentHash={p:?} does not chain to nodes[{}].Hash={:?}",
+                    i - 1,
+                    prev.hash
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+async fn commit_turn<C: ConnectionTrait>(
+    txn: &C,
+    turn: &PreparedTurn<'_>,
+    clock: &mut Clock,
+) -> Result<IngestOutcome, StoreError> {
+    let now = clock.now;
+    let parent_id = match &turn.parent {
+        Some((harness_id, harness_session_id)) => {
+            // The placeholder carries the child's auth_subject until the parent's own first
+            // turn takes the row over (README.md 6).
+            let placeholder = NewSession {
+                key: NaturalKey {
+                    org_id: turn.org_id,
+                    harness_id,
+                    harness_session_id,
+                },
+                auth_subject: &turn.auth_subject,
+                name: None,
+                cwd: None,
+                harness_version: None,
+                parent_session_id: None,
+                started_at: now,
+                last_seen_at: now,
+                harness_metadata: "{}".to_owned(),
+                total_input_tokens: 0,
+                total_output_tokens: 0,
+                turn_count: 0,
+            };
+            let (id, _) = session_row::find_or_insert(txn, &placeholder).await?;
+            Some(id)
+        }
+        None => None,
+    };
+
+    let new_session = NewSession {
+        key: turn.key(),
+        auth_subject: &turn.auth_subject,
+        name: turn.name.as_deref(),
+        cwd: turn.cwd.as_deref(),
+        harness_version: turn.harness_version.as_deref(),
+        parent_session_id: parent_id,
+        started_at: now,
+        last_seen_at: now,
+        harness_metadata: turn.metadata_json(),
+        total_input_tokens: 0,
+        total_output_tokens: 0,
+        turn_count: 0,
+    };
+    let (session_id, existing) = session_row::find_or_insert(txn, &new_session).await?;
+
+    let inserted = insert_nodes(txn, turn.org_id, session_id, &turn.rows, clock).await?;
+    let counted = inserted.contains(&turn.head.hash) || mark_head(txn, turn).await?;
+    let new_nodes: Vec<String> = turn
+        .chain
+        .nodes
+        .iter()
+        .filter(|n| inserted.contains(&n.hash))
+        .map(|n| n.hash.clone())
+        .collect();
+
+    let update = SessionUpdate {
+        touch: counted || !new_nodes.is_empty(),
+        counted,
+        envelope: existing
+            .as_ref()
+            .map(|row| EnvelopeChanges::new(turn, row, parent_id)),
+    };
+    update.apply(txn, turn, session_id, now).await?;
+
+    Ok(IngestOutcome {
+        session_id,
+        head: turn.head.hash.clone(),
+        new_nodes,
+        counted,
+        nul_replacements: turn.nul_replacements,
+    })
+}
+
+/// Node columns written per row, besides the org and session ids bound once per statement.
+const BINDS_PER_NODE: usize = 18;
+
+/// Inserts `rows`, returning the hashes that were not stored yet in this org.
+async fn insert_nodes<C: ConnectionTrait>(
+    txn: &C,
+    org_id: Uuid,
+    session_id: Uuid,
+    rows: &[NodeRow],
+    clock: &mut Clock,
+) -> Result<HashSet<String>, StoreError> {
+    let backend = txn.get_database_backend();
+    let per_statement = (bind_limit(backend) - 2) / BINDS_PER_NODE;
+    let mut inserted = HashSet::with_capacity(rows.len());
+    for chunk in rows.chunks(per_statement) {
+        let mut sql = Sql::new(backend);
+        let org = sql.param(org_id);
+        let session = sql.param(session_id);
+        sql.push(
+            "INSERT INTO nodes (org_id, session_id, hash, parent_hash, bucket, content, type, \
+             role, model, provider, agent_name, stop_reason, prompt_tokens, completion_tokens, \
+             total_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
+             total_duration_ns, prompt_duration_ns, created_at, is_turn_head) VALUES ",
+        );
+        for (i, row) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            let usage = row.usage;
+            sql.push("(")
+                .push(&org)
+                .push(", ")
+                .push(&session)
+                .push(", ")
+                .bind(row.hash.as_str())
+                .push(", ")
+                .bind(row.parent_hash.clone())
+                .push(", ")
+                .bind_json(Some(row.bucket.clone()))
+                .push(", ")
+                .bind_json(Some(row.content.clone()))
+                .push(", ")
+                .bind(row.kind.clone())
+                .push(", ")
+                .bind(row.role.clone())
+                .push(", ")
+                .bind(row.model.clone())
+                .push(", ")
+                .bind(row.provider.clone())
+                .push(", ")
+                .bind(row.agent_name.clone())
+                .push(", ")
+                .bind(row.stop_reason.clone())
+                .push(", ")
+                .bind(usage.map(|u| u.prompt_tokens))
+                .push(", ")
+                .bind(usage.map(|u| u.completion_tokens))
+                .push(", ")
+                .bind(usage.map(|u| u.total_tokens))
+                .push(", ")
+                .bind(usage.map(|u| u.cache_creation_input_tokens))
+                .push(", ")
+                .bind(usage.map(|u| u.cache_read_input_tokens))
+                .push(", ")
+                .bind(usage.map(|u| u.total_duration_ns))
+                .push(", ")
+                .bind(usage.map(|u| u.prompt_duration_ns))
+                .push(", ")
+                .bind(clock.node_time())
+                .push(if row.is_head { ", TRUE)" } else { ", FALSE)" });
+        }
+        sql.push(" ON CONFLICT (org_id, hash) DO NOTHING RETURNING hash");
+        debug_assert!(sql.binds() <= bind_limit(backend));
+        for row in txn.query_all_raw(sql.build()).await? {
+            inserted.insert(row.try_get_by_index::<String>(0)?);
+        }
+    }
+    Ok(inserted)
+}
+
+/// Marks an already stored head as a turn head. True when this call did it, i.e. the turn is
+/// counted now; false when the node was a head already (or is absent).
+async fn mark_head<C: ConnectionTrait>(
+    txn: &C,
+    turn: &PreparedTurn<'_>,
+) -> Result<bool, StoreError> {
+    let head = &turn.head;
+    let usage = head.usage;
+    let mut sql = Sql::new(txn.get_database_backend());
+    sql.push("UPDATE nodes SET is_turn_head = TRUE, stop_reason = COALESCE(")
+        .bind(head.stop_reason.clone())
+        .push(", stop_reason), prompt_tokens = COALESCE(")
+        .bind(usage.map(|u| u.prompt_tokens))
+        .push(", prompt_tokens), completion_tokens = COALESCE(")
+        .bind(usage.map(|u| u.completion_tokens))
+        .push(", completion_tokens), total_tokens = COALESCE(")
+        .bind(usage.map(|u| u.total_tokens))
+        .push(", total_tokens), cache_creation_input_tokens = COALESCE(")
+        .bind(usage.map(|u| u.cache_creation_input_tokens))
+        .push(", cache_creation_input_tokens), cache_read_input_tokens = COALESCE(")
+        .bind(usage.map(|u| u.cache_read_input_tokens))
+        .push(", cache_read_input_tokens), total_duration_ns = COALESCE(")
+        .bind(usage.map(|u| u.total_duration_ns))
+        .push(", total_duration_ns), prompt_duration_ns = COALESCE(")
+        .bind(usage.map(|u| u.prompt_duration_ns))
+        .push(", prompt_duration_ns) WHERE org_id = ")
+        .bind(turn.org_id)
+        .push(" AND hash = ")
+        .bind(head.hash.as_str())
+        .push(" AND NOT is_turn_head");
+    Ok(txn.execute_raw(sql.build()).await?.rows_affected() == 1)
+}
+
+/// The envelope fields of an existing row that this turn changes.
+#[derive(Debug, Default)]
+struct EnvelopeChanges {
+    auth_subject: bool,
+    name: bool,
+    cwd: bool,
+    harness_version: bool,
+    parent_session_id: Option<Uuid>,
+    metadata: Option<Json>,
+}
+
+impl EnvelopeChanges {
+    /// Reference merge rules: auth_subject is overwritten; name, cwd, version and parent are
+    /// `COALESCE(new, old)`; metadata is shallow-merged. Only fields whose value would change
+    /// are written, so a retried turn leaves the row untouched (README.md 4).
+    fn new(turn: &PreparedTurn<'_>, row: &sessions::Model, parent_id: Option<Uuid>) -> Self {
+        let differs = |new: &Option<String>, old: &Option<String>| {
+            new.is_some() && new.as_deref() != old.as_deref()
+        };
+        let metadata = turn
+            .metadata
+            .as_ref()
+            .filter(|m| !session_row::metadata_unchanged(&row.harness_metadata, m))
+            .map(|_| row.harness_metadata.clone());
+        EnvelopeChanges {
+            auth_subject: turn.auth_subject != row.auth_subject,
+            name: differs(&turn.name, &row.name),
+            cwd: differs(&turn.cwd, &row.cwd),
+            harness_version: differs(&turn.harness_version, &row.harness_version),
+            parent_session_id: parent_id.filter(|p| row.parent_session_id != Some(*p)),
+            metadata,
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.auth_subject
+            || self.name
+            || self.cwd
+            || self.harness_version
+            || self.parent_session_id.is_some()
+            || self.metadata.is_some()
+    }
+}
+
+/// The last statement of a turn: one `UPDATE sessions`, or nothing.
+struct SessionUpdate {
+    /// Something new was stored: `last_seen_at` moves.
+    touch: bool,
+    /// The turn is counted: counters move.
+    counted: bool,
+    /// `None` when the row was inserted by this turn.
+    envelope: Option<EnvelopeChanges>,
+}
+
+impl SessionUpdate {
+    async fn apply<C: ConnectionTrait>(
+        self,
+        txn: &C,
+        turn: &PreparedTurn<'_>,
+        session_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let envelope = self.envelope.filter(EnvelopeChanges::any);
+        if !self.touch && !self.counted && envelope.is_none() {
+            return Ok(());
+        }
+        let backend = txn.get_database_backend();
+        let mut sql = Sql::new(backend);
+        let mut sets: Vec<String> = Vec::new();
+        let now_p = sql.param(now);
+        if self.touch {
+            sets.push(format!("last_seen_at = {now_p}"));
+        }
+        if self.counted {
+            sets.push("turn_count = turn_count + 1".into());
+            let input = sql.param(turn.input_tokens);
+            sets.push(format!("total_input_tokens = total_input_tokens + {input}"));
+            let output = sql.param(turn.output_tokens);
+            sets.push(format!(
+                "total_output_tokens = total_output_tokens + {output}"
+            ));
+            let cost = sql.param(turn.cost_usd);
+            sets.push(match backend {
+                DbBackend::Postgres => format!("total_cost_usd = total_cost_usd + {cost}"),
+                // REAL on SQLite: rounding after each addition keeps NUMERIC(12,4) semantics.
+                _ => format!("total_cost_usd = ROUND(total_cost_usd + {cost}, 4)"),
+            });
+        }
+        let mut metadata_merge = None;
+        if let Some(changes) = envelope {
+            if changes.auth_subject {
+                let p = sql.param(turn.auth_subject.as_str());
+                sets.push(format!("auth_subject = {p}"));
+            }
+            for (changed, column, value) in [
+                (changes.name, "name", &turn.name),
+                (changes.cwd, "cwd", &turn.cwd),
+                (
+                    changes.harness_version,
+                    "harness_version",
+                    &turn.harness_version,
+                ),
+            ] {
+                if changed {
+                    let p = sql.param(value.clone());
+                    sets.push(format!("{column} = COALESCE({p}, {column})"));
+                }
+            }
+            if let Some(parent) = changes.parent_session_id {
+                let p = sql.param(parent);
+                sets.push(format!("parent_session_id = {p}"));
+            }
+            // A placeholder taken over by the parent's real turn keeps the earlier start.
+            sets.push(format!(
+                "started_at = CASE WHEN started_at > {now_p} THEN {now_p} ELSE started_at END"
+            ));
+            metadata_merge = changes.metadata;
+        }
+        sql.push("UPDATE sessions SET ");
+        sql.push(&sets.join(", "));
+        if let (Some(current), Some(new)) = (metadata_merge, turn.metadata.as_ref()) {
+            sql.push(", ");
+            session_row::push_metadata_merge(&mut sql, &current, new);
+        }
+        sql.push(" WHERE id = ").bind(session_id);
+        txn.execute_raw(sql.build()).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::merkle::{Bucket, ChainNode};
+
+    fn node(hash: &str, parent: Option<&str>) -> ChainNode {
+        ChainNode {
+            hash: hash.into(),
+            parent_hash: parent.map(Into::into),
+            bucket: Bucket::default(),
+            stop_reason: String::new(),
+            usage: None,
+        }
+    }
+
+    fn check(nodes: Vec<ChainNode>) -> Result<(), String> {
+        validate_chain(&Chain { nodes }).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn accepts_a_single_root_without_parent_hash() {
+        assert_eq!(check(vec![node("a", None)]), Ok(()));
+    }
+
+    #[test]
+    fn accepts_a_single_root_with_an_empty_parent_hash() {
+        assert_eq!(check(vec![node("a", Some(""))]), Ok(()));
+    }
+
+    #[test]
+    fn accepts_a_well_ordered_chain() {
+        let chain = vec![node("a", None), node("b", Some("a")), node("c", Some("b"))];
+        assert_eq!(check(chain), Ok(()));
+    }
+
+    #[test]
+    fn rejects_an_empty_chain() {
+        assert_eq!(
+            check(vec![]),
+            Err("ingest turn: no nodes supplied".to_owned())
+        );
+    }
+
+    #[test]
+    fn rejects_a_root_with_a_parent_hash() {
+        let err = check(vec![node("a", Some("z"))]).unwrap_err();
+        assert_eq!(
+            err,
+            r#"ingest turn: nodes[0] must be the conversation root: ParentHash="z""#
+        );
+    }
+
+    #[test]
+    fn rejects_a_non_root_node_missing_its_parent_hash() {
+        let err = check(vec![node("a", None), node("b", None)]).unwrap_err();
+        assert_eq!(
+            err,
+            r#"ingest turn: nodes[1] has no ParentHash but expected "a""#
+        );
+    }
+
+    #[test]
+    fn rejects_a_non_root_node_with_an_empty_parent_hash() {
+        let err = check(vec![node("a", None), node("b", Some(""))]).unwrap_err();
+        assert!(err.contains("nodes[1]"), "{err}");
+    }
+
+    #[test]
+    fn rejects_a_scrambled_chain() {
+        let chain = vec![node("a", None), node("b", Some("a")), node("c", Some("a"))];
+        let err = check(chain).unwrap_err();
+        assert_eq!(
+            err,
+            r#"ingest turn: nodes[2].ParentHash="a" does not chain to nodes[1].Hash="b""#
+        );
+    }
 }

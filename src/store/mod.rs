@@ -1,8 +1,29 @@
 //! Persistence: the only module that writes SQL. Plain `async fn`s over a sea-orm connection.
+//!
+//! * [`connect`] and [`migrate`] open and prepare a database (SQLite or Postgres).
+//! * [`ingest_turn`] / [`ingest_turns`] commit turns: one transaction each call.
+//! * [`backfill_session`] links legacy nodes to a session.
+//! * [`list_nodes`], [`node`], [`session_by_id`], [`session_by_key`], [`ancestry`] and
+//!   [`identity_by_hash`] read, always within one org.
 
+mod backfill;
+mod connect;
+mod error;
 mod ingest;
+mod node_row;
+mod reads;
+mod sanitize;
+mod session_row;
+mod sql;
 
-pub use ingest::ingest_turn;
+pub use backfill::{BackfillOutcome, BackfillRequest, backfill_session};
+pub use connect::{StoreOptions, connect, migrate};
+pub use error::StoreError;
+pub use ingest::{ingest_turn, ingest_turns};
+pub use reads::{
+    MAX_ANCESTRY_DEPTH, NodeSummary, SessionIdentity, ancestry, identity_by_hash, list_nodes, node,
+    session_by_id, session_by_key,
+};
 
 use uuid::Uuid;
 
@@ -39,20 +60,6 @@ pub struct IngestOutcome {
     /// True when this commit was the first time the head was ingested as a head, i.e. the
     /// session's `turn_count` and token/cost counters moved.
     pub counted: bool,
-    /// How many U+0000 characters were replaced by U+FFFD in the stored JSON.
+    /// How many U+0000 characters were replaced by U+FFFD in the values this commit wrote.
     pub nul_replacements: u64,
-}
-
-/// Why a store call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database could not be reached (connection refused, pool timed out): retryable, 503.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// The chain handed to the store is not a well-ordered root→leaf chain.
-    #[error("ingest turn: {0}")]
-    InvalidChain(String),
-    /// Any other database error: 500.
-    #[error("database error: {0}")]
-    Db(#[from] sea_orm::DbErr),
 }

@@ -1,39 +1,48 @@
 //! The optional `session` block of a turn: which org, harness and harness session it belongs to.
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
+
+use crate::gojson::{go_struct, null_clears};
 
 /// Harness id used when the envelope has none.
 pub const UNKNOWN_HARNESS: &str = "unknown";
 
 /// The session envelope (wire.md §5.1, plus reel's `parent_harness_id`).
-#[derive(Debug, Clone, Default, Deserialize)]
+///
+/// Decoded with Go's rules (`null` strings are `""`, unknown keys ignored); `null` for the
+/// optional members is the same as their absence.
+#[derive(Debug, Clone, Default)]
 pub struct SessionEnvelope {
-    #[serde(default)]
     pub org_id: String,
-    #[serde(default)]
     pub auth_subject: String,
-    #[serde(default)]
     pub harness_id: String,
-    #[serde(default)]
     pub harness_session_id: String,
-    #[serde(default)]
     pub harness_version: String,
-    #[serde(default)]
     pub cwd: String,
-    #[serde(default)]
     pub name: String,
     /// Fork-parent hint; `None` when absent or `null`.
-    #[serde(default)]
     pub parent_harness_session_id: Option<String>,
     /// Harness of the fork parent; defaults to this envelope's harness.
-    #[serde(default)]
     pub parent_harness_id: Option<String>,
     /// Raw JSON object merged into `sessions.harness_metadata`; `null` is treated as absent.
-    #[serde(default)]
     pub harness_metadata: Option<Box<RawValue>>,
 }
+
+go_struct!(SessionEnvelope, "a session envelope object" {
+    "org_id" => org_id,
+    "auth_subject" => auth_subject,
+    "harness_id" => harness_id,
+    "harness_session_id" => harness_session_id,
+    "harness_version" => harness_version,
+    "cwd" => cwd,
+    "name" => name,
+    "parent_harness_session_id" => parent_harness_session_id,
+    "parent_harness_id" => parent_harness_id,
+    "harness_metadata" => harness_metadata,
+});
+
+null_clears!(String, Box<RawValue>);
 
 /// Why an envelope was refused (wire.md §5.2). The texts match the reference's.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -75,6 +84,42 @@ pub fn parse_org_id(s: &str) -> Result<Uuid, String> {
 }
 
 impl SessionEnvelope {
+    /// The reference's checks at the HTTP boundary (wire.md §5.2), in its order, plus reel's
+    /// `parent_harness_id`, which may not be present but empty either.
+    pub fn validate(&self) -> Result<(), EnvelopeError> {
+        parse_org_id(&self.org_id).map_err(EnvelopeError::OrgId)?;
+        if self.parent_harness_session_id.as_deref() == Some("") {
+            return Err(EnvelopeError::EmptyParent);
+        }
+        if self.parent_harness_id.as_deref() == Some("") {
+            return Err(EnvelopeError::EmptyParentHarness);
+        }
+        if let Some(raw) = &self.harness_metadata {
+            // `raw` is valid JSON (it was decoded or built through `RawValue`), so its first
+            // byte names its kind. `null` is accepted and means "no metadata" (README.md 8).
+            let kind = match raw.get().trim_start().as_bytes().first() {
+                Some(b'{') | Some(b'n') => None,
+                Some(b'[') => Some("array"),
+                Some(b'"') => Some("string"),
+                Some(b't' | b'f') => Some("bool"),
+                _ => Some("number"),
+            };
+            if let Some(kind) = kind {
+                return Err(EnvelopeError::Metadata(format!(
+                    "json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The metadata object, with `null` treated as absent.
+    pub fn harness_metadata_object(&self) -> Option<&RawValue> {
+        self.harness_metadata
+            .as_deref()
+            .filter(|raw| raw.get().trim() != "null")
+    }
+
     /// `"unknown"` when the harness id is empty, else the id verbatim.
     pub fn harness_id_or_unknown(&self) -> &str {
         if self.harness_id.is_empty() {
@@ -96,5 +141,168 @@ impl SessionEnvelope {
             Some(h) if !h.is_empty() => h,
             _ => self.harness_id_or_unknown(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The reference's `Validate` tests (reference-tests.md §8.5) and reel's additions.
+
+    use super::*;
+    use crate::wire::decode_turn;
+
+    fn raw(json: &str) -> Option<Box<RawValue>> {
+        Some(RawValue::from_string(json.to_owned()).unwrap())
+    }
+
+    fn envelope(json: &str) -> SessionEnvelope {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn accepts_a_missing_envelope() {
+        let turn = decode_turn(br#"{"provider":"openai"}"#).unwrap();
+        assert_eq!(turn.validate_session(), Ok(()));
+        let turn = decode_turn(br#"{"provider":"openai","session":null}"#).unwrap();
+        assert_eq!(turn.validate_session(), Ok(()));
+    }
+
+    #[test]
+    fn accepts_a_zero_value_envelope() {
+        assert_eq!(SessionEnvelope::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn accepts_a_fully_populated_envelope() {
+        let env = envelope(
+            r#"{"org_id":"11111111-1111-1111-1111-111111111111","auth_subject":"user@example.com",
+                "harness_id":"claude","harness_session_id":"abc","harness_version":"1.0.0",
+                "cwd":"/work","name":"session","parent_harness_session_id":"parent-1",
+                "parent_harness_id":"codex","harness_metadata":{"ai_title":"hello"}}"#,
+        );
+        assert_eq!(env.validate(), Ok(()));
+        assert_eq!(env.parent_harness_session_id.as_deref(), Some("parent-1"));
+        assert_eq!(env.parent_harness_id_or_own(), "codex");
+    }
+
+    #[test]
+    fn accepts_an_empty_org_id() {
+        let env = SessionEnvelope {
+            harness_id: "claude".into(),
+            ..SessionEnvelope::default()
+        };
+        assert_eq!(env.validate(), Ok(()));
+    }
+
+    #[test]
+    fn rejects_an_org_id_that_is_not_a_uuid() {
+        let env = SessionEnvelope {
+            org_id: "not-a-uuid".into(),
+            ..SessionEnvelope::default()
+        };
+        let err = env.validate().unwrap_err();
+        assert_eq!(err, EnvelopeError::OrgId("invalid UUID length: 10".into()));
+        assert!(err.to_string().contains("org_id"));
+    }
+
+    #[test]
+    fn rejects_a_parent_harness_session_id_that_is_empty() {
+        let env = envelope(r#"{"parent_harness_session_id":""}"#);
+        let err = env.validate().unwrap_err();
+        assert!(err.to_string().contains("parent_harness_session_id"));
+        // null is absence, not emptiness.
+        let env = envelope(r#"{"parent_harness_session_id":null}"#);
+        assert_eq!(env.validate(), Ok(()));
+    }
+
+    #[test]
+    fn rejects_a_parent_harness_id_that_is_empty() {
+        let env = envelope(r#"{"parent_harness_session_id":"p","parent_harness_id":""}"#);
+        assert_eq!(env.validate(), Err(EnvelopeError::EmptyParentHarness));
+        assert_eq!(
+            env.validate().unwrap_err().to_string(),
+            "parent_harness_id is present but empty; omit the field instead"
+        );
+    }
+
+    #[test]
+    fn rejects_metadata_that_is_not_an_object() {
+        for (json, kind) in [("[1,2]", "array"), ("42", "number"), ("\"x\"", "string")] {
+            let env = SessionEnvelope {
+                harness_metadata: raw(json),
+                ..SessionEnvelope::default()
+            };
+            let err = env.validate().unwrap_err().to_string();
+            assert!(err.contains("harness_metadata"), "{err}");
+            assert!(err.contains(kind), "{err}");
+        }
+    }
+
+    #[test]
+    fn malformed_metadata_fails_the_body_decode() {
+        let body = br#"{"provider":"openai","session":{"harness_metadata":{"a":}}}"#;
+        assert!(decode_turn(body).is_err());
+    }
+
+    #[test]
+    fn accepts_empty_absent_and_null_metadata() {
+        let env = envelope(r#"{"harness_metadata":{}}"#);
+        assert_eq!(env.validate(), Ok(()));
+        let env = envelope(r#"{"harness_id":"claude"}"#);
+        assert_eq!(env.validate(), Ok(()));
+        let env = envelope(r#"{"harness_metadata":null}"#);
+        assert_eq!(env.validate(), Ok(()));
+        assert!(env.harness_metadata_object().is_none());
+        let env = SessionEnvelope {
+            harness_metadata: raw("null"),
+            ..SessionEnvelope::default()
+        };
+        assert_eq!(env.validate(), Ok(()));
+        assert!(env.harness_metadata_object().is_none());
+    }
+
+    #[test]
+    fn decoding_is_go_lenient() {
+        let env = envelope(r#"{"harness_id":null,"harness_id":"claude","cwd":null,"extra":1}"#);
+        assert_eq!(env.harness_id, "claude");
+        assert_eq!(env.cwd, "");
+        assert!(serde_json::from_str::<SessionEnvelope>(r#"{"harness_id":5}"#).is_err());
+    }
+
+    #[test]
+    fn harness_normalisation() {
+        let mut env = SessionEnvelope::default();
+        assert_eq!(env.harness_id_or_unknown(), "unknown");
+        assert!(env.needs_synthetic_harness_session_id());
+        env.harness_id = "claude".into();
+        assert!(env.needs_synthetic_harness_session_id());
+        env.harness_session_id = "s1".into();
+        assert!(!env.needs_synthetic_harness_session_id());
+        env.harness_id = "unknown".into();
+        assert!(env.needs_synthetic_harness_session_id());
+        env.harness_id = " Claude ".into();
+        assert_eq!(env.harness_id_or_unknown(), " Claude ");
+    }
+
+    #[test]
+    fn org_id_forms() {
+        let id = "0191b5c4-1e2f-7a3b-8c4d-5e6f7a8b9c0d";
+        let want = Uuid::parse_str(id).unwrap();
+        assert_eq!(parse_org_id(""), Ok(Uuid::nil()));
+        assert_eq!(parse_org_id(id), Ok(want));
+        assert_eq!(parse_org_id(&id.to_uppercase()), Ok(want));
+        assert_eq!(parse_org_id(&id.replace('-', "")), Ok(want));
+        assert_eq!(parse_org_id(&format!("urn:uuid:{id}")), Ok(want));
+        assert_eq!(parse_org_id(&format!("{{{id}}}")), Ok(want));
+        assert_eq!(parse_org_id(&format!("x{id}y")), Ok(want));
+        assert_eq!(
+            parse_org_id(&format!("urn:uid:x{id}")),
+            Err("invalid urn prefix: \"urn:uid:x\"".into())
+        );
+        assert_eq!(
+            parse_org_id("zzzzzzzz-1e2f-7a3b-8c4d-5e6f7a8b9c0d"),
+            Err("invalid UUID format".into())
+        );
+        assert_eq!(parse_org_id("abc"), Err("invalid UUID length: 3".into()));
     }
 }

@@ -4,4 +4,7 @@ mod envelope;
 mod payload;
 
 pub use envelope::{EnvelopeError, SessionEnvelope, UNKNOWN_HARNESS, parse_org_id};
-pub use payload::{ChatResponse, DecodeError, TurnError, TurnPayload, decode_batch, decode_turn};
+pub use payload::{
+    BatchPayload, ChatResponse, DecodeError, ResponseError, TurnError, TurnPayload, decode_batch,
+    decode_turn,
+};

@@ -1,40 +1,87 @@
 //! Turn and batch payloads (wire.md §1.4) and their decoding.
+//!
+//! Bodies are decoded with Go's leniencies (see [`crate::gojson`]): lone surrogate escapes
+//! become U+FFFD, `null` leaves a field at its zero value, the last duplicate key wins and
+//! unknown keys are ignored. Unlike the reference, a body that is not UTF-8 is refused.
 
-use serde::Deserialize;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::error::Category;
 use serde_json::value::RawValue;
 
-use super::SessionEnvelope;
-use crate::llm::{Message, Usage};
+use super::{EnvelopeError, SessionEnvelope};
+use crate::gojson::typed::Object;
+use crate::gojson::{
+    Assign, Key, Path, go_struct, null_clears, null_keeps, repair_lone_surrogates,
+};
+use crate::llm::{Message, ParseError, Usage};
 
 /// One captured turn: the provider's raw request and the reduced response.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 pub struct TurnPayload {
-    #[serde(default)]
     pub provider: String,
-    #[serde(default)]
     pub agent_name: String,
-    /// The provider's original request body, kept raw and parsed by `llm`.
-    #[serde(default)]
+    /// The provider's original request body, kept raw and parsed by `llm`. `None` when the
+    /// key is absent; a JSON `null` is kept as the raw text `null` (an empty request).
     pub request: Option<Box<RawValue>>,
-    #[serde(default)]
     pub response: ChatResponse,
-    #[serde(default)]
     pub session: Option<SessionEnvelope>,
 }
 
+impl TurnPayload {
+    /// Validates the session envelope, if any (wire.md §5.2); no envelope is valid.
+    pub fn validate_session(&self) -> Result<(), EnvelopeError> {
+        self.session
+            .as_ref()
+            .map_or(Ok(()), SessionEnvelope::validate)
+    }
+}
+
+/// A batch body: `{"turns":[TurnPayload…]}`.
+#[derive(Debug, Default)]
+pub struct BatchPayload {
+    pub turns: Option<Vec<TurnPayload>>,
+}
+
 /// The already-reduced, provider-agnostic response.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct ChatResponse {
-    #[serde(default)]
     pub model: String,
-    #[serde(default)]
     pub message: Message,
-    #[serde(default)]
     pub done: bool,
-    #[serde(default)]
     pub stop_reason: String,
-    #[serde(default)]
     pub usage: Option<Usage>,
+}
+
+/// Why a reduced response cannot make a head node (wire.md §1.5 4c), in check order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResponseError {
+    #[error("missing response.message.role")]
+    MissingRole,
+    #[error("missing response.message.content")]
+    MissingContent,
+    #[error("missing response.message.content[{0}].type")]
+    MissingBlockType(usize),
+}
+
+impl ChatResponse {
+    /// The reference's checks before a turn is accepted: a role, at least one block, and a
+    /// type on every block.
+    pub fn validate(&self) -> Result<(), ResponseError> {
+        if self.message.role.is_empty() {
+            return Err(ResponseError::MissingRole);
+        }
+        let blocks = self.message.content.as_deref().unwrap_or_default();
+        if blocks.is_empty() {
+            return Err(ResponseError::MissingContent);
+        }
+        match blocks.iter().position(|b| b.kind.is_empty()) {
+            Some(i) => Err(ResponseError::MissingBlockType(i)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A body that could not be decoded: 400 `invalid envelope: <text>`.
@@ -46,23 +93,13 @@ pub enum DecodeError {
     EmptyBatch,
 }
 
-/// Decodes a single-turn body.
-pub fn decode_turn(body: &[u8]) -> Result<TurnPayload, DecodeError> {
-    serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))
-}
-
-/// Decodes a batch body `{"turns":[…]}`; a missing, null or empty `turns` is `EmptyBatch`.
-pub fn decode_batch(body: &[u8]) -> Result<Vec<TurnPayload>, DecodeError> {
-    #[derive(Deserialize)]
-    struct Batch {
-        #[serde(default)]
-        turns: Option<Vec<TurnPayload>>,
-    }
-    let batch: Batch =
-        serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))?;
-    match batch.turns {
-        Some(turns) if !turns.is_empty() => Ok(turns),
-        _ => Err(DecodeError::EmptyBatch),
+impl DecodeError {
+    fn from_json(e: &serde_json::Error) -> Self {
+        match e.classify() {
+            // Go's text for a truncated or empty body.
+            Category::Eof => DecodeError::Json("unexpected end of JSON input".to_owned()),
+            _ => DecodeError::Json(e.to_string()),
+        }
     }
 }
 
@@ -72,7 +109,265 @@ pub enum TurnError {
     #[error("unsupported provider {0:?} (supported: [anthropic openai ollama])")]
     UnsupportedProvider(String),
     #[error("cannot parse request: {0}")]
-    Parse(String),
+    Parse(#[from] ParseError),
     #[error("invalid reduced response: {0}")]
-    InvalidResponse(String),
+    InvalidResponse(#[from] ResponseError),
+}
+
+/// Decodes a single-turn body.
+pub fn decode_turn(body: &[u8]) -> Result<TurnPayload, DecodeError> {
+    decode(body)
+}
+
+/// Decodes a batch body `{"turns":[…]}`; a missing, null or empty `turns` is `EmptyBatch`.
+pub fn decode_batch(body: &[u8]) -> Result<Vec<TurnPayload>, DecodeError> {
+    let batch: BatchPayload = decode(body)?;
+    match batch.turns {
+        Some(turns) if !turns.is_empty() => Ok(turns),
+        _ => Err(DecodeError::EmptyBatch),
+    }
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeError> {
+    let body = repair_lone_surrogates(body);
+    let text = std::str::from_utf8(&body).map_err(|e| {
+        DecodeError::Json(format!(
+            "body is not valid UTF-8 (byte {})",
+            e.valid_up_to()
+        ))
+    })?;
+    // The whole body is validated once here, so parsing from `str` skips serde_json's
+    // per-string UTF-8 checks.
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = T::deserialize(&mut de).map_err(|e| DecodeError::from_json(&e))?;
+    de.end().map_err(|e| DecodeError::from_json(&e))?;
+    Ok(value)
+}
+
+/// `request`: any JSON value, kept verbatim (including `null`).
+struct RawRequest<'a>(&'a mut Option<Box<RawValue>>);
+
+impl<'de> DeserializeSeed<'de> for RawRequest<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        *self.0 = Some(Box::<RawValue>::deserialize(d)?);
+        Ok(())
+    }
+}
+
+go_struct!(TurnPayload, "a turn payload object" {
+    "provider" => provider,
+    "agent_name" => agent_name,
+    "request" => request with RawRequest,
+    "response" => response,
+    "session" => session,
+});
+
+go_struct!(BatchPayload, "a batch payload object" {
+    "turns" => turns,
+});
+
+null_keeps!(ChatResponse);
+null_clears!(SessionEnvelope, Vec<TurnPayload>);
+
+static RESPONSE: Path<'static> = Path::Root("ChatResponse");
+
+impl<'de> Deserialize<'de> for ChatResponse {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ResponseVisitor)
+    }
+}
+
+struct ResponseVisitor;
+
+impl<'de> Visitor<'de> for ResponseVisitor {
+    type Value = ChatResponse;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a response object")
+    }
+
+    fn visit_unit<E>(self) -> Result<ChatResponse, E> {
+        Ok(ChatResponse::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChatResponse, A::Error> {
+        let mut out = ChatResponse::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.as_str() {
+                "model" => map.next_value_seed(Assign(&mut out.model))?,
+                "message" => map.next_value_seed(Assign(&mut out.message))?,
+                "done" => map.next_value_seed(Assign(&mut out.done))?,
+                "stop_reason" => map.next_value_seed(Assign(&mut out.stop_reason))?,
+                "usage" => map.next_value_seed(Assign(&mut out.usage))?,
+                // Not kept, but typed in the reference: a wrong kind fails the decode.
+                "created_at" => map.next_value_seed(CreatedAt)?,
+                "extra" => {
+                    map.next_value_seed(Object(RESPONSE.field("extra")))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `created_at`: an RFC 3339 string or `null` (Go `time.Time`).
+struct CreatedAt;
+
+impl<'de> DeserializeSeed<'de> for CreatedAt {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CreatedAt {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an RFC 3339 time string or null")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|_| ())
+            .map_err(|e| E::custom(format_args!("parsing time {s:?}: {e}")))
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        Err(not_a_time_string())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        Err(not_a_time_string())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        Err(not_a_time_string())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        Err(not_a_time_string())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(not_a_time_string())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(not_a_time_string())
+    }
+}
+
+fn not_a_time_string<E: serde::de::Error>() -> E {
+    E::custom("Time.UnmarshalJSON: input is not a JSON string")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::ContentBlock;
+
+    fn turn(json: &str) -> Result<TurnPayload, String> {
+        decode_turn(json.as_bytes()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn request_null_is_kept_and_absence_is_none() {
+        let p = turn(r#"{"provider":"openai","request":null}"#).unwrap();
+        assert_eq!(p.request.as_deref().map(RawValue::get), Some("null"));
+        let p = turn(r#"{"provider":"openai"}"#).unwrap();
+        assert!(p.request.is_none());
+    }
+
+    #[test]
+    fn request_is_kept_byte_exact() {
+        let raw = r#"{ "model" : "m",  "messages":[ ] }"#;
+        let p = turn(&format!(r#"{{"provider":"openai","request":{raw}}}"#)).unwrap();
+        assert_eq!(p.request.unwrap().get(), raw);
+    }
+
+    #[test]
+    fn go_leniencies() {
+        let p = turn(
+            r#"{"provider":"x","provider":"openai","agent_name":null,"unknown":[1],
+                "response":{"model":null,"done":null,"usage":null,"message":{"role":"assistant","content":null}},
+                "session":null}"#,
+        )
+        .unwrap();
+        assert_eq!(p.provider, "openai");
+        assert_eq!(p.agent_name, "");
+        assert_eq!(p.response.message.content, None);
+        assert!(p.session.is_none());
+        assert!(turn("null").unwrap().provider.is_empty());
+    }
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        let p = turn(
+            r#"{"response":{"message":{"role":"assistant","content":[{"type":"text","text":"\ud800 \udc00 \ud83d\ude00"}]}}}"#,
+        )
+        .unwrap();
+        let text = &p.response.message.content.unwrap()[0].text;
+        assert_eq!(text, "\u{fffd} \u{fffd} \u{1f600}");
+    }
+
+    #[test]
+    fn undecodable_bodies_are_errors() {
+        assert_eq!(turn("").unwrap_err(), "unexpected end of JSON input");
+        assert!(turn("{").is_err());
+        assert!(turn("[1]").is_err());
+        assert!(decode_turn(b"{\"provider\":\"\xff\"}").is_err());
+        assert!(turn(r#"{"response":{"usage":{"prompt_tokens":1.5}}}"#).is_err());
+        assert!(turn(r#"{"response":{"created_at":"yesterday"}}"#).is_err());
+        assert!(turn(r#"{"response":{"created_at":5}}"#).is_err());
+        assert!(turn(r#"{"response":{"extra":"x"}}"#).is_err());
+        assert!(turn(r#"{"response":{"created_at":"2024-05-01T10:00:00Z","extra":{"a":1},"raw_response":[1]}}"#).is_ok());
+    }
+
+    #[test]
+    fn batches() {
+        assert!(matches!(decode_batch(b"{}"), Err(DecodeError::EmptyBatch)));
+        assert!(matches!(
+            decode_batch(b"{\"turns\":null}"),
+            Err(DecodeError::EmptyBatch)
+        ));
+        assert!(matches!(
+            decode_batch(b"{\"turns\":[]}"),
+            Err(DecodeError::EmptyBatch)
+        ));
+        let turns = decode_batch(br#"{"turns":[{"provider":"openai"},null]}"#).unwrap();
+        assert_eq!(turns.len(), 2);
+        assert_eq!(turns[1].provider, "");
+        assert!(
+            decode_batch(br#"{"turns":[{"response":{"usage":{"total_tokens":"x"}}}]}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn response_validation_in_order() {
+        let mut r = ChatResponse::default();
+        assert_eq!(r.validate(), Err(ResponseError::MissingRole));
+        r.message.role = "assistant".into();
+        assert_eq!(r.validate(), Err(ResponseError::MissingContent));
+        r.message.content = Some(vec![]);
+        assert_eq!(r.validate(), Err(ResponseError::MissingContent));
+        r.message.content = Some(vec![ContentBlock::text("a"), ContentBlock::default()]);
+        assert_eq!(r.validate(), Err(ResponseError::MissingBlockType(1)));
+        assert_eq!(
+            ResponseError::MissingBlockType(1).to_string(),
+            "missing response.message.content[1].type"
+        );
+        r.message.content = Some(vec![ContentBlock::text("a")]);
+        assert_eq!(r.validate(), Ok(()));
+    }
 }

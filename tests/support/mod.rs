@@ -22,6 +22,8 @@ pub struct TestDb {
     pub url: String,
     /// Keeps the SQLite file alive for the test's duration.
     _dir: Option<tempfile::TempDir>,
+    /// Postgres: the admin URL and database name, to drop the database afterwards.
+    pg_admin: Option<(String, String)>,
 }
 
 impl TestDb {
@@ -41,6 +43,7 @@ impl TestDb {
             backend: Backend::Sqlite,
             url,
             _dir: Some(dir),
+            pg_admin: None,
         }
     }
 
@@ -69,7 +72,20 @@ impl TestDb {
             backend: Backend::Postgres,
             url: format!("{base}/{name}"),
             _dir: None,
+            pg_admin: Some((admin_url, name)),
         })
+    }
+
+    /// Connects through `store::connect` and applies every migration: what the server does at
+    /// startup.
+    pub async fn connect(&self) -> DatabaseConnection {
+        let db = reel::store::connect(&self.url, &reel::store::StoreOptions::default())
+            .await
+            .expect("connect test database");
+        reel::store::migrate(&db)
+            .await
+            .expect("migrate test database");
+        db
     }
 
     /// Connects without any reel-specific setup.
@@ -77,5 +93,39 @@ impl TestDb {
         Database::connect(&self.url)
             .await
             .expect("connect test database")
+    }
+}
+
+/// Drops the Postgres database of a test that passed, so runs do not pile up databases on the
+/// shared server; a failed test keeps its database for inspection.
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((admin_url, name)) = self.pg_admin.take() else {
+            return;
+        };
+        if std::thread::panicking() {
+            eprintln!("keeping test database {name} of a failed test");
+            return;
+        }
+        // Drop runs inside the test's runtime, which cannot be blocked on: use a thread with
+        // its own small runtime.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let admin = Database::connect(&admin_url).await.ok()?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("could not drop a test database");
+        }
     }
 }

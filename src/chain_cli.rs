@@ -1,0 +1,188 @@
+//! `reel chain`: turns ingest payloads into their chains, for people debugging a capture.
+//!
+//! Reads one JSON document per line (a turn payload, or `{"name":…,"payload":{…}}` as in the
+//! conformance file) and writes one JSON line per input:
+//! `{"status":202,"nodes":[{"hash","parent_hash","role"}…]}` or
+//! `{"status":400|422,"error":"…"}`, with the error texts the HTTP API would answer.
+//! Blank lines are skipped. Nothing touches a database.
+
+use std::io::{self, BufRead, BufWriter, Write};
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::gojson::repair_lone_surrogates;
+use crate::merkle::{Chain, build_chain};
+use crate::wire::decode_turn;
+
+/// Why a payload gives no chain, with the HTTP status and body text the API would answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// 400 (undecodable body or invalid envelope) or 422 (unprocessable turn).
+    pub status: u16,
+    pub error: String,
+}
+
+/// Decodes one payload body and builds its chain, classifying failures as the ingest
+/// endpoint does: `invalid envelope: …` (400) or `unprocessable turn: …` (422).
+pub fn chain_of(body: &[u8]) -> Result<Chain, Rejection> {
+    let envelope = |e: &dyn std::fmt::Display| Rejection {
+        status: 400,
+        error: format!("invalid envelope: {e}"),
+    };
+    let payload = decode_turn(body).map_err(|e| envelope(&e))?;
+    payload.validate_session().map_err(|e| envelope(&e))?;
+    build_chain(&payload).map_err(|e| Rejection {
+        status: 422,
+        error: format!("unprocessable turn: {e}"),
+    })
+}
+
+/// Processes every line of `input`, writing one result line each to `output`.
+pub fn run(mut input: impl BufRead, output: impl Write) -> io::Result<()> {
+    let mut out = BufWriter::with_capacity(64 * 1024, output);
+    let mut line = Vec::with_capacity(64 * 1024);
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let result = chain_of(payload_of(&line).as_deref().unwrap_or(&line));
+        serde_json::to_writer(&mut out, &Outcome::from(&result))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// The `payload` member of a `{"name":…,"payload":…}` line, if the line is one.
+fn payload_of(line: &[u8]) -> Option<Vec<u8>> {
+    #[derive(serde::Deserialize)]
+    struct Wrapper<'a> {
+        #[serde(borrow, default)]
+        payload: Option<&'a RawValue>,
+    }
+    let line = repair_lone_surrogates(line);
+    let wrapper: Wrapper = serde_json::from_slice(&line).ok()?;
+    wrapper.payload.map(|raw| raw.get().as_bytes().to_vec())
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Outcome<'a> {
+    Accepted {
+        status: u16,
+        nodes: Vec<NodeLine<'a>>,
+    },
+    Rejected {
+        status: u16,
+        error: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+struct NodeLine<'a> {
+    hash: &'a str,
+    parent_hash: Option<&'a str>,
+    role: &'a str,
+}
+
+impl<'a> From<&'a Result<Chain, Rejection>> for Outcome<'a> {
+    fn from(result: &'a Result<Chain, Rejection>) -> Self {
+        match result {
+            Ok(chain) => Outcome::Accepted {
+                status: 202,
+                nodes: chain
+                    .nodes
+                    .iter()
+                    .map(|n| NodeLine {
+                        hash: &n.hash,
+                        parent_hash: n.parent_hash.as_deref(),
+                        role: &n.bucket.role,
+                    })
+                    .collect(),
+            },
+            Err(rejection) => Outcome::Rejected {
+                status: rejection.status,
+                error: &rejection.error,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn run_lines(input: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        run(input.as_bytes(), &mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    const TURN: &str = r#"{"provider":"openai","request":{"model":"m","messages":[{"role":"user","content":"What is 2+2?"}]},"response":{"model":"m","message":{"role":"assistant","content":[{"type":"text","text":"4"}]}}}"#;
+
+    #[test]
+    fn accepted_payloads_list_their_nodes() {
+        let out = run_lines(&format!("{TURN}\n"));
+        assert_eq!(out.len(), 1);
+        let nodes = out[0]["nodes"].as_array().unwrap();
+        assert_eq!(out[0]["status"], 202);
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[0]["parent_hash"], Value::Null);
+        assert_eq!(nodes[0]["role"], "user");
+        assert_eq!(nodes[1]["parent_hash"], nodes[0]["hash"]);
+        assert_eq!(nodes[1]["role"], "assistant");
+        assert_eq!(nodes[1]["hash"].as_str().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn wrapped_lines_blank_lines_and_rejections() {
+        let wrapped = json!({"name": "x", "payload": serde_json::from_str::<Value>(TURN).unwrap()});
+        let input = format!(
+            "{wrapped}\n\n   \n{{\"provider\":\"gemini\"}}\nnot json\n{{\"provider\":\"openai\",\"request\":{{}},\"response\":{{}}}}\n{{\"session\":{{\"org_id\":\"nope\"}}}}"
+        );
+        let out = run_lines(&input);
+        assert_eq!(out.len(), 5);
+        assert_eq!(out[0]["status"], 202);
+        assert_eq!(out[0]["nodes"], run_lines(TURN)[0]["nodes"]);
+        assert_eq!(
+            out[1],
+            json!({"status": 422, "error": "unprocessable turn: unsupported provider \"gemini\" (supported: [anthropic openai ollama])"})
+        );
+        assert_eq!(out[2]["status"], 400);
+        assert!(
+            out[2]["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("invalid envelope: ")
+        );
+        assert_eq!(
+            out[3],
+            json!({"status": 422, "error": "unprocessable turn: invalid reduced response: missing response.message.role"})
+        );
+        assert_eq!(
+            out[4],
+            json!({"status": 400, "error": "invalid envelope: org_id is not a valid UUID: invalid UUID length: 4"})
+        );
+    }
+
+    #[test]
+    fn missing_request_is_a_parse_error() {
+        let out = run_lines(
+            r#"{"provider":"anthropic","response":{"message":{"role":"assistant","content":[{"type":"text","text":"x"}]}}}"#,
+        );
+        assert_eq!(
+            out[0],
+            json!({"status": 422, "error": "unprocessable turn: cannot parse request: unexpected end of JSON input"})
+        );
+    }
+}

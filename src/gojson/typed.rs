@@ -1,0 +1,409 @@
+//! Typed fields of a Go struct: a JSON value of the wrong kind is a decode error whose text
+//! is the one Go's `encoding/json` prints (`json: cannot unmarshal number 64.5 into Go struct
+//! field anthropicRequest.max_tokens of type int`). JSON `null` leaves the field unset.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::Deserializer;
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// Where a value sits in the Go struct being decoded, for error messages.
+#[derive(Clone, Copy)]
+pub enum Path<'a> {
+    /// The top-level struct, by its Go name (`anthropicRequest`).
+    Root(&'static str),
+    Field(&'a Path<'a>, &'static str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl<'a> Path<'a> {
+    pub fn field(&'a self, name: &'static str) -> Path<'a> {
+        Path::Field(self, name)
+    }
+
+    pub fn index(&'a self, i: usize) -> Path<'a> {
+        Path::Index(self, i)
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root(name) => f.write_str(name),
+            Path::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Path::Index(parent, i) => write!(f, "{parent}.{i}"),
+        }
+    }
+}
+
+/// `json: cannot unmarshal <found> into Go struct field <path> of type <target>`.
+pub fn mismatch<E: de::Error>(found: impl fmt::Display, path: &Path, target: &str) -> E {
+    E::custom(format_args!(
+        "json: cannot unmarshal {found} into Go struct field {path} of type {target}"
+    ))
+}
+
+/// `json: cannot unmarshal <found> into Go value of type <target>` (a top-level mismatch).
+pub fn top_level_mismatch<E: de::Error>(found: &str, target: &str) -> E {
+    E::custom(format_args!(
+        "json: cannot unmarshal {found} into Go value of type {target}"
+    ))
+}
+
+/// Go's name for the kind of a JSON value, from its first byte.
+fn kind_of(raw: &str) -> &'static str {
+    match raw.as_bytes().first() {
+        Some(b'"') => "string",
+        Some(b'[') => "array",
+        Some(b'{') => "object",
+        Some(b't' | b'f') => "bool",
+        Some(b'n') => "null",
+        _ => "number",
+    }
+}
+
+/// Implements the `visit_*` methods of a visitor for every JSON kind its target does not
+/// accept, each returning Go's type-mismatch error. The visitor has `path` and `target`
+/// fields. List the kinds to reject: `bool`, `number`, `string`, `array`, `object`.
+macro_rules! reject_kinds {
+    ($($kind:ident),* $(,)?) => { $( reject_kinds!(@one $kind); )* };
+    (@one bool) => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err($crate::gojson::mismatch("bool", &self.path, self.target))
+        }
+    };
+    (@one number) => {
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err($crate::gojson::mismatch("number", &self.path, self.target))
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err($crate::gojson::mismatch("number", &self.path, self.target))
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err($crate::gojson::mismatch("number", &self.path, self.target))
+        }
+    };
+    (@one string) => {
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Err($crate::gojson::mismatch("string", &self.path, self.target))
+        }
+    };
+    (@one array) => {
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err($crate::gojson::mismatch("array", &self.path, self.target))
+        }
+    };
+    (@one object) => {
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err($crate::gojson::mismatch("object", &self.path, self.target))
+        }
+    };
+}
+pub(crate) use reject_kinds;
+
+/// Like [`reject_kinds!`] for a top-level value: `json: cannot unmarshal string into Go value
+/// of type openai.openaiRequest`. Takes the Go type name, then the kinds to reject.
+macro_rules! reject_top_level {
+    ($target:expr; $($kind:ident),* $(,)?) => { $( reject_top_level!(@one $target, $kind); )* };
+    (@one $target:expr, bool) => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Err($crate::gojson::top_level_mismatch("bool", $target))
+        }
+    };
+    (@one $target:expr, number) => {
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Err($crate::gojson::top_level_mismatch("number", $target))
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Err($crate::gojson::top_level_mismatch("number", $target))
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err($crate::gojson::top_level_mismatch("number", $target))
+        }
+    };
+    (@one $target:expr, string) => {
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Err($crate::gojson::top_level_mismatch("string", $target))
+        }
+    };
+    (@one $target:expr, array) => {
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+            Err($crate::gojson::top_level_mismatch("array", $target))
+        }
+    };
+}
+pub(crate) use reject_top_level;
+
+/// A Go `string` field. `None` for `null`.
+pub struct Str<'p>(pub Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for Str<'_> {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(StrVisitor {
+            path: self.0,
+            target: "string",
+        })
+    }
+}
+
+struct StrVisitor<'p> {
+    path: Path<'p>,
+    target: &'static str,
+}
+
+impl<'de> Visitor<'de> for StrVisitor<'_> {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    reject_kinds!(bool, number, array, object);
+}
+
+/// A Go `bool` field. `None` for `null`.
+pub struct Bool<'p>(pub Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for Bool<'_> {
+    type Value = Option<bool>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(BoolVisitor {
+            path: self.0,
+            target: "bool",
+        })
+    }
+}
+
+struct BoolVisitor<'p> {
+    path: Path<'p>,
+    target: &'static str,
+}
+
+impl<'de> Visitor<'de> for BoolVisitor<'_> {
+    type Value = Option<bool>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a bool")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    reject_kinds!(string, number, array, object);
+}
+
+/// A Go `int` field (64-bit): the literal must be an integer (`64.5` and `1e2` are errors,
+/// reported with the literal as Go does). `None` for `null`.
+pub struct Int<'p>(pub Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for Int<'_> {
+    type Value = Option<i64>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let raw = <&RawValue>::deserialize(d)?;
+        let text = raw.get();
+        match kind_of(text) {
+            "null" => Ok(None),
+            "number" => text
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| mismatch(format_args!("number {text}"), &self.0, "int")),
+            kind => Err(mismatch(kind, &self.0, "int")),
+        }
+    }
+}
+
+/// A Go `float64` field: any number that fits a double. `None` for `null`.
+pub struct Float<'p>(pub Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for Float<'_> {
+    type Value = Option<f64>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let raw = <&RawValue>::deserialize(d)?;
+        let text = raw.get();
+        match kind_of(text) {
+            "null" => Ok(None),
+            "number" => match text.parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(Some(v)),
+                _ => Err(mismatch(format_args!("number {text}"), &self.0, "float64")),
+            },
+            kind => Err(mismatch(kind, &self.0, "float64")),
+        }
+    }
+}
+
+/// A Go `[]string` field. `None` for `null`.
+pub struct StrList<'p>(pub Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for StrList<'_> {
+    type Value = Option<Vec<String>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(StrListVisitor {
+            path: self.0,
+            target: "[]string",
+        })
+    }
+}
+
+struct StrListVisitor<'p> {
+    path: Path<'p>,
+    target: &'static str,
+}
+
+impl<'de> Visitor<'de> for StrListVisitor<'_> {
+    type Value = Option<Vec<String>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of strings")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        loop {
+            let path = self.path.index(out.len());
+            match seq.next_element_seed(Str(path))? {
+                // A null element is Go's zero value, "".
+                Some(s) => out.push(s.unwrap_or_default()),
+                None => return Ok(Some(out)),
+            }
+        }
+    }
+
+    reject_kinds!(bool, number, string, object);
+}
+
+/// A Go `map[string]any` field: an object (numbers as float64) or `null`.
+pub struct Object<'p>(pub Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for Object<'_> {
+    type Value = Option<serde_json::Map<String, serde_json::Value>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(ObjectVisitor {
+            path: self.0,
+            target: "map[string]interface {}",
+        })
+    }
+}
+
+struct ObjectVisitor<'p> {
+    path: Path<'p>,
+    target: &'static str,
+}
+
+impl<'de> Visitor<'de> for ObjectVisitor<'_> {
+    type Value = Option<serde_json::Map<String, serde_json::Value>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let v = map.next_value_seed(super::AnyValue)?;
+            out.insert(key, v);
+        }
+        Ok(Some(out))
+    }
+
+    reject_kinds!(bool, number, string, array);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run<'de, S: DeserializeSeed<'de>>(seed: S, json: &'de str) -> Result<S::Value, String> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        seed.deserialize(&mut de)
+            .map_err(|e| crate::gojson::message_of(&e))
+    }
+
+    static ROOT: Path<'static> = Path::Root("anthropicRequest");
+
+    #[test]
+    fn int_rejects_fractions_with_the_literal() {
+        let path = ROOT.field("max_tokens");
+        assert_eq!(run(Int(path), "1024"), Ok(Some(1024)));
+        assert_eq!(run(Int(path), "null"), Ok(None));
+        assert_eq!(
+            run(Int(path), "64.5"),
+            Err("json: cannot unmarshal number 64.5 into Go struct field anthropicRequest.max_tokens of type int".into())
+        );
+        assert_eq!(
+            run(Int(path), "1e2"),
+            Err("json: cannot unmarshal number 1e2 into Go struct field anthropicRequest.max_tokens of type int".into())
+        );
+        assert_eq!(
+            run(Int(path), "\"5\""),
+            Err("json: cannot unmarshal string into Go struct field anthropicRequest.max_tokens of type int".into())
+        );
+    }
+
+    #[test]
+    fn float_accepts_any_number() {
+        let path = ROOT.field("temperature");
+        assert_eq!(run(Float(path), "1"), Ok(Some(1.0)));
+        assert_eq!(run(Float(path), "0.5"), Ok(Some(0.5)));
+        assert!(run(Float(path), "1e400").is_err());
+        assert!(run(Float(path), "true").is_err());
+    }
+
+    #[test]
+    fn string_list_reports_the_element_index() {
+        let path = ROOT.field("stop_sequences");
+        assert_eq!(
+            run(StrList(path), r#"["a","b"]"#),
+            Ok(Some(vec!["a".to_owned(), "b".to_owned()]))
+        );
+        assert_eq!(
+            run(StrList(path), r#"["a",1]"#),
+            Err("json: cannot unmarshal number into Go struct field anthropicRequest.stop_sequences.1 of type string".into())
+        );
+        assert_eq!(
+            run(StrList(path), r#""a""#),
+            Err("json: cannot unmarshal string into Go struct field anthropicRequest.stop_sequences of type []string".into())
+        );
+    }
+
+    #[test]
+    fn bool_and_object_kinds() {
+        assert_eq!(run(Bool(ROOT.field("stream")), "true"), Ok(Some(true)));
+        assert!(run(Bool(ROOT.field("stream")), "1").is_err());
+        assert!(run(Object(ROOT.field("response_format")), "\"json\"").is_err());
+        assert_eq!(run(Object(ROOT.field("response_format")), "null"), Ok(None));
+    }
+}

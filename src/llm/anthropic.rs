@@ -1,0 +1,693 @@
+//! Anthropic Messages API requests (hashing.md §3.1).
+//!
+//! Typed fields are checked as Go's decoder checks them; `messages[].content` and `system`
+//! are Go `any` values, probed key by key, so a wrong kind inside them is ignored rather
+//! than an error. Thinking text and signatures are not extracted on the request side
+//! (hashing.md §4.8): a re-sent thinking block becomes `{type:"thinking"}`.
+
+use std::fmt;
+
+use serde::Deserializer;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::{ChatRequest, ContentBlock, Message, ParseError, request};
+use crate::gojson::typed::{Bool, Float, Int, Str, StrList};
+use crate::gojson::{
+    BoolProbe, Key, ObjectProbe, Path, StrProbe, ignore_kinds, reject_kinds, reject_top_level,
+};
+
+const REQUEST_TYPE: &str = "anthropic.anthropicRequest";
+static ROOT: Path<'static> = Path::Root("anthropicRequest");
+
+/// Parses an Anthropic request body.
+pub fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
+    request::run(raw, RequestSeed)
+}
+
+struct RequestSeed;
+
+impl<'de> DeserializeSeed<'de> for RequestSeed {
+    type Value = ChatRequest;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ChatRequest, D::Error> {
+        d.deserialize_any(RequestVisitor)
+    }
+}
+
+struct RequestVisitor;
+
+impl<'de> Visitor<'de> for RequestVisitor {
+    type Value = ChatRequest;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an Anthropic request object")
+    }
+
+    fn visit_unit<E>(self) -> Result<ChatRequest, E> {
+        Ok(ChatRequest {
+            max_tokens: Some(0),
+            ..ChatRequest::default()
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChatRequest, A::Error> {
+        let mut req = ChatRequest::default();
+        // `MaxTokens` is a plain int in the reference: always reported, 0 when absent.
+        let mut max_tokens = 0;
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.as_str() {
+                "model" => {
+                    if let Some(v) = map.next_value_seed(Str(ROOT.field("model")))? {
+                        req.model = v;
+                    }
+                }
+                "messages" => {
+                    req.messages = map.next_value_seed(Messages(ROOT.field("messages")))?
+                }
+                "system" => req.system = map.next_value_seed(SystemProbe)?,
+                "max_tokens" => {
+                    if let Some(v) = map.next_value_seed(Int(ROOT.field("max_tokens")))? {
+                        max_tokens = v;
+                    }
+                }
+                "temperature" => {
+                    req.temperature = map.next_value_seed(Float(ROOT.field("temperature")))?;
+                }
+                "top_p" => req.top_p = map.next_value_seed(Float(ROOT.field("top_p")))?,
+                "top_k" => req.top_k = map.next_value_seed(Int(ROOT.field("top_k")))?,
+                "stop_sequences" => {
+                    req.stop = map
+                        .next_value_seed(StrList(ROOT.field("stop_sequences")))?
+                        .unwrap_or_default();
+                }
+                "stream" => req.stream = map.next_value_seed(Bool(ROOT.field("stream")))?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        req.max_tokens = Some(max_tokens);
+        Ok(req)
+    }
+
+    reject_top_level!(REQUEST_TYPE; bool, number, string, array);
+}
+
+/// `messages`: `[]anthropicMessage`.
+struct Messages<'p>(Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for Messages<'_> {
+    type Value = Vec<Message>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Message>, D::Error> {
+        d.deserialize_any(MessagesVisitor {
+            path: self.0,
+            target: "[]anthropic.anthropicMessage",
+        })
+    }
+}
+
+struct MessagesVisitor<'p> {
+    path: Path<'p>,
+    target: &'static str,
+}
+
+impl<'de> Visitor<'de> for MessagesVisitor<'_> {
+    type Value = Vec<Message>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of messages")
+    }
+
+    fn visit_unit<E>(self) -> Result<Vec<Message>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Message>, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(8));
+        while let Some(msg) = seq.next_element_seed(MessageSeed(self.path.index(out.len())))? {
+            out.push(msg);
+        }
+        Ok(out)
+    }
+
+    reject_kinds!(bool, number, string, object);
+}
+
+/// One `anthropicMessage`: `role` string, `content` any.
+struct MessageSeed<'p>(Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
+    type Value = Message;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Message, D::Error> {
+        d.deserialize_any(MessageVisitor {
+            path: self.0,
+            target: "anthropic.anthropicMessage",
+        })
+    }
+}
+
+struct MessageVisitor<'p> {
+    path: Path<'p>,
+    target: &'static str,
+}
+
+impl<'de> Visitor<'de> for MessageVisitor<'_> {
+    type Value = Message;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a message object")
+    }
+
+    fn visit_unit<E>(self) -> Result<Message, E> {
+        Ok(Message::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
+        let mut msg = Message::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.as_str() {
+                "role" => {
+                    if let Some(v) = map.next_value_seed(Str(self.path.field("role")))? {
+                        msg.role = v;
+                    }
+                }
+                "content" => msg.content = map.next_value_seed(ContentProbe)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(msg)
+    }
+
+    reject_kinds!(bool, number, string, array);
+}
+
+/// `content` (any): a string is one text block, an array gives one block per object
+/// element, anything else (and an array without objects) is nil content.
+struct ContentProbe;
+
+impl<'de> DeserializeSeed<'de> for ContentProbe {
+    type Value = Option<Vec<ContentBlock>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(ContentVisitor)
+    }
+}
+
+struct ContentVisitor;
+
+impl<'de> Visitor<'de> for ContentVisitor {
+    type Value = Option<Vec<ContentBlock>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("message content")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(vec![ContentBlock::text(v)]))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(vec![ContentBlock::text(v)]))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut blocks = Vec::new();
+        while let Some(block) = seq.next_element_seed(BlockProbe)? {
+            blocks.extend(block);
+        }
+        // The reference appends to a nil slice: no object element leaves it nil.
+        Ok((!blocks.is_empty()).then_some(blocks))
+    }
+
+    ignore_kinds!(None; null, bool, number, object);
+}
+
+/// One element of a content array: objects become blocks by independent key probes;
+/// other elements are skipped.
+struct BlockProbe;
+
+impl<'de> DeserializeSeed<'de> for BlockProbe {
+    type Value = Option<ContentBlock>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(BlockVisitor)
+    }
+}
+
+struct BlockVisitor;
+
+impl<'de> Visitor<'de> for BlockVisitor {
+    type Value = Option<ContentBlock>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a content block")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        // Each probe keeps the last occurrence of its key (a Go map), and a value of the
+        // wrong kind clears it, exactly as a failed `v.(string)` would.
+        let mut kind = None;
+        let mut text = None;
+        let mut source = None;
+        let mut id = None;
+        let mut name = None;
+        let mut input = None;
+        let mut tool_use_id = None;
+        let mut is_error = None;
+        let mut output = None;
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.as_str() {
+                "type" => kind = map.next_value_seed(StrProbe)?,
+                "text" => text = map.next_value_seed(StrProbe)?,
+                "source" => source = map.next_value_seed(SourceProbe)?,
+                "id" => id = map.next_value_seed(StrProbe)?,
+                "name" => name = map.next_value_seed(StrProbe)?,
+                "input" => input = map.next_value_seed(ObjectProbe)?,
+                "tool_use_id" => tool_use_id = map.next_value_seed(StrProbe)?,
+                "is_error" => is_error = map.next_value_seed(BoolProbe)?,
+                "content" => output = map.next_value_seed(ToolOutputProbe)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let (media_type, data) = source.unwrap_or_default();
+        let mut block = ContentBlock {
+            kind: kind.unwrap_or_default(),
+            text: text.unwrap_or_default(),
+            media_type: media_type.unwrap_or_default(),
+            image_base64: data.unwrap_or_default(),
+            tool_use_id: id.unwrap_or_default(),
+            tool_name: name.unwrap_or_default(),
+            tool_input: input,
+            ..ContentBlock::default()
+        };
+        if block.kind == "tool_result" {
+            block.tool_result_id = tool_use_id.unwrap_or_default();
+            block.is_error = is_error.unwrap_or_default();
+            block.tool_output = output.unwrap_or_default();
+        }
+        Ok(Some(block))
+    }
+
+    ignore_kinds!(None; null, bool, number, string, array);
+}
+
+/// `source` (object only): `(media_type, data)` when they are strings.
+struct SourceProbe;
+
+type Source = (Option<String>, Option<String>);
+
+impl<'de> DeserializeSeed<'de> for SourceProbe {
+    type Value = Option<Source>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(SourceVisitor)
+    }
+}
+
+struct SourceVisitor;
+
+impl<'de> Visitor<'de> for SourceVisitor {
+    type Value = Option<Source>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a source object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut media_type, mut data) = (None, None);
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.as_str() {
+                "media_type" => media_type = map.next_value_seed(StrProbe)?,
+                "data" => data = map.next_value_seed(StrProbe)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Some((media_type, data)))
+    }
+
+    ignore_kinds!(None; null, bool, number, string, array);
+}
+
+/// A tool result's `content`: a string verbatim, or the string `text` of every object part
+/// joined with `"\n"` (including empty ones; images and non-objects are skipped).
+struct ToolOutputProbe;
+
+impl<'de> DeserializeSeed<'de> for ToolOutputProbe {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(ToolOutputVisitor)
+    }
+}
+
+struct ToolOutputVisitor;
+
+impl<'de> Visitor<'de> for ToolOutputVisitor {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("tool result content")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut joined = String::new();
+        let mut first = true;
+        while let Some(part) = seq.next_element_seed(TextPartProbe { only_type: None })? {
+            if let Some(text) = part {
+                if !first {
+                    joined.push('\n');
+                }
+                joined.push_str(&text);
+                first = false;
+            }
+        }
+        Ok(Some(joined))
+    }
+
+    ignore_kinds!(None; null, bool, number, object);
+}
+
+/// An element of a text-part array: the string `text` of an object, optionally only when
+/// its `type` is `only_type`. `None` for anything else.
+struct TextPartProbe {
+    only_type: Option<&'static str>,
+}
+
+impl<'de> DeserializeSeed<'de> for TextPartProbe {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextPartProbe {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a text part")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut kind, mut text) = (None, None);
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.as_str() {
+                "type" if self.only_type.is_some() => kind = map.next_value_seed(StrProbe)?,
+                "text" => text = map.next_value_seed(StrProbe)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        match self.only_type {
+            Some(wanted) if kind.as_deref() != Some(wanted) => Ok(None),
+            _ => Ok(text),
+        }
+    }
+
+    ignore_kinds!(None; null, bool, number, string, array);
+}
+
+/// `system` (any): a string as-is; an array keeps the non-empty `text` of `type:"text"`
+/// objects joined with `"\n"`; anything else is `""`.
+struct SystemProbe;
+
+impl<'de> DeserializeSeed<'de> for SystemProbe {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_any(SystemVisitor)
+    }
+}
+
+struct SystemVisitor;
+
+impl<'de> Visitor<'de> for SystemVisitor {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a system prompt")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<String, A::Error> {
+        let mut joined = String::new();
+        let probe = || TextPartProbe {
+            only_type: Some("text"),
+        };
+        while let Some(part) = seq.next_element_seed(probe())? {
+            match part {
+                Some(text) if !text.is_empty() => {
+                    if !joined.is_empty() {
+                        joined.push('\n');
+                    }
+                    joined.push_str(&text);
+                }
+                _ => {}
+            }
+        }
+        Ok(joined)
+    }
+
+    ignore_kinds!(String::new(); null, bool, number, object);
+}
+
+#[cfg(test)]
+mod tests {
+    //! The reference's Anthropic `ParseRequest` tests (reference-tests.md §8.11) and the
+    //! observed outputs of hashing.md §3.4.
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> ChatRequest {
+        parse_request(&v.to_string()).unwrap()
+    }
+
+    fn only_content(req: &ChatRequest) -> &[ContentBlock] {
+        req.messages[0].content.as_deref().unwrap()
+    }
+
+    #[test]
+    fn simple_text() {
+        let req = parse(json!({"model": "claude-3", "max_tokens": 1024,
+            "messages": [{"role": "user", "content": "Hello"}]}));
+        assert_eq!(req.model, "claude-3");
+        assert_eq!(req.max_tokens, Some(1024));
+        assert_eq!(req.messages[0].role, "user");
+        assert_eq!(only_content(&req), [ContentBlock::text("Hello")]);
+    }
+
+    #[test]
+    fn max_tokens_is_zero_when_absent() {
+        assert_eq!(parse(json!({"messages": []})).max_tokens, Some(0));
+        assert_eq!(parse_request("null").unwrap().max_tokens, Some(0));
+    }
+
+    #[test]
+    fn text_blocks() {
+        let req = parse(json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "one"}, {"type": "text", "text": "two"}]}]}));
+        assert_eq!(
+            only_content(&req),
+            [ContentBlock::text("one"), ContentBlock::text("two")]
+        );
+    }
+
+    #[test]
+    fn base64_image_and_document() {
+        let req = parse(json!({"messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBOR"}},
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBER"}},
+            {"type": "image", "source": {"type": "url", "url": "https://e/x.png"}}]}]}));
+        let blocks = only_content(&req);
+        assert_eq!(blocks[0].kind, "image");
+        assert_eq!(blocks[0].media_type, "image/png");
+        assert_eq!(blocks[0].image_base64, "iVBOR");
+        assert_eq!(blocks[1].image_base64, "JVBER");
+        assert_eq!(blocks[1].media_type, "application/pdf");
+        // A URL image keeps only its type: every URL image collides.
+        assert_eq!(
+            blocks[2],
+            ContentBlock {
+                kind: "image".into(),
+                ..ContentBlock::default()
+            }
+        );
+    }
+
+    #[test]
+    fn system_prompt_is_never_a_message() {
+        let req = parse(json!({"system": "You are helpful.",
+            "messages": [{"role": "user", "content": "Hi"}]}));
+        assert_eq!(req.system, "You are helpful.");
+        assert_eq!(req.messages.len(), 1);
+        let req = parse(
+            json!({"system": [{"type": "text", "text": ""}, {"type": "image"}, "s",
+            {"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}),
+        );
+        assert_eq!(req.system, "a\nb");
+        assert_eq!(parse(json!({"system": 5})).system, "");
+    }
+
+    #[test]
+    fn sampling_parameters_stop_sequences_and_stream() {
+        let req = parse(json!({"temperature": 0.7, "top_p": 0.9, "top_k": 40,
+            "stop_sequences": ["END", "STOP"], "stream": true}));
+        assert_eq!(req.temperature, Some(0.7));
+        assert_eq!(req.top_p, Some(0.9));
+        assert_eq!(req.top_k, Some(40));
+        assert_eq!(req.stop, ["END", "STOP"]);
+        assert_eq!(req.stream, Some(true));
+        assert_eq!(parse(json!({"stream": false})).stream, Some(false));
+        assert_eq!(parse(json!({})).stream, None);
+    }
+
+    #[test]
+    fn tool_use() {
+        let req = parse(json!({"messages": [{"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"location": "NYC"}}]}]}));
+        let block = &only_content(&req)[0];
+        assert_eq!(block.kind, "tool_use");
+        assert_eq!(block.tool_use_id, "toolu_1");
+        assert_eq!(block.tool_name, "get_weather");
+        assert_eq!(block.tool_input.as_ref().unwrap()["location"], "NYC");
+    }
+
+    #[test]
+    fn tool_results() {
+        let req = parse(json!({"messages": [{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": "42"},
+            {"type": "tool_result", "tool_use_id": "toolu_2", "is_error": true,
+             "content": [{"type": "text", "text": "line one"}, {"type": "text", "text": "line two"}]},
+            {"type": "tool_result", "tool_use_id": "toolu_3",
+             "content": [{"type": "text", "text": "a"}, "x", {"type": "text", "text": ""}]}]}]}));
+        let blocks = only_content(&req);
+        assert_eq!(blocks[0].tool_result_id, "toolu_1");
+        assert_eq!(blocks[0].tool_output, "42");
+        assert!(!blocks[0].is_error);
+        assert_eq!(blocks[1].tool_output, "line one\nline two");
+        assert!(blocks[1].is_error);
+        assert_eq!(blocks[2].tool_output, "a\n");
+    }
+
+    #[test]
+    fn tool_result_fields_apply_only_to_tool_results() {
+        let req = parse(json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "t", "tool_use_id": "x", "is_error": true, "content": "c"}]}]}));
+        assert_eq!(only_content(&req), [ContentBlock::text("t")]);
+    }
+
+    #[test]
+    fn key_probes_run_for_every_block_and_skip_non_objects() {
+        let req = parse(json!({"messages": [{"role": "user", "content":
+            [1, "s", {"type": "text", "text": "t", "id": "i", "name": "n", "input": [1]}]}]}));
+        assert_eq!(
+            only_content(&req),
+            [ContentBlock {
+                kind: "text".into(),
+                text: "t".into(),
+                tool_use_id: "i".into(),
+                tool_name: "n".into(),
+                ..ContentBlock::default()
+            }]
+        );
+    }
+
+    #[test]
+    fn thinking_text_is_dropped_on_the_request_side() {
+        let req = parse(json!({"messages": [{"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "hmm", "signature": "SIG"},
+            {"type": "redacted_thinking", "data": "abc"}]}]}));
+        let blocks = only_content(&req);
+        assert_eq!(blocks[0].kind, "thinking");
+        assert_eq!(blocks[0].thinking, "");
+        assert_eq!(blocks[0].thinking_signature, "");
+        assert_eq!(blocks[1].kind, "redacted_thinking");
+    }
+
+    #[test]
+    fn content_of_other_kinds_is_nil_and_empty_string_is_one_block() {
+        for content in [
+            json!(null),
+            json!(5),
+            json!({"type": "text"}),
+            json!(true),
+            json!([]),
+            json!([1]),
+        ] {
+            let req = parse(json!({"messages": [{"role": "user", "content": content}]}));
+            assert_eq!(req.messages[0].content, None, "{content}");
+        }
+        let req = parse(json!({"messages": [{"role": "user"}]}));
+        assert_eq!(req.messages[0].content, None);
+        let req = parse(json!({"messages": [{"role": "user", "content": ""}]}));
+        assert_eq!(only_content(&req), [ContentBlock::text("")]);
+    }
+
+    #[test]
+    fn keys_are_case_sensitive() {
+        // A documented divergence (README.md 10): Go would match `MODEL` and `Messages`.
+        let req = parse(json!({"MODEL": "x", "Messages": [{"ROLE": "user", "content": "hi"}]}));
+        assert_eq!(req.model, "");
+        assert!(req.messages.is_empty());
+    }
+
+    #[test]
+    fn type_errors_use_go_texts() {
+        let err = |v: serde_json::Value| parse_request(&v.to_string()).unwrap_err().to_string();
+        assert_eq!(
+            err(json!({"max_tokens": 64.5})),
+            "json: cannot unmarshal number 64.5 into Go struct field anthropicRequest.max_tokens of type int"
+        );
+        assert_eq!(
+            err(json!({"messages": "hi"})),
+            "json: cannot unmarshal string into Go struct field anthropicRequest.messages of type []anthropic.anthropicMessage"
+        );
+        assert_eq!(
+            err(json!({"messages": [{"role": 1}]})),
+            "json: cannot unmarshal number into Go struct field anthropicRequest.messages.0.role of type string"
+        );
+        assert_eq!(
+            err(json!("not-valid-json-object")),
+            "json: cannot unmarshal string into Go value of type anthropic.anthropicRequest"
+        );
+        assert!(matches!(
+            parse_request(r#"{"stop_sequences":["a",2]}"#),
+            Err(ParseError::Type(_))
+        ));
+        assert!(matches!(
+            parse_request(r#"{"model":"#),
+            Err(ParseError::UnexpectedEnd)
+        ));
+        assert!(matches!(
+            parse_request("{nope}"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(parse_request("{} x"), Err(ParseError::Syntax(_))));
+    }
+}

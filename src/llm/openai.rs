@@ -1,0 +1,790 @@
+//! OpenAI Chat Completions requests (hashing.md §3.2).
+//!
+//! `messages[].content` is a Go `any` (string, parts array, null); tool calls are typed, and
+//! their `function.arguments` string is decoded as a JSON object only when it is one: other
+//! arguments silently drop the tool call, as the reference does.
+
+use std::fmt;
+
+use serde::Deserializer;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use super::{ChatRequest, ContentBlock, Message, ParseError, request};
+use crate::gojson::typed::{Bool, Float, Int, Object, Str};
+use crate::gojson::{
+    AnyValue, Key, Path, StrProbe, go_number, ignore_kinds, reject_kinds, reject_top_level,
+    repair_lone_surrogates_str,
+};
+
+const REQUEST_TYPE: &str = "openai.openaiRequest";
+static ROOT: Path<'static> = Path::Root("openaiRequest");
+
+/// Parses an OpenAI Chat Completions request body.
+pub fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
+    request::run(raw, RequestSeed)
+}
+
+struct RequestSeed;
+
+impl<'de> DeserializeSeed<'de> for RequestSeed {
+    type Value = ChatRequest;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ChatRequest, D::Error> {
+        d.deserialize_any(RequestVisitor)
+    }
+}
+
+struct RequestVisitor;
+
+impl<'de> Visitor<'de> for RequestVisitor {
+    type Value = ChatRequest;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an OpenAI request object")
+    }
+
+    fn visit_unit<E>(self) -> Result<ChatRequest, E> {
+        Ok(ChatRequest::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChatRequest, A::Error> {
+        let mut req = ChatRequest::default();
+        let mut frequency_penalty = None;
+        let mut presence_penalty = None;
+        let mut response_format = None;
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.as_str() {
+                "model" => {
+                    if let Some(v) = map.next_value_seed(Str(ROOT.field("model")))? {
+                        req.model = v;
+                    }
+                }
+                "messages" => {
+                    req.messages = map.next_value_seed(Messages(ROOT.field("messages")))?
+                }
+                "max_tokens" => {
+                    req.max_tokens = map.next_value_seed(Int(ROOT.field("max_tokens")))?
+                }
+                "temperature" => {
+                    req.temperature = map.next_value_seed(Float(ROOT.field("temperature")))?;
+                }
+                "top_p" => req.top_p = map.next_value_seed(Float(ROOT.field("top_p")))?,
+                "stop" => req.stop = map.next_value_seed(StopProbe)?,
+                "seed" => req.seed = map.next_value_seed(Int(ROOT.field("seed")))?,
+                "stream" => req.stream = map.next_value_seed(Bool(ROOT.field("stream")))?,
+                "frequency_penalty" => {
+                    frequency_penalty =
+                        map.next_value_seed(Float(ROOT.field("frequency_penalty")))?;
+                }
+                "presence_penalty" => {
+                    presence_penalty =
+                        map.next_value_seed(Float(ROOT.field("presence_penalty")))?;
+                }
+                "response_format" => {
+                    response_format = map.next_value_seed(Object(ROOT.field("response_format")))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if let Some(v) = frequency_penalty {
+            req.extra
+                .insert("frequency_penalty".into(), Value::Number(go_number(v)));
+        }
+        if let Some(v) = presence_penalty {
+            req.extra
+                .insert("presence_penalty".into(), Value::Number(go_number(v)));
+        }
+        if let Some(v) = response_format {
+            req.extra.insert("response_format".into(), Value::Object(v));
+        }
+        Ok(req)
+    }
+
+    reject_top_level!(REQUEST_TYPE; bool, number, string, array);
+}
+
+/// `stop` (any): a string is one stop sequence, an array keeps its strings.
+struct StopProbe;
+
+impl<'de> DeserializeSeed<'de> for StopProbe {
+    type Value = Vec<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StopProbe {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("stop sequences")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Vec<String>, E> {
+        Ok(vec![v.to_owned()])
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(item) = seq.next_element_seed(StrProbe)? {
+            out.extend(item);
+        }
+        Ok(out)
+    }
+
+    ignore_kinds!(Vec::new(); null, bool, number, object);
+}
+
+/// `messages`: `[]openaiMessage`.
+struct Messages<'p>(Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for Messages<'_> {
+    type Value = Vec<Message>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Message>, D::Error> {
+        d.deserialize_any(MessagesVisitor {
+            path: self.0,
+            target: "[]openai.openaiMessage",
+        })
+    }
+}
+
+struct MessagesVisitor<'p> {
+    path: Path<'p>,
+    target: &'static str,
+}
+
+impl<'de> Visitor<'de> for MessagesVisitor<'_> {
+    type Value = Vec<Message>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of messages")
+    }
+
+    fn visit_unit<E>(self) -> Result<Vec<Message>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Message>, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(8));
+        while let Some(msg) = seq.next_element_seed(MessageSeed(self.path.index(out.len())))? {
+            out.push(msg);
+        }
+        Ok(out)
+    }
+
+    reject_kinds!(bool, number, string, object);
+}
+
+/// `content` as the reference sees it before conversion.
+enum Content {
+    /// `null` or no `content` key.
+    Missing,
+    Text(String),
+    /// The blocks built from the object parts of an array.
+    Parts(Vec<ContentBlock>),
+    /// A number, bool or object.
+    Other,
+}
+
+/// One tool call: `id`, `function.name`, `function.arguments`.
+#[derive(Default)]
+struct ToolCall {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+/// One `openaiMessage`, converted to a [`Message`] in the reference's order: content, then
+/// the tool calls that decode, then the `role:"tool"` replacement.
+struct MessageSeed<'p>(Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
+    type Value = Message;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Message, D::Error> {
+        d.deserialize_any(MessageVisitor {
+            path: self.0,
+            target: "openai.openaiMessage",
+        })
+    }
+}
+
+struct MessageVisitor<'p> {
+    path: Path<'p>,
+    target: &'static str,
+}
+
+impl<'de> Visitor<'de> for MessageVisitor<'_> {
+    type Value = Message;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a message object")
+    }
+
+    fn visit_unit<E>(self) -> Result<Message, E> {
+        Ok(convert(
+            String::new(),
+            Content::Missing,
+            Vec::new(),
+            String::new(),
+        ))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
+        let mut role = String::new();
+        let mut content = Content::Missing;
+        let mut tool_call_id = String::new();
+        let mut tool_calls = Vec::new();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.as_str() {
+                "role" => {
+                    if let Some(v) = map.next_value_seed(Str(self.path.field("role")))? {
+                        role = v;
+                    }
+                }
+                "content" => content = map.next_value_seed(ContentProbe)?,
+                // Typed but unused: only its kind is checked.
+                "name" => {
+                    map.next_value_seed(Str(self.path.field("name")))?;
+                }
+                "tool_call_id" => {
+                    if let Some(v) = map.next_value_seed(Str(self.path.field("tool_call_id")))? {
+                        tool_call_id = v;
+                    }
+                }
+                "tool_calls" => {
+                    tool_calls = map.next_value_seed(ToolCalls(self.path.field("tool_calls")))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(convert(role, content, tool_calls, tool_call_id))
+    }
+
+    reject_kinds!(bool, number, string, array);
+}
+
+fn convert(role: String, content: Content, calls: Vec<ToolCall>, tool_call_id: String) -> Message {
+    // A tool message with a call id is replaced wholesale by its result, so whatever the
+    // content and tool calls would have produced is never built.
+    if role == "tool" && !tool_call_id.is_empty() {
+        let output = match content {
+            Content::Text(s) => s,
+            _ => String::new(),
+        };
+        let result = ContentBlock {
+            kind: "tool_result".to_owned(),
+            tool_result_id: tool_call_id,
+            tool_output: output,
+            ..ContentBlock::default()
+        };
+        return Message {
+            role,
+            content: Some(vec![result]),
+        };
+    }
+    let mut blocks = match content {
+        Content::Missing => Some(Vec::new()),
+        Content::Text(s) => Some(vec![ContentBlock::text(s)]),
+        // The reference appends parts to a nil slice: no object part leaves it nil.
+        Content::Parts(parts) => (!parts.is_empty()).then_some(parts),
+        Content::Other => None,
+    };
+    for call in calls {
+        if let Some(input) = decode_arguments(&call.arguments) {
+            blocks.get_or_insert_with(Vec::new).push(ContentBlock {
+                kind: "tool_use".to_owned(),
+                tool_use_id: call.id,
+                tool_name: call.name,
+                tool_input: input,
+                ..ContentBlock::default()
+            });
+        }
+    }
+    Message {
+        role,
+        content: blocks,
+    }
+}
+
+/// Decodes tool-call arguments as Go's `json.Unmarshal` into `map[string]any` would:
+/// `Some(Some(map))` for an object, `Some(None)` for `null`, `None` (drop the call) for
+/// anything else, including `""` and invalid JSON.
+fn decode_arguments(arguments: &str) -> Option<Option<Map<String, Value>>> {
+    let arguments = repair_lone_surrogates_str(arguments);
+    let mut de = serde_json::Deserializer::from_str(&arguments);
+    let value = AnyValue.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    match value {
+        Value::Object(map) => Some(Some(map)),
+        Value::Null => Some(None),
+        _ => None,
+    }
+}
+
+/// `content` (any).
+struct ContentProbe;
+
+impl<'de> DeserializeSeed<'de> for ContentProbe {
+    type Value = Content;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Content, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ContentProbe {
+    type Value = Content;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("message content")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Content, E> {
+        Ok(Content::Text(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Content, E> {
+        Ok(Content::Text(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Content, E> {
+        Ok(Content::Missing)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
+        let mut parts = Vec::new();
+        while let Some(part) = seq.next_element_seed(PartProbe)? {
+            parts.extend(part);
+        }
+        Ok(Content::Parts(parts))
+    }
+
+    ignore_kinds!(Content::Other; bool, number, object);
+}
+
+/// One element of a content array: an object becomes a block from its `type` and `text`;
+/// an `image_url` object turns it into an image with that URL.
+struct PartProbe;
+
+impl<'de> DeserializeSeed<'de> for PartProbe {
+    type Value = Option<ContentBlock>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PartProbe {
+    type Value = Option<ContentBlock>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a content part")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut kind, mut text, mut image) = (None, None, None);
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.as_str() {
+                "type" => kind = map.next_value_seed(StrProbe)?,
+                "text" => text = map.next_value_seed(StrProbe)?,
+                "image_url" => image = map.next_value_seed(ImageUrlProbe)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let mut block = ContentBlock {
+            kind: kind.unwrap_or_default(),
+            text: text.unwrap_or_default(),
+            ..ContentBlock::default()
+        };
+        if let Some(url) = image {
+            block.kind = "image".to_owned();
+            block.image_url = url.unwrap_or_default();
+        }
+        Ok(Some(block))
+    }
+
+    ignore_kinds!(None; null, bool, number, string, array);
+}
+
+/// `image_url` (object only): `Some(url)` for an object, whose `url` may be absent.
+struct ImageUrlProbe;
+
+impl<'de> DeserializeSeed<'de> for ImageUrlProbe {
+    type Value = Option<Option<String>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ImageUrlProbe {
+    type Value = Option<Option<String>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an image_url object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut url = None;
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.as_str() {
+                "url" => url = map.next_value_seed(StrProbe)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Some(url))
+    }
+
+    ignore_kinds!(None; null, bool, number, string, array);
+}
+
+/// `tool_calls`: a typed array of `{id, type, function: {name, arguments}}`.
+struct ToolCalls<'p>(Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for ToolCalls<'_> {
+    type Value = Vec<ToolCall>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<ToolCall>, D::Error> {
+        d.deserialize_any(ToolCallsVisitor {
+            path: self.0,
+            target: "[]openai.openaiToolCall",
+        })
+    }
+}
+
+struct ToolCallsVisitor<'p> {
+    path: Path<'p>,
+    target: &'static str,
+}
+
+impl<'de> Visitor<'de> for ToolCallsVisitor<'_> {
+    type Value = Vec<ToolCall>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of tool calls")
+    }
+
+    fn visit_unit<E>(self) -> Result<Vec<ToolCall>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<ToolCall>, A::Error> {
+        let mut out = Vec::new();
+        while let Some(call) = seq.next_element_seed(ToolCallSeed(self.path.index(out.len())))? {
+            out.push(call);
+        }
+        Ok(out)
+    }
+
+    reject_kinds!(bool, number, string, object);
+}
+
+struct ToolCallSeed<'p>(Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for ToolCallSeed<'_> {
+    type Value = ToolCall;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ToolCall, D::Error> {
+        d.deserialize_any(ToolCallVisitor {
+            path: self.0,
+            target: "openai.openaiToolCall",
+        })
+    }
+}
+
+struct ToolCallVisitor<'p> {
+    path: Path<'p>,
+    target: &'static str,
+}
+
+impl<'de> Visitor<'de> for ToolCallVisitor<'_> {
+    type Value = ToolCall;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a tool call object")
+    }
+
+    fn visit_unit<E>(self) -> Result<ToolCall, E> {
+        Ok(ToolCall::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ToolCall, A::Error> {
+        let mut call = ToolCall::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.as_str() {
+                "id" => {
+                    if let Some(v) = map.next_value_seed(Str(self.path.field("id")))? {
+                        call.id = v;
+                    }
+                }
+                "type" => {
+                    map.next_value_seed(Str(self.path.field("type")))?;
+                }
+                "function" => {
+                    let function = self.path.field("function");
+                    if let Some((name, arguments)) = map.next_value_seed(FunctionSeed(function))? {
+                        call.name = name.unwrap_or(call.name);
+                        call.arguments = arguments.unwrap_or(call.arguments);
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(call)
+    }
+
+    reject_kinds!(bool, number, string, array);
+}
+
+/// `function`: `{name string, arguments string}`; `None` for `null`.
+struct FunctionSeed<'p>(Path<'p>);
+
+type Function = (Option<String>, Option<String>);
+
+impl<'de> DeserializeSeed<'de> for FunctionSeed<'_> {
+    type Value = Option<Function>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(FunctionVisitor {
+            path: self.0,
+            target: "openai.openaiFunctionCall",
+        })
+    }
+}
+
+struct FunctionVisitor<'p> {
+    path: Path<'p>,
+    target: &'static str,
+}
+
+impl<'de> Visitor<'de> for FunctionVisitor<'_> {
+    type Value = Option<Function>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a function object")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut name, mut arguments) = (None, None);
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.as_str() {
+                "name" => {
+                    if let Some(v) = map.next_value_seed(Str(self.path.field("name")))? {
+                        name = Some(v);
+                    }
+                }
+                "arguments" => {
+                    if let Some(v) = map.next_value_seed(Str(self.path.field("arguments")))? {
+                        arguments = Some(v);
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Some((name, arguments)))
+    }
+
+    reject_kinds!(bool, number, string, array);
+}
+
+#[cfg(test)]
+mod tests {
+    //! The reference's OpenAI `ParseRequest` tests (reference-tests.md §8.11) and the
+    //! observed outputs of hashing.md §3.4.
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(v: Value) -> ChatRequest {
+        parse_request(&v.to_string()).unwrap()
+    }
+
+    fn content(req: &ChatRequest, i: usize) -> Option<&[ContentBlock]> {
+        req.messages[i].content.as_deref()
+    }
+
+    #[test]
+    fn system_and_user_are_ordinary_messages() {
+        let req = parse(json!({"model": "gpt-4", "messages": [
+            {"role": "system", "content": "be brief"}, {"role": "user", "content": "Hi"}]}));
+        assert_eq!(req.model, "gpt-4");
+        assert_eq!(req.messages[0].role, "system");
+        assert_eq!(content(&req, 0).unwrap(), [ContentBlock::text("be brief")]);
+        assert_eq!(req.system, "");
+    }
+
+    #[test]
+    fn parameters() {
+        let req = parse(
+            json!({"max_tokens": 100, "temperature": 0.5, "top_p": 0.9, "seed": 42,
+            "stream": true, "stop": "END"}),
+        );
+        assert_eq!(req.max_tokens, Some(100));
+        assert_eq!(req.temperature, Some(0.5));
+        assert_eq!(req.top_p, Some(0.9));
+        assert_eq!(req.seed, Some(42));
+        assert_eq!(req.stream, Some(true));
+        assert_eq!(req.stop, ["END"]);
+        assert_eq!(parse(json!({"stop": ["a", 1, "b"]})).stop, ["a", "b"]);
+        assert!(parse(json!({"stop": 5})).stop.is_empty());
+    }
+
+    #[test]
+    fn penalties_and_response_format_go_to_extra() {
+        let req = parse(json!({"frequency_penalty": 0.5, "presence_penalty": 0.25,
+            "response_format": {"type": "json_object"}}));
+        assert_eq!(req.extra["frequency_penalty"], 0.5);
+        assert_eq!(req.extra["presence_penalty"], 0.25);
+        assert_eq!(req.extra["response_format"], json!({"type": "json_object"}));
+        assert!(parse(json!({})).extra.is_empty());
+    }
+
+    #[test]
+    fn image_url_parts() {
+        let req = parse(json!({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "look"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "high"}},
+            {"type": "image_url", "image_url": "https://plain/string.png"},
+            {"type": "input_audio", "input_audio": {"data": "x"}},
+            7]}]}));
+        let blocks = content(&req, 0).unwrap();
+        assert_eq!(blocks.len(), 4);
+        assert_eq!(blocks[1].kind, "image");
+        assert_eq!(blocks[1].image_url, "data:image/png;base64,AAAA");
+        assert_eq!(blocks[2].kind, "image_url");
+        assert_eq!(blocks[2].image_url, "");
+        assert_eq!(blocks[3].kind, "input_audio");
+    }
+
+    #[test]
+    fn tool_calls_with_null_content() {
+        let req = parse(
+            json!({"messages": [{"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": "{\"location\":\"NYC\"}"}}]}]}),
+        );
+        let blocks = content(&req, 0).unwrap();
+        assert_eq!(blocks.len(), 1);
+        assert_eq!(blocks[0].kind, "tool_use");
+        assert_eq!(blocks[0].tool_use_id, "call_1");
+        assert_eq!(blocks[0].tool_name, "get_weather");
+        assert_eq!(blocks[0].tool_input.as_ref().unwrap()["location"], "NYC");
+    }
+
+    #[test]
+    fn undecodable_arguments_drop_the_call() {
+        let call = |id: &str, args: &str| {
+            json!({"id": id, "type": "function",
+            "function": {"name": "f", "arguments": args}})
+        };
+        let req = parse(
+            json!({"messages": [{"role": "assistant", "content": "pre", "tool_calls": [
+            call("c1", ""), call("c2", "null"), call("c3", "[1]"), call("c4", "{\"a\":1}"),
+            call("c5", "{\"a\":1} x"), call("c6", "{not json")]}]}),
+        );
+        let blocks = content(&req, 0).unwrap();
+        assert_eq!(blocks.len(), 3);
+        assert_eq!(blocks[0], ContentBlock::text("pre"));
+        assert_eq!(blocks[1].tool_use_id, "c2");
+        assert_eq!(blocks[1].tool_input, None);
+        assert_eq!(blocks[2].tool_use_id, "c4");
+        assert_eq!(blocks[2].tool_input.as_ref().unwrap()["a"], 1);
+    }
+
+    #[test]
+    fn arguments_tolerate_lone_surrogates() {
+        let req = parse(json!({"messages": [{"role": "assistant", "tool_calls": [
+            {"id": "c", "function": {"name": "f", "arguments": "{\"s\":\"\\ud800x\"}"}}]}]}));
+        assert_eq!(
+            content(&req, 0).unwrap()[0].tool_input.as_ref().unwrap()["s"],
+            "\u{fffd}x"
+        );
+    }
+
+    #[test]
+    fn tool_message_becomes_a_tool_result() {
+        let req = parse(json!({"messages": [
+            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+            {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "x"}]},
+            {"role": "tool", "content": "no id"}]}));
+        assert_eq!(
+            content(&req, 0).unwrap(),
+            [ContentBlock {
+                kind: "tool_result".into(),
+                tool_result_id: "call_1".into(),
+                tool_output: "sunny".into(),
+                ..ContentBlock::default()
+            }]
+        );
+        assert_eq!(content(&req, 1).unwrap()[0].tool_output, "");
+        assert_eq!(content(&req, 2).unwrap(), [ContentBlock::text("no id")]);
+    }
+
+    #[test]
+    fn empty_and_null_content_differ() {
+        let req = parse(json!({"messages": [
+            {"role": "user"}, {"role": "user", "content": null}, {"role": "user", "content": ""},
+            {"role": "user", "content": 7}, {"role": "user", "content": []}, {"role": "user", "content": {}}]}));
+        assert_eq!(content(&req, 0), Some(&[][..]));
+        assert_eq!(content(&req, 1), Some(&[][..]));
+        assert_eq!(
+            content(&req, 2).unwrap(),
+            [ContentBlock {
+                kind: "text".into(),
+                ..ContentBlock::default()
+            }]
+        );
+        assert_eq!(content(&req, 3), None);
+        assert_eq!(content(&req, 4), None);
+        assert_eq!(content(&req, 5), None);
+    }
+
+    #[test]
+    fn type_errors() {
+        let err = |v: Value| parse_request(&v.to_string()).unwrap_err().to_string();
+        assert_eq!(
+            err(json!({"messages": [{"role": "assistant", "tool_calls": [
+                {"id": "c", "function": {"name": "f", "arguments": {"a": 1}}}]}]})),
+            "json: cannot unmarshal object into Go struct field openaiRequest.messages.0.tool_calls.0.function.arguments of type string"
+        );
+        assert_eq!(
+            err(json!({"response_format": "json"})),
+            "json: cannot unmarshal string into Go struct field openaiRequest.response_format of type map[string]interface {}"
+        );
+        assert_eq!(
+            err(json!({"model": 5, "messages": []})),
+            "json: cannot unmarshal number into Go struct field openaiRequest.model of type string"
+        );
+        assert_eq!(
+            err(json!([1, 2])),
+            "json: cannot unmarshal array into Go value of type openai.openaiRequest"
+        );
+        assert!(
+            err(json!({"messages": [{"role": "user", "name": 5}]})).contains("messages.0.name")
+        );
+        assert!(err(json!({"seed": 1.5})).contains("number 1.5"));
+        assert!(parse_request("{invalid").is_err());
+        assert!(parse_request("null").unwrap().messages.is_empty());
+    }
+}

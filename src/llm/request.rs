@@ -1,0 +1,83 @@
+//! The parsed request of any provider, and the dispatch from a provider name to its parser.
+
+use serde::de::DeserializeSeed;
+use serde_json::{Map, Value};
+
+use super::{Message, ParseError, anthropic, ollama, openai};
+
+/// A provider request reduced to provider-neutral fields (wire.md §2 `ChatRequest`).
+///
+/// Only `model` and `messages` reach the node chain; the rest is kept because the parsers
+/// must type-check it anyway, and tests pin what each provider maps where. The verbatim
+/// request stays in [`crate::wire::TurnPayload::request`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<Message>,
+    /// Anthropic's system prompt (never a message, never hashed).
+    pub system: String,
+    pub max_tokens: Option<i64>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub top_k: Option<i64>,
+    pub stop: Vec<String>,
+    pub seed: Option<i64>,
+    pub stream: Option<bool>,
+    /// Provider-specific parameters (`frequency_penalty`, `num_ctx`, `keep_alive`, …).
+    pub extra: Map<String, Value>,
+}
+
+/// The providers the ingest path accepts, by canonical name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Provider {
+    Anthropic,
+    OpenAi,
+    Ollama,
+}
+
+impl Provider {
+    /// Every provider, in the order the reference lists them in its error message.
+    pub const ALL: [Provider; 3] = [Provider::Anthropic, Provider::OpenAi, Provider::Ollama];
+
+    /// The provider for a canonical name; names are matched exactly.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "anthropic" => Some(Provider::Anthropic),
+            "openai" => Some(Provider::OpenAi),
+            "ollama" => Some(Provider::Ollama),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Anthropic => "anthropic",
+            Provider::OpenAi => "openai",
+            Provider::Ollama => "ollama",
+        }
+    }
+
+    /// Parses the provider's raw request. `None` (no `request` in the payload) fails as
+    /// Go's decoder does on empty input; `null` is an empty request.
+    pub fn parse_request(self, raw: Option<&str>) -> Result<ChatRequest, ParseError> {
+        let raw = raw.ok_or(ParseError::UnexpectedEnd)?;
+        match self {
+            Provider::Anthropic => anthropic::parse_request(raw),
+            Provider::OpenAi => openai::parse_request(raw),
+            Provider::Ollama => ollama::parse_request(raw),
+        }
+    }
+}
+
+/// Runs a request seed over the whole text, refusing trailing data as Go does.
+pub(super) fn run<'de, S>(raw: &'de str, seed: S) -> Result<S::Value, ParseError>
+where
+    S: DeserializeSeed<'de>,
+{
+    let mut de = serde_json::Deserializer::from_str(raw);
+    let value = seed
+        .deserialize(&mut de)
+        .map_err(|e| ParseError::from_json(&e))?;
+    de.end().map_err(|e| ParseError::from_json(&e))?;
+    Ok(value)
+}

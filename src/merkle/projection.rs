@@ -1,0 +1,384 @@
+//! The projection of a bucket's content that is hashed (hashing.md §4.4).
+//!
+//! Harness metadata that drifts between turns of one conversation (system reminders, slash
+//! command echoes) is cut out of text, whitespace drift is folded away, zero values are
+//! pruned from tool inputs and thinking signatures are dropped, so that a live capture and
+//! the re-sent history of the same message hash alike. The stored bucket stays unprojected.
+
+use std::borrow::Cow;
+
+use memchr::{memchr_iter, memmem};
+use serde_json::{Map, Value};
+
+use crate::llm::ContentBlock;
+
+/// The tags whose spans are cut from text, in the order they are applied (reference
+/// f237b6e). Later reference versions add more; each addition changes hashes.
+pub const HARNESS_TAGS: [&str; 7] = [
+    "system-reminder",
+    "command-name",
+    "command-message",
+    "command-args",
+    "local-command-stdout",
+    "local-command-stderr",
+    "local-command-caveat",
+];
+
+/// The projected text of a block: harness tags stripped, then whitespace normalised. An
+/// empty result means the block is dropped from the hash. Borrows when nothing changes.
+pub fn project_text(text: &str) -> Cow<'_, str> {
+    match strip_harness_tags(text) {
+        Cow::Borrowed(t) => normalize_whitespace(t),
+        Cow::Owned(t) => Cow::Owned(normalize_whitespace(&t).into_owned()),
+    }
+}
+
+/// Cuts every `<tag>…</tag>` span of [`HARNESS_TAGS`], one tag after the other, each until
+/// none is left. An opening tag without a closing one swallows the rest of the text.
+pub fn strip_harness_tags(text: &str) -> Cow<'_, str> {
+    if !mentions_a_harness_tag(text.as_bytes()) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = text.to_owned();
+    for tag in HARNESS_TAGS {
+        strip_tagged_span(&mut out, tag);
+    }
+    Cow::Owned(out)
+}
+
+/// Whether any opening tag occurs at all. When none does, no stripping can ever start, so
+/// this one pass over the `<` bytes is all most texts cost.
+fn mentions_a_harness_tag(bytes: &[u8]) -> bool {
+    memchr_iter(b'<', bytes).any(|at| {
+        let rest = &bytes[at + 1..];
+        HARNESS_TAGS.iter().any(|tag| {
+            rest.len() > tag.len() && rest.starts_with(tag.as_bytes()) && rest[tag.len()] == b'>'
+        })
+    })
+}
+
+fn strip_tagged_span(text: &mut String, tag: &str) {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut from = 0;
+    while let Some(found) = memmem::find(&text.as_bytes()[from..], open.as_bytes()) {
+        let start = from + found;
+        match memmem::find(&text.as_bytes()[start..], close.as_bytes()) {
+            None => {
+                text.truncate(start);
+                return;
+            }
+            Some(rel) => {
+                // Both ends are ASCII delimiters, hence char boundaries.
+                text.replace_range(start..start + rel + close.len(), "");
+                // The reference searches the spliced text from its start again. Nothing
+                // before `start` matched, so a new match can only straddle the splice.
+                from = start.saturating_sub(open.len() - 1);
+            }
+        }
+    }
+}
+
+/// Folds whitespace drift, in the reference's order: CRLF becomes LF; spaces and tabs before
+/// a newline go; runs of newlines collapse to one; Unicode whitespace is trimmed at both
+/// ends (Go's `strings.TrimSpace`, which is `str::trim`).
+pub fn normalize_whitespace(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let untouched = memchr_iter(b'\n', bytes).all(|at| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        !matches!(before, Some(b' ' | b'\t' | b'\r')) && bytes.get(at + 1) != Some(&b'\n')
+    });
+    if untouched {
+        return Cow::Borrowed(text.trim());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut line_start = 0;
+    for at in memchr_iter(b'\n', bytes) {
+        let mut line = &text[line_start..at];
+        // A CR right before the LF is the CRLF pair; any other CR is kept.
+        line = line.strip_suffix('\r').unwrap_or(line);
+        line = line.trim_end_matches([' ', '\t']);
+        if !(line.is_empty() && out.ends_with('\n')) {
+            out.push_str(line);
+            out.push('\n');
+        }
+        line_start = at + 1;
+    }
+    out.push_str(&text[line_start..]);
+    let trimmed = out.trim();
+    if trimmed.len() == out.len() {
+        Cow::Owned(out)
+    } else {
+        Cow::Owned(trimmed.to_owned())
+    }
+}
+
+/// A value pruned from tool inputs: `null`, `false`, `""`, `0` (also `-0`) and `[]`.
+/// Objects are handled by [`prune_zero_values`] itself.
+pub fn is_zero_value(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Array(items) => items.is_empty(),
+        Value::Object(_) => false,
+    }
+}
+
+/// Whether pruning leaves nothing of `map` (every entry is a zero value or an object that
+/// prunes to nothing).
+pub fn prunes_to_empty(map: &Map<String, Value>) -> bool {
+    map.values().all(|v| match v {
+        Value::Object(inner) => prunes_to_empty(inner),
+        other => is_zero_value(other),
+    })
+}
+
+/// A copy of `map` without zero values, recursing into objects (an object that prunes to
+/// nothing is dropped) but not into arrays.
+pub fn prune_zero_values(map: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (k, v) in map {
+        match v {
+            Value::Object(inner) => {
+                let pruned = prune_zero_values(inner);
+                if !pruned.is_empty() {
+                    out.insert(k.clone(), Value::Object(pruned));
+                }
+            }
+            other if is_zero_value(other) => {}
+            other => {
+                out.insert(k.clone(), other.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The projected content, as the reference's `ProjectContent` returns it. The hash does not
+/// build this (it projects while writing canonical bytes); it exists for inspection and to
+/// check that both agree.
+pub fn project_content(blocks: &[ContentBlock]) -> Vec<ContentBlock> {
+    let mut out = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        let mut b = block.clone();
+        if !b.text.is_empty() {
+            let projected = project_text(&b.text);
+            if projected.is_empty() {
+                continue;
+            }
+            b.text = projected.into_owned();
+        }
+        if let Some(input) = &b.tool_input
+            && !input.is_empty()
+        {
+            b.tool_input = Some(prune_zero_values(input));
+        }
+        b.thinking_signature.clear();
+        out.push(b);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!("test inputs are objects"),
+        }
+    }
+
+    #[test]
+    fn strips_a_system_reminder_and_keeps_the_prose() {
+        let text = "<system-reminder>\nx\n</system-reminder>\n\nHey Claude!";
+        assert_eq!(project_text(text), "Hey Claude!");
+    }
+
+    #[test]
+    fn strips_every_listed_tag() {
+        let text = HARNESS_TAGS
+            .iter()
+            .map(|t| format!("<{t}>noise</{t}>"))
+            .collect::<String>()
+            + "keep";
+        assert_eq!(project_text(&text), "keep");
+    }
+
+    #[test]
+    fn nested_same_tag_spans_are_non_greedy() {
+        let text = "<system-reminder>a<system-reminder>b</system-reminder>c</system-reminder>d";
+        assert_eq!(strip_harness_tags(text), "c</system-reminder>d");
+    }
+
+    #[test]
+    fn cross_tag_order_matters() {
+        let text = "<command-name>a<system-reminder>b</command-name>c</system-reminder>d";
+        assert_eq!(strip_harness_tags(text), "");
+    }
+
+    #[test]
+    fn unterminated_tag_swallows_to_the_end() {
+        assert_eq!(
+            project_text("keep this\n<command-name>never closes"),
+            "keep this"
+        );
+    }
+
+    #[test]
+    fn tags_match_exactly() {
+        let text = "<System-Reminder>a</System-Reminder><system-reminder foo=1>b</system-reminder>";
+        assert!(matches!(strip_harness_tags(text), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_splice_can_form_a_new_span_of_the_same_tag() {
+        let text = "<system-<system-reminder>x</system-reminder>reminder>y</system-reminder>z";
+        assert_eq!(strip_harness_tags(text), "z");
+    }
+
+    #[test]
+    fn whitespace_rules() {
+        assert_eq!(normalize_whitespace("a \n \n b"), "a\n b");
+        assert_eq!(
+            normalize_whitespace("\u{a0}a\rb \u{3000}\n\n\u{2003}c\u{a0}"),
+            "a\rb \u{3000}\n\u{2003}c"
+        );
+        assert_eq!(
+            normalize_whitespace("line\x0b\n\x0cnext"),
+            "line\x0b\n\x0cnext"
+        );
+        assert_eq!(
+            normalize_whitespace("line A   \r\nline B  "),
+            "line A\nline B"
+        );
+        assert_eq!(normalize_whitespace("a\r\r\n"), "a");
+        assert_eq!(normalize_whitespace("a\r \nb"), "a\r\nb");
+        assert_eq!(normalize_whitespace("p1\n\n\n\np2"), "p1\np2");
+    }
+
+    #[test]
+    fn blank_line_runs_hash_alike_by_design() {
+        assert_eq!(
+            project_text("para one\n\npara two"),
+            project_text("para one\n\n\n\npara two")
+        );
+    }
+
+    #[test]
+    fn prunes_zero_values_without_recursing_into_arrays() {
+        let input = obj(json!({
+            "file_path": "/tmp/x.md", "replace_all": false, "n": 0, "s": "", "nil": null,
+            "arr": [], "arr2": [false, "", null], "nested": {"on": true, "off": false, "deep": {"z": 0}},
+            "empty": {}, "objs": [{"x": false}], "neg": -0.0
+        }));
+        let pruned = prune_zero_values(&input);
+        assert_eq!(
+            Value::Object(pruned),
+            json!({"file_path": "/tmp/x.md", "arr2": [false, "", null], "nested": {"on": true}, "objs": [{"x": false}]})
+        );
+        assert!(prunes_to_empty(&obj(json!({"a": false, "b": {"c": null}}))));
+        assert!(!prunes_to_empty(&obj(json!({"a": [0]}))));
+    }
+
+    #[test]
+    fn project_content_drops_emptied_blocks_and_signatures_without_mutating() {
+        let blocks = vec![
+            ContentBlock::text("<system-reminder>only</system-reminder>"),
+            ContentBlock {
+                kind: "thinking".into(),
+                thinking: "  keep  ".into(),
+                thinking_signature: "sig".into(),
+                ..ContentBlock::default()
+            },
+            ContentBlock {
+                kind: "tool_use".into(),
+                tool_name: "Edit".into(),
+                tool_input: Some(obj(json!({"replace_all": false, "path": "/x"}))),
+                ..ContentBlock::default()
+            },
+            ContentBlock {
+                kind: "text".into(),
+                ..ContentBlock::default()
+            },
+        ];
+        let before = blocks.clone();
+        let projected = project_content(&blocks);
+        assert_eq!(blocks, before);
+        assert_eq!(projected.len(), 3);
+        assert_eq!(projected[0].thinking, "  keep  ");
+        assert_eq!(projected[0].thinking_signature, "");
+        assert_eq!(projected[1].tool_input, Some(obj(json!({"path": "/x"}))));
+        assert_eq!(projected[2].text, "");
+    }
+
+    fn tool_use(input: Value) -> ContentBlock {
+        ContentBlock {
+            kind: "tool_use".into(),
+            tool_use_id: "toolu_1".into(),
+            tool_name: "Edit".into(),
+            tool_input: Some(obj(input)),
+            ..ContentBlock::default()
+        }
+    }
+
+    fn image() -> ContentBlock {
+        ContentBlock {
+            kind: "image".into(),
+            image_base64: "AAAA".into(),
+            media_type: "image/png".into(),
+            ..ContentBlock::default()
+        }
+    }
+
+    #[test]
+    fn drops_a_block_that_is_entirely_harness_content() {
+        let blocks = vec![
+            ContentBlock::text("<system-reminder>noise</system-reminder>"),
+            ContentBlock::text("prose"),
+        ];
+        assert_eq!(project_content(&blocks), vec![ContentBlock::text("prose")]);
+    }
+
+    #[test]
+    fn collapses_a_blank_line_between_paragraphs() {
+        assert_eq!(project_text("para one\n\npara two"), "para one\npara two");
+    }
+
+    #[test]
+    fn preserves_blocks_without_zero_values_and_images_verbatim() {
+        let blocks = vec![
+            tool_use(json!({"file_path": "/x", "old_string": "a", "new_string": "b"})),
+            image(),
+        ];
+        assert_eq!(project_content(&blocks), blocks);
+    }
+
+    #[test]
+    fn drops_edit_replace_all_false() {
+        let projected =
+            project_content(&[tool_use(json!({"file_path": "/x", "replace_all": false}))]);
+        assert_eq!(
+            projected[0].tool_input,
+            Some(obj(json!({"file_path": "/x"})))
+        );
+    }
+
+    #[test]
+    fn keeps_tool_input_values_that_are_not_zero() {
+        let projected = project_content(&[tool_use(json!({
+            "count": 3_i64, "items": [1, 2], "nested": {"on": true, "off": false}
+        }))]);
+        assert_eq!(
+            projected[0].tool_input,
+            Some(obj(
+                json!({"count": 3, "items": [1, 2], "nested": {"on": true}})
+            ))
+        );
+    }
+}

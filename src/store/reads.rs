@@ -1,0 +1,170 @@
+//! The reads the HTTP layer needs, every one scoped to an org (README.md 7).
+
+use entity::{nodes, sessions};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, JoinType,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+};
+use uuid::Uuid;
+
+use super::StoreError;
+use super::sql::Sql;
+use crate::sessions::SessionKey;
+
+/// How far an ancestry walk goes (the reference's limit).
+pub const MAX_ANCESTRY_DEPTH: i32 = 5000;
+
+/// One line of `GET /v1/ingest/nodes`. Absent columns read as `""`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSummary {
+    pub hash: String,
+    pub role: String,
+    pub provider: String,
+    pub model: String,
+    pub agent_name: String,
+}
+
+/// The harness identity of the session a node belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionIdentity {
+    pub harness_id: String,
+    pub harness_session_id: String,
+}
+
+/// The org's nodes ordered by `created_at`, then hash; only those of `agent` when given.
+pub async fn list_nodes(
+    db: &DatabaseConnection,
+    org_id: Uuid,
+    agent: Option<&str>,
+) -> Result<Vec<NodeSummary>, StoreError> {
+    let mut query = nodes::Entity::find()
+        .select_only()
+        .columns([
+            nodes::Column::Hash,
+            nodes::Column::Role,
+            nodes::Column::Provider,
+            nodes::Column::Model,
+            nodes::Column::AgentName,
+        ])
+        .filter(nodes::Column::OrgId.eq(org_id));
+    if let Some(agent) = agent {
+        query = query.filter(nodes::Column::AgentName.eq(agent));
+    }
+    let rows = query
+        .order_by_asc(nodes::Column::CreatedAt)
+        .order_by_asc(nodes::Column::Hash)
+        .into_tuple::<(
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        )>()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(hash, role, provider, model, agent_name)| NodeSummary {
+            hash,
+            role: role.unwrap_or_default(),
+            provider: provider.unwrap_or_default(),
+            model: model.unwrap_or_default(),
+            agent_name: agent_name.unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// One node of the org.
+pub async fn node(
+    db: &DatabaseConnection,
+    org_id: Uuid,
+    hash: &str,
+) -> Result<Option<nodes::Model>, StoreError> {
+    Ok(nodes::Entity::find_by_id((org_id, hash.to_owned()))
+        .one(db)
+        .await?)
+}
+
+/// The session with this id, if it belongs to the org.
+pub async fn session_by_id(
+    db: &DatabaseConnection,
+    org_id: Uuid,
+    id: Uuid,
+) -> Result<Option<sessions::Model>, StoreError> {
+    Ok(sessions::Entity::find_by_id(id)
+        .filter(sessions::Column::OrgId.eq(org_id))
+        .one(db)
+        .await?)
+}
+
+/// The session with this natural key.
+pub async fn session_by_key(
+    db: &DatabaseConnection,
+    key: &SessionKey,
+) -> Result<Option<sessions::Model>, StoreError> {
+    Ok(sessions::Entity::find()
+        .filter(sessions::Column::OrgId.eq(key.org_id))
+        .filter(sessions::Column::HarnessId.eq(key.harness_id.as_str()))
+        .filter(sessions::Column::HarnessSessionId.eq(key.harness_session_id.as_str()))
+        .one(db)
+        .await?)
+}
+
+/// The node and its ancestors within the org, root first; empty when the node is absent.
+/// The walk stops after [`MAX_ANCESTRY_DEPTH`] parents, or at a parent the org does not hold.
+///
+/// Postgres runs the org-scoped `ancestry_chains_rows` function; SQLite runs the same walk as
+/// a recursive CTE.
+pub async fn ancestry(
+    db: &DatabaseConnection,
+    org_id: Uuid,
+    hash: &str,
+) -> Result<Vec<nodes::Model>, StoreError> {
+    let backend = db.get_database_backend();
+    let mut sql = Sql::new(backend);
+    let org = sql.param(org_id);
+    let start = sql.param(hash);
+    let max = sql.param(MAX_ANCESTRY_DEPTH);
+    match backend {
+        DbBackend::Postgres => sql.push(&format!(
+            "SELECT * FROM ancestry_chains_rows({org}, ARRAY[{start}]::text[], {max}) \
+             ORDER BY depth DESC"
+        )),
+        _ => sql.push(&format!(
+            "WITH RECURSIVE walk(hash, parent_hash, depth) AS ( \
+                 SELECT hash, parent_hash, 0 FROM nodes WHERE org_id = {org} AND hash = {start} \
+                 UNION ALL \
+                 SELECT p.hash, p.parent_hash, w.depth + 1 FROM walk w \
+                 JOIN nodes p ON p.org_id = {org} AND p.hash = w.parent_hash \
+                 WHERE w.depth < {max} \
+             ) \
+             SELECT n.* FROM walk w JOIN nodes n ON n.org_id = {org} AND n.hash = w.hash \
+             ORDER BY w.depth DESC"
+        )),
+    };
+    Ok(nodes::Model::find_by_statement(sql.build()).all(db).await?)
+}
+
+/// The harness identity of the session the org's node `hash` belongs to (storage.md §6.7);
+/// `None` when the org holds no such node or the node has no session.
+pub async fn identity_by_hash(
+    db: &DatabaseConnection,
+    org_id: Uuid,
+    hash: &str,
+) -> Result<Option<SessionIdentity>, StoreError> {
+    let row = nodes::Entity::find()
+        .select_only()
+        .join(JoinType::InnerJoin, nodes::Relation::Session.def())
+        .column(sessions::Column::HarnessId)
+        .column(sessions::Column::HarnessSessionId)
+        .filter(nodes::Column::OrgId.eq(org_id))
+        .filter(nodes::Column::Hash.eq(hash))
+        .filter(sessions::Column::OrgId.eq(org_id))
+        .into_tuple::<(String, String)>()
+        .one(db)
+        .await?;
+    Ok(row.map(|(harness_id, harness_session_id)| SessionIdentity {
+        harness_id,
+        harness_session_id,
+    }))
+}

@@ -1,0 +1,210 @@
+//! Statements on `sessions` shared by the ingest and backfill transactions.
+
+use chrono::{DateTime, Utc};
+use entity::sessions;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Value};
+use serde_json::{Map, Value as Json};
+use uuid::Uuid;
+
+use super::sql::Sql;
+
+/// `(org_id, harness_id, harness_session_id)`, with text already sanitized.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NaturalKey<'a> {
+    pub org_id: Uuid,
+    pub harness_id: &'a str,
+    pub harness_session_id: &'a str,
+}
+
+impl NaturalKey<'_> {
+    fn filter<Q: QueryFilter>(&self, query: Q) -> Q {
+        query
+            .filter(sessions::Column::OrgId.eq(self.org_id))
+            .filter(sessions::Column::HarnessId.eq(self.harness_id))
+            .filter(sessions::Column::HarnessSessionId.eq(self.harness_session_id))
+    }
+}
+
+pub(crate) async fn find<C: ConnectionTrait>(
+    db: &C,
+    key: &NaturalKey<'_>,
+) -> Result<Option<sessions::Model>, DbErr> {
+    key.filter(sessions::Entity::find()).one(db).await
+}
+
+/// A row to insert. Counters start at the given values (zero for ingest).
+#[derive(Debug)]
+pub(crate) struct NewSession<'a> {
+    pub key: NaturalKey<'a>,
+    pub auth_subject: &'a str,
+    pub name: Option<&'a str>,
+    pub cwd: Option<&'a str>,
+    pub harness_version: Option<&'a str>,
+    pub parent_session_id: Option<Uuid>,
+    pub started_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// Serialized JSON object.
+    pub harness_metadata: String,
+    pub total_input_tokens: i64,
+    pub total_output_tokens: i64,
+    pub turn_count: i32,
+}
+
+/// Inserts the row with a fresh UUIDv7 unless its natural key exists. Returns the new id, or
+/// `None` when another transaction owns the key (the caller then reads that row).
+///
+/// `ON CONFLICT DO NOTHING` rather than `DO UPDATE`: the row is not locked here, so the only
+/// row lock a turn takes on `sessions` is its last statement, after its node inserts, and two
+/// turns can never wait on each other in opposite orders.
+pub(crate) async fn insert<C: ConnectionTrait>(
+    db: &C,
+    new: &NewSession<'_>,
+) -> Result<Option<Uuid>, DbErr> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push(
+        "INSERT INTO sessions (id, org_id, auth_subject, harness_id, harness_session_id, name, \
+         cwd, harness_version, parent_session_id, started_at, last_seen_at, harness_metadata, \
+         total_input_tokens, total_output_tokens, turn_count) VALUES (",
+    )
+    .bind(Uuid::now_v7())
+    .push(", ")
+    .bind(new.key.org_id)
+    .push(", ")
+    .bind(new.auth_subject)
+    .push(", ")
+    .bind(new.key.harness_id)
+    .push(", ")
+    .bind(new.key.harness_session_id)
+    .push(", ")
+    .bind(new.name.map(str::to_owned))
+    .push(", ")
+    .bind(new.cwd.map(str::to_owned))
+    .push(", ")
+    .bind(new.harness_version.map(str::to_owned))
+    .push(", ")
+    .bind(new.parent_session_id)
+    .push(", ")
+    .bind(new.started_at)
+    .push(", ")
+    .bind(new.last_seen_at)
+    .push(", ")
+    .bind_json(Some(new.harness_metadata.clone()))
+    .push(", ")
+    .bind(new.total_input_tokens)
+    .push(", ")
+    .bind(new.total_output_tokens)
+    .push(", ")
+    .bind(new.turn_count)
+    .push(
+        ") ON CONFLICT (org_id, harness_id, harness_session_id) DO NOTHING \
+         RETURNING id",
+    );
+    match db.query_one_raw(sql.build()).await? {
+        Some(row) => Ok(Some(row.try_get_by_index::<Uuid>(0)?)),
+        None => Ok(None),
+    }
+}
+
+/// The id of the row with this natural key, inserting `new` when there is none.
+pub(crate) async fn find_or_insert<C: ConnectionTrait>(
+    db: &C,
+    new: &NewSession<'_>,
+) -> Result<(Uuid, Option<sessions::Model>), DbErr> {
+    if let Some(row) = find(db, &new.key).await? {
+        return Ok((row.id, Some(row)));
+    }
+    if let Some(id) = insert(db, new).await? {
+        return Ok((id, None));
+    }
+    // Another transaction committed the key between our read and our insert.
+    let row = find(db, &new.key)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("session {:?}", new.key)))?;
+    Ok((row.id, Some(row)))
+}
+
+/// Shallow merge of JSON objects, Postgres `jsonb || jsonb` semantics: the keys of `new`
+/// replace those of `old`; a stored value that is not an object is replaced.
+pub(crate) fn merge_metadata(old: &Json, new: &Map<String, Json>) -> Map<String, Json> {
+    let mut merged = match old {
+        Json::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    for (k, v) in new {
+        merged.insert(k.clone(), v.clone());
+    }
+    merged
+}
+
+/// True when merging `new` into `old` would change nothing.
+pub(crate) fn metadata_unchanged(old: &Json, new: &Map<String, Json>) -> bool {
+    match old {
+        Json::Object(map) => new.iter().all(|(k, v)| map.get(k) == Some(v)),
+        _ => new.is_empty(),
+    }
+}
+
+/// Appends `harness_metadata = <old merged with new>`.
+///
+/// Postgres merges in SQL (`||`), so concurrent writers compose. SQLite has no shallow-merge
+/// operator (`json_patch` is recursive and deletes keys set to null), so the merged object is
+/// computed from the row read in this transaction; that read is current because SQLite
+/// writers hold the database write lock from `BEGIN IMMEDIATE` to commit.
+pub(crate) fn push_metadata_merge(sql: &mut Sql, current: &Json, new: &Map<String, Json>) {
+    let new_json = Json::Object(new.clone()).to_string();
+    match sql.backend() {
+        sea_orm::DbBackend::Postgres => {
+            let p = sql.param(Value::from(new_json));
+            sql.push(&format!(
+                "harness_metadata = CASE WHEN jsonb_typeof(harness_metadata) = 'object' \
+                 THEN harness_metadata || CAST({p} AS jsonb) ELSE CAST({p} AS jsonb) END"
+            ));
+        }
+        _ => {
+            let merged = Json::Object(merge_metadata(current, new)).to_string();
+            sql.push("harness_metadata = ").bind_json(Some(merged));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Json) -> Map<String, Json> {
+        match v {
+            Json::Object(m) => m,
+            _ => unreachable!("test literal is an object"),
+        }
+    }
+
+    #[test]
+    fn merge_is_shallow_and_keeps_nulls() {
+        let old = json!({"a": {"x": 1, "y": 2}, "b": 1, "keep": true});
+        let new = obj(json!({"a": {"x": 3}, "b": null}));
+        assert_eq!(
+            Json::Object(merge_metadata(&old, &new)),
+            json!({"a": {"x": 3}, "b": null, "keep": true})
+        );
+    }
+
+    #[test]
+    fn merge_replaces_a_stored_value_that_is_not_an_object() {
+        let new = obj(json!({"k": 1}));
+        assert_eq!(
+            Json::Object(merge_metadata(&json!([1]), &new)),
+            json!({"k": 1})
+        );
+        assert!(!metadata_unchanged(&json!([1]), &new));
+    }
+
+    #[test]
+    fn unchanged_when_every_new_key_already_has_its_value() {
+        let old = json!({"a": 1, "b": "x"});
+        assert!(metadata_unchanged(&old, &obj(json!({"a": 1}))));
+        assert!(metadata_unchanged(&old, &Map::new()));
+        assert!(!metadata_unchanged(&old, &obj(json!({"a": 2}))));
+        assert!(!metadata_unchanged(&old, &obj(json!({"c": null}))));
+    }
+}

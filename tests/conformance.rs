@@ -1,0 +1,114 @@
+//! Every line of the shared conformance file: accepted payloads must give the reference's
+//! nodes exactly (hash, parent hash, stored bucket), rejected ones the same status.
+//!
+//! The file sits beside the repository (`../shared/conformance/chains.jsonl`); lines are
+//! read with reel's own tolerant decoding, since one carries lone surrogate escapes.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use reel::chain_cli::chain_of;
+use reel::gojson::repair_lone_surrogates;
+use reel::merkle::hash_input;
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    name: String,
+    #[serde(borrow)]
+    payload: &'a RawValue,
+    expect: Expect,
+}
+
+#[derive(Deserialize)]
+struct Expect {
+    status: u16,
+    #[serde(default)]
+    nodes: Vec<ExpectedNode>,
+}
+
+#[derive(Deserialize)]
+struct ExpectedNode {
+    hash: String,
+    parent_hash: Option<String>,
+    bucket: Value,
+    hash_input: String,
+}
+
+fn conformance_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/chains.jsonl")
+}
+
+/// JSON equality with numbers compared as doubles (the reference stores tool-input numbers
+/// as float64, so `2` and `2.0` are the same value).
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+#[test]
+fn every_conformance_line_matches_the_reference() {
+    let path = conformance_file();
+    let text =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut checked = 0;
+    for (index, raw_line) in text.split(|&b| b == b'\n').enumerate() {
+        if raw_line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let repaired = repair_lone_surrogates(raw_line);
+        let line: Line = serde_json::from_slice(&repaired)
+            .unwrap_or_else(|e| panic!("line {}: not a conformance record: {e}", index + 1));
+        let name = &line.name;
+        let result = chain_of(line.payload.get().as_bytes());
+        match (line.expect.status, result) {
+            (202, Ok(chain)) => {
+                assert_eq!(
+                    chain.nodes.len(),
+                    line.expect.nodes.len(),
+                    "{name}: node count"
+                );
+                for (i, (got, want)) in chain.nodes.iter().zip(&line.expect.nodes).enumerate() {
+                    let input = hash_input(got.parent_hash.as_deref(), &got.bucket);
+                    let input = String::from_utf8_lossy(&input);
+                    assert!(
+                        got.hash == want.hash && input == want.hash_input,
+                        "{name}: node {i} hash mismatch\n  expected {}\n  actual   {}\n  expected hash_input {}\n  actual   hash_input {}",
+                        want.hash,
+                        got.hash,
+                        want.hash_input,
+                        input
+                    );
+                    assert_eq!(got.parent_hash, want.parent_hash, "{name}: node {i} parent");
+                    let bucket = serde_json::to_value(&got.bucket).unwrap();
+                    assert!(
+                        same_json(&bucket, &want.bucket),
+                        "{name}: node {i} stored bucket\n  expected {}\n  actual   {}",
+                        want.bucket,
+                        bucket
+                    );
+                }
+            }
+            (202, Err(rejection)) => panic!("{name}: expected 202, got {rejection:?}"),
+            (status, Ok(_)) => panic!("{name}: expected {status}, got a chain"),
+            (status, Err(rejection)) => {
+                assert_eq!(rejection.status, status, "{name}: {}", rejection.error);
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "no conformance lines in {}", path.display());
+    eprintln!("{checked} conformance lines match");
+}

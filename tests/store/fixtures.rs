@@ -1,0 +1,215 @@
+//! Chains and envelopes for store tests. Hashes are made up (SHA-256 of parent, role and
+//! text): the store never recomputes them, so any stable, distinct hex strings will do.
+
+use std::collections::HashSet;
+
+use reel::llm::{ContentBlock, Usage};
+use reel::merkle::{Bucket, Chain, ChainNode};
+use reel::sessions::SessionKey;
+use reel::store::{self, IngestOutcome, StoreError, TurnWrite};
+use reel::wire::SessionEnvelope;
+use sea_orm::{DatabaseConnection, EntityTrait};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub use entity::{nodes, sessions};
+
+pub const ORG_A: &str = "11111111-1111-1111-1111-111111111111";
+pub const ORG_B: &str = "22222222-2222-2222-2222-222222222222";
+
+pub fn org(id: &str) -> Uuid {
+    Uuid::parse_str(id).expect("test org id")
+}
+
+pub fn message_node(parent: Option<&str>, role: &str, text: &str) -> ChainNode {
+    let mut hasher = Sha256::new();
+    hasher.update(parent.unwrap_or("").as_bytes());
+    hasher.update([0]);
+    hasher.update(role.as_bytes());
+    hasher.update([0]);
+    hasher.update(text.as_bytes());
+    ChainNode {
+        hash: hex::encode(hasher.finalize()),
+        parent_hash: parent.map(str::to_owned),
+        bucket: Bucket {
+            kind: "message".into(),
+            role: role.into(),
+            content: Some(vec![ContentBlock {
+                kind: "text".into(),
+                text: text.into(),
+                ..Default::default()
+            }]),
+            model: "claude-test".into(),
+            provider: "anthropic".into(),
+            agent_name: "tester".into(),
+        },
+        stop_reason: String::new(),
+        usage: None,
+    }
+}
+
+/// The usage of every fixture reply: 12 in, 8 out, 20 total.
+pub fn usage() -> Usage {
+    Usage {
+        prompt_tokens: 12,
+        completion_tokens: 8,
+        total_tokens: 20,
+        ..Default::default()
+    }
+}
+
+/// A conversation: `messages` (role, text) in order, then the assistant's `reply` as head.
+pub fn conversation(messages: &[(&str, &str)], reply: &str) -> Chain {
+    let mut nodes: Vec<ChainNode> = Vec::new();
+    for (role, text) in messages {
+        let parent = nodes.last().map(|n| n.hash.clone());
+        nodes.push(message_node(parent.as_deref(), role, text));
+    }
+    let parent = nodes.last().map(|n| n.hash.clone());
+    let mut head = message_node(parent.as_deref(), "assistant", reply);
+    head.stop_reason = "stop".into();
+    head.usage = Some(usage());
+    nodes.push(head);
+    Chain { nodes }
+}
+
+/// The reference's `sessionFixture(text)`: user `text` answered by `ok: text`.
+pub fn session_fixture(text: &str) -> Chain {
+    conversation(&[("user", text)], &format!("ok: {text}"))
+}
+
+/// The next turn of `chain`: its whole history (head included, without its turn-only
+/// metadata), a new user message, and a new reply.
+pub fn next_turn(chain: &Chain, user: &str, reply: &str) -> Chain {
+    let mut nodes = chain.nodes.clone();
+    if let Some(last) = nodes.last_mut() {
+        last.stop_reason.clear();
+        last.usage = None;
+    }
+    let user_node = message_node(nodes.last().map(|n| n.hash.as_str()), "user", user);
+    let mut head = message_node(Some(&user_node.hash), "assistant", reply);
+    head.stop_reason = "stop".into();
+    head.usage = Some(usage());
+    nodes.push(user_node);
+    nodes.push(head);
+    Chain { nodes }
+}
+
+/// A conversation of `len` messages (alternating user/assistant) plus its reply.
+pub fn long_conversation(tag: &str, len: usize) -> Chain {
+    let texts: Vec<(String, String)> = (0..len)
+        .map(|i| {
+            let role = if i % 2 == 0 { "user" } else { "assistant" };
+            (
+                role.to_owned(),
+                format!("{tag} message {i}: {}", "lorem ipsum ".repeat(8)),
+            )
+        })
+        .collect();
+    let messages: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(r, t)| (r.as_str(), t.as_str()))
+        .collect();
+    conversation(&messages, &format!("{tag} reply"))
+}
+
+pub fn envelope(harness_id: &str, harness_session_id: &str) -> SessionEnvelope {
+    SessionEnvelope {
+        harness_id: harness_id.into(),
+        harness_session_id: harness_session_id.into(),
+        auth_subject: "tester@example.com".into(),
+        ..Default::default()
+    }
+}
+
+pub fn raw_json(json: &str) -> Option<Box<RawValue>> {
+    Some(RawValue::from_string(json.to_owned()).expect("valid test JSON"))
+}
+
+/// Tokens and cost of one ingest call.
+#[derive(Debug, Clone, Copy)]
+pub struct Tokens {
+    pub input: i64,
+    pub output: i64,
+    pub cost_usd: f64,
+}
+
+pub const TOKENS: Tokens = Tokens {
+    input: 12,
+    output: 8,
+    cost_usd: 0.0,
+};
+
+pub async fn try_ingest(
+    db: &DatabaseConnection,
+    envelope: Option<&SessionEnvelope>,
+    chain: &Chain,
+    tokens: Tokens,
+    known: Option<&HashSet<String>>,
+) -> Result<IngestOutcome, StoreError> {
+    let key = SessionKey::resolve(envelope, chain);
+    store::ingest_turn(
+        db,
+        TurnWrite {
+            key: &key,
+            envelope,
+            chain,
+            input_tokens: tokens.input,
+            output_tokens: tokens.output,
+            cost_usd: tokens.cost_usd,
+            known,
+        },
+    )
+    .await
+}
+
+pub async fn ingest(
+    db: &DatabaseConnection,
+    envelope: Option<&SessionEnvelope>,
+    chain: &Chain,
+) -> IngestOutcome {
+    ingest_with(db, envelope, chain, TOKENS).await
+}
+
+pub async fn ingest_with(
+    db: &DatabaseConnection,
+    envelope: Option<&SessionEnvelope>,
+    chain: &Chain,
+    tokens: Tokens,
+) -> IngestOutcome {
+    try_ingest(db, envelope, chain, tokens, None)
+        .await
+        .expect("ingest turn")
+}
+
+pub async fn all_sessions(db: &DatabaseConnection) -> Vec<sessions::Model> {
+    sessions::Entity::find()
+        .all(db)
+        .await
+        .expect("read sessions")
+}
+
+pub async fn all_nodes(db: &DatabaseConnection) -> Vec<nodes::Model> {
+    nodes::Entity::find().all(db).await.expect("read nodes")
+}
+
+pub async fn session(db: &DatabaseConnection, id: Uuid) -> sessions::Model {
+    sessions::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .expect("read session")
+        .expect("session row exists")
+}
+
+pub async fn node(db: &DatabaseConnection, org_id: Uuid, hash: &str) -> nodes::Model {
+    nodes::Entity::find_by_id((org_id, hash.to_owned()))
+        .one(db)
+        .await
+        .expect("read node")
+        .expect("node row exists")
+}
+
+pub fn hashes(chain: &Chain) -> Vec<String> {
+    chain.nodes.iter().map(|n| n.hash.clone()).collect()
+}

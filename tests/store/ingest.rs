@@ -1,0 +1,479 @@
+//! The session ingest transaction: reference-tests.md §8.1 and reel's corrections
+//! (README.md 2, 4, 8, 9).
+
+use std::collections::HashSet;
+
+use reel::merkle::Chain;
+use reel::store::StoreError;
+use sea_orm::prelude::Decimal;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::fixtures::*;
+use crate::support::TestDb;
+
+#[tokio::test]
+async fn happy_path_creates_the_session_inserts_nodes_and_bumps_counters() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let env = envelope("claude", "harness-happy");
+        let chain = session_fixture("hello");
+
+        let out = ingest(&db, Some(&env), &chain).await;
+
+        assert_eq!(out.new_nodes, hashes(&chain), "{:?}", t.backend);
+        assert!(out.counted);
+        assert_eq!(out.head, chain.head().hash);
+        let rows = all_sessions(&db).await;
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!(row.id, out.session_id);
+        assert_eq!(row.org_id, Uuid::nil());
+        assert_eq!(row.harness_id, "claude");
+        assert_eq!(row.harness_session_id, "harness-happy");
+        assert_eq!(row.auth_subject, "tester@example.com");
+        assert_eq!(
+            (
+                row.turn_count,
+                row.total_input_tokens,
+                row.total_output_tokens
+            ),
+            (1, 12, 8)
+        );
+        assert_eq!(row.harness_metadata, json!({}));
+        assert_eq!(row.started_at, row.last_seen_at);
+        let stored = all_nodes(&db).await;
+        assert_eq!(stored.len(), 2);
+        assert!(stored.iter().all(|n| n.session_id == Some(row.id)));
+    }
+}
+
+#[tokio::test]
+async fn stored_node_columns_follow_the_reference_mapping() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let chain = session_fixture("columns");
+        ingest(&db, Some(&envelope("claude", "cols")), &chain).await;
+
+        let root = node(&db, Uuid::nil(), &chain.root().hash).await;
+        assert_eq!(root.parent_hash, None);
+        assert_eq!(root.role.as_deref(), Some("user"));
+        assert_eq!(root.kind.as_deref(), Some("message"));
+        assert_eq!(root.agent_name.as_deref(), Some("tester"));
+        assert_eq!(root.stop_reason, None);
+        assert_eq!(root.prompt_tokens, None);
+        assert!(!root.is_turn_head);
+        assert_eq!(
+            root.content,
+            Some(json!([{"type": "text", "text": "columns"}]))
+        );
+        assert_eq!(
+            root.bucket,
+            Some(json!({
+                "type": "message", "role": "user",
+                "content": [{"type": "text", "text": "columns"}],
+                "model": "claude-test", "provider": "anthropic", "agent_name": "tester"
+            }))
+        );
+
+        let head = node(&db, Uuid::nil(), &chain.head().hash).await;
+        assert_eq!(
+            head.parent_hash.as_deref(),
+            Some(chain.root().hash.as_str())
+        );
+        assert!(head.is_turn_head);
+        assert_eq!(head.stop_reason.as_deref(), Some("stop"));
+        assert_eq!(
+            (
+                head.prompt_tokens,
+                head.completion_tokens,
+                head.total_tokens
+            ),
+            (Some(12), Some(8), Some(20))
+        );
+        assert_eq!(head.cache_read_input_tokens, Some(0), "zeros are stored");
+        assert_eq!(head.total_duration_ns, Some(0));
+        assert!(
+            head.created_at > root.created_at,
+            "chain order is creation order"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_retried_turn_is_idempotent() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let env = envelope("claude", "harness-retry");
+        let chain = session_fixture("retry");
+        let tokens = Tokens {
+            input: 10,
+            output: 5,
+            cost_usd: 0.25,
+        };
+
+        let first = ingest_with(&db, Some(&env), &chain, tokens).await;
+        let before = session(&db, first.session_id).await;
+        let second = ingest_with(&db, Some(&env), &chain, tokens).await;
+
+        assert_eq!(second.session_id, first.session_id, "{:?}", t.backend);
+        assert!(second.new_nodes.is_empty());
+        assert!(!second.counted);
+        assert_eq!(all_sessions(&db).await.len(), 1);
+        let after = session(&db, first.session_id).await;
+        assert_eq!((after.turn_count, after.total_input_tokens), (1, 10));
+        // README.md 4: a full-duplicate retry changes nothing at all, not even last_seen_at.
+        assert_eq!(after, before);
+    }
+}
+
+#[tokio::test]
+async fn a_full_duplicate_retry_does_not_bump_counters() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let env = envelope("claude", "harness-dup");
+        let chain = session_fixture("dup");
+        ingest(&db, Some(&env), &chain).await;
+        let again = ingest(&db, Some(&env), &chain).await;
+        assert!(!again.counted);
+        assert_eq!(session(&db, again.session_id).await.turn_count, 1);
+    }
+}
+
+#[tokio::test]
+async fn a_turn_without_envelope_gets_the_unknown_harness_and_a_synthetic_id() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let chain = session_fixture("synthetic");
+        let out = ingest(&db, None, &chain).await;
+        let row = session(&db, out.session_id).await;
+        assert_eq!(row.harness_id, "unknown");
+        assert_eq!(row.harness_session_id, chain.root().hash[..16]);
+        assert!(
+            row.harness_session_id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit())
+        );
+        assert_eq!(row.org_id, Uuid::nil());
+        assert_eq!(row.auth_subject, "");
+    }
+}
+
+#[tokio::test]
+async fn an_envelope_without_session_id_keeps_its_harness_with_a_synthetic_id() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let chain = session_fixture("claude synthetic");
+        let out = ingest(&db, Some(&envelope("claude", "")), &chain).await;
+        let row = session(&db, out.session_id).await;
+        assert_eq!(
+            (row.harness_id.as_str(), row.harness_session_id.as_str()),
+            ("claude", &chain.root().hash[..16])
+        );
+    }
+}
+
+#[tokio::test]
+async fn turns_of_a_conversation_insert_only_their_new_nodes_and_count_once_each() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let env = envelope("claude", "conversation");
+        let turn1 = session_fixture("first");
+        let turn2 = next_turn(&turn1, "second", "ok: second");
+
+        let out1 = ingest(&db, Some(&env), &turn1).await;
+        let out2 = ingest(&db, Some(&env), &turn2).await;
+
+        assert_eq!(out2.new_nodes, hashes(&turn2)[2..].to_vec());
+        assert!(out2.counted);
+        let row = session(&db, out1.session_id).await;
+        assert_eq!((row.turn_count, row.total_input_tokens), (2, 24));
+        assert!(row.last_seen_at >= row.started_at);
+        // Turn 1's head stays a head with its usage, though turn 2 re-sent it without.
+        let head1 = node(&db, Uuid::nil(), &turn1.head().hash).await;
+        assert!(head1.is_turn_head);
+        assert_eq!(head1.prompt_tokens, Some(12));
+    }
+}
+
+/// README.md 4: turn 2 (which carries turn 1's head as history) commits first; turn 1
+/// arriving later is still counted, and its head gets its usage and stop reason.
+#[tokio::test]
+async fn a_turn_whose_head_arrived_first_as_history_is_counted_once_when_it_lands() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let env = envelope("claude", "out-of-order");
+        let turn1 = session_fixture("early");
+        let turn2 = next_turn(&turn1, "late", "ok: late");
+
+        let out2 = ingest(&db, Some(&env), &turn2).await;
+        assert!(out2.counted);
+        let as_history = node(&db, Uuid::nil(), &turn1.head().hash).await;
+        assert!(!as_history.is_turn_head);
+        assert_eq!(as_history.prompt_tokens, None);
+        assert_eq!(as_history.stop_reason, None);
+
+        let before = session(&db, out2.session_id).await;
+        let out1 = ingest(&db, Some(&env), &turn1).await;
+        assert!(out1.counted, "{:?}", t.backend);
+        assert!(out1.new_nodes.is_empty());
+        let head1 = node(&db, Uuid::nil(), &turn1.head().hash).await;
+        assert!(head1.is_turn_head);
+        assert_eq!(head1.stop_reason.as_deref(), Some("stop"));
+        assert_eq!(
+            (head1.prompt_tokens, head1.completion_tokens),
+            (Some(12), Some(8))
+        );
+        let after = session(&db, out2.session_id).await;
+        assert_eq!(
+            (
+                after.turn_count,
+                after.total_input_tokens,
+                after.total_output_tokens
+            ),
+            (2, 24, 16)
+        );
+        assert!(after.last_seen_at >= before.last_seen_at);
+
+        // And only once.
+        let again = ingest(&db, Some(&env), &turn1).await;
+        assert!(!again.counted);
+        assert_eq!(session(&db, out2.session_id).await.turn_count, 2);
+    }
+}
+
+#[tokio::test]
+async fn known_hashes_are_not_inserted_again_and_do_not_decide_counting() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let env = envelope("claude", "known");
+        let turn1 = session_fixture("one");
+        let turn2 = next_turn(&turn1, "two", "ok: two");
+        let out1 = ingest(&db, Some(&env), &turn1).await;
+
+        let known: HashSet<String> = out1.new_nodes.iter().cloned().collect();
+        let out2 = try_ingest(&db, Some(&env), &turn2, TOKENS, Some(&known))
+            .await
+            .unwrap();
+        assert_eq!(out2.new_nodes, hashes(&turn2)[2..].to_vec());
+        assert!(out2.counted);
+
+        // Everything known, head included: the head is still checked and counted once.
+        let turn3 = next_turn(&turn2, "three", "ok: three");
+        ingest(&db, Some(&env), &next_turn(&turn3, "four", "ok: four")).await;
+        let all: HashSet<String> = hashes(&turn3).into_iter().collect();
+        let out3 = try_ingest(&db, Some(&env), &turn3, TOKENS, Some(&all))
+            .await
+            .unwrap();
+        assert!(out3.new_nodes.is_empty());
+        assert!(out3.counted, "{:?}", t.backend);
+        let out3_again = try_ingest(&db, Some(&env), &turn3, TOKENS, Some(&all))
+            .await
+            .unwrap();
+        assert!(!out3_again.counted);
+        assert_eq!(session(&db, out1.session_id).await.turn_count, 4);
+    }
+}
+
+#[tokio::test]
+async fn cost_is_added_with_four_decimals() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let env = envelope("claude", "cost");
+        let turn1 = session_fixture("c1");
+        let turn2 = next_turn(&turn1, "c2", "ok: c2");
+        let turn3 = next_turn(&turn2, "c3", "ok: c3");
+        let tokens = |cost_usd| Tokens {
+            input: 1,
+            output: 1,
+            cost_usd,
+        };
+        ingest_with(&db, Some(&env), &turn1, tokens(0.1)).await;
+        ingest_with(&db, Some(&env), &turn2, tokens(0.2)).await;
+        let out = ingest_with(&db, Some(&env), &turn3, tokens(0.00004)).await;
+        let row = session(&db, out.session_id).await;
+        assert_eq!(
+            row.total_cost_usd.round_dp(4),
+            Decimal::new(3000, 4),
+            "{:?}",
+            t.backend
+        );
+
+        let bad = try_ingest(
+            &db,
+            Some(&env),
+            &next_turn(&turn3, "x", "y"),
+            tokens(f64::NAN),
+            None,
+        )
+        .await;
+        assert!(matches!(bad, Err(StoreError::InvalidTurn(_))), "{bad:?}");
+    }
+}
+
+#[tokio::test]
+async fn envelope_fields_merge_like_the_reference() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let mut env = envelope("claude", "merge");
+        env.name = "first name".into();
+        env.cwd = "/work".into();
+        env.harness_metadata = raw_json(r#"{"a": {"x": 1}, "b": 1}"#);
+        let turn1 = session_fixture("m1");
+        let out = ingest(&db, Some(&env), &turn1).await;
+
+        // Blank fields do not erase; metadata merges shallowly and keeps explicit nulls.
+        env.name = "   ".into();
+        env.cwd = String::new();
+        env.harness_version = "2.0".into();
+        env.auth_subject = "someone-else".into();
+        env.harness_metadata = raw_json(r#"{"a": {"y": 2}, "c": null}"#);
+        let turn2 = next_turn(&turn1, "m2", "ok: m2");
+        ingest(&db, Some(&env), &turn2).await;
+
+        let row = session(&db, out.session_id).await;
+        assert_eq!(row.name.as_deref(), Some("first name"), "{:?}", t.backend);
+        assert_eq!(row.cwd.as_deref(), Some("/work"));
+        assert_eq!(row.harness_version.as_deref(), Some("2.0"));
+        assert_eq!(row.auth_subject, "someone-else");
+        assert_eq!(
+            row.harness_metadata,
+            json!({"a": {"y": 2}, "b": 1, "c": null})
+        );
+    }
+}
+
+/// README.md 8: `harness_metadata: null` is absent, never stored as JSON null (W9).
+#[tokio::test]
+async fn null_metadata_leaves_the_column_an_object() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let mut env = envelope("claude", "null-metadata");
+        env.harness_metadata = raw_json("null");
+        let turn1 = session_fixture("n1");
+        let out = ingest(&db, Some(&env), &turn1).await;
+        assert_eq!(
+            session(&db, out.session_id).await.harness_metadata,
+            json!({})
+        );
+
+        env.harness_metadata = raw_json(r#"{"title": "hello"}"#);
+        let turn2 = next_turn(&turn1, "n2", "ok: n2");
+        ingest(&db, Some(&env), &turn2).await;
+        env.harness_metadata = raw_json("null");
+        ingest(&db, Some(&env), &next_turn(&turn2, "n3", "ok: n3")).await;
+        assert_eq!(
+            session(&db, out.session_id).await.harness_metadata,
+            json!({"title": "hello"}),
+            "{:?}",
+            t.backend
+        );
+
+        env.harness_metadata = raw_json("[1, 2]");
+        let refused = try_ingest(&db, Some(&env), &session_fixture("n4"), TOKENS, None).await;
+        assert!(
+            matches!(refused, Err(StoreError::InvalidTurn(_))),
+            "{refused:?}"
+        );
+    }
+}
+
+/// README.md 9: NUL is stored as U+FFFD on both backends, and counted.
+#[tokio::test]
+async fn nul_text_is_stored_as_replacement_characters() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let mut env = envelope("claude", "nul");
+        env.name = "na\0me".into();
+        env.harness_metadata = raw_json(r#"{"k\u0000": "v\u0000"}"#);
+        let chain = session_fixture("a\0b");
+        let hash = chain.root().hash.clone();
+
+        let out = ingest(&db, Some(&env), &chain).await;
+
+        // Root: 1 in bucket + 1 in content. Head "ok: a\0b": 2 more. Name: 1. Metadata: 2.
+        assert_eq!(out.nul_replacements, 7, "{:?}", t.backend);
+        let root = node(&db, Uuid::nil(), &hash).await;
+        assert_eq!(
+            root.content,
+            Some(json!([{"type": "text", "text": "a\u{FFFD}b"}]))
+        );
+        assert_eq!(root.bucket.unwrap()["content"][0]["text"], "a\u{FFFD}b");
+        let row = session(&db, out.session_id).await;
+        assert_eq!(row.name.as_deref(), Some("na\u{FFFD}me"));
+        assert_eq!(row.harness_metadata, json!({"k\u{FFFD}": "v\u{FFFD}"}));
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_chain_is_refused_before_anything_is_written() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let mut chain = conversation(&[("user", "a"), ("user", "b")], "c");
+        chain.nodes.swap(1, 2);
+        let err = try_ingest(&db, Some(&envelope("claude", "bad")), &chain, TOKENS, None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidChain(_)), "{err:?}");
+        assert!(err.to_string().contains("does not chain"), "{err}");
+
+        let empty = Chain { nodes: vec![] };
+        let key = reel::sessions::SessionKey {
+            org_id: Uuid::nil(),
+            harness_id: "claude".into(),
+            harness_session_id: "empty".into(),
+        };
+        let err = reel::store::ingest_turn(
+            &db,
+            reel::store::TurnWrite {
+                key: &key,
+                envelope: None,
+                chain: &empty,
+                input_tokens: 0,
+                output_tokens: 0,
+                cost_usd: 0.0,
+                known: None,
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.to_string(), "ingest turn: no nodes supplied");
+        assert!(all_sessions(&db).await.is_empty());
+        assert!(all_nodes(&db).await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn several_turns_commit_together_in_order() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let env = envelope("claude", "batch");
+        let turn1 = session_fixture("b1");
+        let turn2 = next_turn(&turn1, "b2", "ok: b2");
+        let key = reel::sessions::SessionKey::resolve(Some(&env), &turn1);
+        let writes = [write(&key, &env, &turn1), write(&key, &env, &turn2)];
+        let outs = reel::store::ingest_turns(&db, &writes).await.unwrap();
+        assert_eq!(outs.len(), 2);
+        assert_eq!(outs[0].session_id, outs[1].session_id);
+        assert_eq!(outs[0].new_nodes.len(), 2);
+        assert_eq!(outs[1].new_nodes.len(), 2);
+        assert!(outs.iter().all(|o| o.counted));
+        assert_eq!(session(&db, outs[0].session_id).await.turn_count, 2);
+    }
+}
+
+fn write<'a>(
+    key: &'a reel::sessions::SessionKey,
+    env: &'a reel::wire::SessionEnvelope,
+    chain: &'a Chain,
+) -> reel::store::TurnWrite<'a> {
+    reel::store::TurnWrite {
+        key,
+        envelope: Some(env),
+        chain,
+        input_tokens: 12,
+        output_tokens: 8,
+        cost_usd: 0.0,
+        known: None,
+    }
+}

@@ -1,0 +1,119 @@
+//! The schema history: up, down to zero, up again, on both backends; and the reference's
+//! destructive down (W15) keeping one row per hash.
+
+use migration::{Migrator, MigratorTrait, SchemaManager};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use uuid::Uuid;
+
+use crate::fixtures::*;
+use crate::support::TestDb;
+
+async fn has_table(db: &DatabaseConnection, table: &str) -> bool {
+    SchemaManager::new(db)
+        .has_table(table)
+        .await
+        .expect("inspect schema")
+}
+
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("count")
+        .expect("count row")
+        .try_get_by_index::<i64>(0)
+        .expect("count value")
+}
+
+async fn ancestry_functions(db: &DatabaseConnection) -> i64 {
+    count(
+        db,
+        "SELECT COUNT(*) FROM pg_proc WHERE proname = 'ancestry_chains_rows'",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn migrations_go_up_down_to_zero_and_up_again() {
+    for t in TestDb::all().await {
+        let db = t.connect_raw().await;
+        let pg = db.get_database_backend() == DbBackend::Postgres;
+        let total = Migrator::migrations().len();
+
+        Migrator::up(&db, None).await.unwrap();
+        assert_eq!(
+            Migrator::get_applied_migrations(&db).await.unwrap().len(),
+            total
+        );
+        assert!(has_table(&db, "nodes").await && has_table(&db, "sessions").await);
+        if pg {
+            assert_eq!(ancestry_functions(&db).await, 1, "only the org-scoped walk");
+        }
+
+        Migrator::down(&db, None).await.unwrap();
+        assert!(
+            Migrator::get_applied_migrations(&db)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{:?}",
+            t.backend
+        );
+        assert!(!has_table(&db, "nodes").await);
+        assert!(!has_table(&db, "sessions").await);
+        if pg {
+            assert_eq!(ancestry_functions(&db).await, 0);
+        }
+
+        Migrator::up(&db, None).await.unwrap();
+        assert_eq!(
+            Migrator::get_pending_migrations(&db).await.unwrap().len(),
+            0
+        );
+        let db = t.connect().await;
+        let out = ingest(
+            &db,
+            Some(&envelope("claude", "after-redo")),
+            &session_fixture("redo"),
+        )
+        .await;
+        assert!(out.counted);
+    }
+}
+
+#[tokio::test]
+async fn stepping_down_keeps_one_row_per_hash_and_stepping_up_restores_the_schema() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let chain = session_fixture("downgrade");
+        let mut env_a = envelope("claude", "org-a");
+        env_a.org_id = ORG_A.into();
+        ingest(&db, Some(&env_a), &chain).await;
+        ingest(&db, Some(&envelope("claude", "nil-org")), &chain).await;
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM nodes").await, 4);
+
+        // Down past reel's additions and the session tracking migration.
+        Migrator::down(&db, Some(2)).await.unwrap();
+        assert!(!has_table(&db, "sessions").await, "{:?}", t.backend);
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM nodes").await, 2);
+
+        Migrator::up(&db, None).await.unwrap();
+        // The surviving rows are the nil-org ones; their session link is gone.
+        let kept = all_nodes(&db).await;
+        assert_eq!(kept.len(), 2);
+        assert!(
+            kept.iter()
+                .all(|n| n.org_id == Uuid::nil() && n.session_id.is_none())
+        );
+        // The head still carries its usage, so the turn-heads migration marks it again.
+        assert!(
+            node(&db, Uuid::nil(), &chain.head().hash)
+                .await
+                .is_turn_head
+        );
+        assert!(
+            !node(&db, Uuid::nil(), &chain.root().hash)
+                .await
+                .is_turn_head
+        );
+    }
+}

@@ -1,0 +1,55 @@
+//! Statements per turn do not grow with the conversation (counted with sea-orm's metric
+//! callback; BEGIN and COMMIT are not included).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use reel::merkle::Chain;
+use sea_orm::DatabaseConnection;
+
+use crate::fixtures::*;
+use crate::support::TestDb;
+
+async fn statements(
+    db: &DatabaseConnection,
+    counter: &AtomicU64,
+    session: &str,
+    chain: &Chain,
+    known: Option<&HashSet<String>>,
+) -> u64 {
+    let before = counter.load(Ordering::SeqCst);
+    try_ingest(db, Some(&envelope("claude", session)), chain, TOKENS, known)
+        .await
+        .expect("ingest");
+    counter.load(Ordering::SeqCst) - before
+}
+
+#[tokio::test]
+async fn statements_per_turn_are_flat_in_conversation_length() {
+    for t in TestDb::all().await {
+        let mut db = t.connect().await;
+        let counter = Arc::new(AtomicU64::new(0));
+        let c = counter.clone();
+        db.set_metric_callback(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+
+        let mut seen = Vec::new();
+        for len in [20, 1000] {
+            let session = format!("flat-{len}");
+            let base = long_conversation(&session, len);
+            let cold = statements(&db, &counter, &session, &base, None).await;
+            let known: HashSet<String> = hashes(&base).into_iter().collect();
+            let turn = next_turn(&base, "more", "ok: more");
+            let warm = statements(&db, &counter, &session, &turn, Some(&known)).await;
+            let retry = statements(&db, &counter, &session, &turn, None).await;
+            seen.push((cold, warm, retry));
+        }
+
+        // Cold: read session, insert session, insert nodes, update counters.
+        // Warm: read session, insert the new nodes, update counters.
+        // Retry: read session, insert (nothing new), conditional head update; no write.
+        assert_eq!(seen, vec![(4, 3, 3), (4, 3, 3)], "{:?}", t.backend);
+    }
+}
