@@ -18,7 +18,7 @@ use crate::config::{Config, ConfigError};
 use crate::cost::{PriceBook, PriceTableError};
 use crate::http::{self, AdminAuth, AppState, BodyLimits};
 use crate::sessions::{Registry, SessionSettings};
-use crate::store::StoreError;
+use crate::store::{self, StoreError, StoreOptions};
 use crate::telemetry::{Metrics, MetricsError};
 
 /// Why the server could not start.
@@ -61,18 +61,17 @@ impl Application {
         config.validate()?;
         let metrics = Metrics::new()?;
         let prices = PriceBook::with_overrides(&config.pricing)?;
-        let db = crate::pending_merge::connect(
-            &config.database.url,
-            config.database.max_connections,
-            Duration::from_secs(config.database.connect_timeout_secs),
-            Duration::from_secs(config.database.acquire_timeout_secs),
-        )
-        .await
-        .map_err(StartupError::Database)?;
+        let options = StoreOptions {
+            max_connections: config.database.max_connections,
+            connect_timeout: Duration::from_secs(config.database.connect_timeout_secs),
+            acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
+            ..StoreOptions::default()
+        };
+        let db = store::connect(&config.database.url, &options)
+            .await
+            .map_err(StartupError::Database)?;
         if config.database.migrate_on_start {
-            crate::pending_merge::migrate(&db)
-                .await
-                .map_err(StartupError::Migrate)?;
+            store::migrate(&db).await.map_err(StartupError::Migrate)?;
         }
 
         let registry = Registry::new(

@@ -11,7 +11,6 @@ pub mod gojson;
 pub mod http;
 pub mod llm;
 pub mod merkle;
-mod pending_merge;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;

@@ -79,10 +79,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config } => serve(config),
-        Command::Chain => {
-            reel::chain_cli::run(std::io::stdin().lock(), std::io::stdout().lock())
-                .map_err(|e| format!("chain: {e}"))
-        }
+        Command::Chain => reel::chain_cli::run(std::io::stdin().lock(), std::io::stdout().lock())
+            .map_err(|e| format!("chain: {e}")),
         Command::Migrate {
             config,
             database_url,

@@ -6,6 +6,7 @@
 
 mod admin;
 mod body;
+mod conversation;
 mod error;
 mod ingest;
 mod json;
@@ -57,6 +58,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(resource("/v1/ingest").route(web::post().to(ingest::ingest)))
             .service(resource("/v1/ingest/batch").route(web::post().to(ingest::ingest_batch)))
             .service(resource("/v1/ingest/nodes").route(web::get().to(nodes::list)))
+            .service(resource("/v1/sessions/{hash}").route(web::get().to(conversation::get)))
             .service(resource("/admin/actors").route(web::get().to(admin::list)))
             .service(resource("/admin/actors/{session_id}").route(web::get().to(admin::inspect)))
             .service(resource("/admin/actors/{session_id}/stop").route(web::post().to(admin::stop)))

@@ -44,7 +44,7 @@ pub fn prepare(
     metrics: &Metrics,
 ) -> Result<Prepared, Rejection> {
     if let Some(envelope) = &payload.session {
-        crate::pending_merge::validate_envelope(envelope).map_err(Rejection::Envelope)?;
+        envelope.validate().map_err(Rejection::Envelope)?;
     }
     let chain = build_chain(&payload).map_err(Rejection::Turn)?;
     let envelope = payload.session.take();

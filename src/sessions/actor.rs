@@ -170,6 +170,7 @@ impl Handler<Commit> for SessionActor {
 
     fn handle(&mut self, Commit(turn): Commit, _ctx: &mut Self::Context) -> Self::Result {
         let db = self.db.clone();
+        let write_gate = self.registry.write_gate.clone();
         let key = self.key.clone();
         // The set moves into the future and back: no other message runs meanwhile.
         let known = std::mem::take(&mut self.known);
@@ -184,7 +185,14 @@ impl Handler<Commit> for SessionActor {
                 cost_usd: turn.cost_usd,
                 known: Some(known.set()),
             };
-            let result = store::ingest_turn(&db, write).await;
+            let result = match write_gate {
+                Some(gate) => match gate.acquire_owned().await {
+                    Ok(_permit) => store::ingest_turn(&db, write).await,
+                    // The gate is never closed; treat it as unavailable rather than panic.
+                    Err(_) => Err(StoreError::Unavailable("write gate closed".to_owned())),
+                },
+                None => store::ingest_turn(&db, write).await,
+            };
             (result, known, turn)
         };
         AtomicResponse::new(Box::pin(commit.into_actor(self).map(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_rt::{Arbiter, ArbiterHandle};
 use arc_swap::ArcSwap;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
@@ -89,6 +89,11 @@ pub(crate) struct Shared {
     next_generation: AtomicU64,
     pub(crate) in_flight: Arc<Semaphore>,
     pub(crate) db: DatabaseConnection,
+    /// SQLite has one writer at a time. Commits of different sessions take turns here, in
+    /// FIFO order, instead of polling SQLite's lock in its busy handler (unfair, and a
+    /// commit that waits past `busy_timeout` fails). `None` on Postgres, whose row locks
+    /// let sessions commit in parallel.
+    pub(crate) write_gate: Option<Arc<Semaphore>>,
     pub(crate) settings: SessionSettings,
     pub(crate) metrics: Metrics,
     closing: AtomicBool,
@@ -111,6 +116,8 @@ impl Registry {
             arbiters: Mutex::new(arbiters),
             next_generation: AtomicU64::new(1),
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+            write_gate: (db.get_database_backend() == DbBackend::Sqlite)
+                .then(|| Arc::new(Semaphore::new(1))),
             db,
             settings,
             metrics,

@@ -9,5 +9,14 @@ mod support;
 mod fixtures;
 mod harness;
 
+mod actors;
 mod admin;
+mod backpressure;
 mod basics;
+mod batch;
+mod conversation;
+mod ingest;
+mod nodes;
+mod ordering;
+mod process;
+mod rows;

@@ -129,7 +129,7 @@ fn help_explains_each_command() {
         .expect("reel --help");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["serve", "migrate", "REEL_DATABASE_URL"] {
+    for word in ["serve", "migrate", "chain", "REEL_DATABASE_URL"] {
         assert!(text.contains(word), "{word} missing from:\n{text}");
     }
     let out = Command::new(REEL)
