@@ -138,10 +138,13 @@ fn migrate(
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let db = sea_orm::Database::connect(&url)
+        let db = reel::store::connect(&url, &reel::store::StoreOptions::default())
             .await
             .map_err(|e| format!("cannot open the database: {e}"))?;
         let result = match action {
+            // All pending: the same locked run as a server's startup, so it is safe beside
+            // starting servers.
+            MigrateAction::Up { num: None } => migration::up_locked(&db).await,
             MigrateAction::Up { num } => Migrator::up(&db, num).await,
             MigrateAction::Down { num } => Migrator::down(&db, Some(num)).await,
             MigrateAction::Status => Migrator::status(&db).await,

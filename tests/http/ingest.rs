@@ -430,3 +430,65 @@ async fn conformance_payloads_get_the_reference_outcome_over_http() {
         app.stop().await;
     }
 }
+
+/// reference-tests.md §8.4 3: a commit that fails answers an error, stores nothing (there is
+/// no fallback path), and the server goes on serving.
+#[actix_rt::test]
+async fn a_failing_commit_answers_500_and_stores_nothing() {
+    use sea_orm::{ConnectionTrait, DbBackend};
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        let conn = app.db().await;
+        // Every counter update fails, as a constraint violation would.
+        let (install, remove): (&[&str], &str) = match conn.get_database_backend() {
+            DbBackend::Postgres => (
+                &[
+                    "CREATE FUNCTION reject_counter_update() RETURNS trigger LANGUAGE plpgsql AS $$
+                     BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+                    "CREATE TRIGGER reject_counter_update BEFORE UPDATE OF turn_count ON sessions
+                     FOR EACH ROW EXECUTE FUNCTION reject_counter_update()",
+                ],
+                "DROP TRIGGER reject_counter_update ON sessions",
+            ),
+            _ => (
+                &[
+                    "CREATE TRIGGER reject_counter_update BEFORE UPDATE OF turn_count ON sessions
+                   BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+                ],
+                "DROP TRIGGER reject_counter_update",
+            ),
+        };
+        for statement in install {
+            conn.execute_unprepared(statement)
+                .await
+                .expect("install trigger");
+        }
+        let turn = sample_turn(Some(envelope("doomed")));
+        let res = app.ingest(&turn).await;
+        assert_eq!(
+            res.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{}",
+            res.text()
+        );
+        assert_eq!(res.error(), "internal error");
+        assert_eq!(rows::node_count(&conn).await, 0);
+        assert!(rows::all_sessions(&conn).await.is_empty());
+        let text = app.metrics().await;
+        assert_eq!(
+            metric(
+                &text,
+                r#"tapes_ingest_writes_total{provider="openai",status="downstream_error"}"#
+            ),
+            1.0,
+            "{text}"
+        );
+
+        conn.execute_unprepared(remove)
+            .await
+            .expect("remove trigger");
+        let (_, _, new_nodes, counted) = accepted(&app.ingest(&turn).await);
+        assert_eq!((new_nodes, counted), (3, true));
+        app.stop().await;
+    }
+}
