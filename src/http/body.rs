@@ -43,7 +43,20 @@ impl BodyLimits {
 /// A fully read body. Its share of the memory budget is returned when it is dropped.
 pub struct Body {
     pub bytes: Bytes,
-    _reserved: Option<OwnedSemaphorePermit>,
+    reserved: Reservation,
+}
+
+/// A share of the body memory budget, returned when dropped.
+pub struct Reservation {
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Body {
+    /// Separates the bytes from their budget share, so a handler can free the bytes once
+    /// parsed and keep the share while the parsed turn (of about the same size) is alive.
+    pub fn into_parts(self) -> (Bytes, Reservation) {
+        (self.bytes, self.reserved)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +140,7 @@ pub async fn read_body(
     }
     Ok(Body {
         bytes: buf.freeze(),
-        _reserved: reserved,
+        reserved: Reservation { _permit: reserved },
     })
 }
 

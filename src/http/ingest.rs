@@ -39,15 +39,16 @@ pub async fn ingest(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_ingest_body(&req, payload, &state).await?;
-    let body_size = body.bytes.len();
+    // The budget share stays reserved until the turn is answered: the parsed turn takes
+    // about as much memory as its body.
+    let (bytes, _reserved) = read_ingest_body(&req, payload, &state).await?.into_parts();
+    let body_size = bytes.len();
     check_content_type(&req).inspect_err(|_| {
         state.metrics.write("", status::REJECT_ENVELOPE);
     })?;
 
     let prices = state.prices.clone();
     let metrics = state.metrics.clone();
-    let bytes = body.bytes.clone();
     let work = move || -> Result<Prepared, ApiError> {
         let payload = decode_turn(&bytes).map_err(|e| {
             metrics.write("", status::REJECT_ENVELOPE);
@@ -73,7 +74,6 @@ pub async fn ingest(
     } else {
         work()?
     };
-    drop(body);
 
     let Prepared {
         provider,
@@ -89,19 +89,7 @@ pub async fn ingest(
         .set(state.registry.in_flight() as i64);
     match result {
         Ok(committed) => {
-            let metrics = &state.metrics;
-            let label = crate::telemetry::provider_label(&provider);
-            metrics
-                .dag_write_seconds
-                .with_label_values(&[label])
-                .observe(started.elapsed().as_secs_f64());
-            metrics.write(&provider, status::ACCEPTED);
-            if body_size > 0 {
-                metrics
-                    .body_bytes
-                    .with_label_values(&[label])
-                    .observe(body_size as f64);
-            }
+            count_accepted(&state, &provider, started, body_size);
             Ok(respond(
                 StatusCode::ACCEPTED,
                 &Accepted {
@@ -174,11 +162,10 @@ pub async fn ingest_batch(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_ingest_body(&req, payload, &state).await?;
+    let (bytes, _reserved) = read_ingest_body(&req, payload, &state).await?.into_parts();
     check_content_type(&req).inspect_err(|_| {
         state.metrics.write("", status::REJECT_ENVELOPE);
     })?;
-    let bytes = body.bytes.clone();
     let decoded = if bytes.len() > INLINE_PREPARE_LIMIT {
         web::block(move || decode_batch(&bytes))
             .await
@@ -190,7 +177,6 @@ pub async fn ingest_batch(
         state.metrics.write("", status::REJECT_ENVELOPE);
         ApiError::Envelope(e.to_string())
     })?;
-    drop(body);
 
     let count = payloads.len();
     let mut results: Vec<Option<TurnResult>> = (0..count).map(|_| None).collect();
@@ -306,19 +292,7 @@ async fn commit_group(state: &AppState, group: Group) -> Vec<TurnResult> {
         let started = Instant::now();
         match handle.submit(turn).await {
             Ok(committed) => {
-                let label = crate::telemetry::provider_label(&provider);
-                let metrics = &state.metrics;
-                metrics
-                    .dag_write_seconds
-                    .with_label_values(&[label])
-                    .observe(started.elapsed().as_secs_f64());
-                metrics.write(&provider, status::ACCEPTED);
-                if bytes > 0 {
-                    metrics
-                        .body_bytes
-                        .with_label_values(&[label])
-                        .observe(bytes as f64);
-                }
+                count_accepted(state, &provider, started, bytes);
                 results.push(TurnResult::accepted(index, committed));
             }
             Err(err) => {
@@ -332,6 +306,24 @@ async fn commit_group(state: &AppState, group: Group) -> Vec<TurnResult> {
 
 async fn submit(state: &AppState, key: SessionKey, turn: Turn) -> Result<Committed, SubmitError> {
     state.registry.handle(key)?.submit(turn).await
+}
+
+/// Counts an accepted turn: the reference's write latency, outcome and body size.
+fn count_accepted(state: &AppState, provider: &str, started: Instant, body_bytes: usize) {
+    let metrics = &state.metrics;
+    let label = crate::telemetry::provider_label(provider);
+    metrics
+        .dag_write_seconds
+        .with_label_values(&[label])
+        .observe(started.elapsed().as_secs_f64());
+    metrics.write(provider, status::ACCEPTED);
+    // As in the reference, only bodies with bytes are observed.
+    if body_bytes > 0 {
+        metrics
+            .body_bytes
+            .with_label_values(&[label])
+            .observe(body_bytes as f64);
+    }
 }
 
 /// Counts a failed submission in the metrics.
