@@ -8,6 +8,7 @@
 //! Label values are bounded: `provider` is one of the three known providers or `unknown`,
 //! never a string a client chose.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use prometheus::{
@@ -263,8 +264,10 @@ pub fn init_tracing(config: &LogConfig) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal, never into a log file or collector.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match config.format {
         LogFormat::Text => builder.try_init(),
