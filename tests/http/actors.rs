@@ -110,3 +110,50 @@ async fn admin_lists_inspects_and_stops_live_actors() {
         app.stop().await;
     }
 }
+
+/// A turn queued behind an admin stop finds its actor gone (`Closed`) and is resent, once,
+/// to a fresh actor: it commits, nothing is lost or counted twice.
+#[actix_rt::test]
+async fn a_turn_queued_behind_a_stop_goes_to_a_fresh_actor() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        let conv = Conversation::claude("handover");
+        let first = app.ingest(&conv.turn(0)).await;
+        assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.text());
+        let session_id = first.json()["session_id"].as_str().expect("id").to_owned();
+
+        // Hold the actor inside a commit, queue a stop behind it, then a turn behind the stop.
+        let lock = crate::backpressure::WriteLock::take(&app).await;
+        let busy = app.post_in_background("/v1/ingest", &conv.turn(1));
+        app.wait_for_pending("handover", 1).await;
+        let stop = app.post_in_background(
+            &format!("/admin/actors/{session_id}/stop"),
+            &serde_json::json!({}),
+        );
+        actix_rt::time::sleep(Duration::from_millis(300)).await;
+        let queued = app.post_in_background("/v1/ingest", &conv.turn(2));
+        app.wait_for_pending("handover", 2).await;
+        lock.release().await;
+
+        for res in [busy.await.expect("busy"), queued.await.expect("queued")] {
+            assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
+            assert_eq!(res.json()["counted"], true);
+        }
+        assert_eq!(stop.await.expect("stop").status, StatusCode::OK);
+        let text = app.metrics().await;
+        assert_eq!(
+            metric(&text, "reel_session_actor_spawns_total"),
+            2.0,
+            "{text}"
+        );
+        assert_eq!(
+            metric(&text, r#"reel_turns_total{outcome="counted"}"#),
+            3.0,
+            "{text}"
+        );
+        let conn = app.db().await;
+        let row = crate::rows::session(&conn, session_id.parse().expect("uuid")).await;
+        assert_eq!(row.turn_count, 3);
+        app.stop().await;
+    }
+}

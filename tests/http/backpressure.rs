@@ -14,13 +14,13 @@ use crate::harness::{TestApp, metric};
 use crate::support::{Backend, TestDb};
 
 /// Holds a lock that makes every session commit wait until it is released.
-struct WriteLock {
+pub struct WriteLock {
     _conn: DatabaseConnection,
     txn: DatabaseTransaction,
 }
 
 impl WriteLock {
-    async fn take(app: &TestApp) -> WriteLock {
+    pub async fn take(app: &TestApp) -> WriteLock {
         let conn = app.db().await;
         let txn = conn.begin().await.expect("begin");
         match app.backend {
@@ -39,7 +39,7 @@ impl WriteLock {
         WriteLock { _conn: conn, txn }
     }
 
-    async fn release(self) {
+    pub async fn release(self) {
         self.txn.rollback().await.expect("release the lock");
     }
 }
