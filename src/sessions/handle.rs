@@ -128,7 +128,8 @@ impl SessionHandle {
     async fn send(&mut self, turn: Arc<Turn>) -> Result<Committed, SubmitError> {
         let limit = self.shared.settings.pending_per_session;
         for attempt in 0..2 {
-            let _pending = self
+            // Held until the reply: this is what the session's pending count counts.
+            let pending = self
                 .slot
                 .pending
                 .clone()
@@ -139,9 +140,13 @@ impl SessionHandle {
                 .session_pending
                 .observe((limit - self.slot.pending.available_permits()) as f64);
             match self.slot.addr.send(Commit(turn.clone())).await {
-                Ok(result) => return result.map_err(SubmitError::from),
+                Ok(result) => {
+                    drop(pending);
+                    return result.map_err(SubmitError::from);
+                }
                 Err(MailboxError::Closed) if attempt == 0 => {
-                    drop(_pending);
+                    // The actor stopped before reading the turn: it was never committed.
+                    drop(pending);
                     self.shared.remove_if(&self.key, self.slot.generation);
                     self.slot = self.shared.slot(&self.key)?;
                 }
