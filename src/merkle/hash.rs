@@ -44,8 +44,20 @@ impl NodeHasher {
             bucket.content.as_deref(),
             Projection::Apply,
         );
-        hex::encode(Sha256::digest(&self.buf))
+        to_hex(&Sha256::digest(&self.buf))
     }
+}
+
+/// Lowercase hex of a digest. `hex::encode` goes through a char iterator, which showed up
+/// at 4% of chain building; a table lookup per nibble is enough here.
+fn to_hex(digest: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(digest.len() * 2);
+    for &b in digest {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// The hash of one node (see [`NodeHasher`] to hash many).
@@ -268,6 +280,12 @@ mod tests {
         let c1 = new_node(user("same content"), Some(&p1), None);
         let c2 = new_node(user("same content"), Some(&p2), None);
         assert_ne!(c1.hash, c2.hash);
+    }
+
+    #[test]
+    fn hex_matches_the_hex_crate() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(to_hex(&bytes), hex::encode(&bytes));
     }
 
     #[test]
