@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::Bucket;
 use super::canonical::{write_object, write_str};
-use super::projection::{project_text, prunes_to_empty};
+use super::projection::{Projector, prunes_to_empty};
 use crate::llm::ContentBlock;
 
 /// Whether blocks are projected while they are written. The hash always projects;
@@ -24,20 +24,23 @@ pub enum Projection {
 #[derive(Debug, Default)]
 pub struct NodeHasher {
     buf: Vec<u8>,
+    projector: Projector,
 }
 
 impl NodeHasher {
     pub fn new() -> Self {
         NodeHasher {
             buf: Vec::with_capacity(4096),
+            projector: Projector::default(),
         }
     }
 
     /// The hash of a node with this bucket under `parent` (`None` for a root).
     pub fn hash(&mut self, parent: Option<&str>, bucket: &Bucket) -> String {
         self.buf.clear();
-        write_hash_input(
+        write_node(
             &mut self.buf,
+            &mut self.projector,
             parent,
             &bucket.kind,
             &bucket.role,
@@ -89,25 +92,38 @@ pub fn write_hash_input(
     content: Option<&[ContentBlock]>,
     projection: Projection,
 ) {
+    let mut projector = Projector::default();
+    write_node(buf, &mut projector, parent, kind, role, content, projection);
+}
+
+fn write_node(
+    buf: &mut Vec<u8>,
+    projector: &mut Projector,
+    parent: Option<&str>,
+    kind: &str,
+    role: &str,
+    content: Option<&[ContentBlock]>,
+    projection: Projection,
+) {
     buf.extend_from_slice(br#"{"content":{"content":["#);
     let mut first = true;
     for block in content.unwrap_or_default() {
         let text = match projection {
             Projection::Apply if !block.text.is_empty() => {
-                let projected = project_text(&block.text);
+                let projected = projector.project(&block.text);
                 // A block whose text projects to nothing is dropped whole.
                 if projected.is_empty() {
                     continue;
                 }
                 projected
             }
-            _ => std::borrow::Cow::Borrowed(block.text.as_str()),
+            _ => block.text.as_str(),
         };
         if !first {
             buf.push(b',');
         }
         first = false;
-        write_block(buf, block, &text, projection);
+        write_block(buf, block, text, projection);
     }
     buf.extend_from_slice(br#"],"role":"#);
     write_str(buf, role);
