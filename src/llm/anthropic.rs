@@ -10,7 +10,8 @@ use std::fmt;
 use serde::Deserializer;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::{ChatRequest, ContentBlock, Message, ParseError, request};
+use super::request::{self, Scope};
+use super::{ChatRequest, ContentBlock, Message, ParseError};
 use crate::gojson::typed::{Bool, Float, Int, Str, StrList};
 use crate::gojson::{
     BoolProbe, Key, ObjectProbe, Path, StrProbe, ignore_kinds, reject_kinds, reject_top_level,
@@ -21,20 +22,24 @@ static ROOT: Path<'static> = Path::Root("anthropicRequest");
 
 /// Parses an Anthropic request body.
 pub fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
-    request::run(raw, RequestSeed)
+    parse(raw, Scope::Full)
 }
 
-struct RequestSeed;
+pub(super) fn parse(raw: &str, scope: Scope) -> Result<ChatRequest, ParseError> {
+    request::run(raw, RequestSeed(scope))
+}
+
+struct RequestSeed(Scope);
 
 impl<'de> DeserializeSeed<'de> for RequestSeed {
     type Value = ChatRequest;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ChatRequest, D::Error> {
-        d.deserialize_any(RequestVisitor)
+        d.deserialize_any(RequestVisitor(self.0))
     }
 }
 
-struct RequestVisitor;
+struct RequestVisitor(Scope);
 
 impl<'de> Visitor<'de> for RequestVisitor {
     type Value = ChatRequest;
@@ -63,6 +68,10 @@ impl<'de> Visitor<'de> for RequestVisitor {
                 }
                 "messages" => {
                     req.messages = map.next_value_seed(Messages(ROOT.field("messages")))?
+                }
+                // `system` is a Go `any`: it never fails, so a chain need not read it.
+                "system" if self.0 == Scope::Chain => {
+                    map.next_value::<IgnoredAny>()?;
                 }
                 "system" => req.system = map.next_value_seed(SystemProbe)?,
                 "max_tokens" => {
@@ -500,6 +509,22 @@ mod tests {
         assert_eq!(req.max_tokens, Some(1024));
         assert_eq!(req.messages[0].role, "user");
         assert_eq!(only_content(&req), [ContentBlock::text("Hello")]);
+    }
+
+    #[test]
+    fn chain_scope_skips_only_the_system_prompt() {
+        let raw = json!({"model": "m", "system": [{"type": "text", "text": "sys"}],
+            "messages": [{"role": "user", "content": "Hi"}]})
+        .to_string();
+        let full = parse_request(&raw).unwrap();
+        let chain = super::parse(&raw, Scope::Chain).unwrap();
+        assert_eq!(full.system, "sys");
+        assert_eq!(chain.system, "");
+        assert_eq!(
+            (&chain.model, &chain.messages),
+            (&full.model, &full.messages)
+        );
+        assert!(super::parse(r#"{"system":"s","max_tokens":1.5}"#, Scope::Chain).is_err());
     }
 
     #[test]
