@@ -5,7 +5,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
-use super::connect::begin_write;
+use super::connect::{begin_write, retry_conflicts};
 use super::node_row::clamp_i32;
 use super::session_row::{self, NaturalKey, NewSession};
 use super::sql::{Sql, bind_limit};
@@ -116,9 +116,18 @@ pub async fn backfill_session(
         turn_count,
     };
 
+    retry_conflicts(|| backfill_in_transaction(db, &new, &metadata, &request)).await
+}
+
+async fn backfill_in_transaction(
+    db: &DatabaseConnection,
+    new: &NewSession<'_>,
+    metadata: &Map<String, Json>,
+    request: &BackfillRequest<'_>,
+) -> Result<BackfillOutcome, StoreError> {
     let txn = begin_write(db).await?;
     let result = async {
-        let (session_id, existing) = session_row::find_or_insert(&txn, &new).await?;
+        let (session_id, existing) = session_row::find_or_insert(&txn, new).await?;
         if let Some(row) = existing {
             let mut sql = Sql::new(txn.get_database_backend());
             let greatest = |sql: &mut Sql, column: &str, value: sea_orm::Value| {
@@ -126,33 +135,38 @@ pub async fn backfill_session(
                 format!("{column} = CASE WHEN {column} < {p} THEN {p} ELSE {column} END")
             };
             let mut sets = vec![
-                greatest(&mut sql, "last_seen_at", last_seen_at.into()),
-                greatest(&mut sql, "total_input_tokens", request.input_tokens.into()),
+                greatest(&mut sql, "last_seen_at", new.last_seen_at.into()),
+                greatest(
+                    &mut sql,
+                    "total_input_tokens",
+                    new.total_input_tokens.into(),
+                ),
                 greatest(
                     &mut sql,
                     "total_output_tokens",
-                    request.output_tokens.into(),
+                    new.total_output_tokens.into(),
                 ),
-                greatest(&mut sql, "turn_count", turn_count.into()),
+                greatest(&mut sql, "turn_count", new.turn_count.into()),
             ];
-            let p = sql.param(auth_subject.as_str());
+            let p = sql.param(new.auth_subject);
             sets.push(format!("auth_subject = {p}"));
             for (column, value) in [
-                ("name", &name),
-                ("cwd", &cwd),
-                ("harness_version", &harness_version),
+                ("name", new.name),
+                ("cwd", new.cwd),
+                ("harness_version", new.harness_version),
             ] {
-                let p = sql.param(value.clone());
+                let p = sql.param(value.map(str::to_owned));
                 sets.push(format!("{column} = COALESCE({p}, {column})"));
             }
             sql.push("UPDATE sessions SET ")
                 .push(&sets.join(", "))
                 .push(", ");
-            session_row::push_metadata_merge(&mut sql, &row.harness_metadata, &metadata);
+            session_row::push_metadata_merge(&mut sql, &row.harness_metadata, metadata);
             sql.push(" WHERE id = ").bind(session_id);
             txn.execute_raw(sql.build()).await?;
         }
-        let nodes_linked = link_nodes(&txn, org_id, session_id, request.node_hashes).await?;
+        let nodes_linked =
+            link_nodes(&txn, new.key.org_id, session_id, request.node_hashes).await?;
         Ok::<_, StoreError>(BackfillOutcome {
             session_id: Some(session_id),
             nodes_linked,

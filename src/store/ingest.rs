@@ -28,7 +28,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
-use super::connect::begin_write;
+use super::connect::{begin_write, retry_conflicts};
 use super::node_row::{NodeRow, UsageColumns, non_blank};
 use super::session_row::{self, NaturalKey, NewSession};
 use super::sql::{Sql, bind_limit};
@@ -62,10 +62,18 @@ pub async fn ingest_turns(
     if turns.is_empty() {
         return Ok(Vec::new());
     }
+    retry_conflicts(|| commit_turns(db, &turns)).await
+}
+
+/// One transaction over all `turns`.
+async fn commit_turns(
+    db: &DatabaseConnection,
+    turns: &[PreparedTurn<'_>],
+) -> Result<Vec<IngestOutcome>, StoreError> {
     let txn = begin_write(db).await?;
     let mut clock = Clock::start();
     let mut outcomes = Vec::with_capacity(turns.len());
-    for turn in &turns {
+    for turn in turns {
         match commit_turn(&txn, turn, &mut clock).await {
             Ok(outcome) => outcomes.push(outcome),
             Err(err) => {
