@@ -7,8 +7,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::StoreError;
 use super::sql::Sql;
+use super::{StoreError, sanitize};
 use crate::sessions::SessionKey;
 
 /// How far an ancestry walk goes (the reference's limit).
@@ -102,10 +102,14 @@ pub async fn session_by_key(
     db: &DatabaseConnection,
     key: &SessionKey,
 ) -> Result<Option<sessions::Model>, StoreError> {
+    // Keys are stored with NUL replaced; look them up the same way.
+    let mut nul = 0;
+    let harness_id = sanitize::text(&key.harness_id, &mut nul);
+    let harness_session_id = sanitize::text(&key.harness_session_id, &mut nul);
     Ok(sessions::Entity::find()
         .filter(sessions::Column::OrgId.eq(key.org_id))
-        .filter(sessions::Column::HarnessId.eq(key.harness_id.as_str()))
-        .filter(sessions::Column::HarnessSessionId.eq(key.harness_session_id.as_str()))
+        .filter(sessions::Column::HarnessId.eq(harness_id.as_ref()))
+        .filter(sessions::Column::HarnessSessionId.eq(harness_session_id.as_ref()))
         .one(db)
         .await?)
 }

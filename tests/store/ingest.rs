@@ -383,7 +383,7 @@ async fn null_metadata_leaves_the_column_an_object() {
 async fn nul_text_is_stored_as_replacement_characters() {
     for t in TestDb::all().await {
         let db = t.connect().await;
-        let mut env = envelope("claude", "nul");
+        let mut env = envelope("claude", "n\0ul");
         env.name = "na\0me".into();
         env.harness_metadata = raw_json(r#"{"k\u0000": "v\u0000"}"#);
         let chain = session_fixture("a\0b");
@@ -391,8 +391,9 @@ async fn nul_text_is_stored_as_replacement_characters() {
 
         let out = ingest(&db, Some(&env), &chain).await;
 
-        // Root: 1 in bucket + 1 in content. Head "ok: a\0b": 2 more. Name: 1. Metadata: 2.
-        assert_eq!(out.nul_replacements, 7, "{:?}", t.backend);
+        // Session id: 1. Root: 1 in bucket + 1 in content. Head "ok: a\0b": 2 more.
+        // Name: 1. Metadata: 2.
+        assert_eq!(out.nul_replacements, 8, "{:?}", t.backend);
         let root = node(&db, Uuid::nil(), &hash).await;
         assert_eq!(
             root.content,
@@ -400,8 +401,16 @@ async fn nul_text_is_stored_as_replacement_characters() {
         );
         assert_eq!(root.bucket.unwrap()["content"][0]["text"], "a\u{FFFD}b");
         let row = session(&db, out.session_id).await;
+        assert_eq!(row.harness_session_id, "n\u{FFFD}ul");
         assert_eq!(row.name.as_deref(), Some("na\u{FFFD}me"));
         assert_eq!(row.harness_metadata, json!({"k\u{FFFD}": "v\u{FFFD}"}));
+
+        // The same key finds the same session again, through ingest and through reads.
+        let again = ingest(&db, Some(&env), &next_turn(&chain, "more", "ok")).await;
+        assert_eq!(again.session_id, out.session_id);
+        let key = reel::sessions::SessionKey::resolve(Some(&env), &chain);
+        let read = reel::store::session_by_key(&db, &key).await.unwrap();
+        assert_eq!(read.map(|s| s.id), Some(out.session_id));
     }
 }
 
