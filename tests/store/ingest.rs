@@ -486,3 +486,28 @@ fn write<'a>(
         known: None,
     }
 }
+
+/// reference-tests.md §8.3: token columns are 32-bit (clamped), durations 64-bit.
+#[tokio::test]
+async fn usage_columns_clamp_tokens_and_keep_64_bit_durations() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let mut chain = session_fixture("big numbers");
+        let head = chain.nodes.last_mut().unwrap();
+        head.usage = Some(reel::llm::Usage {
+            prompt_tokens: 5_000_000_000,
+            completion_tokens: -5_000_000_000,
+            total_tokens: 7,
+            total_duration_ns: 9_000_000_000_000,
+            prompt_duration_ns: 1,
+            ..Default::default()
+        });
+        ingest(&db, None, &chain).await;
+        let stored = node(&db, Uuid::nil(), &chain.head().hash).await;
+        assert_eq!(stored.prompt_tokens, Some(i32::MAX), "{:?}", t.backend);
+        assert_eq!(stored.completion_tokens, Some(i32::MIN));
+        assert_eq!(stored.total_tokens, Some(7));
+        assert_eq!(stored.total_duration_ns, Some(9_000_000_000_000));
+        assert_eq!(stored.prompt_duration_ns, Some(1));
+    }
+}
