@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::connect::{begin_write, retry_conflicts};
 use super::node_row::clamp_i32;
 use super::session_row::{self, NaturalKey, NewSession};
-use super::sql::{Sql, bind_limit};
+use super::sql::{List, Sql, bind_limit};
 use super::{StoreError, sanitize};
 use crate::wire::{SessionEnvelope, parse_org_id};
 
@@ -130,38 +130,29 @@ async fn backfill_in_transaction(
         let (session_id, existing) = session_row::find_or_insert(&txn, new).await?;
         if let Some(row) = existing {
             let mut sql = Sql::new(txn.get_database_backend());
-            let greatest = |sql: &mut Sql, column: &str, value: sea_orm::Value| {
-                let p = sql.param(value);
-                format!("{column} = CASE WHEN {column} < {p} THEN {p} ELSE {column} END")
-            };
-            let mut sets = vec![
-                greatest(&mut sql, "last_seen_at", new.last_seen_at.into()),
-                greatest(
-                    &mut sql,
-                    "total_input_tokens",
-                    new.total_input_tokens.into(),
-                ),
-                greatest(
-                    &mut sql,
-                    "total_output_tokens",
-                    new.total_output_tokens.into(),
-                ),
-                greatest(&mut sql, "turn_count", new.turn_count.into()),
-            ];
-            let p = sql.param(new.auth_subject);
-            sets.push(format!("auth_subject = {p}"));
+            sql.push("UPDATE sessions SET ");
+            let mut sets = List::new(&mut sql);
+            sets.item().set_greatest("last_seen_at", new.last_seen_at);
+            sets.item()
+                .set_greatest("total_input_tokens", new.total_input_tokens);
+            sets.item()
+                .set_greatest("total_output_tokens", new.total_output_tokens);
+            sets.item().set_greatest("turn_count", new.turn_count);
+            sets.item().push("auth_subject = ").bind(new.auth_subject);
             for (column, value) in [
                 ("name", new.name),
                 ("cwd", new.cwd),
                 ("harness_version", new.harness_version),
             ] {
-                let p = sql.param(value.map(str::to_owned));
-                sets.push(format!("{column} = COALESCE({p}, {column})"));
+                sets.item()
+                    .push(column)
+                    .push(" = COALESCE(")
+                    .bind(value.map(str::to_owned))
+                    .push(", ")
+                    .push(column)
+                    .push(")");
             }
-            sql.push("UPDATE sessions SET ")
-                .push(&sets.join(", "))
-                .push(", ");
-            session_row::push_metadata_merge(&mut sql, &row.harness_metadata, metadata);
+            session_row::push_metadata_merge(sets.item(), &row.harness_metadata, metadata);
             sql.push(" WHERE id = ").bind(session_id);
             txn.execute_raw(sql.build()).await?;
         }
