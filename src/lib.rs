@@ -3,10 +3,15 @@
 //! The crate is a library first; `src/main.rs` is a thin binary over it.
 //! See `ARCHITECTURE.md` for the map of modules and the invariants they keep.
 
+pub mod app;
 pub mod chain_cli;
+pub mod config;
+pub mod cost;
 pub mod gojson;
+pub mod http;
 pub mod llm;
 pub mod merkle;
 pub mod sessions;
 pub mod store;
+pub mod telemetry;
 pub mod wire;

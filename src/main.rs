@@ -1,20 +1,155 @@
-//! The `reel` binary. For now it only offers `reel chain` (see [`reel::chain_cli`]).
+//! The `reel` binary: a thin command line over the library.
 
-use std::io;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+use reel::app::{Application, shutdown_signal};
+use reel::config::{Config, DEFAULT_DATABASE_URL};
+use reel::telemetry::init_tracing;
+
+/// Ingest server for the conversations of LLM coding agents.
+///
+/// Environment overrides (they win over the config file): REEL_LISTEN, REEL_WORKERS,
+/// REEL_DATABASE_URL, REEL_MIGRATE, REEL_ADMIN_TOKEN, REEL_LOG, REEL_LOG_FORMAT.
+#[derive(Parser)]
+#[command(name = "reel", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the ingest server until SIGTERM or SIGINT.
+    ///
+    /// Reads the config file when given (see config.toml in the repository for every
+    /// setting), then the REEL_* environment variables. Without either it listens on
+    /// 127.0.0.1:8082 and stores into sqlite://reel.db?mode=rwc, applying pending
+    /// migrations at start (database.migrate_on_start / REEL_MIGRATE=false to disable).
+    /// On SIGTERM or SIGINT it stops accepting, lets in-flight requests commit, drains
+    /// every session actor and exits.
+    Serve {
+        /// Path of a TOML config file.
+        #[arg(long, short = 'c', value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+    /// Print the node chain of ingest payloads, for debugging a capture.
+    ///
+    /// Reads one JSON payload per line from stdin (a line may also be
+    /// `{"name":…,"payload":{…}}`) and prints one JSON line per input:
+    /// `{"status":202,"nodes":[{"hash","parent_hash","role"}…]}` or
+    /// `{"status":400|422,"error":"…"}`. Touches no database.
+    Chain,
+    /// Apply or inspect the database schema migrations.
+    ///
+    /// Runs the migrations of the `migration` crate against the database of the config
+    /// file, REEL_DATABASE_URL or --database-url (the last one given wins).
+    Migrate {
+        /// Path of a TOML config file (for database.url).
+        #[arg(long, short = 'c', value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Database URL, e.g. postgres://user@host:5432/reel or sqlite://reel.db?mode=rwc.
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        #[command(subcommand)]
+        action: Option<MigrateAction>,
+    },
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum MigrateAction {
+    /// Apply pending migrations (the default).
+    Up {
+        /// Apply at most this many.
+        #[arg(long, short = 'n')]
+        num: Option<u32>,
+    },
+    /// Roll back applied migrations (destructive).
+    Down {
+        /// Roll back this many.
+        #[arg(long, short = 'n', default_value_t = 1)]
+        num: u32,
+    },
+    /// List applied and pending migrations.
+    Status,
+}
+
 fn main() -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
-        Some("chain") => match reel::chain_cli::run(io::stdin().lock(), io::stdout().lock()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("reel chain: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        _ => {
-            eprintln!("usage: reel chain < payloads.jsonl");
-            ExitCode::from(2)
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config } => serve(config),
+        Command::Chain => reel::chain_cli::run(std::io::stdin().lock(), std::io::stdout().lock())
+            .map_err(|e| format!("chain: {e}")),
+        Command::Migrate {
+            config,
+            database_url,
+            action,
+        } => migrate(
+            config,
+            database_url,
+            action.unwrap_or(MigrateAction::Up { num: None }),
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("reel: {message}");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn serve(config: Option<PathBuf>) -> Result<(), String> {
+    let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
+    init_tracing(&config.log);
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        // A machine-readable line for scripts and tests started with port 0.
+        tracing::info!(addr = %app.local_addr(), "listening");
+        eprintln!("reel listening on http://{}", app.local_addr());
+        app.run_until(shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+fn migrate(
+    config: Option<PathBuf>,
+    database_url: Option<String>,
+    action: MigrateAction,
+) -> Result<(), String> {
+    use migration::{Migrator, MigratorTrait};
+
+    let mut config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(url) = database_url {
+        config.database.url = url;
+    }
+    init_tracing(&config.log);
+    let url = if config.database.url.is_empty() {
+        DEFAULT_DATABASE_URL.to_owned()
+    } else {
+        config.database.url
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let db = reel::store::connect(&url, &reel::store::StoreOptions::default())
+            .await
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+        let result = match action {
+            // All pending: the same locked run as a server's startup, so it is safe beside
+            // starting servers.
+            MigrateAction::Up { num: None } => migration::up_locked(&db).await,
+            MigrateAction::Up { num } => Migrator::up(&db, num).await,
+            MigrateAction::Down { num } => Migrator::down(&db, Some(num)).await,
+            MigrateAction::Status => Migrator::status(&db).await,
+        };
+        db.close().await.ok();
+        result.map_err(|e| format!("migration failed: {e}"))
+    })
 }

@@ -1,0 +1,216 @@
+//! Assembling and running a server: database, registry, HTTP listener, graceful shutdown.
+//!
+//! `Application::build` binds the listener before returning, so tests configure port 0 and
+//! read the chosen port back; `run_until` serves until a shutdown future resolves, then
+//! stops in the one order that loses nothing acknowledged: stop accepting, let in-flight
+//! requests finish (each waits for its commit), drain every session actor, close the pool.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, middleware::from_fn, web};
+use sea_orm::DatabaseConnection;
+
+use crate::config::{Config, ConfigError};
+use crate::cost::{PriceBook, PriceTableError};
+use crate::http::{self, AdminAuth, AppState, BodyLimits};
+use crate::sessions::{Registry, SessionSettings};
+use crate::store::{self, StoreError, StoreOptions};
+use crate::telemetry::{Metrics, MetricsError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database: {0}")]
+    Database(StoreError),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot start the session arbiters: {0}")]
+    Arbiters(std::io::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error(transparent)]
+    Prices(#[from] PriceTableError),
+}
+
+/// A built server, listening but not yet serving.
+pub struct Application {
+    server: Server,
+    local_addr: SocketAddr,
+    registry: Registry,
+    db: DatabaseConnection,
+    metrics: Metrics,
+    shutdown_timeout: Duration,
+}
+
+impl Application {
+    /// Connects (and migrates, unless disabled) the database, starts the session arbiters and
+    /// binds the listener. Must run inside an actix `System` (`#[actix_web::main]`,
+    /// `#[actix_rt::test]`).
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        config.validate()?;
+        let metrics = Metrics::new()?;
+        let prices = PriceBook::with_overrides(&config.pricing)?;
+        let options = StoreOptions {
+            max_connections: config.database.max_connections,
+            connect_timeout: Duration::from_secs(config.database.connect_timeout_secs),
+            acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
+            ..StoreOptions::default()
+        };
+        let db = store::connect(&config.database.url, &options)
+            .await
+            .map_err(StartupError::Database)?;
+        if config.database.migrate_on_start {
+            store::migrate(&db).await.map_err(StartupError::Migrate)?;
+        }
+
+        let registry = Registry::new(
+            db.clone(),
+            SessionSettings::from(&config.sessions),
+            metrics.clone(),
+        )
+        .map_err(StartupError::Arbiters)?;
+        let state = web::Data::new(AppState {
+            registry: registry.clone(),
+            db: db.clone(),
+            metrics: metrics.clone(),
+            prices: Arc::new(prices),
+            body_limits: BodyLimits::new(
+                config.server.body_limit_bytes,
+                config.server.body_budget_bytes,
+            ),
+            admin: AdminAuth::new(config.admin.token.clone(), config.listens_on_loopback()),
+            retry_after_secs: config.sessions.retry_after_secs,
+            batch_parallelism: config.sessions.batch_parallelism,
+            nodes_default_limit: config.server.nodes_default_limit,
+            nodes_max_limit: config.server.nodes_max_limit,
+        });
+
+        let listener =
+            TcpListener::bind(&config.server.listen).map_err(|source| StartupError::Bind {
+                addr: config.server.listen.clone(),
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: config.server.listen.clone(),
+            source,
+        })?;
+        let shutdown_timeout = Duration::from_secs(config.server.shutdown_timeout_secs);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(http::request_middleware))
+                .configure(http::configure(state.clone()))
+        })
+        // Signals are handled by `run_until`'s caller: actix treats SIGINT as a hard stop,
+        // and reel must drain actors after the HTTP server stopped.
+        .disable_signals()
+        .shutdown_timeout(config.server.shutdown_timeout_secs)
+        .keep_alive(Duration::from_secs(config.server.keep_alive_secs));
+        if config.server.workers > 0 {
+            server = server.workers(config.server.workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartupError::Bind {
+                addr: config.server.listen.clone(),
+                source,
+            })?
+            .run();
+
+        Ok(Application {
+            server,
+            local_addr,
+            registry,
+            db,
+            metrics,
+            shutdown_timeout,
+        })
+    }
+
+    /// The address actually bound (the chosen port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Serves until `shutdown` resolves (or the server stops by itself), then shuts down
+    /// gracefully.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let Application {
+            server,
+            registry,
+            db,
+            shutdown_timeout,
+            ..
+        } = self;
+        let handle: ServerHandle = server.handle();
+        let mut server = actix_rt::spawn(server);
+        tokio::select! {
+            () = shutdown => {}
+            ended = &mut server => {
+                // The server stopped without being asked (e.g. the listener failed).
+                registry.shutdown().await;
+                db.close().await.ok();
+                return ended.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            }
+        }
+        tracing::info!(
+            timeout_secs = shutdown_timeout.as_secs(),
+            "shutting down: finishing in-flight requests"
+        );
+        // Stops accepting, waits for in-flight requests (each waits for its commit).
+        handle.stop(true).await;
+        let served = server
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        registry.shutdown().await;
+        if let Err(e) = db.close().await {
+            tracing::warn!(error = %e, "closing the database pool");
+        }
+        tracing::info!("shutdown complete");
+        served
+    }
+}
+
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,456 @@
+//! Settings: built-in defaults, overlaid by a TOML file, overlaid by environment variables.
+//!
+//! Every field has a default, so an empty file (or none at all) runs a server on SQLite at
+//! `127.0.0.1:8082`. The root `config.toml` documents each setting; deploy-time values
+//! (where to listen, which database, the admin token) can be set from the environment so a
+//! container image needs no file at all.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cost::Rates;
+
+/// The default database: a SQLite file in the working directory, created when missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://reel.db?mode=rwc";
+/// The reference's default ingest address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8082";
+
+/// Environment variables that override the file, and the setting each one replaces.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("REEL_LISTEN", "server.listen"),
+    ("REEL_WORKERS", "server.workers"),
+    ("REEL_DATABASE_URL", "database.url"),
+    ("REEL_MIGRATE", "database.migrate_on_start"),
+    ("REEL_ADMIN_TOKEN", "admin.token"),
+    ("REEL_LOG", "log.filter"),
+    ("REEL_LOG_FORMAT", "log.format"),
+];
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration in {path}: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid value for {var}: {reason}")]
+    Env { var: &'static str, reason: String },
+    #[error("invalid setting {setting}: {reason}")]
+    Invalid {
+        setting: &'static str,
+        reason: String,
+    },
+}
+
+/// All of reel's settings. See the root `config.toml` for what each one means.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub sessions: SessionsConfig,
+    pub admin: AdminConfig,
+    pub log: LogConfig,
+    /// Per-model prices, merged over the shipped defaults (`cost::PriceBook`).
+    pub pricing: BTreeMap<String, Rates>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `host:port` to listen on; port 0 picks a free port.
+    pub listen: String,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Largest accepted request body after Content-Encoding decoding, in bytes.
+    pub body_limit_bytes: usize,
+    /// Total bytes of request bodies held in memory at once, across all requests.
+    pub body_budget_bytes: usize,
+    /// How long a graceful shutdown waits for in-flight requests, in seconds.
+    pub shutdown_timeout_secs: u64,
+    /// Idle keep-alive of client connections, in seconds.
+    pub keep_alive_secs: u64,
+    /// Rows returned by `GET /v1/ingest/nodes` when the request names no `limit`.
+    pub nodes_default_limit: u64,
+    /// Largest `limit` accepted by `GET /v1/ingest/nodes`.
+    pub nodes_max_limit: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN.to_owned(),
+            workers: 0,
+            body_limit_bytes: 64 * 1024 * 1024,
+            body_budget_bytes: 1024 * 1024 * 1024,
+            shutdown_timeout_secs: 30,
+            keep_alive_secs: 5,
+            nodes_default_limit: 1000,
+            nodes_max_limit: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path?mode=rwc` or `postgres://user@host:port/db`.
+    pub url: String,
+    /// Apply pending migrations when the server starts.
+    pub migrate_on_start: bool,
+    /// Largest number of pooled connections.
+    pub max_connections: u32,
+    /// Seconds to wait for a new connection before the database counts as unreachable.
+    pub connect_timeout_secs: u64,
+    /// Seconds to wait for a pooled connection before the database counts as unreachable.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: DEFAULT_DATABASE_URL.to_owned(),
+            migrate_on_start: true,
+            max_connections: 16,
+            connect_timeout_secs: 5,
+            acquire_timeout_secs: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Threads that run session actors; 0 means one per CPU core.
+    pub arbiters: usize,
+    /// Turns of one session accepted but not yet committed; one more answers 429.
+    pub pending_per_session: usize,
+    /// Turns accepted but not yet committed across all sessions; one more answers 429.
+    pub max_in_flight: usize,
+    /// Live session actors; a turn for a new session beyond this answers 429.
+    pub max_live_actors: usize,
+    /// Seconds without a turn after which a session's actor stops.
+    pub idle_timeout_secs: u64,
+    /// Node hashes each actor remembers as stored, so warm sessions write only new nodes.
+    pub known_hashes_per_session: usize,
+    /// Value of the `Retry-After` header on 429 and 503, in seconds.
+    pub retry_after_secs: u64,
+    /// Sessions of one batch committed concurrently.
+    pub batch_parallelism: usize,
+    /// Seconds a shutdown waits for session actors to drain.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            arbiters: 0,
+            pending_per_session: 64,
+            max_in_flight: 1024,
+            max_live_actors: 100_000,
+            idle_timeout_secs: 300,
+            known_hashes_per_session: 4096,
+            retry_after_secs: 1,
+            batch_parallelism: 8,
+            drain_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer token for `/admin/*`. Without one, admin answers only on a loopback listener.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `tracing` filter directives (`RUST_LOG` syntax).
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl Config {
+    /// Loads `path` (or only the defaults when `None`), then applies the environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env(|var| std::env::var(var).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source: Box::new(source),
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Applies the variables of [`ENV_OVERRIDES`] that `lookup` returns. An empty value counts
+    /// as unset, so `REEL_ADMIN_TOKEN=` does not configure an empty token.
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let get = |var: &str| lookup(var).filter(|v| !v.is_empty());
+        if let Some(v) = get("REEL_LISTEN") {
+            self.server.listen = v;
+        }
+        if let Some(v) = get("REEL_WORKERS") {
+            self.server.workers = v.parse().map_err(|e| ConfigError::Env {
+                var: "REEL_WORKERS",
+                reason: format!("{e}"),
+            })?;
+        }
+        if let Some(v) = get("REEL_DATABASE_URL") {
+            self.database.url = v;
+        }
+        if let Some(v) = get("REEL_MIGRATE") {
+            self.database.migrate_on_start = parse_bool(&v).ok_or(ConfigError::Env {
+                var: "REEL_MIGRATE",
+                reason: format!("expected true or false, got {v:?}"),
+            })?;
+        }
+        if let Some(v) = get("REEL_ADMIN_TOKEN") {
+            self.admin.token = Some(v);
+        }
+        if let Some(v) = get("REEL_LOG") {
+            self.log.filter = v;
+        }
+        if let Some(v) = get("REEL_LOG_FORMAT") {
+            self.log.format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: "REEL_LOG_FORMAT",
+                        reason: format!("expected text or json, got {v:?}"),
+                    });
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// Refuses settings that would make the server unusable rather than failing later.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("server.body_limit_bytes", self.server.body_limit_bytes),
+            ("server.body_budget_bytes", self.server.body_budget_bytes),
+            (
+                "sessions.pending_per_session",
+                self.sessions.pending_per_session,
+            ),
+            ("sessions.max_in_flight", self.sessions.max_in_flight),
+            ("sessions.max_live_actors", self.sessions.max_live_actors),
+            (
+                "sessions.batch_parallelism",
+                self.sessions.batch_parallelism,
+            ),
+        ];
+        for (setting, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    setting,
+                    reason: "must be greater than 0".to_owned(),
+                });
+            }
+        }
+        if self.server.body_budget_bytes < self.server.body_limit_bytes {
+            return Err(ConfigError::Invalid {
+                setting: "server.body_budget_bytes",
+                reason: "must be at least server.body_limit_bytes".to_owned(),
+            });
+        }
+        if self.server.nodes_default_limit > self.server.nodes_max_limit {
+            return Err(ConfigError::Invalid {
+                setting: "server.nodes_default_limit",
+                reason: "must not exceed server.nodes_max_limit".to_owned(),
+            });
+        }
+        if let Some(token) = &self.admin.token
+            && token.trim().is_empty()
+        {
+            return Err(ConfigError::Invalid {
+                setting: "admin.token",
+                reason: "must not be blank; omit it instead".to_owned(),
+            });
+        }
+        for (model, rates) in &self.pricing {
+            rates.validate().map_err(|reason| ConfigError::Invalid {
+                setting: "pricing",
+                reason: format!("{model}: {reason}"),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// True when the listen address is a loopback address (admin may then run without a
+    /// token). A host name that is not an IP literal counts as loopback only for `localhost`.
+    pub fn listens_on_loopback(&self) -> bool {
+        match self.server.listen.parse::<SocketAddr>() {
+            Ok(addr) => addr.ip().is_loopback(),
+            Err(_) => self
+                .server
+                .listen
+                .rsplit_once(':')
+                .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
+        }
+    }
+}
+
+impl SessionsConfig {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_secs(self.drain_timeout_secs)
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_config_file_parses_and_matches_the_defaults() {
+        let text = include_str!("../config.toml");
+        let config = Config::from_toml(text).expect("config.toml parses");
+        config.validate().expect("config.toml is valid");
+        let defaults = Config::default();
+        assert_eq!(config.server.listen, defaults.server.listen);
+        assert_eq!(config.database.url, defaults.database.url);
+        assert_eq!(
+            config.server.body_limit_bytes,
+            defaults.server.body_limit_bytes
+        );
+        assert_eq!(
+            config.sessions.pending_per_session,
+            defaults.sessions.pending_per_session
+        );
+        assert_eq!(config.admin.token, None);
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let config = Config::from_toml("").expect("empty parses");
+        assert_eq!(config.server.listen, DEFAULT_LISTEN);
+        assert_eq!(config.database.url, DEFAULT_DATABASE_URL);
+        assert!(config.database.migrate_on_start);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::from_toml("[server]\nlisten_addr = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut config =
+            Config::from_toml("[server]\nlisten = \"0.0.0.0:9000\"\n").expect("parses");
+        config
+            .apply_env(|var| match var {
+                "REEL_LISTEN" => Some("127.0.0.1:0".to_owned()),
+                "REEL_DATABASE_URL" => Some("postgres://x@y/z".to_owned()),
+                "REEL_ADMIN_TOKEN" => Some("s3cret".to_owned()),
+                "REEL_MIGRATE" => Some("false".to_owned()),
+                "REEL_LOG_FORMAT" => Some("json".to_owned()),
+                _ => None,
+            })
+            .expect("applies");
+        assert_eq!(config.server.listen, "127.0.0.1:0");
+        assert_eq!(config.database.url, "postgres://x@y/z");
+        assert_eq!(config.admin.token.as_deref(), Some("s3cret"));
+        assert!(!config.database.migrate_on_start);
+        assert_eq!(config.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn empty_environment_values_count_as_unset() {
+        let mut config = Config::default();
+        config.apply_env(|_| Some(String::new())).expect("applies");
+        assert_eq!(config.admin.token, None);
+        assert_eq!(config.server.listen, DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn bad_environment_values_are_errors() {
+        let mut config = Config::default();
+        let err = config
+            .apply_env(|var| (var == "REEL_MIGRATE").then(|| "maybe".to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("REEL_MIGRATE"), "{err}");
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        let mut config = Config::default();
+        config.sessions.pending_per_session = 0;
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("pending_per_session"), "{err}");
+    }
+
+    #[test]
+    fn loopback_detection() {
+        let mut config = Config::default();
+        assert!(config.listens_on_loopback());
+        config.server.listen = "[::1]:8082".to_owned();
+        assert!(config.listens_on_loopback());
+        config.server.listen = "localhost:8082".to_owned();
+        assert!(config.listens_on_loopback());
+        config.server.listen = "0.0.0.0:8082".to_owned();
+        assert!(!config.listens_on_loopback());
+        config.server.listen = "ingest.internal:8082".to_owned();
+        assert!(!config.listens_on_loopback());
+    }
+}

@@ -1,0 +1,165 @@
+//! `/admin/actors`: the live session actors, read from their published snapshots.
+//!
+//! Guarded by a bearer token (`admin.token`). Without a token the endpoints answer only when
+//! the server listens on a loopback address, so a default install is not open to the network.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use super::json::respond;
+use crate::sessions::ActorInfo;
+
+/// Who may call the admin endpoints.
+#[derive(Clone)]
+pub struct AdminAuth {
+    token: Option<String>,
+    loopback: bool,
+}
+
+impl AdminAuth {
+    pub fn new(token: Option<String>, loopback: bool) -> Self {
+        AdminAuth { token, loopback }
+    }
+
+    fn check(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        let Some(token) = &self.token else {
+            return if self.loopback {
+                Ok(())
+            } else {
+                Err(ApiError::Forbidden(
+                    "admin is disabled: no admin token is configured and the listener is not loopback",
+                ))
+            };
+        };
+        let presented = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized("missing bearer token"))?;
+        if constant_time_eq(presented.trim().as_bytes(), token.as_bytes()) {
+            Ok(())
+        } else {
+            Err(ApiError::Unauthorized("invalid bearer token"))
+        }
+    }
+}
+
+/// Compares without an early exit, so response timing does not reveal the token prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Serialize)]
+struct ActorView {
+    org_id: Uuid,
+    harness_id: String,
+    harness_session_id: String,
+    session_id: Option<Uuid>,
+    generation: u64,
+    turns_committed: u64,
+    turns_counted: u64,
+    nodes_written: u64,
+    nodes_known: usize,
+    pending: usize,
+    started_at: DateTime<Utc>,
+    last_commit_at: Option<DateTime<Utc>>,
+    idle_for_ms: u64,
+}
+
+impl From<ActorInfo> for ActorView {
+    fn from(info: ActorInfo) -> Self {
+        let s = &info.snapshot;
+        ActorView {
+            org_id: s.key.org_id,
+            harness_id: s.key.harness_id.clone(),
+            harness_session_id: s.key.harness_session_id.clone(),
+            session_id: s.session_id,
+            generation: s.generation,
+            turns_committed: s.turns_committed,
+            turns_counted: s.turns_counted,
+            nodes_written: s.nodes_written,
+            nodes_known: s.nodes_known,
+            pending: info.pending,
+            started_at: s.started_at,
+            last_commit_at: s.last_commit_at,
+            idle_for_ms: s.last_activity.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ActorList {
+    count: usize,
+    actors: Vec<ActorView>,
+}
+
+#[derive(Serialize)]
+struct Stopped {
+    status: &'static str,
+    actor: ActorView,
+}
+
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.admin.check(&req)?;
+    let actors: Vec<ActorView> = state.registry.list().into_iter().map(Into::into).collect();
+    Ok(respond(
+        StatusCode::OK,
+        &ActorList {
+            count: actors.len(),
+            actors,
+        },
+    ))
+}
+
+pub async fn inspect(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.admin.check(&req)?;
+    let session_id = parse_session_id(&path)?;
+    let info = state
+        .registry
+        .find(session_id)
+        .ok_or_else(|| no_actor(session_id))?;
+    Ok(respond(StatusCode::OK, &ActorView::from(info)))
+}
+
+pub async fn stop(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.admin.check(&req)?;
+    let session_id = parse_session_id(&path)?;
+    let info = state
+        .registry
+        .stop(session_id)
+        .await
+        .ok_or_else(|| no_actor(session_id))?;
+    tracing::info!(%session_id, "session actor stopped by admin");
+    Ok(respond(
+        StatusCode::OK,
+        &Stopped {
+            status: "stopped",
+            actor: info.into(),
+        },
+    ))
+}
+
+fn parse_session_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(raw).map_err(|_| ApiError::BadRequest(format!("invalid session id {raw:?}")))
+}
+
+fn no_actor(session_id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("no live actor for session {session_id}"))
+}

@@ -1,0 +1,100 @@
+//! `GET /v1/sessions/{hash}`: the conversation that ends at a node, with the harness identity
+//! of the session it belongs to (the reference's read API, reference-tests.md §8.6).
+//!
+//! The org comes from the reference's `X-Tapes-Org-Id` header (the nil-UUID "no org" sentinel
+//! without it). Unlike the reference, a malformed header is refused instead of silently
+//! reading the sentinel org, and a node the org does not hold is a 404.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use super::json::respond;
+use super::nodes::ORG_HEADER;
+use crate::store;
+use crate::wire::parse_org_id;
+
+#[derive(Serialize)]
+struct ConversationResponse {
+    hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    harness_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    harness_session_id: Option<String>,
+    turns: Vec<Turn>,
+}
+
+#[derive(Serialize)]
+struct Turn {
+    hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_hash: Option<String>,
+    role: String,
+    model: String,
+    provider: String,
+    content: Value,
+}
+
+pub async fn get(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let hash = path.into_inner();
+    let org_id = org_from_header(&req)?;
+    let chain = store::ancestry(&state.db, org_id, &hash)
+        .await
+        .map_err(|e| ApiError::Downstream(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no node {hash} in org {org_id}"
+        )));
+    }
+    // Lookup errors only cost the identity fields, as in the reference.
+    let identity = match store::identity_by_hash(&state.db, org_id, &hash).await {
+        Ok(identity) => identity,
+        Err(err) => {
+            tracing::warn!(error = %err, "session identity lookup failed");
+            None
+        }
+    };
+    let turns = chain
+        .into_iter()
+        .map(|node| Turn {
+            hash: node.hash,
+            parent_hash: node.parent_hash,
+            role: node.role.unwrap_or_default(),
+            model: node.model.unwrap_or_default(),
+            provider: node.provider.unwrap_or_default(),
+            content: node.content.unwrap_or(Value::Null),
+        })
+        .collect();
+    let (harness_id, harness_session_id) = match identity {
+        Some(id) => (Some(id.harness_id), Some(id.harness_session_id)),
+        None => (None, None),
+    };
+    Ok(respond(
+        StatusCode::OK,
+        &ConversationResponse {
+            hash,
+            harness_id,
+            harness_session_id,
+            turns,
+        },
+    ))
+}
+
+fn org_from_header(req: &HttpRequest) -> Result<Uuid, ApiError> {
+    let Some(value) = req.headers().get(ORG_HEADER) else {
+        return Ok(Uuid::nil());
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("invalid X-Tapes-Org-Id: not text".to_owned()))?;
+    parse_org_id(text.trim())
+        .map_err(|e| ApiError::BadRequest(format!("invalid X-Tapes-Org-Id: {e}")))
+}

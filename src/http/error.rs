@@ -1,0 +1,109 @@
+//! Every error the HTTP layer answers, its status, and its `{"error": …}` body.
+//!
+//! Texts follow the reference (wire.md §1.5–1.7) where it has an answer: `invalid
+//! envelope: …` (400), `unprocessable turn: …` (422), `downstream failure: …` (502). reel adds
+//! `overloaded: …` (429) and `unavailable: …` (503), both with `Retry-After`, and JSON
+//! bodies for 404, 405 and 413, which the reference answered in plain text.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use super::json::JSON;
+use super::json::to_go_json;
+use crate::sessions::SubmitError;
+use crate::wire::TurnError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body could not be decoded, or its session block is invalid.
+    #[error("invalid envelope: {0}")]
+    Envelope(String),
+    /// The turn decoded but cannot be turned into a chain.
+    #[error("unprocessable turn: {0}")]
+    Unprocessable(#[from] TurnError),
+    #[error("Request Entity Too Large: the body exceeds {limit} bytes")]
+    TooLarge { limit: usize },
+    /// A limit is full: retry after `retry_after` seconds.
+    #[error("{message}")]
+    Overloaded { message: String, retry_after: u64 },
+    /// The database is unreachable or the server is stopping.
+    #[error("{message}")]
+    Unavailable { message: String, retry_after: u64 },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Method Not Allowed")]
+    MethodNotAllowed,
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// A read from the database failed.
+    #[error("downstream failure: {0}")]
+    Downstream(String),
+    /// Details are logged, not sent.
+    #[error("internal error")]
+    Internal,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+impl ApiError {
+    /// Maps a failed submission; `retry_after` is the configured `Retry-After` in seconds.
+    pub fn from_submit(err: SubmitError, retry_after: u64) -> Self {
+        if err.overload().is_some() {
+            return ApiError::Overloaded {
+                message: err.to_string(),
+                retry_after,
+            };
+        }
+        if err.is_unavailable() {
+            return ApiError::Unavailable {
+                message: err.to_string(),
+                retry_after,
+            };
+        }
+        tracing::error!(error = %err, "commit failed");
+        ApiError::Internal
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Envelope(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Downstream(_) => StatusCode::BAD_GATEWAY,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = self.to_string();
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type(JSON);
+        match self {
+            ApiError::Overloaded { retry_after, .. }
+            | ApiError::Unavailable { retry_after, .. } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            ApiError::Unauthorized(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
+        }
+        response.body(to_go_json(&ErrorBody { error: &message }))
+    }
+}

@@ -1,0 +1,405 @@
+//! `POST /v1/ingest` and `POST /v1/ingest/batch`.
+//!
+//! Check order and error texts follow the reference (wire.md §1.5, §1.6). The answer is sent
+//! only after the turn's transaction committed (README.md 1).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use futures_util::StreamExt;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::AppState;
+use super::body::{BodyError, read_body};
+use super::error::ApiError;
+use super::json::respond;
+use super::turn::{Prepared, Rejection, prepare};
+use crate::sessions::{Committed, SessionKey, SubmitError, Turn};
+use crate::telemetry::{OverloadReason, status};
+use crate::wire::{DecodeError, TurnPayload, decode_batch, decode_turn};
+
+/// Bodies larger than this are decoded and hashed on a blocking thread, so one huge turn
+/// does not stall the other connections of its HTTP worker.
+const INLINE_PREPARE_LIMIT: usize = 512 * 1024;
+
+#[derive(Serialize)]
+struct Accepted<'a> {
+    status: &'static str,
+    session_id: Uuid,
+    head: &'a str,
+    new_nodes: usize,
+    counted: bool,
+}
+
+pub async fn ingest(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_ingest_body(&req, payload, &state).await?;
+    let body_size = body.bytes.len();
+    check_content_type(&req).inspect_err(|_| {
+        state.metrics.write("", status::REJECT_ENVELOPE);
+    })?;
+
+    let prices = state.prices.clone();
+    let metrics = state.metrics.clone();
+    let bytes = body.bytes.clone();
+    let work = move || -> Result<Prepared, ApiError> {
+        let payload = decode_turn(&bytes).map_err(|e| {
+            metrics.write("", status::REJECT_ENVELOPE);
+            ApiError::Envelope(e.to_string())
+        })?;
+        let provider = payload.provider.clone();
+        prepare(payload, &prices, &metrics).map_err(|rejection| {
+            // The reference labels an envelope rejection "unknown" even though the provider
+            // is known at that point; dashboards rely on it.
+            let label = match rejection {
+                Rejection::Envelope(_) => "",
+                Rejection::Turn(_) => provider.as_str(),
+            };
+            metrics.write(label, rejection.status());
+            match rejection {
+                Rejection::Envelope(e) => ApiError::Envelope(e.to_string()),
+                Rejection::Turn(e) => ApiError::Unprocessable(e),
+            }
+        })
+    };
+    let prepared = if body_size > INLINE_PREPARE_LIMIT {
+        web::block(work).await.map_err(|_| ApiError::Internal)??
+    } else {
+        work()?
+    };
+    drop(body);
+
+    let Prepared {
+        provider,
+        key,
+        turn,
+    } = prepared;
+    tracing::Span::current().record("session", tracing::field::display(&key));
+    let started = Instant::now();
+    let result = submit(&state, key, turn).await;
+    state
+        .metrics
+        .worker_queue_depth
+        .set(state.registry.in_flight() as i64);
+    match result {
+        Ok(committed) => {
+            let metrics = &state.metrics;
+            let label = crate::telemetry::provider_label(&provider);
+            metrics
+                .dag_write_seconds
+                .with_label_values(&[label])
+                .observe(started.elapsed().as_secs_f64());
+            metrics.write(&provider, status::ACCEPTED);
+            if body_size > 0 {
+                metrics
+                    .body_bytes
+                    .with_label_values(&[label])
+                    .observe(body_size as f64);
+            }
+            Ok(respond(
+                StatusCode::ACCEPTED,
+                &Accepted {
+                    status: "accepted",
+                    session_id: committed.session_id,
+                    head: &committed.head,
+                    new_nodes: committed.new_nodes,
+                    counted: committed.counted,
+                },
+            ))
+        }
+        Err(err) => {
+            count_failure(&state, &provider, &err);
+            Err(ApiError::from_submit(err, state.retry_after_secs))
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct BatchResult {
+    accepted: usize,
+    rejected: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<String>,
+    results: Vec<TurnResult>,
+}
+
+#[derive(Serialize)]
+struct TurnResult {
+    index: usize,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    head: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl TurnResult {
+    fn accepted(index: usize, committed: Committed) -> Self {
+        TurnResult {
+            index,
+            status: "accepted",
+            session_id: Some(committed.session_id),
+            head: Some(committed.head),
+            error: None,
+        }
+    }
+
+    fn rejected(index: usize, error: String) -> Self {
+        TurnResult {
+            index,
+            status: "rejected",
+            session_id: None,
+            head: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// One session's turns of a batch, in array order.
+struct Group {
+    key: SessionKey,
+    turns: Vec<(usize, String, usize, Turn)>,
+}
+
+pub async fn ingest_batch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_ingest_body(&req, payload, &state).await?;
+    check_content_type(&req).inspect_err(|_| {
+        state.metrics.write("", status::REJECT_ENVELOPE);
+    })?;
+    let bytes = body.bytes.clone();
+    let decoded = if bytes.len() > INLINE_PREPARE_LIMIT {
+        web::block(move || decode_batch(&bytes))
+            .await
+            .map_err(|_| ApiError::Internal)?
+    } else {
+        decode_batch(&bytes)
+    };
+    let payloads = decoded.map_err(|e: DecodeError| {
+        state.metrics.write("", status::REJECT_ENVELOPE);
+        ApiError::Envelope(e.to_string())
+    })?;
+    drop(body);
+
+    let count = payloads.len();
+    let mut results: Vec<Option<TurnResult>> = (0..count).map(|_| None).collect();
+    let (groups, rejected) = prepare_batch(&state, payloads).await?;
+    for (index, message) in rejected {
+        results[index] = Some(TurnResult::rejected(index, message));
+    }
+
+    // Sessions commit concurrently (bounded); a session's turns go one after another, in
+    // array order, through its actor.
+    let parallelism = state.batch_parallelism;
+    let committed: Vec<Vec<TurnResult>> = futures_util::stream::iter(groups)
+        .map(|group| commit_group(&state, group))
+        .buffer_unordered(parallelism)
+        .collect()
+        .await;
+    for result in committed.into_iter().flatten() {
+        let index = result.index;
+        results[index] = Some(result);
+    }
+    state
+        .metrics
+        .worker_queue_depth
+        .set(state.registry.in_flight() as i64);
+
+    let results: Vec<TurnResult> = results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|| TurnResult::rejected(i, "internal error".to_owned())))
+        .collect();
+    let accepted = results.iter().filter(|r| r.status == "accepted").count();
+    let errors = results
+        .iter()
+        .filter_map(|r| r.error.as_ref().map(|e| format!("turn[{}]: {e}", r.index)))
+        .collect();
+    Ok(respond(
+        StatusCode::ACCEPTED,
+        &BatchResult {
+            accepted,
+            rejected: count - accepted,
+            errors,
+            results,
+        },
+    ))
+}
+
+/// Prepares every turn of a batch; returns the accepted ones grouped by session (groups in
+/// order of first appearance) and the rejected ones with their error text.
+async fn prepare_batch(
+    state: &web::Data<AppState>,
+    payloads: Vec<TurnPayload>,
+) -> Result<(Vec<Group>, Vec<(usize, String)>), ApiError> {
+    let prices = state.prices.clone();
+    let metrics = state.metrics.clone();
+    let large = payloads
+        .iter()
+        .map(|p| p.request.as_ref().map_or(0, |r| r.get().len()))
+        .sum::<usize>()
+        > INLINE_PREPARE_LIMIT;
+    let work = move || {
+        let mut groups: Vec<Group> = Vec::new();
+        let mut by_key: HashMap<SessionKey, usize> = HashMap::new();
+        let mut rejected = Vec::new();
+        for (index, payload) in payloads.into_iter().enumerate() {
+            let provider = payload.provider.clone();
+            // Per-turn size as the reference counts it, less the re-encoded response.
+            let bytes = payload.request.as_ref().map_or(0, |r| r.get().len());
+            match prepare(payload, &prices, &metrics) {
+                Ok(prepared) => {
+                    let slot = *by_key.entry(prepared.key.clone()).or_insert_with(|| {
+                        groups.push(Group {
+                            key: prepared.key.clone(),
+                            turns: Vec::new(),
+                        });
+                        groups.len() - 1
+                    });
+                    groups[slot]
+                        .turns
+                        .push((index, prepared.provider, bytes, prepared.turn));
+                }
+                Err(rejection) => {
+                    metrics.write(&provider, rejection.status());
+                    rejected.push((index, rejection.to_string()));
+                }
+            }
+        }
+        (groups, rejected)
+    };
+    if large {
+        web::block(work).await.map_err(|_| ApiError::Internal)
+    } else {
+        Ok(work())
+    }
+}
+
+async fn commit_group(state: &AppState, group: Group) -> Vec<TurnResult> {
+    let mut results = Vec::with_capacity(group.turns.len());
+    let mut handle = match state.registry.handle(group.key) {
+        Ok(handle) => Some(handle),
+        Err(err) => {
+            let message = err.to_string();
+            for (index, provider, _, _) in &group.turns {
+                count_failure(state, provider, &err);
+                results.push(TurnResult::rejected(*index, message.clone()));
+            }
+            None
+        }
+    };
+    let Some(handle) = handle.as_mut() else {
+        return results;
+    };
+    for (index, provider, bytes, turn) in group.turns {
+        let started = Instant::now();
+        match handle.submit(turn).await {
+            Ok(committed) => {
+                let label = crate::telemetry::provider_label(&provider);
+                let metrics = &state.metrics;
+                metrics
+                    .dag_write_seconds
+                    .with_label_values(&[label])
+                    .observe(started.elapsed().as_secs_f64());
+                metrics.write(&provider, status::ACCEPTED);
+                if bytes > 0 {
+                    metrics
+                        .body_bytes
+                        .with_label_values(&[label])
+                        .observe(bytes as f64);
+                }
+                results.push(TurnResult::accepted(index, committed));
+            }
+            Err(err) => {
+                count_failure(state, &provider, &err);
+                results.push(TurnResult::rejected(index, err.to_string()));
+            }
+        }
+    }
+    results
+}
+
+async fn submit(state: &AppState, key: SessionKey, turn: Turn) -> Result<Committed, SubmitError> {
+    state.registry.handle(key)?.submit(turn).await
+}
+
+/// Counts a failed submission in the metrics.
+fn count_failure(state: &AppState, provider: &str, err: &SubmitError) {
+    let metrics = &state.metrics;
+    if let Some(reason) = err.overload() {
+        metrics.write(provider, status::QUEUE_FULL);
+        metrics
+            .overloaded_total
+            .with_label_values(&[reason.label()])
+            .inc();
+    } else {
+        metrics.write(provider, status::DOWNSTREAM_ERROR);
+        if err.is_unavailable() {
+            metrics.unavailable_total.inc();
+        }
+    }
+}
+
+async fn read_ingest_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<super::body::Body, ApiError> {
+    read_body(req, payload, &state.body_limits)
+        .await
+        .map_err(|err| match err {
+            BodyError::TooLarge { limit } => {
+                state.metrics.body_too_large_total.inc();
+                ApiError::TooLarge { limit }
+            }
+            BodyError::OverBudget => {
+                state
+                    .metrics
+                    .overloaded_total
+                    .with_label_values(&[OverloadReason::BodyBudget.label()])
+                    .inc();
+                ApiError::Overloaded {
+                    message: err.to_string(),
+                    retry_after: state.retry_after_secs,
+                }
+            }
+            other => {
+                state.metrics.write("", status::REJECT_ENVELOPE);
+                ApiError::Envelope(other.to_string())
+            }
+        })
+}
+
+/// The reference decodes only bodies whose Content-Type ends in `json` (after lower-casing
+/// and cutting parameters); anything else fails its body parser with `Unprocessable Entity`.
+fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+                .ends_with("json")
+        })
+        .unwrap_or(false);
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::Envelope("Unprocessable Entity".to_owned()))
+    }
+}

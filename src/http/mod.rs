@@ -1,0 +1,102 @@
+//! The HTTP surface: routes, body reading, error → status mapping, admin and health.
+//!
+//! Handlers parse and hash (pure CPU), then hand the turn to its session through a
+//! [`SessionHandle`](crate::sessions::SessionHandle) and answer once it committed. No SQL
+//! here, and no actor addresses.
+
+mod admin;
+mod body;
+mod conversation;
+mod error;
+mod ingest;
+mod json;
+mod nodes;
+mod request_id;
+mod turn;
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::middleware::Compress;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use sea_orm::DatabaseConnection;
+use serde::Serialize;
+
+pub use admin::AdminAuth;
+pub use body::BodyLimits;
+pub use error::ApiError;
+pub use request_id::REQUEST_ID_HEADER;
+
+use crate::cost::PriceBook;
+use crate::sessions::Registry;
+use crate::telemetry::{METRICS_CONTENT_TYPE, Metrics};
+
+/// What every handler shares. Built once, before the HTTP workers start.
+pub struct AppState {
+    pub registry: Registry,
+    pub db: DatabaseConnection,
+    pub metrics: Metrics,
+    pub prices: Arc<PriceBook>,
+    pub body_limits: BodyLimits,
+    pub admin: AdminAuth,
+    pub retry_after_secs: u64,
+    pub batch_parallelism: usize,
+    pub nodes_default_limit: u64,
+    pub nodes_max_limit: u64,
+}
+
+/// Registers every route on an `App`.
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state)
+            .service(resource("/ping").route(web::get().to(ping)))
+            .service(
+                resource("/metrics")
+                    .wrap(Compress::default())
+                    .route(web::get().to(metrics)),
+            )
+            .service(resource("/v1/ingest").route(web::post().to(ingest::ingest)))
+            .service(resource("/v1/ingest/batch").route(web::post().to(ingest::ingest_batch)))
+            .service(resource("/v1/ingest/nodes").route(web::get().to(nodes::list)))
+            .service(resource("/v1/sessions/{hash}").route(web::get().to(conversation::get)))
+            .service(resource("/admin/actors").route(web::get().to(admin::list)))
+            .service(resource("/admin/actors/{session_id}").route(web::get().to(admin::inspect)))
+            .service(resource("/admin/actors/{session_id}/stop").route(web::post().to(admin::stop)))
+            .default_service(web::to(not_found));
+    }
+}
+
+/// Wraps the App with the request-id and access-log middleware.
+pub use request_id::middleware as request_middleware;
+
+/// A route whose other methods answer a JSON 405 (the reference's text, as JSON).
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+#[derive(Serialize)]
+struct Status {
+    status: &'static str,
+}
+
+async fn ping() -> HttpResponse {
+    json::respond(StatusCode::OK, &Status { status: "ok" })
+}
+
+async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let body = state.metrics.render().map_err(|e| {
+        tracing::error!(error = %e, "cannot render metrics");
+        ApiError::Internal
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type(METRICS_CONTENT_TYPE)
+        .body(body))
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    ApiError::NotFound(format!("Cannot {} {}", req.method(), req.path())).error_response()
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    ApiError::MethodNotAllowed.error_response()
+}

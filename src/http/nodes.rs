@@ -1,0 +1,94 @@
+//! `GET /v1/ingest/nodes`: a debug listing of stored nodes, scoped to one org and bounded.
+//!
+//! The reference listed every node of every org with no bound (wire.md §1.7, W3); reel lists
+//! one org's nodes (`org_id` query parameter or `X-Tapes-Org-Id` header; the nil-UUID "no
+//! org" sentinel by default), at most `limit` of them, oldest first.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::error::ApiError;
+use super::json::respond;
+use crate::wire::parse_org_id;
+
+/// The header the reference's read API takes the org from.
+pub const ORG_HEADER: &str = "x-tapes-org-id";
+
+#[derive(Deserialize)]
+struct NodesQuery {
+    #[serde(default)]
+    agent: String,
+    #[serde(default)]
+    org_id: Option<String>,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct NodeListResponse {
+    count: usize,
+    nodes: Vec<NodeSummary>,
+}
+
+#[derive(Serialize)]
+struct NodeSummary {
+    hash: String,
+    role: String,
+    provider: String,
+    model: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    agent_name: String,
+}
+
+pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<NodesQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))?
+        .into_inner();
+    let org = match query.org_id {
+        Some(org) => org,
+        None => req
+            .headers()
+            .get(ORG_HEADER)
+            .map(|v| {
+                v.to_str()
+                    .map(str::to_owned)
+                    .map_err(|_| ApiError::BadRequest("invalid org_id: not text".to_owned()))
+            })
+            .transpose()?
+            .unwrap_or_default(),
+    };
+    let org_id =
+        parse_org_id(&org).map_err(|e| ApiError::BadRequest(format!("invalid org_id: {e}")))?;
+    let limit = query.limit.unwrap_or(state.nodes_default_limit);
+    if limit == 0 || limit > state.nodes_max_limit {
+        return Err(ApiError::BadRequest(format!(
+            "invalid limit: must be between 1 and {}",
+            state.nodes_max_limit
+        )));
+    }
+    let agent = (!query.agent.is_empty()).then_some(query.agent.as_str());
+    // `store::list_nodes` reads the whole listing; the limit bounds the response.
+    let mut rows = crate::store::list_nodes(&state.db, org_id, agent)
+        .await
+        .map_err(|e| ApiError::Downstream(e.to_string()))?;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let nodes: Vec<NodeSummary> = rows
+        .into_iter()
+        .map(|row| NodeSummary {
+            hash: row.hash,
+            role: row.role,
+            provider: row.provider,
+            model: row.model,
+            agent_name: row.agent_name,
+        })
+        .collect();
+    Ok(respond(
+        StatusCode::OK,
+        &NodeListResponse {
+            count: nodes.len(),
+            nodes,
+        },
+    ))
+}

@@ -1,0 +1,153 @@
+//! What the HTTP layer holds to submit turns: a session's handle, never an actor address.
+
+use std::sync::Arc;
+
+use actix::MailboxError;
+
+use super::messages::{Commit, Committed, Turn};
+use super::registry::{Shared, Slot};
+use super::{ActorInfo, SessionKey};
+use crate::store::StoreError;
+use crate::telemetry::OverloadReason;
+
+/// Why a turn was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("overloaded: session has {limit} turns pending")]
+    SessionBusy { limit: usize },
+    #[error("overloaded: {limit} turns in flight")]
+    InFlight { limit: usize },
+    #[error("overloaded: {limit} live sessions")]
+    LiveActors { limit: usize },
+    /// The database is unreachable (or was moments ago): retry later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("unavailable: server is shutting down")]
+    ShuttingDown,
+    /// The session's actor stopped under the turn twice in a row.
+    #[error("unavailable: session actor stopped")]
+    ActorGone,
+    /// The store refused the chain; a chain from `build_chain` never gets here.
+    #[error("{0}")]
+    InvalidChain(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl SubmitError {
+    /// The limit that was full, for a 429.
+    pub fn overload(&self) -> Option<OverloadReason> {
+        match self {
+            SubmitError::SessionBusy { .. } => Some(OverloadReason::SessionPending),
+            SubmitError::InFlight { .. } => Some(OverloadReason::InFlight),
+            SubmitError::LiveActors { .. } => Some(OverloadReason::LiveActors),
+            _ => None,
+        }
+    }
+
+    /// True for a 503: worth retrying once the database or the server is back.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            SubmitError::Unavailable(_) | SubmitError::ShuttingDown | SubmitError::ActorGone
+        )
+    }
+}
+
+impl From<StoreError> for SubmitError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(msg) => SubmitError::Unavailable(msg),
+            StoreError::InvalidChain(msg) => SubmitError::InvalidChain(msg),
+            // Neither reaches here from a validated turn; report them as the invalid input they are.
+            StoreError::InvalidTurn(msg) | StoreError::InvalidBackfill(msg) => {
+                SubmitError::InvalidChain(msg)
+            }
+            StoreError::Db(e) => SubmitError::Database(e.to_string()),
+        }
+    }
+}
+
+/// A session's actor as the HTTP layer sees it. Holding one does not keep the actor alive;
+/// a handle whose actor stopped meanwhile resubmits to a fresh one.
+pub struct SessionHandle {
+    shared: Arc<Shared>,
+    key: SessionKey,
+    slot: Slot,
+}
+
+impl SessionHandle {
+    pub(crate) fn new(shared: Arc<Shared>, key: SessionKey, slot: Slot) -> Self {
+        SessionHandle { shared, key, slot }
+    }
+
+    pub fn key(&self) -> &SessionKey {
+        &self.key
+    }
+
+    /// The actor's published state, without messaging it.
+    pub fn info(&self) -> ActorInfo {
+        ActorInfo {
+            snapshot: self.slot.snapshot.load_full(),
+            pending: self.shared.settings.pending_per_session
+                - self.slot.pending.available_permits(),
+        }
+    }
+
+    /// Commits `turn` through the session's actor and returns once it is durable.
+    ///
+    /// Refuses at once, never queues without bound: when the session already has its
+    /// pending limit of turns, when the server has its in-flight limit, or while the
+    /// database is known to be unreachable. A turn queued behind a stopping actor is
+    /// answered `Closed` without having been touched; it is resent once to a fresh actor.
+    pub async fn submit(&mut self, turn: Turn) -> Result<Committed, SubmitError> {
+        if self.shared.is_unavailable() {
+            return Err(SubmitError::Unavailable(
+                "database unreachable; retry later".to_owned(),
+            ));
+        }
+        let in_flight = self
+            .shared
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| SubmitError::InFlight {
+                limit: self.shared.settings.max_in_flight,
+            })?;
+        let shared = self.shared.clone();
+        shared.metrics.in_flight.set(shared.in_flight() as i64);
+        let result = self.send(Arc::new(turn)).await;
+        if matches!(result, Err(SubmitError::Unavailable(_))) {
+            shared.mark_unavailable();
+        }
+        drop(in_flight);
+        shared.metrics.in_flight.set(shared.in_flight() as i64);
+        result
+    }
+
+    async fn send(&mut self, turn: Arc<Turn>) -> Result<Committed, SubmitError> {
+        let limit = self.shared.settings.pending_per_session;
+        for attempt in 0..2 {
+            let _pending = self
+                .slot
+                .pending
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| SubmitError::SessionBusy { limit })?;
+            self.shared
+                .metrics
+                .session_pending
+                .observe((limit - self.slot.pending.available_permits()) as f64);
+            match self.slot.addr.send(Commit(turn.clone())).await {
+                Ok(result) => return result.map_err(SubmitError::from),
+                Err(MailboxError::Closed) if attempt == 0 => {
+                    drop(_pending);
+                    self.shared.remove_if(&self.key, self.slot.generation);
+                    self.slot = self.shared.slot(&self.key)?;
+                }
+                Err(_) => return Err(SubmitError::ActorGone),
+            }
+        }
+        Err(SubmitError::ActorGone)
+    }
+}

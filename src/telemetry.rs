@@ -1,0 +1,325 @@
+//! Logs and metrics.
+//!
+//! Metrics live in a registry owned by each server instance (no process-global default
+//! registry), as in the reference, so tests can run many servers in one process and read
+//! each one's numbers. The reference's four families keep their names, help texts, labels
+//! and buckets so existing dashboards keep working; reel's own families are prefixed `reel_`.
+//!
+//! Label values are bounded: `provider` is one of the three known providers or `unknown`,
+//! never a string a client chose.
+
+use std::sync::Arc;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogConfig, LogFormat};
+
+/// The providers the `provider` label may name, besides `unknown`.
+pub const KNOWN_PROVIDERS: [&str; 3] = ["anthropic", "openai", "ollama"];
+
+/// The bounded value of the `provider` label for a client-supplied provider string.
+pub fn provider_label(provider: &str) -> &'static str {
+    KNOWN_PROVIDERS
+        .into_iter()
+        .find(|p| *p == provider)
+        .unwrap_or("unknown")
+}
+
+/// Values of the `status` label of `tapes_ingest_writes_total`.
+pub mod status {
+    pub const ACCEPTED: &str = "accepted";
+    pub const REJECT_ENVELOPE: &str = "reject_envelope";
+    pub const REJECT_PARSE: &str = "reject_parse";
+    pub const UNKNOWN_PROVIDER: &str = "unknown_provider";
+    /// Declared but never emitted by the reference; reel uses it for backpressure (429).
+    pub const QUEUE_FULL: &str = "queue_full";
+    pub const DOWNSTREAM_ERROR: &str = "downstream_error";
+}
+
+/// Why a turn was refused with 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverloadReason {
+    SessionPending,
+    InFlight,
+    LiveActors,
+    BodyBudget,
+}
+
+impl OverloadReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            OverloadReason::SessionPending => "session_pending",
+            OverloadReason::InFlight => "in_flight",
+            OverloadReason::LiveActors => "live_actors",
+            OverloadReason::BodyBudget => "body_budget",
+        }
+    }
+}
+
+/// Why an actor stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Idle,
+    Admin,
+    Shutdown,
+}
+
+impl StopReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            StopReason::Idle => "idle",
+            StopReason::Admin => "admin",
+            StopReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Every metric of one server instance. Cheap to clone (the collectors are shared handles).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    // The reference's families.
+    pub writes_total: IntCounterVec,
+    pub dag_write_seconds: HistogramVec,
+    pub worker_queue_depth: IntGauge,
+    pub body_bytes: HistogramVec,
+    // reel's.
+    pub live_actors: IntGauge,
+    pub actor_spawns_total: IntCounter,
+    pub actor_stops_total: IntCounterVec,
+    pub session_pending: Histogram,
+    pub in_flight: IntGauge,
+    pub commit_seconds: Histogram,
+    pub turns_total: IntCounterVec,
+    pub overloaded_total: IntCounterVec,
+    pub unavailable_total: IntCounter,
+    pub body_too_large_total: IntCounter,
+    pub nul_replacements_total: IntCounter,
+    pub unknown_model_cost_total: IntCounter,
+}
+
+/// Building the registry failed: only a programming error (a duplicate or malformed name).
+#[derive(Debug, thiserror::Error)]
+#[error("metrics registry: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+impl Metrics {
+    pub fn new() -> Result<Self, MetricsError> {
+        let registry = Registry::new();
+
+        let writes_total = IntCounterVec::new(
+            Opts::new(
+                "tapes_ingest_writes_total",
+                "Total ingest write attempts by provider and outcome status.",
+            ),
+            &["provider", "status"],
+        )?;
+        let dag_write_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "tapes_ingest_dag_write_seconds",
+                "Latency of ingest writes by provider: from a decoded turn to its committed transaction.",
+            ),
+            &["provider"],
+        )?;
+        let worker_queue_depth = IntGauge::new(
+            "tapes_ingest_worker_queue_depth",
+            "Turns accepted and not yet committed, across all sessions.",
+        )?;
+        let body_bytes = HistogramVec::new(
+            HistogramOpts::new(
+                "tapes_ingest_body_bytes",
+                "Size of accepted ingest bodies in bytes, by provider.",
+            )
+            .buckets(exponential_buckets_range(256.0, 16.0 * 1024.0 * 1024.0, 12)),
+            &["provider"],
+        )?;
+
+        let live_actors = IntGauge::new("reel_session_actors", "Session actors alive now.")?;
+        let actor_spawns_total =
+            IntCounter::new("reel_session_actor_spawns_total", "Session actors started.")?;
+        let actor_stops_total = IntCounterVec::new(
+            Opts::new(
+                "reel_session_actor_stops_total",
+                "Session actors stopped, by reason (idle, admin, shutdown).",
+            ),
+            &["reason"],
+        )?;
+        let session_pending = Histogram::with_opts(
+            HistogramOpts::new(
+                "reel_session_pending_turns",
+                "Turns pending in a session, observed as each turn is submitted (itself included).",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+        )?;
+        let in_flight = IntGauge::new(
+            "reel_turns_in_flight",
+            "Turns accepted and not yet committed, across all sessions.",
+        )?;
+        let commit_seconds = Histogram::with_opts(HistogramOpts::new(
+            "reel_commit_seconds",
+            "Duration of one session commit (the store transaction), in seconds.",
+        ))?;
+        let turns_total = IntCounterVec::new(
+            Opts::new(
+                "reel_turns_total",
+                "Committed turns: counted (first time as a head) or duplicate (a retry).",
+            ),
+            &["outcome"],
+        )?;
+        let overloaded_total = IntCounterVec::new(
+            Opts::new(
+                "reel_overloaded_total",
+                "Requests answered 429, by the limit that was full.",
+            ),
+            &["reason"],
+        )?;
+        let unavailable_total = IntCounter::new(
+            "reel_unavailable_total",
+            "Requests answered 503 because the database was unreachable or the server was stopping.",
+        )?;
+        let body_too_large_total = IntCounter::new(
+            "reel_body_too_large_total",
+            "Requests answered 413 because the body exceeded the limit.",
+        )?;
+        let nul_replacements_total = IntCounter::new(
+            "reel_nul_replacements_total",
+            "U+0000 characters stored as U+FFFD.",
+        )?;
+        let unknown_model_cost_total = IntCounter::new(
+            "reel_cost_unknown_model_total",
+            "Turns whose model has no price; they were recorded at 0 USD.",
+        )?;
+
+        registry.register(Box::new(writes_total.clone()))?;
+        registry.register(Box::new(dag_write_seconds.clone()))?;
+        registry.register(Box::new(worker_queue_depth.clone()))?;
+        registry.register(Box::new(body_bytes.clone()))?;
+        registry.register(Box::new(live_actors.clone()))?;
+        registry.register(Box::new(actor_spawns_total.clone()))?;
+        registry.register(Box::new(actor_stops_total.clone()))?;
+        registry.register(Box::new(session_pending.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(commit_seconds.clone()))?;
+        registry.register(Box::new(turns_total.clone()))?;
+        registry.register(Box::new(overloaded_total.clone()))?;
+        registry.register(Box::new(unavailable_total.clone()))?;
+        registry.register(Box::new(body_too_large_total.clone()))?;
+        registry.register(Box::new(nul_replacements_total.clone()))?;
+        registry.register(Box::new(unknown_model_cost_total.clone()))?;
+
+        Ok(Metrics {
+            registry: Arc::new(registry),
+            writes_total,
+            dag_write_seconds,
+            worker_queue_depth,
+            body_bytes,
+            live_actors,
+            actor_spawns_total,
+            actor_stops_total,
+            session_pending,
+            in_flight,
+            commit_seconds,
+            turns_total,
+            overloaded_total,
+            unavailable_total,
+            body_too_large_total,
+            nul_replacements_total,
+            unknown_model_cost_total,
+        })
+    }
+
+    /// Counts one ingest attempt under the reference's `writes_total{provider,status}`.
+    pub fn write(&self, provider: &str, status: &str) {
+        self.writes_total
+            .with_label_values(&[provider_label(provider), status])
+            .inc();
+    }
+
+    /// The Prometheus text exposition of every family.
+    pub fn render(&self) -> Result<Vec<u8>, MetricsError> {
+        let mut out = Vec::with_capacity(8 * 1024);
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        Ok(out)
+    }
+}
+
+/// Content type of [`Metrics::render`].
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// client_golang's `ExponentialBucketsRange`: `count` buckets from `min` to `max` with a
+/// constant growth factor.
+pub fn exponential_buckets_range(min: f64, max: f64, count: usize) -> Vec<f64> {
+    let factor = (max / min).powf(1.0 / (count as f64 - 1.0));
+    (0..count).map(|i| min * factor.powi(i as i32)).collect()
+}
+
+/// Installs the global `tracing` subscriber. `RUST_LOG`, when set, wins over the configured
+/// filter. Calling it twice is harmless (the second call does nothing).
+pub fn init_tracing(config: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_bucket_boundaries_match_the_reference() {
+        let buckets = exponential_buckets_range(256.0, 16.0 * 1024.0 * 1024.0, 12);
+        let reference = [
+            256.0,
+            701.6197041767034,
+            1922.930505035175,
+            5270.179422246634,
+            14443.991121854817,
+            39586.67491424495,
+            108495.27790106199,
+            297353.22181840753,
+            814956.5606571124,
+            2233553.0508011985,
+            6121503.245180119,
+            16777216.00000002,
+        ];
+        assert_eq!(buckets.len(), reference.len());
+        for (got, want) in buckets.iter().zip(reference) {
+            assert!((got - want).abs() / want < 1e-12, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn provider_label_is_bounded() {
+        assert_eq!(provider_label("anthropic"), "anthropic");
+        assert_eq!(provider_label("ollama"), "ollama");
+        assert_eq!(provider_label(""), "unknown");
+        assert_eq!(provider_label("bad-provider"), "unknown");
+        assert_eq!(provider_label("OpenAI"), "unknown");
+    }
+
+    #[test]
+    fn the_queue_gauge_renders_before_any_write() {
+        let metrics = Metrics::new().expect("registry");
+        let text = String::from_utf8(metrics.render().expect("render")).expect("utf-8");
+        assert!(text.contains("tapes_ingest_worker_queue_depth 0"), "{text}");
+        // Vectors render only once a label tuple was observed, as in client_golang.
+        assert!(!text.contains("tapes_ingest_writes_total{"), "{text}");
+        metrics.write("ollama", status::ACCEPTED);
+        let text = String::from_utf8(metrics.render().expect("render")).expect("utf-8");
+        assert!(
+            text.contains(r#"tapes_ingest_writes_total{provider="ollama",status="accepted"} 1"#),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! `POST /v1/ingest/batch` (reference-tests.md §8.8; README.md 12).
+
+use actix_web::http::StatusCode;
+use serde_json::json;
+
+use crate::fixtures::{Conversation, ollama_turn, openai_turn, sample_turn};
+use crate::harness::{TestApp, metric};
+use crate::rows;
+use crate::support::TestDb;
+
+#[actix_rt::test]
+async fn accepts_multiple_valid_turns() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        let res = app
+            .batch(&[ollama_turn("a", "one"), openai_turn("two")])
+            .await;
+        assert_eq!(res.status, StatusCode::ACCEPTED);
+        let body = res.json();
+        assert_eq!(body["accepted"], 2);
+        assert_eq!(body["rejected"], 0);
+        assert!(body.get("errors").is_none(), "{body}");
+        let results = body["results"].as_array().expect("results");
+        for (i, result) in results.iter().enumerate() {
+            assert_eq!(result["index"], i);
+            assert_eq!(result["status"], "accepted");
+            assert!(result["session_id"].is_string() && result["head"].is_string());
+        }
+        assert_eq!(rows::node_count(&app.db().await).await, 4);
+        app.stop().await;
+    }
+}
+
+#[actix_rt::test]
+async fn reports_partial_failures_with_202() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        let mut bad = sample_turn(None);
+        bad["provider"] = json!("bad-provider");
+        let res = app.batch(&[ollama_turn("a", "one"), bad]).await;
+        assert_eq!(res.status, StatusCode::ACCEPTED);
+        let body = res.json();
+        assert_eq!(body["accepted"], 1);
+        assert_eq!(body["rejected"], 1);
+        assert_eq!(
+            body["errors"],
+            json!([
+                r#"turn[1]: unprocessable turn: unsupported provider "bad-provider" (supported: [anthropic openai ollama])"#
+            ])
+        );
+        assert_eq!(body["results"][1]["status"], "rejected");
+        assert!(body["results"][1].get("session_id").is_none());
+        assert!(
+            body["results"][1]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("unsupported provider"))
+        );
+
+        let text = app.metrics().await;
+        assert_eq!(
+            metric(
+                &text,
+                r#"tapes_ingest_writes_total{provider="ollama",status="accepted"}"#
+            ),
+            1.0,
+            "{text}"
+        );
+        assert_eq!(
+            metric(
+                &text,
+                r#"tapes_ingest_writes_total{provider="unknown",status="unknown_provider"}"#
+            ),
+            1.0,
+            "{text}"
+        );
+        app.stop().await;
+    }
+}
+
+#[actix_rt::test]
+async fn rejects_empty_and_undecodable_batches() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        for body in [json!({"turns": []}), json!({"turns": null}), json!({})] {
+            let res = app.post("/v1/ingest/batch", &body).await;
+            assert_eq!(res.status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(res.error(), "invalid envelope: empty batch");
+        }
+        // A type error inside any turn fails the whole batch.
+        let mut broken = ollama_turn("a", "two");
+        broken["response"]["usage"] = json!({"prompt_tokens": "many"});
+        let res = app.batch(&[ollama_turn("a", "one"), broken]).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST);
+        assert!(
+            res.error().starts_with("invalid envelope: "),
+            "{}",
+            res.text()
+        );
+        assert_eq!(rows::node_count(&app.db().await).await, 0);
+        app.stop().await;
+    }
+}
+
+#[actix_rt::test]
+async fn an_invalid_session_block_rejects_only_its_turn() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        let mut session = crate::fixtures::envelope("s");
+        session["org_id"] = json!("nope");
+        let res = app
+            .batch(&[sample_turn(Some(session)), ollama_turn("a", "fine")])
+            .await;
+        let body = res.json();
+        assert_eq!(
+            (body["accepted"].clone(), body["rejected"].clone()),
+            (json!(1), json!(1))
+        );
+        assert_eq!(
+            body["errors"][0],
+            "turn[0]: invalid envelope: org_id is not a valid UUID: invalid UUID length: 4"
+        );
+        let text = app.metrics().await;
+        // In a batch the reference labels envelope rejections with the turn's provider.
+        assert_eq!(
+            metric(
+                &text,
+                r#"tapes_ingest_writes_total{provider="openai",status="reject_envelope"}"#
+            ),
+            1.0,
+            "{text}"
+        );
+        app.stop().await;
+    }
+}
+
+/// README.md 12: the turns of one session apply in array order, even interleaved with other
+/// sessions; results come back one per turn, in order.
+#[actix_rt::test]
+async fn a_sessions_turns_apply_in_array_order() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        let a = Conversation::claude("batch-a");
+        let b = Conversation::claude("batch-b");
+        let turns: Vec<_> = (0..6).flat_map(|n| [a.turn(n), b.turn(n)]).collect();
+        let res = app.batch(&turns).await;
+        let body = res.json();
+        assert_eq!(body["accepted"], 12, "{body}");
+        let results = body["results"].as_array().expect("results");
+        let conn = app.db().await;
+        let row_a = rows::session_by_harness_id(&conn, "claude", "batch-a")
+            .await
+            .expect("session a");
+        for (i, result) in results.iter().enumerate() {
+            assert_eq!(result["index"], i);
+            if i % 2 == 0 {
+                assert_eq!(result["session_id"], row_a.id.to_string());
+            }
+        }
+        assert_eq!(row_a.turn_count, 6);
+        // Applied in order: turn n's commit inserted turn n's head, so the heads of session
+        // a were created one after another in array order (turn 5 first would have created
+        // them all at once).
+        let mut previous = None;
+        for result in results.iter().step_by(2) {
+            let head = result["head"].as_str().expect("head");
+            let node = rows::node(&conn, uuid::Uuid::nil(), head)
+                .await
+                .expect("head row");
+            assert!(node.is_turn_head);
+            if let Some(previous) = previous {
+                assert!(
+                    node.created_at > previous,
+                    "{head} not after its predecessor"
+                );
+            }
+            previous = Some(node.created_at);
+        }
+        app.stop().await;
+    }
+}

@@ -1,0 +1,22 @@
+//! Black-box tests of the HTTP surface: the real server on port 0, real HTTP through `awc`,
+//! real databases (SQLite always, Postgres when `TEST_DATABASE_URL` is set).
+//!
+//! One test binary, modules named after the feature they cover.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod fixtures;
+mod harness;
+
+mod actors;
+mod admin;
+mod backpressure;
+mod basics;
+mod batch;
+mod conversation;
+mod ingest;
+mod nodes;
+mod ordering;
+mod process;
+mod rows;
