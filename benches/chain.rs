@@ -305,6 +305,24 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("claude_code_turns", |b| b.iter(|| chain_turns(&large)));
 
+    // `reel chain` over a file of small payloads: line reading, chains, JSON output.
+    let lines: Vec<u8> = small
+        .iter()
+        .flat_map(|t| t.iter().chain(b"\n"))
+        .copied()
+        .collect();
+    group.throughput(Throughput::ElementsAndBytes {
+        elements: small.len() as u64,
+        bytes: lines.len() as u64,
+    });
+    group.bench_function("reel_chain_lines", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(256 * 1024);
+            reel::chain_cli::run(black_box(&lines[..]), &mut out).expect("writes to a Vec");
+            out.len()
+        })
+    });
+
     group.finish();
     report_on_cpu("small_turns", &small);
     report_on_cpu("claude_code_turns", &large);
