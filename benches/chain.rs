@@ -1,1 +1,332 @@
-fn main() {}
+//! Payload bytes → chain (decode, provider parse, projection, canonical bytes, SHA-256), on
+//! two inputs generated here: small synthetic turns of all three providers, and
+//! Claude-Code-sized Anthropic turns (~130 KB: long system prompt, tool schemas, 30
+//! messages with tool calls and results).
+//!
+//! `cargo bench --bench chain` reports both turns/s and MB/s per input.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::{Value, json};
+
+use reel::merkle::build_chain;
+use reel::wire::decode_turn;
+
+/// A small deterministic generator (xorshift64*), so every run benches the same bytes.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+
+    /// Prose of about `len` bytes: words, punctuation, some non-ASCII, line breaks.
+    fn prose(&mut self, len: usize) -> String {
+        const WORDS: &[&str] = &[
+            "the",
+            "session",
+            "file",
+            "function",
+            "returns",
+            "value",
+            "when",
+            "error",
+            "should",
+            "must",
+            "never",
+            "always",
+            "tool",
+            "user",
+            "request",
+            "response",
+            "café",
+            "naïve",
+            "—",
+            "résumé",
+            "config",
+            "`cargo test`",
+            "\"quoted\"",
+            "path/to/file.rs",
+            "it’s",
+            "database",
+            "transaction",
+            "commit",
+            "branch",
+            "review",
+            "concise",
+            "output",
+        ];
+        let mut s = String::with_capacity(len + 16);
+        while s.len() < len {
+            s.push_str(self.pick(WORDS));
+            s.push(match self.below(12) {
+                0 => '\n',
+                1 => ',',
+                2 => '.',
+                _ => ' ',
+            });
+        }
+        s
+    }
+
+    /// Source-code-like text: indentation, quotes, backslashes, braces and newlines.
+    fn code(&mut self, len: usize) -> String {
+        const LINES: &[&str] = &[
+            "fn main() {",
+            "    let path = \"C:\\\\work\\\\reel\";",
+            "    println!(\"{}\", value);",
+            "    if let Some(x) = map.get(&key) {",
+            "        return Err(Error::NotFound(format!(\"missing {key}\")));",
+            "    }",
+            "}",
+            "// TODO: handle the <tag> case\t",
+            "    const LIMIT: usize = 64 * 1024;",
+            "    for (i, line) in lines.iter().enumerate() {",
+        ];
+        let mut s = String::with_capacity(len + 64);
+        while s.len() < len {
+            s.push_str(self.pick(LINES));
+            s.push('\n');
+        }
+        s
+    }
+}
+
+fn tool_schema(g: &mut Gen, name: &str) -> Value {
+    let mut properties = serde_json::Map::new();
+    for i in 0..(4 + g.below(5)) {
+        properties.insert(
+            format!("param_{i}"),
+            json!({"type": g.pick(&["string", "integer", "boolean", "array"]),
+                   "description": g.prose(160)}),
+        );
+    }
+    json!({
+        "name": name,
+        "description": g.prose(1800),
+        "input_schema": {"type": "object", "properties": properties,
+                          "required": ["param_0"], "additionalProperties": false,
+                          "$schema": "http://json-schema.org/draft-07/schema#"}
+    })
+}
+
+/// An Anthropic turn the size Claude Code sends: ~130 KB request.
+fn claude_code_turn(seed: u64) -> Vec<u8> {
+    let mut g = Gen(seed);
+    let tools: Vec<Value> = [
+        "Task",
+        "Bash",
+        "Glob",
+        "Grep",
+        "LS",
+        "ExitPlanMode",
+        "Read",
+        "Edit",
+        "MultiEdit",
+        "Write",
+        "NotebookEdit",
+        "WebFetch",
+        "TodoWrite",
+        "WebSearch",
+        "BashOutput",
+        "KillShell",
+        "SlashCommand",
+        "mcp__ide__getDiagnostics",
+        "mcp__ide__executeCode",
+    ]
+    .iter()
+    .map(|name| tool_schema(&mut g, name))
+    .collect();
+    let system = json!([
+        {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
+        {"type": "text", "text": g.prose(24_000), "cache_control": {"type": "ephemeral"}}
+    ]);
+    let mut messages = Vec::new();
+    for turn in 0..10 {
+        let mut user = vec![json!({"type": "text", "text": g.prose(500)})];
+        if turn == 0 {
+            user.insert(
+                0,
+                json!({"type": "text", "text": format!(
+                "<system-reminder>\n{}\n</system-reminder>", g.prose(2000))}),
+            );
+        }
+        messages.push(json!({"role": "user", "content": user}));
+        let id = format!("toolu_{turn:02}{}", g.next() % 100_000);
+        let input = match turn % 3 {
+            0 => json!({"file_path": "/work/reel/src/lib.rs", "old_string": g.code(700),
+                         "new_string": g.code(900), "replace_all": false}),
+            1 => json!({"command": "cargo test --lib merkle", "description": g.prose(60),
+                         "timeout": 120000}),
+            _ => json!({"pattern": "fn build_chain", "path": "/work/reel", "-n": true,
+                         "output_mode": "content", "head_limit": 0}),
+        };
+        messages.push(json!({"role": "assistant", "content": [
+            {"type": "text", "text": g.prose(300)},
+            {"type": "tool_use", "id": id, "name": g.pick(&["Edit", "Bash", "Grep"]), "input": input}
+        ]}));
+        messages.push(json!({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": id, "content": [
+                {"type": "text", "text": g.code(2200)},
+                {"type": "text", "text": "<system-reminder>Whenever you read a file, consider whether it looks malicious.</system-reminder>"}
+            ]}
+        ]}));
+    }
+    let payload = json!({
+        "provider": "anthropic",
+        "agent_name": "claude-code",
+        "request": {"model": "claude-sonnet-4-5", "max_tokens": 32000, "stream": true,
+                     "system": system, "tools": tools, "messages": messages,
+                     "metadata": {"user_id": "user_abc_account_123_session_456"}},
+        "response": {"model": "claude-sonnet-4-5", "done": true, "stop_reason": "tool_use",
+            "usage": {"prompt_tokens": 35000, "completion_tokens": 900, "total_tokens": 35900,
+                      "cache_read_input_tokens": 30000},
+            "message": {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": g.prose(400), "thinking_signature": "EqQBCkYIBxgC"},
+                {"type": "text", "text": g.prose(200)},
+                {"type": "tool_use", "tool_use_id": "toolu_next", "tool_name": "Read",
+                 "tool_input": {"file_path": "/work/reel/src/merkle/mod.rs", "limit": 200}}]}},
+        "session": {"org_id": "", "harness_id": "claude", "harness_session_id": "5f0c8d2e"}
+    });
+    serde_json::to_vec(&payload).expect("a generated payload serialises")
+}
+
+/// Small turns of every provider: a couple of short messages and a short answer.
+fn small_turns(count: usize) -> Vec<Vec<u8>> {
+    let mut g = Gen(0x5eed);
+    (0..count)
+        .map(|i| {
+            let (provider, messages) = match i % 3 {
+                0 => ("openai", json!([
+                    {"role": "system", "content": g.prose(60)},
+                    {"role": "user", "content": g.prose(80)},
+                ])),
+                1 => ("anthropic", json!([
+                    {"role": "user", "content": [{"type": "text", "text": g.prose(90)}]},
+                    {"role": "assistant", "content": g.prose(50)},
+                    {"role": "user", "content": g.prose(40)},
+                ])),
+                _ => ("ollama", json!([{"role": "user", "content": g.prose(100)}])),
+            };
+            let payload = json!({
+                "provider": provider,
+                "agent_name": "bench",
+                "request": {"model": "m", "messages": messages},
+                "response": {"model": "m", "done": true, "stop_reason": "stop",
+                    "usage": {"prompt_tokens": 20, "completion_tokens": 10, "total_tokens": 30},
+                    "message": {"role": "assistant", "content": [{"type": "text", "text": g.prose(60)}]}}
+            });
+            serde_json::to_vec(&payload).expect("a generated payload serialises")
+        })
+        .collect()
+}
+
+fn chain_turns(turns: &[Vec<u8>]) -> usize {
+    let mut nodes = 0;
+    for body in turns {
+        let payload = decode_turn(black_box(body)).expect("generated payloads decode");
+        let chain = build_chain(&payload).expect("generated payloads chain");
+        nodes += black_box(chain).nodes.len();
+    }
+    nodes
+}
+
+/// Nanoseconds this thread has spent on a CPU (Linux `schedstat`); `None` elsewhere.
+fn on_cpu_ns() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok()
+}
+
+/// Throughput per second of CPU time, beside criterion's wall-clock figures: on a shared
+/// machine the wall clock also counts the time other processes held the core.
+fn report_on_cpu(name: &str, turns: &[Vec<u8>]) {
+    let bytes: usize = turns.iter().map(Vec::len).sum();
+    let Some(cpu_start) = on_cpu_ns() else {
+        return;
+    };
+    let wall = Instant::now();
+    let mut rounds = 0u64;
+    while wall.elapsed() < Duration::from_secs(3) {
+        black_box(chain_turns(turns));
+        rounds += 1;
+    }
+    let Some(cpu_end) = on_cpu_ns() else {
+        return;
+    };
+    let cpu = (cpu_end - cpu_start) as f64 / 1e9;
+    let wall = wall.elapsed().as_secs_f64();
+    let total = (rounds * bytes as u64) as f64;
+    let count = (rounds * turns.len() as u64) as f64;
+    eprintln!(
+        "chain/{name} per CPU second: {:.0} MB/s, {:.0} turns/s (wall clock: {:.0} MB/s, on CPU {:.0}% of it)",
+        total / cpu / 1e6,
+        count / cpu,
+        total / wall / 1e6,
+        100.0 * cpu / wall
+    );
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("chain");
+
+    let small = small_turns(300);
+    let small_bytes: usize = small.iter().map(Vec::len).sum();
+    group.throughput(Throughput::ElementsAndBytes {
+        elements: small.len() as u64,
+        bytes: small_bytes as u64,
+    });
+    group.bench_function("small_turns", |b| b.iter(|| chain_turns(&small)));
+
+    let large: Vec<Vec<u8>> = (0..4).map(|i| claude_code_turn(0xc0de + i)).collect();
+    let large_bytes: usize = large.iter().map(Vec::len).sum();
+    eprintln!(
+        "inputs: {} small turns averaging {} B; {} Claude-Code-sized turns averaging {} KB",
+        small.len(),
+        small_bytes / small.len(),
+        large.len(),
+        large_bytes / large.len() / 1024
+    );
+    group.throughput(Throughput::ElementsAndBytes {
+        elements: large.len() as u64,
+        bytes: large_bytes as u64,
+    });
+    group.bench_function("claude_code_turns", |b| b.iter(|| chain_turns(&large)));
+
+    // `reel chain` over a file of small payloads: line reading, chains, JSON output.
+    let lines: Vec<u8> = small
+        .iter()
+        .flat_map(|t| t.iter().chain(b"\n"))
+        .copied()
+        .collect();
+    group.throughput(Throughput::ElementsAndBytes {
+        elements: small.len() as u64,
+        bytes: lines.len() as u64,
+    });
+    group.bench_function("reel_chain_lines", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(256 * 1024);
+            reel::chain_cli::run(black_box(&lines[..]), &mut out).expect("writes to a Vec");
+            out.len()
+        })
+    });
+
+    group.finish();
+    report_on_cpu("small_turns", &small);
+    report_on_cpu("claude_code_turns", &large);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -255,49 +255,95 @@ impl<'de> DeserializeSeed<'de> for Float<'_> {
     }
 }
 
-/// A Go `[]string` field. `None` for `null`.
-pub struct StrList<'p>(pub Path<'p>);
+/// Decodes one element of a typed slice, knowing where it sits (for error messages).
+pub trait Element<'de> {
+    type Value;
 
-impl<'de> DeserializeSeed<'de> for StrList<'_> {
-    type Value = Option<Vec<String>>;
+    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<Self::Value, D::Error>;
+}
+
+/// A Go slice field (`[]T`): `null` gives no elements, another JSON kind is a type error
+/// naming `target`, and element `i` is decoded by `element` at `<path>.<i>`.
+pub struct List<'p, T> {
+    pub path: Path<'p>,
+    pub target: &'static str,
+    pub element: T,
+}
+
+impl<'de, T: Element<'de>> DeserializeSeed<'de> for List<'_, T> {
+    type Value = Vec<T::Value>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(StrListVisitor {
-            path: self.0,
-            target: "[]string",
-        })
+        d.deserialize_any(self)
     }
 }
 
-struct StrListVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
-}
-
-impl<'de> Visitor<'de> for StrListVisitor<'_> {
-    type Value = Option<Vec<String>>;
+impl<'de, T: Element<'de>> Visitor<'de> for List<'_, T> {
+    type Value = Vec<T::Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of strings")
+        f.write_str("an array")
     }
 
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
+        Ok(Vec::new())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         loop {
-            let path = self.path.index(out.len());
-            match seq.next_element_seed(Str(path))? {
-                // A null element is Go's zero value, "".
-                Some(s) => out.push(s.unwrap_or_default()),
-                None => return Ok(Some(out)),
+            let at = At {
+                element: &self.element,
+                path: self.path.index(out.len()),
+            };
+            match seq.next_element_seed(at)? {
+                Some(v) => out.push(v),
+                None => return Ok(out),
             }
         }
     }
 
     reject_kinds!(bool, number, string, object);
+}
+
+/// One element of a [`List`] with its path.
+struct At<'a, 'q, E> {
+    element: &'a E,
+    path: Path<'q>,
+}
+
+impl<'de, E: Element<'de>> DeserializeSeed<'de> for At<'_, '_, E> {
+    type Value = E::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<E::Value, D::Error> {
+        self.element.decode(self.path, d)
+    }
+}
+
+/// A Go `[]string` field; `null` gives no elements, a `null` element is `""`.
+pub struct StrList<'p>(pub Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for StrList<'_> {
+    type Value = Vec<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
+        List {
+            path: self.0,
+            target: "[]string",
+            element: StrElement,
+        }
+        .deserialize(d)
+    }
+}
+
+struct StrElement;
+
+impl<'de> Element<'de> for StrElement {
+    type Value = String;
+
+    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<String, D::Error> {
+        Ok(Str(path).deserialize(d)?.unwrap_or_default())
+    }
 }
 
 /// A Go `map[string]any` field: an object (numbers as float64) or `null`.
@@ -386,9 +432,10 @@ mod tests {
     fn string_list_reports_the_element_index() {
         let path = ROOT.field("stop_sequences");
         assert_eq!(
-            run(StrList(path), r#"["a","b"]"#),
-            Ok(Some(vec!["a".to_owned(), "b".to_owned()]))
+            run(StrList(path), r#"["a",null,"b"]"#),
+            Ok(vec!["a".to_owned(), String::new(), "b".to_owned()])
         );
+        assert_eq!(run(StrList(path), "null"), Ok(vec![]));
         assert_eq!(
             run(StrList(path), r#"["a",1]"#),
             Err("json: cannot unmarshal number into Go struct field anthropicRequest.stop_sequences.1 of type string".into())

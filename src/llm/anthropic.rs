@@ -10,10 +10,12 @@ use std::fmt;
 use serde::Deserializer;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::{ChatRequest, ContentBlock, Message, ParseError, request};
+use super::request::{self, Scope};
+use super::{ChatRequest, ContentBlock, Message, ParseError};
 use crate::gojson::typed::{Bool, Float, Int, Str, StrList};
 use crate::gojson::{
-    BoolProbe, Key, ObjectProbe, Path, StrProbe, ignore_kinds, reject_kinds, reject_top_level,
+    BoolProbe, Element, Key, List, ObjectProbe, Path, StrProbe, ignore_kinds, reject_kinds,
+    reject_top_level,
 };
 
 const REQUEST_TYPE: &str = "anthropic.anthropicRequest";
@@ -21,20 +23,24 @@ static ROOT: Path<'static> = Path::Root("anthropicRequest");
 
 /// Parses an Anthropic request body.
 pub fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
-    request::run(raw, RequestSeed)
+    parse(raw, Scope::Full)
 }
 
-struct RequestSeed;
+pub(super) fn parse(raw: &str, scope: Scope) -> Result<ChatRequest, ParseError> {
+    request::run(raw, RequestSeed(scope))
+}
+
+struct RequestSeed(Scope);
 
 impl<'de> DeserializeSeed<'de> for RequestSeed {
     type Value = ChatRequest;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ChatRequest, D::Error> {
-        d.deserialize_any(RequestVisitor)
+        d.deserialize_any(RequestVisitor(self.0))
     }
 }
 
-struct RequestVisitor;
+struct RequestVisitor(Scope);
 
 impl<'de> Visitor<'de> for RequestVisitor {
     type Value = ChatRequest;
@@ -62,7 +68,11 @@ impl<'de> Visitor<'de> for RequestVisitor {
                     }
                 }
                 "messages" => {
-                    req.messages = map.next_value_seed(Messages(ROOT.field("messages")))?
+                    req.messages = map.next_value_seed(messages(ROOT.field("messages")))?
+                }
+                // `system` is a Go `any`: it never fails, so a chain need not read it.
+                "system" if self.0 == Scope::Chain => {
+                    map.next_value::<IgnoredAny>()?;
                 }
                 "system" => req.system = map.next_value_seed(SystemProbe)?,
                 "max_tokens" => {
@@ -76,9 +86,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
                 "top_p" => req.top_p = map.next_value_seed(Float(ROOT.field("top_p")))?,
                 "top_k" => req.top_k = map.next_value_seed(Int(ROOT.field("top_k")))?,
                 "stop_sequences" => {
-                    req.stop = map
-                        .next_value_seed(StrList(ROOT.field("stop_sequences")))?
-                        .unwrap_or_default();
+                    req.stop = map.next_value_seed(StrList(ROOT.field("stop_sequences")))?;
                 }
                 "stream" => req.stream = map.next_value_seed(Bool(ROOT.field("stream")))?,
                 _ => {
@@ -94,55 +102,23 @@ impl<'de> Visitor<'de> for RequestVisitor {
 }
 
 /// `messages`: `[]anthropicMessage`.
-struct Messages<'p>(Path<'p>);
-
-impl<'de> DeserializeSeed<'de> for Messages<'_> {
-    type Value = Vec<Message>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Message>, D::Error> {
-        d.deserialize_any(MessagesVisitor {
-            path: self.0,
-            target: "[]anthropic.anthropicMessage",
-        })
+fn messages(path: Path<'_>) -> List<'_, MessageElement> {
+    List {
+        path,
+        target: "[]anthropic.anthropicMessage",
+        element: MessageElement,
     }
-}
-
-struct MessagesVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
-}
-
-impl<'de> Visitor<'de> for MessagesVisitor<'_> {
-    type Value = Vec<Message>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of messages")
-    }
-
-    fn visit_unit<E>(self) -> Result<Vec<Message>, E> {
-        Ok(Vec::new())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Message>, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(8));
-        while let Some(msg) = seq.next_element_seed(MessageSeed(self.path.index(out.len())))? {
-            out.push(msg);
-        }
-        Ok(out)
-    }
-
-    reject_kinds!(bool, number, string, object);
 }
 
 /// One `anthropicMessage`: `role` string, `content` any.
-struct MessageSeed<'p>(Path<'p>);
+struct MessageElement;
 
-impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
+impl<'de> Element<'de> for MessageElement {
     type Value = Message;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Message, D::Error> {
+    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<Message, D::Error> {
         d.deserialize_any(MessageVisitor {
-            path: self.0,
+            path,
             target: "anthropic.anthropicMessage",
         })
     }
@@ -500,6 +476,22 @@ mod tests {
         assert_eq!(req.max_tokens, Some(1024));
         assert_eq!(req.messages[0].role, "user");
         assert_eq!(only_content(&req), [ContentBlock::text("Hello")]);
+    }
+
+    #[test]
+    fn chain_scope_skips_only_the_system_prompt() {
+        let raw = json!({"model": "m", "system": [{"type": "text", "text": "sys"}],
+            "messages": [{"role": "user", "content": "Hi"}]})
+        .to_string();
+        let full = parse_request(&raw).unwrap();
+        let chain = super::parse(&raw, Scope::Chain).unwrap();
+        assert_eq!(full.system, "sys");
+        assert_eq!(chain.system, "");
+        assert_eq!(
+            (&chain.model, &chain.messages),
+            (&full.model, &full.messages)
+        );
+        assert!(super::parse(r#"{"system":"s","max_tokens":1.5}"#, Scope::Chain).is_err());
     }
 
     #[test]

@@ -6,12 +6,12 @@
 use std::fmt;
 
 use serde::Deserializer;
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{ChatRequest, ContentBlock, Message, ParseError, request};
 use crate::gojson::typed::{Bool, Float, Int, Object, Str, StrList};
-use crate::gojson::{Key, Path, go_number, reject_kinds, reject_top_level};
+use crate::gojson::{Element, Key, List, Path, go_number, reject_kinds, reject_top_level};
 
 const REQUEST_TYPE: &str = "ollama.ollamaRequest";
 static ROOT: Path<'static> = Path::Root("ollamaRequest");
@@ -57,7 +57,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
                     }
                 }
                 "messages" => {
-                    req.messages = map.next_value_seed(Messages(ROOT.field("messages")))?
+                    req.messages = map.next_value_seed(messages(ROOT.field("messages")))?
                 }
                 "stream" => req.stream = map.next_value_seed(Bool(ROOT.field("stream")))?,
                 "format" => {
@@ -172,9 +172,7 @@ impl<'de> Visitor<'de> for OptionsVisitor<'_> {
                     o.repeat_last_n = map.next_value_seed(Int(p.field("repeat_last_n")))?;
                 }
                 "stop" => {
-                    o.stop = map
-                        .next_value_seed(StrList(p.field("stop")))?
-                        .unwrap_or_default();
+                    o.stop = map.next_value_seed(StrList(p.field("stop")))?;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -188,56 +186,24 @@ impl<'de> Visitor<'de> for OptionsVisitor<'_> {
 }
 
 /// `messages`: `[]ollamaMessage`.
-struct Messages<'p>(Path<'p>);
-
-impl<'de> DeserializeSeed<'de> for Messages<'_> {
-    type Value = Vec<Message>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Message>, D::Error> {
-        d.deserialize_any(MessagesVisitor {
-            path: self.0,
-            target: "[]ollama.ollamaMessage",
-        })
+fn messages(path: Path<'_>) -> List<'_, MessageElement> {
+    List {
+        path,
+        target: "[]ollama.ollamaMessage",
+        element: MessageElement,
     }
-}
-
-struct MessagesVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
-}
-
-impl<'de> Visitor<'de> for MessagesVisitor<'_> {
-    type Value = Vec<Message>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of messages")
-    }
-
-    fn visit_unit<E>(self) -> Result<Vec<Message>, E> {
-        Ok(Vec::new())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Message>, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(8));
-        while let Some(msg) = seq.next_element_seed(MessageSeed(self.path.index(out.len())))? {
-            out.push(msg);
-        }
-        Ok(out)
-    }
-
-    reject_kinds!(bool, number, string, object);
 }
 
 /// One `ollamaMessage`: a text block when `content` is non-empty, then one image block per
 /// image, then one tool_use block per tool call. The content is never nil.
-struct MessageSeed<'p>(Path<'p>);
+struct MessageElement;
 
-impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
+impl<'de> Element<'de> for MessageElement {
     type Value = Message;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Message, D::Error> {
+    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<Message, D::Error> {
         d.deserialize_any(MessageVisitor {
-            path: self.0,
+            path,
             target: "ollama.ollamaMessage",
         })
     }
@@ -281,11 +247,9 @@ impl<'de> Visitor<'de> for MessageVisitor<'_> {
                     }
                 }
                 "images" => {
-                    images = map
-                        .next_value_seed(StrList(p.field("images")))?
-                        .unwrap_or_default();
+                    images = map.next_value_seed(StrList(p.field("images")))?;
                 }
-                "tool_calls" => calls = map.next_value_seed(ToolCalls(p.field("tool_calls")))?,
+                "tool_calls" => calls = map.next_value_seed(tool_calls(p.field("tool_calls")))?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -325,54 +289,22 @@ struct ToolCall {
 }
 
 /// `tool_calls`: `[{id string, function: {index int, name string, arguments object}}]`.
-struct ToolCalls<'p>(Path<'p>);
-
-impl<'de> DeserializeSeed<'de> for ToolCalls<'_> {
-    type Value = Vec<ToolCall>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<ToolCall>, D::Error> {
-        d.deserialize_any(ToolCallsVisitor {
-            path: self.0,
-            target: "[]ollama.ollamaToolCall",
-        })
+fn tool_calls(path: Path<'_>) -> List<'_, ToolCallElement> {
+    List {
+        path,
+        target: "[]ollama.ollamaToolCall",
+        element: ToolCallElement,
     }
 }
 
-struct ToolCallsVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
-}
+struct ToolCallElement;
 
-impl<'de> Visitor<'de> for ToolCallsVisitor<'_> {
-    type Value = Vec<ToolCall>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of tool calls")
-    }
-
-    fn visit_unit<E>(self) -> Result<Vec<ToolCall>, E> {
-        Ok(Vec::new())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<ToolCall>, A::Error> {
-        let mut out = Vec::new();
-        while let Some(call) = seq.next_element_seed(ToolCallSeed(self.path.index(out.len())))? {
-            out.push(call);
-        }
-        Ok(out)
-    }
-
-    reject_kinds!(bool, number, string, object);
-}
-
-struct ToolCallSeed<'p>(Path<'p>);
-
-impl<'de> DeserializeSeed<'de> for ToolCallSeed<'_> {
+impl<'de> Element<'de> for ToolCallElement {
     type Value = ToolCall;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ToolCall, D::Error> {
+    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<ToolCall, D::Error> {
         d.deserialize_any(ToolCallVisitor {
-            path: self.0,
+            path,
             target: "ollama.ollamaToolCall",
         })
     }

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 use super::{ChatRequest, ContentBlock, Message, ParseError, request};
 use crate::gojson::typed::{Bool, Float, Int, Object, Str};
 use crate::gojson::{
-    AnyValue, Key, Path, StrProbe, go_number, ignore_kinds, reject_kinds, reject_top_level,
-    repair_lone_surrogates_str,
+    AnyValue, Element, Key, List, Path, StrProbe, go_number, ignore_kinds, reject_kinds,
+    reject_top_level, repair_lone_surrogates_str,
 };
 
 const REQUEST_TYPE: &str = "openai.openaiRequest";
@@ -61,7 +61,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
                     }
                 }
                 "messages" => {
-                    req.messages = map.next_value_seed(Messages(ROOT.field("messages")))?
+                    req.messages = map.next_value_seed(messages(ROOT.field("messages")))?
                 }
                 "max_tokens" => {
                     req.max_tokens = map.next_value_seed(Int(ROOT.field("max_tokens")))?
@@ -140,44 +140,12 @@ impl<'de> Visitor<'de> for StopProbe {
 }
 
 /// `messages`: `[]openaiMessage`.
-struct Messages<'p>(Path<'p>);
-
-impl<'de> DeserializeSeed<'de> for Messages<'_> {
-    type Value = Vec<Message>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Message>, D::Error> {
-        d.deserialize_any(MessagesVisitor {
-            path: self.0,
-            target: "[]openai.openaiMessage",
-        })
+fn messages(path: Path<'_>) -> List<'_, MessageElement> {
+    List {
+        path,
+        target: "[]openai.openaiMessage",
+        element: MessageElement,
     }
-}
-
-struct MessagesVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
-}
-
-impl<'de> Visitor<'de> for MessagesVisitor<'_> {
-    type Value = Vec<Message>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of messages")
-    }
-
-    fn visit_unit<E>(self) -> Result<Vec<Message>, E> {
-        Ok(Vec::new())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Message>, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(8));
-        while let Some(msg) = seq.next_element_seed(MessageSeed(self.path.index(out.len())))? {
-            out.push(msg);
-        }
-        Ok(out)
-    }
-
-    reject_kinds!(bool, number, string, object);
 }
 
 /// `content` as the reference sees it before conversion.
@@ -201,14 +169,14 @@ struct ToolCall {
 
 /// One `openaiMessage`, converted to a [`Message`] in the reference's order: content, then
 /// the tool calls that decode, then the `role:"tool"` replacement.
-struct MessageSeed<'p>(Path<'p>);
+struct MessageElement;
 
-impl<'de> DeserializeSeed<'de> for MessageSeed<'_> {
+impl<'de> Element<'de> for MessageElement {
     type Value = Message;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Message, D::Error> {
+    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<Message, D::Error> {
         d.deserialize_any(MessageVisitor {
-            path: self.0,
+            path,
             target: "openai.openaiMessage",
         })
     }
@@ -239,7 +207,7 @@ impl<'de> Visitor<'de> for MessageVisitor<'_> {
         let mut role = String::new();
         let mut content = Content::Missing;
         let mut tool_call_id = String::new();
-        let mut tool_calls = Vec::new();
+        let mut calls = Vec::new();
         while let Some(key) = map.next_key::<Key>()? {
             match key.as_str() {
                 "role" => {
@@ -258,14 +226,14 @@ impl<'de> Visitor<'de> for MessageVisitor<'_> {
                     }
                 }
                 "tool_calls" => {
-                    tool_calls = map.next_value_seed(ToolCalls(self.path.field("tool_calls")))?;
+                    calls = map.next_value_seed(tool_calls(self.path.field("tool_calls")))?;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(convert(role, content, tool_calls, tool_call_id))
+        Ok(convert(role, content, calls, tool_call_id))
     }
 
     reject_kinds!(bool, number, string, array);
@@ -451,54 +419,22 @@ impl<'de> Visitor<'de> for ImageUrlProbe {
 }
 
 /// `tool_calls`: a typed array of `{id, type, function: {name, arguments}}`.
-struct ToolCalls<'p>(Path<'p>);
-
-impl<'de> DeserializeSeed<'de> for ToolCalls<'_> {
-    type Value = Vec<ToolCall>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<ToolCall>, D::Error> {
-        d.deserialize_any(ToolCallsVisitor {
-            path: self.0,
-            target: "[]openai.openaiToolCall",
-        })
+fn tool_calls(path: Path<'_>) -> List<'_, ToolCallElement> {
+    List {
+        path,
+        target: "[]openai.openaiToolCall",
+        element: ToolCallElement,
     }
 }
 
-struct ToolCallsVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
-}
+struct ToolCallElement;
 
-impl<'de> Visitor<'de> for ToolCallsVisitor<'_> {
-    type Value = Vec<ToolCall>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of tool calls")
-    }
-
-    fn visit_unit<E>(self) -> Result<Vec<ToolCall>, E> {
-        Ok(Vec::new())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<ToolCall>, A::Error> {
-        let mut out = Vec::new();
-        while let Some(call) = seq.next_element_seed(ToolCallSeed(self.path.index(out.len())))? {
-            out.push(call);
-        }
-        Ok(out)
-    }
-
-    reject_kinds!(bool, number, string, object);
-}
-
-struct ToolCallSeed<'p>(Path<'p>);
-
-impl<'de> DeserializeSeed<'de> for ToolCallSeed<'_> {
+impl<'de> Element<'de> for ToolCallElement {
     type Value = ToolCall;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ToolCall, D::Error> {
+    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<ToolCall, D::Error> {
         d.deserialize_any(ToolCallVisitor {
-            path: self.0,
+            path,
             target: "openai.openaiToolCall",
         })
     }

@@ -60,13 +60,32 @@ impl Provider {
     /// Parses the provider's raw request. `None` (no `request` in the payload) fails as
     /// Go's decoder does on empty input; `null` is an empty request.
     pub fn parse_request(self, raw: Option<&str>) -> Result<ChatRequest, ParseError> {
+        self.parse(raw, Scope::Full)
+    }
+
+    /// Like [`Provider::parse_request`], but only `model` and `messages` are filled in:
+    /// what a chain needs. Typed fields are still checked, so the outcome (success or the
+    /// error) is the same; untyped parts that never fail, such as Anthropic's system
+    /// prompt, are skipped instead of copied.
+    pub fn parse_request_for_chain(self, raw: Option<&str>) -> Result<ChatRequest, ParseError> {
+        self.parse(raw, Scope::Chain)
+    }
+
+    fn parse(self, raw: Option<&str>, scope: Scope) -> Result<ChatRequest, ParseError> {
         let raw = raw.ok_or(ParseError::UnexpectedEnd)?;
         match self {
-            Provider::Anthropic => anthropic::parse_request(raw),
+            Provider::Anthropic => anthropic::parse(raw, scope),
             Provider::OpenAi => openai::parse_request(raw),
             Provider::Ollama => ollama::parse_request(raw),
         }
     }
+}
+
+/// How much of a request a parser fills in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scope {
+    Full,
+    Chain,
 }
 
 /// Runs a request seed over the whole text, refusing trailing data as Go does.

@@ -17,13 +17,11 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     buf.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape = ESCAPES[usize::from(b)];
-        if escape == 0 {
-            continue;
-        }
+    let mut at = 0;
+    while let Some(i) = next_escape(bytes, at) {
         buf.extend_from_slice(&bytes[start..i]);
-        match escape {
+        let b = bytes[i];
+        match ESCAPES[usize::from(b)] {
             b'u' => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 buf.extend_from_slice(&[
@@ -38,9 +36,40 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
             short => buf.extend_from_slice(&[b'\\', short]),
         }
         start = i + 1;
+        at = i + 1;
     }
     buf.extend_from_slice(&bytes[start..]);
     buf.push(b'"');
+}
+
+/// The index of the first byte at or after `from` that must be escaped: a control
+/// character, `"` or `\`. Eight bytes are tested at a time (the bit trick serde_json uses
+/// for the same search), since most of a text needs no escape.
+fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES << 7;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let control = x.wrapping_sub(ONES * 0x20) & !x;
+        let quote =
+            (x ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'"')));
+        let backslash =
+            (x ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES) & !(x ^ (ONES * u64::from(b'\\')));
+        let found = (control | quote | backslash) & HIGH;
+        if found != 0 {
+            // The lowest flagged byte is exact; bytes after it may be false positives,
+            // which does not matter since the search stops here.
+            return Some(i + found.trailing_zeros() as usize / 8);
+        }
+        i += 8;
+    }
+    bytes[i.min(bytes.len())..]
+        .iter()
+        .position(|&b| ESCAPES[usize::from(b)] != 0)
+        .map(|p| i + p)
 }
 
 /// For each byte: 0 when it is written as is, else the letter of its escape
@@ -182,6 +211,23 @@ mod tests {
             canonical(&json!(s)),
             "\"q\\\" b\\\\ \\b\\f\\n\\r\\t \\u0001\\u001f \u{7f} / < > & \u{2028}\u{2029} é 😀\""
         );
+    }
+
+    #[test]
+    fn escape_search_matches_a_byte_by_byte_scan() {
+        // Every ASCII byte and a two-byte character, at every alignment.
+        let mut text = String::new();
+        for c in (0u8..=0x80).cycle().take(700) {
+            text.push(if c == 0x80 { 'é' } else { char::from(c) });
+            let bytes = text.as_bytes();
+            for from in [0, 1, 7, 8, 13].into_iter().filter(|&f| f <= bytes.len()) {
+                let want = bytes[from..]
+                    .iter()
+                    .position(|&b| ESCAPES[usize::from(b)] != 0)
+                    .map(|p| p + from);
+                assert_eq!(next_escape(bytes, from), want);
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,8 @@ use crate::wire::{ChatResponse, TurnError, TurnPayload};
 pub fn build_chain(payload: &TurnPayload) -> Result<Chain, TurnError> {
     let provider = Provider::from_name(&payload.provider)
         .ok_or_else(|| TurnError::UnsupportedProvider(payload.provider.clone()))?;
-    let request = provider.parse_request(payload.request.as_deref().map(RawValue::get))?;
+    let request =
+        provider.parse_request_for_chain(payload.request.as_deref().map(RawValue::get))?;
     payload.response.validate()?;
     Ok(assemble(
         provider.name(),

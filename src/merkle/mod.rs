@@ -16,7 +16,7 @@ pub use canonical::{utf16_cmp, write_number, write_str, write_value};
 pub use chain::build_chain;
 pub use hash::{NodeHasher, Projection, hash_input, node_hash, write_hash_input};
 pub use projection::{
-    HARNESS_TAGS, is_zero_value, normalize_whitespace, project_content, project_text,
+    HARNESS_TAGS, Projector, is_zero_value, normalize_whitespace, project_content, project_text,
     prune_zero_values, prunes_to_empty, strip_harness_tags,
 };
 

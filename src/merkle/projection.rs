@@ -83,17 +83,33 @@ fn strip_tagged_span(text: &mut String, tag: &str) {
 /// a newline go; runs of newlines collapse to one; Unicode whitespace is trimmed at both
 /// ends (Go's `strings.TrimSpace`, which is `str::trim`).
 pub fn normalize_whitespace(text: &str) -> Cow<'_, str> {
-    let bytes = text.as_bytes();
-    let untouched = memchr_iter(b'\n', bytes).all(|at| {
-        let before = at.checked_sub(1).map(|i| bytes[i]);
-        !matches!(before, Some(b' ' | b'\t' | b'\r')) && bytes.get(at + 1) != Some(&b'\n')
-    });
-    if untouched {
+    if !needs_folding(text) {
         return Cow::Borrowed(text.trim());
     }
     let mut out = String::with_capacity(text.len());
+    fold_lines(text, &mut out);
+    let trimmed = out.trim();
+    if trimmed.len() == out.len() {
+        Cow::Owned(out)
+    } else {
+        Cow::Owned(trimmed.to_owned())
+    }
+}
+
+/// Whether any newline has something to fold around it (a CR, space or tab before it, or
+/// another newline after it). Most texts have none, and then only trimming applies.
+fn needs_folding(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr_iter(b'\n', bytes).any(|at| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        matches!(before, Some(b' ' | b'\t' | b'\r')) || bytes.get(at + 1) == Some(&b'\n')
+    })
+}
+
+/// Appends `text` with the first three whitespace rules applied (not the trim).
+fn fold_lines(text: &str, out: &mut String) {
     let mut line_start = 0;
-    for at in memchr_iter(b'\n', bytes) {
+    for at in memchr_iter(b'\n', text.as_bytes()) {
         let mut line = &text[line_start..at];
         // A CR right before the LF is the CRLF pair; any other CR is kept.
         line = line.strip_suffix('\r').unwrap_or(line);
@@ -105,11 +121,36 @@ pub fn normalize_whitespace(text: &str) -> Cow<'_, str> {
         line_start = at + 1;
     }
     out.push_str(&text[line_start..]);
-    let trimmed = out.trim();
-    if trimmed.len() == out.len() {
-        Cow::Owned(out)
-    } else {
-        Cow::Owned(trimmed.to_owned())
+}
+
+/// Projects texts into buffers it keeps, so hashing many blocks allocates only while the
+/// buffers grow.
+#[derive(Debug, Default)]
+pub struct Projector {
+    stripped: String,
+    folded: String,
+}
+
+impl Projector {
+    /// The same text as [`project_text`].
+    pub fn project<'a>(&'a mut self, text: &'a str) -> &'a str {
+        let Projector { stripped, folded } = self;
+        let text = if mentions_a_harness_tag(text.as_bytes()) {
+            stripped.clear();
+            stripped.push_str(text);
+            for tag in HARNESS_TAGS {
+                strip_tagged_span(stripped, tag);
+            }
+            stripped.as_str()
+        } else {
+            text
+        };
+        if !needs_folding(text) {
+            return text.trim();
+        }
+        folded.clear();
+        fold_lines(text, folded);
+        folded.trim()
     }
 }
 
@@ -260,6 +301,21 @@ mod tests {
         assert_eq!(normalize_whitespace("a\r\r\n"), "a");
         assert_eq!(normalize_whitespace("a\r \nb"), "a\r\nb");
         assert_eq!(normalize_whitespace("p1\n\n\n\np2"), "p1\np2");
+    }
+
+    #[test]
+    fn projector_agrees_with_project_text() {
+        let mut projector = Projector::default();
+        for text in [
+            "plain",
+            "  padded \r\n\r\n next\t\n",
+            "<system-reminder>x</system-reminder>\n\nkeep  \n\n",
+            "keep this\n<command-name>never closes",
+            "<command-name>a<system-reminder>b</command-name>c</system-reminder>d",
+            "\u{a0}a\rb \u{3000}\n\n\u{2003}c\u{a0}",
+        ] {
+            assert_eq!(projector.project(text), project_text(text), "{text:?}");
+        }
     }
 
     #[test]

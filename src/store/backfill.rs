@@ -5,10 +5,10 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
-use super::connect::begin_write;
+use super::connect::{begin_write, retry_conflicts};
 use super::node_row::clamp_i32;
 use super::session_row::{self, NaturalKey, NewSession};
-use super::sql::{Sql, bind_limit};
+use super::sql::{List, Sql, bind_limit};
 use super::{StoreError, sanitize};
 use crate::wire::{SessionEnvelope, parse_org_id};
 
@@ -116,43 +116,48 @@ pub async fn backfill_session(
         turn_count,
     };
 
+    retry_conflicts(|| backfill_in_transaction(db, &new, &metadata, &request)).await
+}
+
+async fn backfill_in_transaction(
+    db: &DatabaseConnection,
+    new: &NewSession<'_>,
+    metadata: &Map<String, Json>,
+    request: &BackfillRequest<'_>,
+) -> Result<BackfillOutcome, StoreError> {
     let txn = begin_write(db).await?;
     let result = async {
-        let (session_id, existing) = session_row::find_or_insert(&txn, &new).await?;
+        let (session_id, existing) = session_row::find_or_insert(&txn, new).await?;
         if let Some(row) = existing {
             let mut sql = Sql::new(txn.get_database_backend());
-            let greatest = |sql: &mut Sql, column: &str, value: sea_orm::Value| {
-                let p = sql.param(value);
-                format!("{column} = CASE WHEN {column} < {p} THEN {p} ELSE {column} END")
-            };
-            let mut sets = vec![
-                greatest(&mut sql, "last_seen_at", last_seen_at.into()),
-                greatest(&mut sql, "total_input_tokens", request.input_tokens.into()),
-                greatest(
-                    &mut sql,
-                    "total_output_tokens",
-                    request.output_tokens.into(),
-                ),
-                greatest(&mut sql, "turn_count", turn_count.into()),
-            ];
-            let p = sql.param(auth_subject.as_str());
-            sets.push(format!("auth_subject = {p}"));
+            sql.push("UPDATE sessions SET ");
+            let mut sets = List::new(&mut sql);
+            sets.item().set_greatest("last_seen_at", new.last_seen_at);
+            sets.item()
+                .set_greatest("total_input_tokens", new.total_input_tokens);
+            sets.item()
+                .set_greatest("total_output_tokens", new.total_output_tokens);
+            sets.item().set_greatest("turn_count", new.turn_count);
+            sets.item().push("auth_subject = ").bind(new.auth_subject);
             for (column, value) in [
-                ("name", &name),
-                ("cwd", &cwd),
-                ("harness_version", &harness_version),
+                ("name", new.name),
+                ("cwd", new.cwd),
+                ("harness_version", new.harness_version),
             ] {
-                let p = sql.param(value.clone());
-                sets.push(format!("{column} = COALESCE({p}, {column})"));
+                sets.item()
+                    .push(column)
+                    .push(" = COALESCE(")
+                    .bind(value.map(str::to_owned))
+                    .push(", ")
+                    .push(column)
+                    .push(")");
             }
-            sql.push("UPDATE sessions SET ")
-                .push(&sets.join(", "))
-                .push(", ");
-            session_row::push_metadata_merge(&mut sql, &row.harness_metadata, &metadata);
+            session_row::push_metadata_merge(sets.item(), &row.harness_metadata, metadata);
             sql.push(" WHERE id = ").bind(session_id);
             txn.execute_raw(sql.build()).await?;
         }
-        let nodes_linked = link_nodes(&txn, org_id, session_id, request.node_hashes).await?;
+        let nodes_linked =
+            link_nodes(&txn, new.key.org_id, session_id, request.node_hashes).await?;
         Ok::<_, StoreError>(BackfillOutcome {
             session_id: Some(session_id),
             nodes_linked,

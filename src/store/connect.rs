@@ -100,3 +100,124 @@ pub(crate) async fn begin_write(
     };
     Ok(db.begin_with_options(options).await?)
 }
+
+/// How often a transaction aborted by [`StoreError::is_transaction_conflict`] is run again.
+const CONFLICT_ATTEMPTS: u32 = 3;
+
+/// Runs `transaction` (which opens, fills and commits one write transaction) again when
+/// Postgres aborted it for a deadlock or serialization conflict. A single turn's statements
+/// take their locks in one order (session key, node keys in chain order, head row, session
+/// row), but a transaction holding several chains can meet another one in the opposite
+/// order; Postgres then aborts one of them, and running it again resolves the conflict.
+pub(crate) async fn retry_conflicts<T, F, Fut>(mut transaction: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match transaction().await {
+            Err(err) if err.is_transaction_conflict() && attempt < CONFLICT_ATTEMPTS => {
+                tracing::debug!(attempt, error = %err, "transaction conflict, running it again");
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::sync::Arc;
+
+    use sea_orm::sqlx::error::{DatabaseError, ErrorKind};
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+
+    use super::*;
+
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl DatabaseError for Coded {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> ErrorKind {
+            ErrorKind::Other
+        }
+    }
+
+    fn db_error(code: &'static str) -> StoreError {
+        let err = sqlx::Error::Database(Box::new(Coded(code)));
+        DbErr::Exec(RuntimeErr::SqlxError(Arc::new(err))).into()
+    }
+
+    #[test]
+    fn deadlocks_and_serialization_failures_are_conflicts() {
+        assert!(db_error("40P01").is_transaction_conflict());
+        assert!(db_error("40001").is_transaction_conflict());
+        assert!(!db_error("23505").is_transaction_conflict());
+        assert!(!StoreError::Unavailable("down".into()).is_transaction_conflict());
+    }
+
+    #[tokio::test]
+    async fn a_conflicted_transaction_runs_again() {
+        let mut calls = 0;
+        let result = retry_conflicts(|| {
+            calls += 1;
+            let outcome = if calls < 3 {
+                Err(db_error("40P01"))
+            } else {
+                Ok(calls)
+            };
+            async move { outcome }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn conflicts_are_retried_a_bounded_number_of_times() {
+        let mut calls = 0;
+        let result: Result<(), _> = retry_conflicts(|| {
+            calls += 1;
+            async { Err(db_error("40001")) }
+        })
+        .await;
+        assert!(result.unwrap_err().is_transaction_conflict());
+        assert_eq!(calls, CONFLICT_ATTEMPTS);
+    }
+
+    #[tokio::test]
+    async fn other_errors_are_not_retried() {
+        let mut calls = 0;
+        let result: Result<(), _> = retry_conflicts(|| {
+            calls += 1;
+            async { Err(db_error("23505")) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
+    }
+}

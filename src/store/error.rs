@@ -39,6 +39,21 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
     }
+
+    /// Postgres aborted the transaction to break a deadlock or a serialization conflict with
+    /// another writer: running the whole transaction again is safe and expected to succeed.
+    pub(crate) fn is_transaction_conflict(&self) -> bool {
+        match self {
+            StoreError::Db(DbErr::Exec(RuntimeErr::SqlxError(e)))
+            | StoreError::Db(DbErr::Query(RuntimeErr::SqlxError(e))) => match e.as_ref() {
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|code| matches!(&*code, "40P01" | "40001")),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }
 
 fn is_unavailable(err: &DbErr) -> bool {

@@ -28,10 +28,10 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
-use super::connect::begin_write;
+use super::connect::{begin_write, retry_conflicts};
 use super::node_row::{NodeRow, UsageColumns, non_blank};
 use super::session_row::{self, NaturalKey, NewSession};
-use super::sql::{Sql, bind_limit};
+use super::sql::{List, Sql, bind_limit};
 use super::{IngestOutcome, StoreError, TurnWrite, sanitize};
 use crate::merkle::Chain;
 
@@ -62,10 +62,18 @@ pub async fn ingest_turns(
     if turns.is_empty() {
         return Ok(Vec::new());
     }
+    retry_conflicts(|| commit_turns(db, &turns)).await
+}
+
+/// One transaction over all `turns`.
+async fn commit_turns(
+    db: &DatabaseConnection,
+    turns: &[PreparedTurn<'_>],
+) -> Result<Vec<IngestOutcome>, StoreError> {
     let txn = begin_write(db).await?;
     let mut clock = Clock::start();
     let mut outcomes = Vec::with_capacity(turns.len());
-    for turn in &turns {
+    for turn in turns {
         match commit_turn(&txn, turn, &mut clock).await {
             Ok(outcome) => outcomes.push(outcome),
             Err(err) => {
@@ -351,8 +359,8 @@ async fn commit_turn<C: ConnectionTrait>(
     })
 }
 
-/// Node columns written per row, besides the org and session ids bound once per statement.
-const BINDS_PER_NODE: usize = 18;
+/// Values bound per node row.
+const BINDS_PER_NODE: usize = 20;
 
 /// Inserts `rows`, returning the hashes that were not stored yet in this org.
 async fn insert_nodes<C: ConnectionTrait>(
@@ -363,12 +371,10 @@ async fn insert_nodes<C: ConnectionTrait>(
     clock: &mut Clock,
 ) -> Result<HashSet<String>, StoreError> {
     let backend = txn.get_database_backend();
-    let per_statement = (bind_limit(backend) - 2) / BINDS_PER_NODE;
+    let per_statement = bind_limit(backend) / BINDS_PER_NODE;
     let mut inserted = HashSet::with_capacity(rows.len());
     for chunk in rows.chunks(per_statement) {
         let mut sql = Sql::new(backend);
-        let org = sql.param(org_id);
-        let session = sql.param(session_id);
         sql.push(
             "INSERT INTO nodes (org_id, session_id, hash, parent_hash, bucket, content, type, \
              role, model, provider, agent_name, stop_reason, prompt_tokens, completion_tokens, \
@@ -381,17 +387,17 @@ async fn insert_nodes<C: ConnectionTrait>(
             }
             let usage = row.usage;
             sql.push("(")
-                .push(&org)
+                .bind(org_id)
                 .push(", ")
-                .push(&session)
+                .bind(session_id)
                 .push(", ")
                 .bind(row.hash.as_str())
                 .push(", ")
                 .bind(row.parent_hash.clone())
                 .push(", ")
-                .bind_json(Some(row.bucket.clone()))
+                .bind_json(row.bucket.clone())
                 .push(", ")
-                .bind_json(Some(row.content.clone()))
+                .bind_json(row.content.clone())
                 .push(", ")
                 .bind(row.kind.clone())
                 .push(", ")
@@ -532,31 +538,39 @@ impl SessionUpdate {
         }
         let backend = txn.get_database_backend();
         let mut sql = Sql::new(backend);
-        let mut sets: Vec<String> = Vec::new();
-        let now_p = sql.param(now);
+        sql.push("UPDATE sessions SET ");
+        let mut sets = List::new(&mut sql);
         if self.touch {
-            sets.push(format!("last_seen_at = {now_p}"));
+            sets.item().push("last_seen_at = ").bind(now);
         }
         if self.counted {
-            sets.push("turn_count = turn_count + 1".into());
-            let input = sql.param(turn.input_tokens);
-            sets.push(format!("total_input_tokens = total_input_tokens + {input}"));
-            let output = sql.param(turn.output_tokens);
-            sets.push(format!(
-                "total_output_tokens = total_output_tokens + {output}"
-            ));
-            let cost = sql.param(turn.cost_usd);
-            sets.push(match backend {
-                DbBackend::Postgres => format!("total_cost_usd = total_cost_usd + {cost}"),
+            sets.item().push("turn_count = turn_count + 1");
+            sets.item()
+                .push("total_input_tokens = total_input_tokens + ")
+                .bind(turn.input_tokens);
+            sets.item()
+                .push("total_output_tokens = total_output_tokens + ")
+                .bind(turn.output_tokens);
+            match backend {
+                DbBackend::Postgres => {
+                    sets.item()
+                        .push("total_cost_usd = total_cost_usd + ")
+                        .bind(turn.cost_usd);
+                }
                 // REAL on SQLite: rounding after each addition keeps NUMERIC(12,4) semantics.
-                _ => format!("total_cost_usd = ROUND(total_cost_usd + {cost}, 4)"),
-            });
+                _ => {
+                    sets.item()
+                        .push("total_cost_usd = ROUND(total_cost_usd + ")
+                        .bind(turn.cost_usd)
+                        .push(", 4)");
+                }
+            }
         }
-        let mut metadata_merge = None;
         if let Some(changes) = envelope {
             if changes.auth_subject {
-                let p = sql.param(turn.auth_subject.as_str());
-                sets.push(format!("auth_subject = {p}"));
+                sets.item()
+                    .push("auth_subject = ")
+                    .bind(turn.auth_subject.as_str());
             }
             for (changed, column, value) in [
                 (changes.name, "name", &turn.name),
@@ -568,26 +582,30 @@ impl SessionUpdate {
                 ),
             ] {
                 if changed {
-                    let p = sql.param(value.clone());
-                    sets.push(format!("{column} = COALESCE({p}, {column})"));
+                    sets.item()
+                        .push(column)
+                        .push(" = COALESCE(")
+                        .bind(value.clone())
+                        .push(", ")
+                        .push(column)
+                        .push(")");
                 }
             }
             if let Some(parent) = changes.parent_session_id {
-                let p = sql.param(parent);
-                sets.push(format!("parent_session_id = {p}"));
+                sets.item().push("parent_session_id = ").bind(parent);
             }
             // A placeholder taken over by the parent's real turn keeps the earlier start.
-            sets.push(format!(
-                "started_at = CASE WHEN started_at > {now_p} THEN {now_p} ELSE started_at END"
-            ));
-            metadata_merge = changes.metadata;
+            sets.item()
+                .push("started_at = CASE WHEN started_at > ")
+                .bind(now)
+                .push(" THEN ")
+                .bind(now)
+                .push(" ELSE started_at END");
+            if let (Some(current), Some(new)) = (&changes.metadata, &turn.metadata) {
+                session_row::push_metadata_merge(sets.item(), current, new);
+            }
         }
-        sql.push("UPDATE sessions SET ");
-        sql.push(&sets.join(", "));
-        if let (Some(current), Some(new)) = (metadata_merge, turn.metadata.as_ref()) {
-            sql.push(", ");
-            session_row::push_metadata_merge(&mut sql, &current, new);
-        }
+        debug_assert!(!sets.is_empty());
         sql.push(" WHERE id = ").bind(session_id);
         txn.execute_raw(sql.build()).await?;
         Ok(())

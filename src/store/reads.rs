@@ -7,8 +7,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::StoreError;
 use super::sql::Sql;
+use super::{StoreError, sanitize};
 use crate::sessions::SessionKey;
 
 /// How far an ancestry walk goes (the reference's limit).
@@ -102,10 +102,14 @@ pub async fn session_by_key(
     db: &DatabaseConnection,
     key: &SessionKey,
 ) -> Result<Option<sessions::Model>, StoreError> {
+    // Keys are stored with NUL replaced; look them up the same way.
+    let mut nul = 0;
+    let harness_id = sanitize::text(&key.harness_id, &mut nul);
+    let harness_session_id = sanitize::text(&key.harness_session_id, &mut nul);
     Ok(sessions::Entity::find()
         .filter(sessions::Column::OrgId.eq(key.org_id))
-        .filter(sessions::Column::HarnessId.eq(key.harness_id.as_str()))
-        .filter(sessions::Column::HarnessSessionId.eq(key.harness_session_id.as_str()))
+        .filter(sessions::Column::HarnessId.eq(harness_id.as_ref()))
+        .filter(sessions::Column::HarnessSessionId.eq(harness_session_id.as_ref()))
         .one(db)
         .await?)
 }
@@ -122,26 +126,36 @@ pub async fn ancestry(
 ) -> Result<Vec<nodes::Model>, StoreError> {
     let backend = db.get_database_backend();
     let mut sql = Sql::new(backend);
-    let org = sql.param(org_id);
-    let start = sql.param(hash);
-    let max = sql.param(MAX_ANCESTRY_DEPTH);
     match backend {
-        DbBackend::Postgres => sql.push(&format!(
-            "SELECT * FROM ancestry_chains_rows({org}, ARRAY[{start}]::text[], {max}) \
-             ORDER BY depth DESC"
-        )),
-        _ => sql.push(&format!(
-            "WITH RECURSIVE walk(hash, parent_hash, depth) AS ( \
-                 SELECT hash, parent_hash, 0 FROM nodes WHERE org_id = {org} AND hash = {start} \
-                 UNION ALL \
-                 SELECT p.hash, p.parent_hash, w.depth + 1 FROM walk w \
-                 JOIN nodes p ON p.org_id = {org} AND p.hash = w.parent_hash \
-                 WHERE w.depth < {max} \
-             ) \
-             SELECT n.* FROM walk w JOIN nodes n ON n.org_id = {org} AND n.hash = w.hash \
-             ORDER BY w.depth DESC"
-        )),
-    };
+        DbBackend::Postgres => {
+            sql.push("SELECT * FROM ancestry_chains_rows(")
+                .bind(org_id)
+                .push(", ARRAY[")
+                .bind(hash)
+                .push("]::text[], ")
+                .bind(MAX_ANCESTRY_DEPTH)
+                .push(") ORDER BY depth DESC");
+        }
+        _ => {
+            sql.push(
+                "WITH RECURSIVE walk(hash, parent_hash, depth) AS ( \
+                 SELECT hash, parent_hash, 0 FROM nodes WHERE org_id = ",
+            )
+            .bind(org_id)
+            .push(" AND hash = ")
+            .bind(hash)
+            .push(
+                " UNION ALL SELECT p.hash, p.parent_hash, w.depth + 1 FROM walk w \
+                 JOIN nodes p ON p.org_id = ",
+            )
+            .bind(org_id)
+            .push(" AND p.hash = w.parent_hash WHERE w.depth < ")
+            .bind(MAX_ANCESTRY_DEPTH)
+            .push(") SELECT n.* FROM walk w JOIN nodes n ON n.org_id = ")
+            .bind(org_id)
+            .push(" AND n.hash = w.hash ORDER BY w.depth DESC");
+        }
+    }
     Ok(nodes::Model::find_by_statement(sql.build()).all(db).await?)
 }
 

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::sessions;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Value};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
@@ -88,7 +88,7 @@ pub(crate) async fn insert<C: ConnectionTrait>(
     .push(", ")
     .bind(new.last_seen_at)
     .push(", ")
-    .bind_json(Some(new.harness_metadata.clone()))
+    .bind_json(new.harness_metadata.clone())
     .push(", ")
     .bind(new.total_input_tokens)
     .push(", ")
@@ -151,18 +151,21 @@ pub(crate) fn metadata_unchanged(old: &Json, new: &Map<String, Json>) -> bool {
 /// computed from the row read in this transaction; that read is current because SQLite
 /// writers hold the database write lock from `BEGIN IMMEDIATE` to commit.
 pub(crate) fn push_metadata_merge(sql: &mut Sql, current: &Json, new: &Map<String, Json>) {
-    let new_json = Json::Object(new.clone()).to_string();
     match sql.backend() {
         sea_orm::DbBackend::Postgres => {
-            let p = sql.param(Value::from(new_json));
-            sql.push(&format!(
+            let new_json = Json::Object(new.clone()).to_string();
+            sql.push(
                 "harness_metadata = CASE WHEN jsonb_typeof(harness_metadata) = 'object' \
-                 THEN harness_metadata || CAST({p} AS jsonb) ELSE CAST({p} AS jsonb) END"
-            ));
+                 THEN harness_metadata || ",
+            )
+            .bind_json(new_json.clone())
+            .push(" ELSE ")
+            .bind_json(new_json)
+            .push(" END");
         }
         _ => {
             let merged = Json::Object(merge_metadata(current, new)).to_string();
-            sql.push("harness_metadata = ").bind_json(Some(merged));
+            sql.push("harness_metadata = ").bind_json(merged);
         }
     }
 }

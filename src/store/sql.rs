@@ -1,8 +1,9 @@
 //! A small builder for the hand-written statements of the write path.
 //!
-//! Placeholders are numbered (`$1`, `$2`, …) on both backends: Postgres requires it and sqlx
-//! binds SQLite's `$NNN` parameters by number, so one value bound once can be referenced from
-//! every row of a multi-row `INSERT` (the org and session ids).
+//! Values are bound in order of appearance: `$1, $2, …` on Postgres, anonymous `?` on
+//! SQLite. SQLite looks a *named* parameter (`$1`, `?1`) up by a linear scan of the
+//! statement's parameter list for every bind, which makes a 1,000-row insert with 20,000
+//! parameters quadratic; anonymous parameters are bound by position.
 
 use std::fmt::Write as _;
 
@@ -45,28 +46,40 @@ impl Sql {
 
     /// Binds a value and appends its placeholder.
     pub(crate) fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
-        let placeholder = self.param(value);
-        self.text.push_str(&placeholder);
-        self
-    }
-
-    /// Binds a value once and returns its placeholder, to be written as often as needed.
-    pub(crate) fn param(&mut self, value: impl Into<Value>) -> String {
         self.values.push(value.into());
-        format!("${}", self.values.len())
+        self.placeholder();
+        self
     }
 
     /// Binds serialized JSON text: cast to `jsonb` on Postgres, stored as text on SQLite.
     /// Binding the text avoids re-parsing documents that were just serialized.
-    pub(crate) fn bind_json(&mut self, json: Option<String>) -> &mut Self {
-        self.values.push(json.into());
-        let n = self.values.len();
+    pub(crate) fn bind_json(&mut self, json: impl Into<String>) -> &mut Self {
+        self.values.push(Value::from(json.into()));
         match self.backend {
-            DbBackend::Postgres => write!(self.text, "CAST(${n} AS jsonb)"),
-            _ => write!(self.text, "${n}"),
+            DbBackend::Postgres => {
+                self.text.push_str("CAST(");
+                self.placeholder();
+                self.text.push_str(" AS jsonb)");
+            }
+            _ => self.placeholder(),
         }
-        .ok();
         self
+    }
+
+    /// `column = CASE WHEN column < value THEN value ELSE column END`: the greater of the
+    /// stored and the given value, on both backends.
+    pub(crate) fn set_greatest(&mut self, column: &str, value: impl Into<Value>) -> &mut Self {
+        let value = value.into();
+        self.push(column)
+            .push(" = CASE WHEN ")
+            .push(column)
+            .push(" < ")
+            .bind(value.clone())
+            .push(" THEN ")
+            .bind(value)
+            .push(" ELSE ")
+            .push(column)
+            .push(" END")
     }
 
     pub(crate) fn binds(&self) -> usize {
@@ -75,5 +88,68 @@ impl Sql {
 
     pub(crate) fn build(self) -> Statement {
         Statement::from_sql_and_values(self.backend, self.text, self.values)
+    }
+
+    fn placeholder(&mut self) {
+        match self.backend {
+            DbBackend::Postgres => {
+                let n = self.values.len();
+                // Writing to a String cannot fail.
+                let _ = write!(self.text, "${n}");
+            }
+            _ => self.text.push('?'),
+        }
+    }
+}
+
+/// A comma-separated list being appended to a statement (`SET a = …, b = …`).
+pub(crate) struct List<'s> {
+    sql: &'s mut Sql,
+    empty: bool,
+}
+
+impl<'s> List<'s> {
+    pub(crate) fn new(sql: &'s mut Sql) -> Self {
+        List { sql, empty: true }
+    }
+
+    /// Starts the next item.
+    pub(crate) fn item(&mut self) -> &mut Sql {
+        if !self.empty {
+            self.sql.push(", ");
+        }
+        self.empty = false;
+        self.sql
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.empty
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_follow_the_backend() {
+        for (backend, expected) in [
+            (DbBackend::Postgres, "a = $1, b = CAST($2 AS jsonb)"),
+            (DbBackend::Sqlite, "a = ?, b = ?"),
+        ] {
+            let mut sql = Sql::new(backend);
+            let mut list = List::new(&mut sql);
+            list.item().push("a = ").bind(1);
+            list.item().push("b = ").bind_json("{}");
+            assert_eq!(sql.build().sql, expected);
+        }
+    }
+
+    #[test]
+    fn greatest_binds_its_value_twice() {
+        let mut sql = Sql::new(DbBackend::Sqlite);
+        sql.set_greatest("n", 3);
+        assert_eq!(sql.binds(), 2);
+        assert_eq!(sql.build().sql, "n = CASE WHEN n < ? THEN ? ELSE n END");
     }
 }

@@ -383,7 +383,7 @@ async fn null_metadata_leaves_the_column_an_object() {
 async fn nul_text_is_stored_as_replacement_characters() {
     for t in TestDb::all().await {
         let db = t.connect().await;
-        let mut env = envelope("claude", "nul");
+        let mut env = envelope("claude", "n\0ul");
         env.name = "na\0me".into();
         env.harness_metadata = raw_json(r#"{"k\u0000": "v\u0000"}"#);
         let chain = session_fixture("a\0b");
@@ -391,8 +391,9 @@ async fn nul_text_is_stored_as_replacement_characters() {
 
         let out = ingest(&db, Some(&env), &chain).await;
 
-        // Root: 1 in bucket + 1 in content. Head "ok: a\0b": 2 more. Name: 1. Metadata: 2.
-        assert_eq!(out.nul_replacements, 7, "{:?}", t.backend);
+        // Session id: 1. Root: 1 in bucket + 1 in content. Head "ok: a\0b": 2 more.
+        // Name: 1. Metadata: 2.
+        assert_eq!(out.nul_replacements, 8, "{:?}", t.backend);
         let root = node(&db, Uuid::nil(), &hash).await;
         assert_eq!(
             root.content,
@@ -400,8 +401,16 @@ async fn nul_text_is_stored_as_replacement_characters() {
         );
         assert_eq!(root.bucket.unwrap()["content"][0]["text"], "a\u{FFFD}b");
         let row = session(&db, out.session_id).await;
+        assert_eq!(row.harness_session_id, "n\u{FFFD}ul");
         assert_eq!(row.name.as_deref(), Some("na\u{FFFD}me"));
         assert_eq!(row.harness_metadata, json!({"k\u{FFFD}": "v\u{FFFD}"}));
+
+        // The same key finds the same session again, through ingest and through reads.
+        let again = ingest(&db, Some(&env), &next_turn(&chain, "more", "ok")).await;
+        assert_eq!(again.session_id, out.session_id);
+        let key = reel::sessions::SessionKey::resolve(Some(&env), &chain);
+        let read = reel::store::session_by_key(&db, &key).await.unwrap();
+        assert_eq!(read.map(|s| s.id), Some(out.session_id));
     }
 }
 
@@ -475,5 +484,30 @@ fn write<'a>(
         output_tokens: 8,
         cost_usd: 0.0,
         known: None,
+    }
+}
+
+/// reference-tests.md §8.3: token columns are 32-bit (clamped), durations 64-bit.
+#[tokio::test]
+async fn usage_columns_clamp_tokens_and_keep_64_bit_durations() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let mut chain = session_fixture("big numbers");
+        let head = chain.nodes.last_mut().unwrap();
+        head.usage = Some(reel::llm::Usage {
+            prompt_tokens: 5_000_000_000,
+            completion_tokens: -5_000_000_000,
+            total_tokens: 7,
+            total_duration_ns: 9_000_000_000_000,
+            prompt_duration_ns: 1,
+            ..Default::default()
+        });
+        ingest(&db, None, &chain).await;
+        let stored = node(&db, Uuid::nil(), &chain.head().hash).await;
+        assert_eq!(stored.prompt_tokens, Some(i32::MAX), "{:?}", t.backend);
+        assert_eq!(stored.completion_tokens, Some(i32::MIN));
+        assert_eq!(stored.total_tokens, Some(7));
+        assert_eq!(stored.total_duration_ns, Some(9_000_000_000_000));
+        assert_eq!(stored.prompt_duration_ns, Some(1));
     }
 }
