@@ -5,7 +5,8 @@
 //! Warm comes in two flavours: `warm_known`, where the caller passes the stored hashes (what a
 //! session actor remembers), and `warm_unknown`, where the store finds out by conflict.
 //!
-//! SQLite always (a file in a temp dir: WAL, synchronous=FULL, so each commit is an fsync);
+//! SQLite always (a file in a temp dir: WAL, synchronous=FULL, so each commit is an fsync;
+//! and an in-memory database, to see the cost without the disk);
 //! Postgres too when `REEL_BENCH_PG` or `TEST_DATABASE_URL` names a server where a database
 //! may be created. Statement counts are printed before each group; they exclude BEGIN and
 //! COMMIT.
@@ -66,6 +67,16 @@ async fn backends() -> Vec<Backend> {
         cleanup: None,
         _dir: Some(dir),
     }];
+    // The same without a disk: what remains is the CPU cost of encoding and SQL, without the
+    // fsync of each commit (which dominates, and is noisy on a shared machine).
+    let (db, statements) = open("sqlite::memory:").await;
+    all.push(Backend {
+        label: "sqlite_memory",
+        db,
+        statements,
+        cleanup: None,
+        _dir: None,
+    });
     let pg = std::env::var("REEL_BENCH_PG")
         .or_else(|_| std::env::var("TEST_DATABASE_URL"))
         .ok()
