@@ -5,7 +5,9 @@
 //! Warm comes in two flavours: `warm_known`, where the caller passes the stored hashes (what a
 //! session actor remembers), and `warm_unknown`, where the store finds out by conflict.
 //!
-//! SQLite always (a file in a temp dir: WAL, synchronous=FULL, so each commit is an fsync);
+//! Each (backend, length) runs on a fresh database. SQLite always (a file in a temp dir: WAL,
+//! synchronous=FULL, so each commit is an fsync; and an in-memory database, to see the cost
+//! without the disk);
 //! Postgres too when `REEL_BENCH_PG` or `TEST_DATABASE_URL` names a server where a database
 //! may be created. Statement counts are printed before each group; they exclude BEGIN and
 //! COMMIT.
@@ -30,8 +32,36 @@ use fixtures::{envelope, long_conversation, message_node, usage};
 
 const LENGTHS: [usize; 2] = [20, 1000];
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A file in a temp dir: WAL, synchronous=FULL, so each commit is an fsync.
+    Sqlite,
+    /// The same without a disk: what remains is the cost of encoding and SQL, without the
+    /// fsync of each commit (which dominates, and is noisy on a shared machine).
+    SqliteMemory,
+    Postgres,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Sqlite => "sqlite",
+            Kind::SqliteMemory => "sqlite_memory",
+            Kind::Postgres => "postgres",
+        }
+    }
+}
+
+/// The Postgres server benches may create databases on, if any.
+fn postgres_admin_url() -> Option<String> {
+    std::env::var("REEL_BENCH_PG")
+        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A fresh, migrated database with a statement counter.
 struct Backend {
-    label: &'static str,
     db: DatabaseConnection,
     statements: Arc<AtomicU64>,
     /// Postgres: `(admin url, database)` to drop at the end.
@@ -39,58 +69,61 @@ struct Backend {
     _dir: Option<tempfile::TempDir>,
 }
 
-async fn open(url: &str) -> (DatabaseConnection, Arc<AtomicU64>) {
-    let mut db = store::connect(url, &StoreOptions::default())
-        .await
-        .expect("connect");
-    store::migrate(&db).await.expect("migrate");
-    let statements = Arc::new(AtomicU64::new(0));
-    let counter = statements.clone();
-    db.set_metric_callback(move |_| {
-        counter.fetch_add(1, Ordering::Relaxed);
-    });
-    (db, statements)
-}
-
-async fn backends() -> Vec<Backend> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("bench.db").display()
-    );
-    let (db, statements) = open(&url).await;
-    let mut all = vec![Backend {
-        label: "sqlite",
-        db,
-        statements,
-        cleanup: None,
-        _dir: Some(dir),
-    }];
-    let pg = std::env::var("REEL_BENCH_PG")
-        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
-        .ok()
-        .filter(|u| !u.is_empty());
-    if let Some(admin_url) = pg {
-        let name = format!("reel_bench_{}", std::process::id());
-        let admin = Database::connect(&admin_url).await.expect("connect admin");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+impl Backend {
+    async fn open(kind: Kind, tag: &str) -> Backend {
+        let mut dir = None;
+        let mut cleanup = None;
+        let url = match kind {
+            Kind::Sqlite => {
+                let d = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", d.path().join("bench.db").display());
+                dir = Some(d);
+                url
+            }
+            Kind::SqliteMemory => "sqlite::memory:".to_owned(),
+            Kind::Postgres => {
+                let admin_url = postgres_admin_url().expect("a Postgres server");
+                let name = format!("reel_bench_{}_{tag}", std::process::id());
+                let admin = Database::connect(&admin_url).await.expect("connect admin");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create bench database");
+                admin.close().await.ok();
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(b, _)| b);
+                let url = format!("{base}/{name}");
+                cleanup = Some((admin_url, name));
+                url
+            }
+        };
+        let mut db = store::connect(&url, &StoreOptions::default())
             .await
-            .expect("create bench database");
-        admin.close().await.ok();
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(b, _)| b);
-        let (db, statements) = open(&format!("{base}/{name}")).await;
-        all.push(Backend {
-            label: "postgres",
+            .expect("connect");
+        store::migrate(&db).await.expect("migrate");
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        Backend {
             db,
             statements,
-            cleanup: Some((admin_url, name)),
-            _dir: None,
-        });
+            cleanup,
+            _dir: dir,
+        }
     }
-    all
+
+    async fn close(self) {
+        self.db.close().await.ok();
+        if let Some((admin_url, name)) = self.cleanup
+            && let Ok(admin) = Database::connect(&admin_url).await
+        {
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            admin.execute_unprepared(&drop).await.ok();
+        }
+    }
 }
 
 async fn ingest(
@@ -144,37 +177,37 @@ fn statements_of<F: std::future::Future>(backend: &Backend, rt: &Runtime, f: F) 
 
 fn bench(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
-    let backends = rt.block_on(backends());
+    let mut kinds = vec![Kind::Sqlite, Kind::SqliteMemory];
+    if postgres_admin_url().is_some() {
+        kinds.push(Kind::Postgres);
+    }
     let mut sequence = 0u64;
     let mut next = move || {
         sequence += 1;
         sequence
     };
 
-    for backend in &backends {
-        let db = &backend.db;
-        let mut group = c.benchmark_group(format!("ingest_turn/{}", backend.label));
+    for kind in kinds {
+        let label = kind.label();
+        let mut group = c.benchmark_group(format!("ingest_turn/{label}"));
         group.sample_size(20);
-        // Warm first, on a database holding only the two base conversations, so that the
-        // comparison between lengths is not skewed by what the cold runs add.
+        // Each length on its own fresh database, so that lengths compare fairly: a database
+        // that grew during earlier runs would make later ones slower.
         for len in LENGTHS {
-            // The history is stored; each turn forks a new user message off it.
+            let backend = rt.block_on(Backend::open(kind, &len.to_string()));
+            let db = &backend.db;
+
+            // Warm: the history is stored; each turn forks a new user message off it.
             let env = envelope("bench", &format!("warm-{len}"));
             let base = long_conversation(&format!("warm-{len}"), len);
             rt.block_on(ingest(db, &env, &base, None));
             let known: HashSet<String> = base.nodes.iter().map(|n| n.hash.clone()).collect();
             let probe = extend(&base, next());
-            let n = statements_of(backend, &rt, ingest(db, &env, &probe, Some(&known)));
-            println!(
-                "{}: warm, {len} messages, known: {n} statements per turn",
-                backend.label
-            );
+            let n = statements_of(&backend, &rt, ingest(db, &env, &probe, Some(&known)));
+            println!("{label}: warm, {len} messages, known: {n} statements per turn");
             let probe = extend(&base, next());
-            let n = statements_of(backend, &rt, ingest(db, &env, &probe, None));
-            println!(
-                "{}: warm, {len} messages, unknown: {n} statements per turn",
-                backend.label
-            );
+            let n = statements_of(&backend, &rt, ingest(db, &env, &probe, None));
+            println!("{label}: warm, {len} messages, unknown: {n} statements per turn");
             // Routines hand their input back so that dropping it is not timed.
             group.bench_function(format!("warm_known/{len}"), |b| {
                 b.iter_batched(
@@ -196,17 +229,13 @@ fn bench(c: &mut Criterion) {
                     BatchSize::PerIteration,
                 )
             });
-        }
-        for len in LENGTHS {
+
             // Cold: a conversation never seen, in a session never seen.
             let tag = next();
             let probe = long_conversation(&format!("probe-{tag}"), len);
             let env = envelope("bench", &format!("cold-probe-{tag}"));
-            let n = statements_of(backend, &rt, ingest(db, &env, &probe, None));
-            println!(
-                "{}: cold, {len} messages: {n} statements per turn",
-                backend.label
-            );
+            let n = statements_of(&backend, &rt, ingest(db, &env, &probe, None));
+            println!("{label}: cold, {len} messages: {n} statements per turn");
             group.bench_function(format!("cold/{len}"), |b| {
                 b.iter_batched(
                     || {
@@ -221,20 +250,9 @@ fn bench(c: &mut Criterion) {
                     BatchSize::PerIteration,
                 )
             });
+            rt.block_on(backend.close());
         }
         group.finish();
-    }
-
-    for backend in backends {
-        rt.block_on(async {
-            backend.db.close().await.ok();
-            if let Some((admin_url, name)) = backend.cleanup
-                && let Ok(admin) = Database::connect(&admin_url).await
-            {
-                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                admin.execute_unprepared(&drop).await.ok();
-            }
-        });
     }
 }
 

@@ -5,19 +5,24 @@
 //! 1. fork parent: read its id by natural key; insert a placeholder when absent;
 //! 2. session: read by natural key; insert when absent;
 //! 3. nodes: one multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING hash` per chunk (one
-//!    chunk up to 1,820 nodes on SQLite, 3,640 on Postgres), skipping the hashes the caller
-//!    knows are stored; the session id is stamped in the same statement;
+//!    chunk holds up to 1,638 nodes on SQLite, 3,276 on Postgres: 20 values per node under
+//!    the bind limits), skipping the chain up to its last node the caller knows is stored;
+//!    the session id is stamped in the same statement;
 //! 4. head: when the head was not inserted just now, one conditional `UPDATE` marks it
 //!    (`… AND NOT is_turn_head`); whether a turn is counted is decided by the database, so two
 //!    processes ingesting the same turn count it once;
 //! 5. session: one `UPDATE` for counters, `last_seen_at` and changed envelope fields, only
 //!    when something changed.
 //!
-//! A warm turn (session known, two new nodes) costs three statements: read session, insert
-//! nodes, update session. A full-duplicate retry writes nothing.
+//! A cold turn (new session) costs four statements, a warm turn (session known, two new
+//! nodes) three: read session, insert nodes, update session. A full-duplicate retry writes
+//! nothing.
 //!
-//! Lock order is the same for every turn: node keys, then the session row (last statement),
-//! so concurrent turns never wait on each other in a cycle.
+//! Locks are taken in one order: session key, node keys in chain order (two chains that share
+//! nodes share them as a common prefix, in the same order), head row, and the session row
+//! last, after which the transaction only commits. Concurrent single turns therefore never
+//! deadlock; a transaction of several chains can, and Postgres's abort of it
+//! is answered by running it again (`retry_conflicts`).
 
 use std::collections::HashSet;
 
@@ -68,7 +73,7 @@ pub async fn ingest_turns(
 /// One transaction over all `turns`.
 async fn commit_turns(
     db: &DatabaseConnection,
-    turns: &[PreparedTurn<'_>],
+    turns: &[PreparedTurn],
 ) -> Result<Vec<IngestOutcome>, StoreError> {
     let txn = begin_write(db).await?;
     let mut clock = Clock::start();
@@ -120,8 +125,7 @@ struct HeadMark {
 }
 
 /// A validated turn with every stored value encoded and sanitized.
-struct PreparedTurn<'a> {
-    chain: &'a Chain,
+struct PreparedTurn {
     org_id: Uuid,
     harness_id: String,
     harness_session_id: String,
@@ -133,7 +137,7 @@ struct PreparedTurn<'a> {
     metadata: Option<Map<String, Json>>,
     /// `(harness_id, harness_session_id)` of the fork parent.
     parent: Option<(String, String)>,
-    /// Nodes to insert: the chain minus the hashes the caller knows are stored.
+    /// Nodes to insert, in chain order: the chain after its last known node.
     rows: Vec<NodeRow>,
     head: HeadMark,
     input_tokens: i64,
@@ -142,8 +146,8 @@ struct PreparedTurn<'a> {
     nul_replacements: u64,
 }
 
-impl<'a> PreparedTurn<'a> {
-    fn new(write: &TurnWrite<'a>) -> Result<Self, StoreError> {
+impl PreparedTurn {
+    fn new(write: &TurnWrite<'_>) -> Result<Self, StoreError> {
         validate_chain(write.chain)?;
         if write.key.harness_session_id.is_empty() {
             return Err(StoreError::InvalidChain(
@@ -189,14 +193,20 @@ impl<'a> PreparedTurn<'a> {
             (parent.0 != harness_id || parent.1 != harness_session_id).then_some(parent)
         });
 
-        let head_index = write.chain.nodes.len() - 1;
-        let mut rows = Vec::new();
-        for (i, node) in write.chain.nodes.iter().enumerate() {
-            if write.known.is_some_and(|known| known.contains(&node.hash)) {
-                continue;
-            }
-            rows.push(NodeRow::encode(node, i == head_index, &mut nul)?);
-        }
+        // A stored node's ancestors are stored too (inserted with it or before it), so the
+        // chain is skipped up to its last known node. Scanning back from the head stops
+        // there: the work is proportional to the new suffix, not to the conversation.
+        let nodes = &write.chain.nodes;
+        let head_index = nodes.len() - 1;
+        let first_new = write
+            .known
+            .and_then(|known| nodes.iter().rposition(|n| known.contains(&n.hash)))
+            .map_or(0, |i| i + 1);
+        let rows = nodes[first_new..]
+            .iter()
+            .enumerate()
+            .map(|(i, node)| NodeRow::encode(node, first_new + i == head_index, &mut nul))
+            .collect::<Result<Vec<_>, _>>()?;
         let head_node = write.chain.head();
         let head = HeadMark {
             hash: head_node.hash.clone(),
@@ -211,7 +221,6 @@ impl<'a> PreparedTurn<'a> {
             .normalize();
 
         Ok(PreparedTurn {
-            chain: write.chain,
             org_id: write.key.org_id,
             auth_subject: envelope.map_or_else(String::new, |e| text(&e.auth_subject, &mut nul)),
             name: envelope.and_then(|e| optional(&e.name, &mut nul)),
@@ -283,7 +292,7 @@ fn validate_chain(chain: &Chain) -> Result<(), StoreError> {
 
 async fn commit_turn<C: ConnectionTrait>(
     txn: &C,
-    turn: &PreparedTurn<'_>,
+    turn: &PreparedTurn,
     clock: &mut Clock,
 ) -> Result<IngestOutcome, StoreError> {
     let now = clock.now;
@@ -333,12 +342,12 @@ async fn commit_turn<C: ConnectionTrait>(
 
     let inserted = insert_nodes(txn, turn.org_id, session_id, &turn.rows, clock).await?;
     let counted = inserted.contains(&turn.head.hash) || mark_head(txn, turn).await?;
+    // Rows are in chain order, so this is root first.
     let new_nodes: Vec<String> = turn
-        .chain
-        .nodes
+        .rows
         .iter()
-        .filter(|n| inserted.contains(&n.hash))
-        .map(|n| n.hash.clone())
+        .filter(|r| inserted.contains(&r.hash))
+        .map(|r| r.hash.clone())
         .collect();
 
     let update = SessionUpdate {
@@ -439,10 +448,7 @@ async fn insert_nodes<C: ConnectionTrait>(
 
 /// Marks an already stored head as a turn head. True when this call did it, i.e. the turn is
 /// counted now; false when the node was a head already (or is absent).
-async fn mark_head<C: ConnectionTrait>(
-    txn: &C,
-    turn: &PreparedTurn<'_>,
-) -> Result<bool, StoreError> {
+async fn mark_head<C: ConnectionTrait>(txn: &C, turn: &PreparedTurn) -> Result<bool, StoreError> {
     let head = &turn.head;
     let usage = head.usage;
     let mut sql = Sql::new(txn.get_database_backend());
@@ -485,7 +491,7 @@ impl EnvelopeChanges {
     /// Reference merge rules: auth_subject is overwritten; name, cwd, version and parent are
     /// `COALESCE(new, old)`; metadata is shallow-merged. Only fields whose value would change
     /// are written, so a retried turn leaves the row untouched (README.md 4).
-    fn new(turn: &PreparedTurn<'_>, row: &sessions::Model, parent_id: Option<Uuid>) -> Self {
+    fn new(turn: &PreparedTurn, row: &sessions::Model, parent_id: Option<Uuid>) -> Self {
         let differs = |new: &Option<String>, old: &Option<String>| {
             new.is_some() && new.as_deref() != old.as_deref()
         };
@@ -528,7 +534,7 @@ impl SessionUpdate {
     async fn apply<C: ConnectionTrait>(
         self,
         txn: &C,
-        turn: &PreparedTurn<'_>,
+        turn: &PreparedTurn,
         session_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {

@@ -44,8 +44,9 @@ pub struct TurnWrite<'a> {
     pub output_tokens: i64,
     pub cost_usd: f64,
     /// Hashes the caller knows are already stored under this org (e.g. what the session's
-    /// actor committed before). They are not inserted again, so a warm session writes only
-    /// the new suffix of its conversation. Whether the head is counted never depends on it.
+    /// actor committed before). The chain up to its last known node is not inserted again (a
+    /// stored node's ancestors are always stored), so a warm session writes only the new
+    /// suffix of its conversation. Whether the head is counted never depends on it.
     pub known: Option<&'a std::collections::HashSet<String>>,
 }
 
