@@ -69,11 +69,9 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         )));
     }
     let agent = (!query.agent.is_empty()).then_some(query.agent.as_str());
-    // `store::list_nodes` reads the whole listing; the limit bounds the response.
-    let mut rows = crate::store::list_nodes(&state.db, org_id, agent)
+    let rows = crate::store::list_nodes(&state.db, org_id, agent, limit)
         .await
         .map_err(|e| ApiError::Downstream(e.to_string()))?;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let nodes: Vec<NodeSummary> = rows
         .into_iter()
         .map(|row| NodeSummary {

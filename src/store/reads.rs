@@ -31,11 +31,13 @@ pub struct SessionIdentity {
     pub harness_session_id: String,
 }
 
-/// The org's nodes ordered by `created_at`, then hash; only those of `agent` when given.
+/// The org's first `limit` nodes ordered by `created_at`, then hash; only those of `agent`
+/// when given. The limit is applied by the database, so a large org is never read whole.
 pub async fn list_nodes(
     db: &DatabaseConnection,
     org_id: Uuid,
     agent: Option<&str>,
+    limit: u64,
 ) -> Result<Vec<NodeSummary>, StoreError> {
     let mut query = nodes::Entity::find()
         .select_only()
@@ -53,6 +55,7 @@ pub async fn list_nodes(
     let rows = query
         .order_by_asc(nodes::Column::CreatedAt)
         .order_by_asc(nodes::Column::Hash)
+        .limit(limit)
         .into_tuple::<(
             String,
             Option<String>,

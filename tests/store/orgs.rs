@@ -42,12 +42,15 @@ async fn orgs_sharing_hashes_keep_separate_rows_counters_and_reads() {
         assert_eq!(b_copy.session_id, Some(out_b.session_id));
         assert_eq!(session(&db, out_b.session_id).await.turn_count, 1);
 
-        let listed_a = store::list_nodes(&db, a, None).await.unwrap();
+        let listed_a = store::list_nodes(&db, a, None, 1000).await.unwrap();
         assert_eq!(
             listed_a.iter().map(|n| n.hash.clone()).collect::<Vec<_>>(),
             hashes(&turn1)
         );
-        assert_eq!(store::list_nodes(&db, b, None).await.unwrap().len(), 4);
+        assert_eq!(
+            store::list_nodes(&db, b, None, 1000).await.unwrap().len(),
+            4
+        );
 
         let ancestry_b = store::ancestry(&db, b, &turn2.head().hash).await.unwrap();
         assert_eq!(

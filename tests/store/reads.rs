@@ -21,7 +21,9 @@ async fn nodes_list_in_creation_order_and_filter_by_agent() {
         }
         ingest(&db, None, &other).await;
 
-        let all = store::list_nodes(&db, Uuid::nil(), None).await.unwrap();
+        let all = store::list_nodes(&db, Uuid::nil(), None, 1000)
+            .await
+            .unwrap();
         let listed: Vec<String> = all.iter().map(|n| n.hash.clone()).collect();
         let mut expected = hashes(&turn2);
         expected.extend(hashes(&other));
@@ -31,7 +33,7 @@ async fn nodes_list_in_creation_order_and_filter_by_agent() {
         assert_eq!(all[0].model, "claude-test");
         assert_eq!(all[0].agent_name, "tester");
 
-        let someone = store::list_nodes(&db, Uuid::nil(), Some("someone"))
+        let someone = store::list_nodes(&db, Uuid::nil(), Some("someone"), 1000)
             .await
             .unwrap();
         assert_eq!(
@@ -39,10 +41,19 @@ async fn nodes_list_in_creation_order_and_filter_by_agent() {
             hashes(&other)
         );
         assert!(
-            store::list_nodes(&db, Uuid::nil(), Some("nobody"))
+            store::list_nodes(&db, Uuid::nil(), Some("nobody"), 1000)
                 .await
                 .unwrap()
                 .is_empty()
+        );
+
+        // The limit keeps the first nodes in listing order.
+        let first = store::list_nodes(&db, Uuid::nil(), None, 3).await.unwrap();
+        assert_eq!(
+            first.iter().map(|n| n.hash.clone()).collect::<Vec<_>>(),
+            listed[..3],
+            "{:?}",
+            t.backend
         );
     }
 }
