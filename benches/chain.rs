@@ -238,7 +238,7 @@ fn chain_turns(turns: &[Vec<u8>]) -> usize {
     let mut nodes = 0;
     for body in turns {
         let payload = decode_turn(black_box(body)).expect("generated payloads decode");
-        let chain = build_chain(&payload).expect("generated payloads chain");
+        let chain = build_chain(payload).expect("generated payloads chain");
         nodes += black_box(chain).nodes.len();
     }
     nodes

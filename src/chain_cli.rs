@@ -32,7 +32,7 @@ pub fn chain_of(body: &[u8]) -> Result<Chain, Rejection> {
     };
     let payload = decode_turn(body).map_err(|e| envelope(&e))?;
     payload.validate_session().map_err(|e| envelope(&e))?;
-    build_chain(&payload).map_err(|e| Rejection {
+    build_chain(payload).map_err(|e| Rejection {
         status: 422,
         error: format!("unprocessable turn: {e}"),
     })

@@ -12,7 +12,8 @@ use serde_json::value::RawValue;
 
 use reel::chain_cli::chain_of;
 use reel::gojson::repair_lone_surrogates;
-use reel::merkle::hash_input;
+use reel::merkle::{Chain, build_chain, hash_input};
+use reel::wire::{decode_batch, decode_turn};
 
 #[derive(Deserialize)]
 struct Line<'a> {
@@ -58,8 +59,8 @@ fn same_json(a: &Value, b: &Value) -> bool {
     }
 }
 
-#[test]
-fn every_conformance_line_matches_the_reference() {
+/// Calls `check` with every record of the conformance file; returns how many there were.
+fn for_each_line(mut check: impl FnMut(Line)) -> usize {
     let path = conformance_file();
     let text =
         std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -71,6 +72,16 @@ fn every_conformance_line_matches_the_reference() {
         let repaired = repair_lone_surrogates(raw_line);
         let line: Line = serde_json::from_slice(&repaired)
             .unwrap_or_else(|e| panic!("line {}: not a conformance record: {e}", index + 1));
+        check(line);
+        checked += 1;
+    }
+    assert!(checked > 0, "no conformance lines in {}", path.display());
+    checked
+}
+
+#[test]
+fn every_conformance_line_matches_the_reference() {
+    let checked = for_each_line(|line| {
         let name = &line.name;
         let result = chain_of(line.payload.get().as_bytes());
         match (line.expect.status, result) {
@@ -107,8 +118,28 @@ fn every_conformance_line_matches_the_reference() {
                 assert_eq!(rejection.status, status, "{name}: {}", rejection.error);
             }
         }
-        checked += 1;
-    }
-    assert!(checked > 0, "no conformance lines in {}", path.display());
+    });
     eprintln!("{checked} conformance lines match");
+}
+
+/// A single-turn body has its request parsed in the same pass as the body; a batch keeps
+/// each request verbatim and parses it afterwards. Both must give the same chain, or the
+/// same error, on every line.
+#[test]
+fn single_pass_decoding_agrees_with_verbatim_decoding() {
+    fn outcome(decoded: Result<reel::wire::TurnPayload, String>) -> Result<Chain, String> {
+        build_chain(decoded?).map_err(|e| format!("422 {e}"))
+    }
+    let checked = for_each_line(|line| {
+        let body = line.payload.get();
+        let single = outcome(decode_turn(body.as_bytes()).map_err(|_| "400".to_owned()));
+        let batch = format!(r#"{{"turns":[{body}]}}"#);
+        let verbatim = outcome(
+            decode_batch(batch.as_bytes())
+                .map(|mut turns| turns.remove(0))
+                .map_err(|_| "400".to_owned()),
+        );
+        assert_eq!(single, verbatim, "{}", line.name);
+    });
+    eprintln!("{checked} conformance lines decode alike in one pass and verbatim");
 }

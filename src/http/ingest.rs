@@ -233,7 +233,7 @@ async fn prepare_batch(
     let metrics = state.metrics.clone();
     let large = payloads
         .iter()
-        .map(|p| p.request.as_ref().map_or(0, |r| r.get().len()))
+        .map(|p| p.request.raw().map_or(0, |r| r.get().len()))
         .sum::<usize>()
         > INLINE_PREPARE_LIMIT;
     let work = move || {
@@ -243,7 +243,7 @@ async fn prepare_batch(
         for (index, payload) in payloads.into_iter().enumerate() {
             let provider = payload.provider.clone();
             // Per-turn size as the reference counts it, less the re-encoded response.
-            let bytes = payload.request.as_ref().map_or(0, |r| r.get().len());
+            let bytes = payload.request.raw().map_or(0, |r| r.get().len());
             match prepare(payload, &prices, &metrics) {
                 Ok(prepared) => {
                     let slot = *by_key.entry(prepared.key.clone()).or_insert_with(|| {

@@ -46,23 +46,29 @@ pub fn prepare(
     if let Some(envelope) = &payload.session {
         envelope.validate().map_err(Rejection::Envelope)?;
     }
-    let chain = build_chain(&payload).map_err(Rejection::Turn)?;
     let envelope = payload.session.take();
+    let chain = build_chain(payload).map_err(Rejection::Turn)?;
     let key = SessionKey::resolve(envelope.as_ref(), &chain);
-    let usage = payload.response.usage.as_ref();
-    let priced = prices.cost(&payload.provider, &payload.response.model, usage);
+    // The head carries the response's model and usage, and the provider's canonical name
+    // (the payload's own, since names match exactly).
+    let head = chain.head();
+    let provider = head.bucket.provider.clone();
+    let usage = head.usage.as_ref();
+    let priced = prices.cost(&provider, &head.bucket.model, usage);
     if priced == Priced::UnknownModel {
         metrics.unknown_model_cost_total.inc();
     }
+    let (input_tokens, output_tokens) =
+        usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
     let turn = Turn {
         envelope,
         chain,
-        input_tokens: usage.map_or(0, |u| u.prompt_tokens),
-        output_tokens: usage.map_or(0, |u| u.completion_tokens),
+        input_tokens,
+        output_tokens,
         cost_usd: priced.usd(),
     };
     Ok(Prepared {
-        provider: payload.provider,
+        provider,
         key,
         turn,
     })

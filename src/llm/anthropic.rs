@@ -30,7 +30,7 @@ pub(super) fn parse(raw: &str, scope: Scope) -> Result<ChatRequest, ParseError> 
     request::run(raw, RequestSeed(scope))
 }
 
-struct RequestSeed(Scope);
+pub(super) struct RequestSeed(pub(super) Scope);
 
 impl<'de> DeserializeSeed<'de> for RequestSeed {
     type Value = ChatRequest;

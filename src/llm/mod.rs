@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use crate::gojson::{go_struct, null_clears};
 
 pub use error::ParseError;
-pub use request::{ChatRequest, Provider};
+pub use request::{ChainSeed, ChatRequest, Provider};
 
 fn is_false(b: &bool) -> bool {
     !*b

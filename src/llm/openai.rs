@@ -25,7 +25,7 @@ pub fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
     request::run(raw, RequestSeed)
 }
 
-struct RequestSeed;
+pub(super) struct RequestSeed;
 
 impl<'de> DeserializeSeed<'de> for RequestSeed {
     type Value = ChatRequest;

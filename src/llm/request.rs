@@ -1,5 +1,6 @@
 //! The parsed request of any provider, and the dispatch from a provider name to its parser.
 
+use serde::Deserializer;
 use serde::de::DeserializeSeed;
 use serde_json::{Map, Value};
 
@@ -71,12 +72,37 @@ impl Provider {
         self.parse(raw, Scope::Chain)
     }
 
+    /// A seed that decodes this provider's request for a chain (as
+    /// [`Provider::parse_request_for_chain`]) straight from a larger document, so a payload
+    /// decoder can parse the request in the same pass as the body around it. Its errors are
+    /// those of the enclosing deserializer; callers that need the reference's error text
+    /// parse the verbatim request instead.
+    pub fn chain_seed(self) -> ChainSeed {
+        ChainSeed(self)
+    }
+
     fn parse(self, raw: Option<&str>, scope: Scope) -> Result<ChatRequest, ParseError> {
         let raw = raw.ok_or(ParseError::UnexpectedEnd)?;
         match self {
             Provider::Anthropic => anthropic::parse(raw, scope),
             Provider::OpenAi => openai::parse_request(raw),
             Provider::Ollama => ollama::parse_request(raw),
+        }
+    }
+}
+
+/// See [`Provider::chain_seed`].
+#[derive(Debug, Clone, Copy)]
+pub struct ChainSeed(Provider);
+
+impl<'de> DeserializeSeed<'de> for ChainSeed {
+    type Value = ChatRequest;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ChatRequest, D::Error> {
+        match self.0 {
+            Provider::Anthropic => anthropic::RequestSeed(Scope::Chain).deserialize(d),
+            Provider::OpenAi => openai::RequestSeed.deserialize(d),
+            Provider::Ollama => ollama::RequestSeed.deserialize(d),
         }
     }
 }

@@ -1,34 +1,32 @@
 //! Building a turn's chain of nodes from its payload (hashing.md §4.5).
 
-use serde_json::value::RawValue;
-
 use super::{Bucket, Chain, ChainNode, MESSAGE_KIND, NodeHasher};
 use crate::llm::{ChatRequest, Provider, Usage};
 use crate::wire::{ChatResponse, TurnError, TurnPayload};
 
-/// Parses the payload's request with its provider's parser and builds the chain:
-/// one node per request message in order, then the response node (the head).
+/// Parses the payload's request with its provider's parser (unless the decode already did)
+/// and builds the chain: one node per request message in order, then the response node
+/// (the head). The payload is consumed: its messages move into the nodes.
 ///
 /// Checks run in the reference's order: unknown provider, unparseable request, invalid
 /// reduced response.
-pub fn build_chain(payload: &TurnPayload) -> Result<Chain, TurnError> {
+pub fn build_chain(payload: TurnPayload) -> Result<Chain, TurnError> {
     let provider = Provider::from_name(&payload.provider)
         .ok_or_else(|| TurnError::UnsupportedProvider(payload.provider.clone()))?;
-    let request =
-        provider.parse_request_for_chain(payload.request.as_deref().map(RawValue::get))?;
+    let request = payload.request.into_chain_request(provider)?;
     payload.response.validate()?;
     Ok(assemble(
         provider.name(),
         &payload.agent_name,
         request,
-        &payload.response,
+        payload.response,
     ))
 }
 
 /// Links the request messages and the response into a chain, each node hashed under its
 /// predecessor. Request nodes carry the request's model; the head carries the response's
 /// model, stop reason and usage.
-fn assemble(provider: &str, agent: &str, request: ChatRequest, response: &ChatResponse) -> Chain {
+fn assemble(provider: &str, agent: &str, request: ChatRequest, response: ChatResponse) -> Chain {
     let mut hasher = NodeHasher::new();
     let mut nodes = Vec::with_capacity(request.messages.len() + 1);
     let model = request.model;
@@ -45,9 +43,9 @@ fn assemble(provider: &str, agent: &str, request: ChatRequest, response: &ChatRe
     }
     let head = Bucket {
         kind: MESSAGE_KIND.to_owned(),
-        role: response.message.role.clone(),
-        content: response.message.content.clone(),
-        model: response.model.clone(),
+        role: response.message.role,
+        content: response.message.content,
+        model: response.model,
         provider: provider.to_owned(),
         agent_name: agent.to_owned(),
     };
@@ -55,8 +53,8 @@ fn assemble(provider: &str, agent: &str, request: ChatRequest, response: &ChatRe
         &mut nodes,
         &mut hasher,
         head,
-        response.stop_reason.clone(),
-        response.usage.clone(),
+        response.stop_reason,
+        response.usage,
     );
     Chain { nodes }
 }

@@ -116,7 +116,7 @@ fn shuffled(v: &Value, order: usize) -> String {
 }
 
 fn chain_of(json: &str) -> Chain {
-    build_chain(&decode_turn(json.as_bytes()).unwrap()).unwrap()
+    build_chain(decode_turn(json.as_bytes()).unwrap()).unwrap()
 }
 
 fn hashes(chain: &Chain) -> Vec<String> {

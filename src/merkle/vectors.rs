@@ -488,7 +488,7 @@ fn fixture_pool_session_sample_job() {
 fn chain(payload: Value) -> Chain {
     let body = serde_json::to_vec(&payload).unwrap();
     let turn = decode_turn(&body).unwrap();
-    build_chain(&turn).unwrap()
+    build_chain(turn).unwrap()
 }
 
 fn hashes(chain: &Chain) -> Vec<&str> {

@@ -4,7 +4,9 @@
 //! become U+FFFD, `null` leaves a field at its zero value, the last duplicate key wins and
 //! unknown keys are ignored. Unlike the reference, a body that is not UTF-8 is refused.
 
+use std::cell::Cell;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -16,18 +18,55 @@ use crate::gojson::typed::Object;
 use crate::gojson::{
     Assign, Key, Path, go_struct, null_clears, null_keeps, repair_lone_surrogates,
 };
-use crate::llm::{Message, ParseError, Usage};
+use crate::llm::{ChatRequest, Message, ParseError, Provider, Usage};
 
-/// One captured turn: the provider's raw request and the reduced response.
+/// One captured turn: the provider's request and the reduced response.
 #[derive(Debug, Default)]
 pub struct TurnPayload {
     pub provider: String,
     pub agent_name: String,
-    /// The provider's original request body, kept raw and parsed by `llm`. `None` when the
-    /// key is absent; a JSON `null` is kept as the raw text `null` (an empty request).
-    pub request: Option<Box<RawValue>>,
+    pub request: Request,
     pub response: ChatResponse,
     pub session: Option<SessionEnvelope>,
+}
+
+/// The provider's request body of a turn.
+#[derive(Debug, Default)]
+pub enum Request {
+    /// No `request` key: parsing it fails as Go's decoder fails on empty input.
+    #[default]
+    Absent,
+    /// The request kept verbatim, to be parsed by `llm`; a JSON `null` is kept as the text
+    /// `null` (an empty request).
+    Raw(Box<RawValue>),
+    /// The request already parsed for a chain by this provider's parser, in the same pass
+    /// as the body around it ([`decode_turn`]); its bytes were never copied.
+    Parsed(Provider, ChatRequest),
+}
+
+impl Request {
+    /// The verbatim request, when it was kept.
+    pub fn raw(&self) -> Option<&RawValue> {
+        match self {
+            Request::Raw(raw) => Some(raw),
+            Request::Absent | Request::Parsed(..) => None,
+        }
+    }
+
+    /// The request parsed for a chain by `provider`, in the reference's terms: an absent
+    /// request is empty input, a request parsed in the body's pass is used as it is.
+    pub fn into_chain_request(self, provider: Provider) -> Result<ChatRequest, ParseError> {
+        match self {
+            Request::Absent => provider.parse_request_for_chain(None),
+            Request::Raw(raw) => provider.parse_request_for_chain(Some(raw.get())),
+            Request::Parsed(parsed_by, request) if parsed_by == provider => Ok(request),
+            // `decode_turn` never leaves a request parsed by another provider than the
+            // payload's; should one be built by hand, it cannot be re-read.
+            Request::Parsed(..) => Err(ParseError::Syntax(
+                "request was parsed for another provider".to_owned(),
+            )),
+        }
+    }
 }
 
 impl TurnPayload {
@@ -115,8 +154,21 @@ pub enum TurnError {
 }
 
 /// Decodes a single-turn body.
+///
+/// When `provider` names a supported provider before `request` comes (the order capture
+/// proxies write), the request is parsed for the chain in the same pass as the body: on
+/// large turns that halves the bytes scanned. Whenever that pass fails, or a later
+/// duplicate `provider` key changes the provider, the body is decoded again the plain way
+/// (request kept verbatim), so errors, their texts and their order are exactly those of
+/// decoding first and parsing the request afterwards.
 pub fn decode_turn(body: &[u8]) -> Result<TurnPayload, DecodeError> {
-    decode(body)
+    let body = repair_lone_surrogates(body);
+    let text = utf8(&body)?;
+    let retry = Cell::new(false);
+    match decode_text(text, TurnSeed(Some(&retry))) {
+        Err(_) if retry.get() => decode_text(text, TurnSeed(None)),
+        decoded => decoded,
+    }
 }
 
 /// Decodes a batch body `{"turns":[…]}`; a missing, null or empty `turns` is `EmptyBatch`.
@@ -130,11 +182,19 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<TurnPayload>, DecodeError> {
 
 fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeError> {
     let body = repair_lone_surrogates(body);
-    let text = utf8(&body)?;
-    // The whole body is validated once here, so parsing from `str` skips serde_json's
-    // per-string UTF-8 checks.
+    decode_text(utf8(&body)?, PhantomData)
+}
+
+/// Runs `seed` over the whole text, refusing trailing data. The text was validated as
+/// UTF-8 once, so parsing from `str` skips serde_json's per-string checks.
+fn decode_text<'de, S: DeserializeSeed<'de>>(
+    text: &'de str,
+    seed: S,
+) -> Result<S::Value, DecodeError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = T::deserialize(&mut de).map_err(|e| DecodeError::from_json(&e))?;
+    let value = seed
+        .deserialize(&mut de)
+        .map_err(|e| DecodeError::from_json(&e))?;
     de.end().map_err(|e| DecodeError::from_json(&e))?;
     Ok(value)
 }
@@ -149,25 +209,75 @@ fn utf8(body: &[u8]) -> Result<&str, DecodeError> {
     })
 }
 
-/// `request`: any JSON value, kept verbatim (including `null`).
-struct RawRequest<'a>(&'a mut Option<Box<RawValue>>);
-
-impl<'de> DeserializeSeed<'de> for RawRequest<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        *self.0 = Some(Box::<RawValue>::deserialize(d)?);
-        Ok(())
+impl<'de> Deserialize<'de> for TurnPayload {
+    /// The plain decode: the request is kept verbatim (batches need its size).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        TurnSeed(None).deserialize(d)
     }
 }
 
-go_struct!(TurnPayload, "a turn payload object" {
-    "provider" => provider,
-    "agent_name" => agent_name,
-    "request" => request with RawRequest,
-    "response" => response,
-    "session" => session,
-});
+/// Decodes a turn payload. With a flag, a request whose provider is already known is
+/// parsed in the same pass, and the flag is raised when the decode must be redone the
+/// plain way (see [`decode_turn`]).
+struct TurnSeed<'a>(Option<&'a Cell<bool>>);
+
+impl<'de> DeserializeSeed<'de> for TurnSeed<'_> {
+    type Value = TurnPayload;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<TurnPayload, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TurnSeed<'_> {
+    type Value = TurnPayload;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a turn payload object")
+    }
+
+    fn visit_unit<E>(self) -> Result<TurnPayload, E> {
+        Ok(TurnPayload::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TurnPayload, A::Error> {
+        let mut out = TurnPayload::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            match key.as_str() {
+                "provider" => map.next_value_seed(Assign(&mut out.provider))?,
+                "agent_name" => map.next_value_seed(Assign(&mut out.agent_name))?,
+                "request" => {
+                    let inline = self.0.zip(Provider::from_name(&out.provider));
+                    out.request = match inline {
+                        Some((retry, provider)) => {
+                            // Any failure inside the request is reported by the plain
+                            // decode instead, with the reference's text.
+                            retry.set(true);
+                            let request = map.next_value_seed(provider.chain_seed())?;
+                            retry.set(false);
+                            Request::Parsed(provider, request)
+                        }
+                        None => Request::Raw(map.next_value()?),
+                    };
+                }
+                "response" => map.next_value_seed(Assign(&mut out.response))?,
+                "session" => map.next_value_seed(Assign(&mut out.session))?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if let (Request::Parsed(parsed_by, _), Some(retry)) = (&out.request, self.0) {
+            // A duplicate `provider` after `request` wins in Go: the request must be read
+            // again by the final provider's parser, or not at all.
+            if parsed_by.name() != out.provider {
+                retry.set(true);
+                return Err(serde::de::Error::custom("provider changed after request"));
+            }
+        }
+        Ok(out)
+    }
+}
 
 go_struct!(BatchPayload, "a batch payload object" {
     "turns" => turns,
@@ -281,24 +391,91 @@ fn not_a_time_string<E: serde::de::Error>() -> E {
 mod tests {
     use super::*;
     use crate::llm::ContentBlock;
+    use crate::merkle::build_chain;
 
     fn turn(json: &str) -> Result<TurnPayload, String> {
         decode_turn(json.as_bytes()).map_err(|e| e.to_string())
     }
 
+    /// The turn as a batch decodes it: request kept verbatim.
+    fn batch_turn(json: &str) -> TurnPayload {
+        let body = format!(r#"{{"turns":[{json}]}}"#);
+        decode_batch(body.as_bytes()).unwrap().remove(0)
+    }
+
     #[test]
     fn request_null_is_kept_and_absence_is_none() {
-        let p = turn(r#"{"provider":"openai","request":null}"#).unwrap();
-        assert_eq!(p.request.as_deref().map(RawValue::get), Some("null"));
+        let p = batch_turn(r#"{"provider":"openai","request":null}"#);
+        assert_eq!(p.request.raw().map(RawValue::get), Some("null"));
         let p = turn(r#"{"provider":"openai"}"#).unwrap();
-        assert!(p.request.is_none());
+        assert!(matches!(p.request, Request::Absent));
     }
 
     #[test]
     fn request_is_kept_byte_exact() {
         let raw = r#"{ "model" : "m",  "messages":[ ] }"#;
-        let p = turn(&format!(r#"{{"provider":"openai","request":{raw}}}"#)).unwrap();
-        assert_eq!(p.request.unwrap().get(), raw);
+        let p = batch_turn(&format!(r#"{{"provider":"openai","request":{raw}}}"#));
+        assert_eq!(p.request.raw().map(RawValue::get), Some(raw));
+    }
+
+    #[test]
+    fn request_is_parsed_in_the_body_pass_when_its_provider_comes_first() {
+        let body = r#"{"provider":"openai","request":{"model":"a"},
+            "request":{"model":"m","messages":[{"role":"user","content":"hi"}]}}"#;
+        match turn(body).unwrap().request {
+            Request::Parsed(Provider::OpenAi, request) => {
+                assert_eq!(request.model, "m", "the last duplicate wins");
+                assert_eq!(request.messages.len(), 1);
+            }
+            other => panic!("expected a parsed request, got {other:?}"),
+        }
+        let raw = |body: &str| matches!(turn(body).unwrap().request, Request::Raw(_));
+        assert!(raw(r#"{"request":{},"provider":"openai"}"#));
+        assert!(raw(r#"{"provider":"bedrock","request":{}}"#));
+    }
+
+    #[test]
+    fn a_request_its_parser_refuses_is_kept_verbatim_for_the_reference_error() {
+        let p = turn(r#"{"provider":"anthropic","request":{"max_tokens":1.5}}"#).unwrap();
+        assert!(matches!(p.request, Request::Raw(_)));
+        assert_eq!(
+            build_chain(p).unwrap_err().to_string(),
+            "cannot parse request: json: cannot unmarshal number 1.5 into Go struct field \
+             anthropicRequest.max_tokens of type int"
+        );
+    }
+
+    #[test]
+    fn a_provider_changed_after_the_request_is_the_one_that_parses_it() {
+        let p = turn(
+            r#"{"provider":"openai","request":{"messages":[{"role":"user","content":"x"}]},
+                "provider":"ollama"}"#,
+        )
+        .unwrap();
+        assert_eq!(p.provider, "ollama");
+        assert!(matches!(p.request, Request::Raw(_)));
+        let p = turn(r#"{"provider":"openai","request":{},"provider":"nope"}"#).unwrap();
+        assert!(matches!(
+            build_chain(p),
+            Err(TurnError::UnsupportedProvider(name)) if name == "nope"
+        ));
+    }
+
+    #[test]
+    fn body_errors_read_the_same_whether_or_not_the_request_was_parsed_inline() {
+        for body in [
+            r#"{"provider":"openai","request":{"model":}}"#,
+            r#"{"provider":"openai","request":{"model":"m""#,
+            r#"{"provider":"openai","request":{"messages":[1]},"response":{"usage":{"prompt_tokens":"x"}}}"#,
+            r#"{"provider":"openai","request":{},"response":{"done":"yes"}}"#,
+        ] {
+            let plain = decode::<TurnPayload>(body.as_bytes()).map(drop);
+            assert_eq!(
+                turn(body).map(drop),
+                plain.map_err(|e| e.to_string()),
+                "{body}"
+            );
+        }
     }
 
     #[test]
