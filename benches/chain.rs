@@ -14,6 +14,10 @@ use serde_json::{Value, json};
 use reel::merkle::build_chain;
 use reel::wire::decode_turn;
 
+/// The allocator the `reel` binary runs with (src/main.rs), so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A small deterministic generator (xorshift64*), so every run benches the same bytes.
 struct Gen(u64);
 
