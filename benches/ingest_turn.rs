@@ -143,6 +143,7 @@ async fn ingest(
             output_tokens: 8,
             cost_usd: 0.0012,
             known,
+            project: None,
         },
     )
     .await

@@ -74,12 +74,14 @@ impl Application {
             store::migrate(&db).await.map_err(StartupError::Migrate)?;
         }
 
-        let registry = Registry::new(
-            db.clone(),
-            SessionSettings::from(&config.sessions),
-            metrics.clone(),
-        )
-        .map_err(StartupError::Arbiters)?;
+        let settings = SessionSettings {
+            // Blank is NULL in the column, as the reference's TrimSpace check has it.
+            project: (!config.server.project.trim().is_empty())
+                .then(|| Arc::from(config.server.project.as_str())),
+            ..SessionSettings::from(&config.sessions)
+        };
+        let registry =
+            Registry::new(db.clone(), settings, metrics.clone()).map_err(StartupError::Arbiters)?;
         let state = web::Data::new(AppState {
             registry: registry.clone(),
             db: db.clone(),

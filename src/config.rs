@@ -22,6 +22,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8082";
 /// Environment variables that override the file, and the setting each one replaces.
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("REEL_LISTEN", "server.listen"),
+    ("REEL_PROJECT", "server.project"),
     ("REEL_WORKERS", "server.workers"),
     ("REEL_DATABASE_URL", "database.url"),
     ("REEL_MIGRATE", "database.migrate_on_start"),
@@ -84,6 +85,9 @@ pub struct ServerConfig {
     pub nodes_default_limit: u64,
     /// Largest `limit` accepted by `GET /v1/ingest/nodes`.
     pub nodes_max_limit: u64,
+    /// Stamped into the non-hashed `project` column of every node this server stores (the
+    /// reference's `Project`); empty or blank stores NULL.
+    pub project: String,
 }
 
 impl Default for ServerConfig {
@@ -97,6 +101,7 @@ impl Default for ServerConfig {
             keep_alive_secs: 5,
             nodes_default_limit: 1000,
             nodes_max_limit: 10_000,
+            project: String::new(),
         }
     }
 }
@@ -235,6 +240,9 @@ impl Config {
         let get = |var: &str| lookup(var).filter(|v| !v.is_empty());
         if let Some(v) = get("REEL_LISTEN") {
             self.server.listen = v;
+        }
+        if let Some(v) = get("REEL_PROJECT") {
+            self.server.project = v;
         }
         if let Some(v) = get("REEL_WORKERS") {
             self.server.workers = v.parse().map_err(|e| ConfigError::Env {
@@ -405,6 +413,7 @@ mod tests {
                 "REEL_ADMIN_TOKEN" => Some("s3cret".to_owned()),
                 "REEL_MIGRATE" => Some("false".to_owned()),
                 "REEL_LOG_FORMAT" => Some("json".to_owned()),
+                "REEL_PROJECT" => Some("fleet".to_owned()),
                 _ => None,
             })
             .expect("applies");
@@ -413,6 +422,7 @@ mod tests {
         assert_eq!(config.admin.token.as_deref(), Some("s3cret"));
         assert!(!config.database.migrate_on_start);
         assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.server.project, "fleet");
     }
 
     #[test]

@@ -172,6 +172,7 @@ impl Handler<Commit> for SessionActor {
         let db = self.db.clone();
         let write_gate = self.registry.write_gate.clone();
         let key = self.key.clone();
+        let project = self.registry.settings.project.clone();
         // The set moves into the future and back: no other message runs meanwhile.
         let known = std::mem::take(&mut self.known);
         let started = Instant::now();
@@ -184,6 +185,7 @@ impl Handler<Commit> for SessionActor {
                 output_tokens: turn.output_tokens,
                 cost_usd: turn.cost_usd,
                 known: Some(known.set()),
+                project: project.as_deref(),
             };
             let result = match write_gate {
                 Some(gate) => match gate.acquire_owned().await {

@@ -33,6 +33,8 @@ pub struct SessionSettings {
     /// After the database was found unreachable, turns are refused at once for this long.
     pub unavailable_backoff: Duration,
     pub drain_timeout: Duration,
+    /// Stamped into every stored node's `project` column (`server.project`).
+    pub project: Option<Arc<str>>,
 }
 
 impl From<&SessionsConfig> for SessionSettings {
@@ -50,6 +52,7 @@ impl From<&SessionsConfig> for SessionSettings {
             known_hashes_per_session: c.known_hashes_per_session,
             unavailable_backoff: Duration::from_secs(c.retry_after_secs),
             drain_timeout: c.drain_timeout(),
+            project: None,
         }
     }
 }

@@ -139,6 +139,8 @@ struct PreparedTurn {
     parent: Option<(String, String)>,
     /// Nodes to insert, in chain order: the chain after its last known node.
     rows: Vec<NodeRow>,
+    /// The `project` column of every inserted node.
+    project: Option<String>,
     head: HeadMark,
     input_tokens: i64,
     output_tokens: i64,
@@ -231,6 +233,7 @@ impl PreparedTurn {
             metadata,
             parent,
             rows,
+            project: write.project.and_then(|p| optional(p, &mut nul)),
             head,
             input_tokens: write.input_tokens,
             output_tokens: write.output_tokens,
@@ -340,7 +343,7 @@ async fn commit_turn<C: ConnectionTrait>(
     };
     let (session_id, existing) = session_row::find_or_insert(txn, &new_session).await?;
 
-    let inserted = insert_nodes(txn, turn.org_id, session_id, &turn.rows, clock).await?;
+    let inserted = insert_nodes(txn, turn, session_id, clock).await?;
     let counted = inserted.contains(&turn.head.hash) || mark_head(txn, turn).await?;
     // Rows are in chain order, so this is root first.
     let new_nodes: Vec<String> = turn
@@ -369,26 +372,25 @@ async fn commit_turn<C: ConnectionTrait>(
 }
 
 /// Values bound per node row.
-const BINDS_PER_NODE: usize = 20;
+const BINDS_PER_NODE: usize = 21;
 
 /// Inserts `rows`, returning the hashes that were not stored yet in this org.
 async fn insert_nodes<C: ConnectionTrait>(
     txn: &C,
-    org_id: Uuid,
+    turn: &PreparedTurn,
     session_id: Uuid,
-    rows: &[NodeRow],
     clock: &mut Clock,
 ) -> Result<HashSet<String>, StoreError> {
     let backend = txn.get_database_backend();
     let per_statement = bind_limit(backend) / BINDS_PER_NODE;
-    let mut inserted = HashSet::with_capacity(rows.len());
-    for chunk in rows.chunks(per_statement) {
+    let mut inserted = HashSet::with_capacity(turn.rows.len());
+    for chunk in turn.rows.chunks(per_statement) {
         let mut sql = Sql::new(backend);
         sql.push(
             "INSERT INTO nodes (org_id, session_id, hash, parent_hash, bucket, content, type, \
              role, model, provider, agent_name, stop_reason, prompt_tokens, completion_tokens, \
              total_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
-             total_duration_ns, prompt_duration_ns, created_at, is_turn_head) VALUES ",
+             total_duration_ns, prompt_duration_ns, project, created_at, is_turn_head) VALUES ",
         );
         for (i, row) in chunk.iter().enumerate() {
             if i > 0 {
@@ -396,7 +398,7 @@ async fn insert_nodes<C: ConnectionTrait>(
             }
             let usage = row.usage;
             sql.push("(")
-                .bind(org_id)
+                .bind(turn.org_id)
                 .push(", ")
                 .bind(session_id)
                 .push(", ")
@@ -433,6 +435,8 @@ async fn insert_nodes<C: ConnectionTrait>(
                 .bind(usage.map(|u| u.total_duration_ns))
                 .push(", ")
                 .bind(usage.map(|u| u.prompt_duration_ns))
+                .push(", ")
+                .bind(turn.project.clone())
                 .push(", ")
                 .bind(clock.node_time())
                 .push(if row.is_head { ", TRUE)" } else { ", FALSE)" });

@@ -48,6 +48,9 @@ pub struct TurnWrite<'a> {
     /// stored node's ancestors are always stored), so a warm session writes only the new
     /// suffix of its conversation. Whether the head is counted never depends on it.
     pub known: Option<&'a std::collections::HashSet<String>>,
+    /// Stamped into the `project` column of the nodes this turn inserts (not hashed);
+    /// `None`, empty or blank stores NULL.
+    pub project: Option<&'a str>,
 }
 
 /// What a committed turn did.

@@ -72,6 +72,24 @@ async fn accepts_a_valid_ollama_turn_and_stores_it() {
 }
 
 #[actix_rt::test]
+async fn the_configured_project_is_stored_on_every_node() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn_with(&db, |c| c.server.project = "reel-fleet".to_owned()).await;
+        accepted(&app.ingest(&ollama_turn("agent-p", "which project?")).await);
+        let nodes = rows::all_nodes(&app.db().await).await;
+        assert_eq!(nodes.len(), 2);
+        assert!(
+            nodes
+                .iter()
+                .all(|n| n.project.as_deref() == Some("reel-fleet")),
+            "{:?}",
+            nodes.iter().map(|n| &n.project).collect::<Vec<_>>()
+        );
+        app.stop().await;
+    }
+}
+
+#[actix_rt::test]
 async fn accepts_a_valid_openai_turn() {
     for db in TestDb::all().await {
         let app = TestApp::spawn(&db).await;

@@ -118,6 +118,7 @@ async fn a_batch_fails_as_a_whole() {
             output_tokens: 1,
             cost_usd: 0.0,
             known: None,
+            project: None,
         };
         let writes = [
             write(&key_fresh, &fresh_env, &fresh),

@@ -159,6 +159,7 @@ pub async fn try_ingest(
             output_tokens: tokens.output,
             cost_usd: tokens.cost_usd,
             known,
+            project: None,
         },
     )
     .await

@@ -62,6 +62,7 @@ async fn stored_node_columns_follow_the_reference_mapping() {
         assert_eq!(root.agent_name.as_deref(), Some("tester"));
         assert_eq!(root.stop_reason, None);
         assert_eq!(root.prompt_tokens, None);
+        assert_eq!(root.project, None, "no project configured");
         assert!(!root.is_turn_head);
         assert_eq!(
             root.content,
@@ -442,6 +443,7 @@ async fn a_malformed_chain_is_refused_before_anything_is_written() {
                 output_tokens: 0,
                 cost_usd: 0.0,
                 known: None,
+                project: None,
             },
         )
         .await
@@ -471,6 +473,43 @@ async fn several_turns_commit_together_in_order() {
     }
 }
 
+#[tokio::test]
+async fn the_project_is_stamped_on_inserted_nodes_and_blank_is_null() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let env = envelope("claude", "projects");
+        let first = session_fixture("project one");
+        let key = reel::sessions::SessionKey::resolve(Some(&env), &first);
+        let stamped = |chain| reel::store::TurnWrite {
+            project: Some("reel"),
+            ..write(&key, &env, chain)
+        };
+        reel::store::ingest_turn(&db, stamped(&first))
+            .await
+            .unwrap();
+        // A blank project is NULL, as the reference's TrimSpace check has it.
+        let second = session_fixture("project two");
+        let blank = reel::store::TurnWrite {
+            project: Some("  "),
+            ..write(&key, &env, &second)
+        };
+        reel::store::ingest_turn(&db, blank).await.unwrap();
+        // A node already stored keeps the project it was stored with.
+        let again = reel::store::TurnWrite {
+            project: Some("other"),
+            ..write(&key, &env, &first)
+        };
+        reel::store::ingest_turn(&db, again).await.unwrap();
+
+        for (chain, want) in [(&first, Some("reel")), (&second, None)] {
+            for n in &chain.nodes {
+                let row = node(&db, Uuid::nil(), &n.hash).await;
+                assert_eq!(row.project.as_deref(), want, "{:?}", t.backend);
+            }
+        }
+    }
+}
+
 fn write<'a>(
     key: &'a reel::sessions::SessionKey,
     env: &'a reel::wire::SessionEnvelope,
@@ -484,6 +523,7 @@ fn write<'a>(
         output_tokens: 8,
         cost_usd: 0.0,
         known: None,
+        project: None,
     }
 }
 
