@@ -23,8 +23,10 @@ use serde::Deserializer;
 use serde::de::{self, Deserialize, DeserializeSeed, Visitor};
 
 pub use surrogates::{repair_lone_surrogates, repair_lone_surrogates_str};
-pub use typed::{Element, List, Path, mismatch, top_level_mismatch};
-pub(crate) use typed::{reject_kinds, reject_top_level};
+pub(crate) use typed::reject_top_level;
+pub use typed::{
+    Element, Fields, GoFields, GoStruct, List, Path, StructElement, mismatch, top_level_mismatch,
+};
 pub(crate) use value::ignore_kinds;
 pub use value::{AnyValue, BoolProbe, ObjectProbe, StrProbe, go_number, skip_map, skip_seq};
 

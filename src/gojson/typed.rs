@@ -3,11 +3,14 @@
 //! field anthropicRequest.max_tokens of type int`). JSON `null` leaves the field unset.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
 use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
+
+use super::Key;
 
 /// Where a value sits in the Go struct being decoded, for error messages.
 #[derive(Clone, Copy)]
@@ -101,7 +104,6 @@ macro_rules! reject_kinds {
         }
     };
 }
-pub(crate) use reject_kinds;
 
 /// Like [`reject_kinds!`] for a top-level value: `json: cannot unmarshal string into Go value
 /// of type openai.openaiRequest`. Takes the Go type name, then the kinds to reject.
@@ -175,6 +177,18 @@ impl<'de> Visitor<'de> for StrVisitor<'_> {
     }
 
     reject_kinds!(bool, number, array, object);
+}
+
+/// Decodes the value of a Go `string` field into `slot`, where `null` leaves it as it is.
+pub fn set_str<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    path: Path<'_>,
+    slot: &mut String,
+) -> Result<(), A::Error> {
+    if let Some(v) = map.next_value_seed(Str(path))? {
+        *slot = v;
+    }
+    Ok(())
 }
 
 /// A Go `bool` field. `None` for `null`.
@@ -304,6 +318,103 @@ impl<'de, T: Element<'de>> Visitor<'de> for List<'_, T> {
     }
 
     reject_kinds!(bool, number, string, object);
+}
+
+/// A Go struct nested in a typed request, decoded key by key: each of its fields through
+/// the seed of its Go type, unknown keys skipped, the last duplicate winning.
+pub trait GoFields {
+    /// Go's type name, as its type errors print it (`ollama.ollamaToolCall`).
+    const TARGET: &'static str;
+    /// What serde reports it expected.
+    const EXPECTING: &'static str;
+
+    /// Decodes the value of `key`, a field of the struct at `path`. `Ok(false)` when `key`
+    /// is no field of the struct: the value is then skipped.
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        path: &Path<'_>,
+        map: &mut A,
+    ) -> Result<bool, A::Error>;
+}
+
+/// A [`GoFields`] struct as an element of a [`List`]: decoded from its zero value, then
+/// turned into what the parser keeps.
+pub trait GoStruct: GoFields + Default {
+    type Output;
+
+    fn finish(self) -> Self::Output;
+}
+
+/// Decodes a Go struct into an existing value, as Go decodes into a struct field: keys
+/// overwrite what they name and leave the rest. `null` changes nothing; any other kind
+/// than an object is Go's type error. The seed's value says whether an object was read.
+pub struct Fields<'p, 'v, T>(pub Path<'p>, pub &'v mut T);
+
+impl<'de, T: GoFields> DeserializeSeed<'de> for Fields<'_, '_, T> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(FieldsVisitor {
+            path: self.0,
+            target: T::TARGET,
+            value: self.1,
+        })
+    }
+}
+
+struct FieldsVisitor<'p, 'v, T> {
+    path: Path<'p>,
+    target: &'static str,
+    value: &'v mut T,
+}
+
+impl<'de, T: GoFields> Visitor<'de> for FieldsVisitor<'_, '_, T> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while let Some(key) = map.next_key::<Key>()? {
+            if !self.value.field(key.as_str(), &self.path, &mut map)? {
+                map.next_value::<de::IgnoredAny>()?;
+            }
+        }
+        Ok(true)
+    }
+
+    reject_kinds!(bool, number, string, array);
+}
+
+/// The [`Element`] of a list of Go structs `T`.
+pub struct StructElement<T>(PhantomData<fn() -> T>);
+
+impl<T> StructElement<T> {
+    pub const fn new() -> Self {
+        StructElement(PhantomData)
+    }
+}
+
+impl<T> Default for StructElement<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'de, T: GoStruct> Element<'de> for StructElement<T> {
+    type Value = T::Output;
+
+    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<T::Output, D::Error> {
+        let mut value = T::default();
+        Fields(path, &mut value).deserialize(d)?;
+        Ok(value.finish())
+    }
 }
 
 /// One element of a [`List`] with its path.

@@ -12,10 +12,10 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::request::{self, Scope};
 use super::{ChatRequest, ContentBlock, Message, ParseError};
-use crate::gojson::typed::{Bool, Float, Int, Str, StrList};
+use crate::gojson::typed::{Bool, Float, Int, StrList, set_str};
 use crate::gojson::{
-    BoolProbe, Element, Key, List, ObjectProbe, Path, StrProbe, ignore_kinds, reject_kinds,
-    reject_top_level,
+    BoolProbe, GoFields, GoStruct, Key, List, ObjectProbe, Path, StrProbe, StructElement,
+    ignore_kinds, reject_top_level,
 };
 
 const REQUEST_TYPE: &str = "anthropic.anthropicRequest";
@@ -62,11 +62,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
         let mut max_tokens = 0;
         while let Some(key) = map.next_key::<Key>()? {
             match key.as_str() {
-                "model" => {
-                    if let Some(v) = map.next_value_seed(Str(ROOT.field("model")))? {
-                        req.model = v;
-                    }
-                }
+                "model" => set_str(&mut map, ROOT.field("model"), &mut req.model)?,
                 "messages" => {
                     req.messages = map.next_value_seed(messages(ROOT.field("messages")))?
                 }
@@ -102,63 +98,43 @@ impl<'de> Visitor<'de> for RequestVisitor {
 }
 
 /// `messages`: `[]anthropicMessage`.
-fn messages(path: Path<'_>) -> List<'_, MessageElement> {
+fn messages(path: Path<'_>) -> List<'_, StructElement<AnthropicMessage>> {
     List {
         path,
         target: "[]anthropic.anthropicMessage",
-        element: MessageElement,
+        element: StructElement::new(),
     }
 }
 
 /// One `anthropicMessage`: `role` string, `content` any.
-struct MessageElement;
+#[derive(Default)]
+struct AnthropicMessage(Message);
 
-impl<'de> Element<'de> for MessageElement {
-    type Value = Message;
+impl GoFields for AnthropicMessage {
+    const TARGET: &'static str = "anthropic.anthropicMessage";
+    const EXPECTING: &'static str = "a message object";
 
-    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<Message, D::Error> {
-        d.deserialize_any(MessageVisitor {
-            path,
-            target: "anthropic.anthropicMessage",
-        })
-    }
-}
-
-struct MessageVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
-}
-
-impl<'de> Visitor<'de> for MessageVisitor<'_> {
-    type Value = Message;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a message object")
-    }
-
-    fn visit_unit<E>(self) -> Result<Message, E> {
-        Ok(Message::default())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
-        let mut msg = Message::default();
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
-                "role" => {
-                    if let Some(v) = map.next_value_seed(Str(self.path.field("role")))? {
-                        msg.role = v;
-                    }
-                }
-                "content" => msg.content = map.next_value_seed(ContentProbe)?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        p: &Path<'_>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "role" => set_str(map, p.field("role"), &mut self.0.role)?,
+            "content" => self.0.content = map.next_value_seed(ContentProbe)?,
+            _ => return Ok(false),
         }
-        Ok(msg)
+        Ok(true)
     }
+}
 
-    reject_kinds!(bool, number, string, array);
+impl GoStruct for AnthropicMessage {
+    type Output = Message;
+
+    fn finish(self) -> Message {
+        self.0
+    }
 }
 
 /// `content` (any): a string is one text block, an array gives one block per object

@@ -10,8 +10,10 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{ChatRequest, ContentBlock, Message, ParseError, request};
-use crate::gojson::typed::{Bool, Float, Int, Object, Str, StrList};
-use crate::gojson::{Element, Key, List, Path, go_number, reject_kinds, reject_top_level};
+use crate::gojson::typed::{Bool, Float, Int, Object, StrList, set_str};
+use crate::gojson::{
+    Fields, GoFields, GoStruct, Key, List, Path, StructElement, go_number, reject_top_level,
+};
 
 const REQUEST_TYPE: &str = "ollama.ollamaRequest";
 static ROOT: Path<'static> = Path::Root("ollamaRequest");
@@ -51,26 +53,19 @@ impl<'de> Visitor<'de> for RequestVisitor {
         let mut options = None;
         while let Some(key) = map.next_key::<Key>()? {
             match key.as_str() {
-                "model" => {
-                    if let Some(v) = map.next_value_seed(Str(ROOT.field("model")))? {
-                        req.model = v;
-                    }
-                }
+                "model" => set_str(&mut map, ROOT.field("model"), &mut req.model)?,
                 "messages" => {
                     req.messages = map.next_value_seed(messages(ROOT.field("messages")))?
                 }
                 "stream" => req.stream = map.next_value_seed(Bool(ROOT.field("stream")))?,
-                "format" => {
-                    if let Some(v) = map.next_value_seed(Str(ROOT.field("format")))? {
-                        format = v;
-                    }
+                "format" => set_str(&mut map, ROOT.field("format"), &mut format)?,
+                "keep_alive" => set_str(&mut map, ROOT.field("keep_alive"), &mut keep_alive)?,
+                // A pointer field: each `options` key decodes a fresh struct, `null` clears it.
+                "options" => {
+                    let mut o = Options::default();
+                    let object = map.next_value_seed(Fields(ROOT.field("options"), &mut o))?;
+                    options = object.then_some(o);
                 }
-                "keep_alive" => {
-                    if let Some(v) = map.next_value_seed(Str(ROOT.field("keep_alive")))? {
-                        keep_alive = v;
-                    }
-                }
-                "options" => options = map.next_value_seed(OptionsSeed(ROOT.field("options")))?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -121,140 +116,91 @@ struct Options {
     stop: Vec<String>,
 }
 
-struct OptionsSeed<'p>(Path<'p>);
+impl GoFields for Options {
+    const TARGET: &'static str = "ollama.ollamaOptions";
+    const EXPECTING: &'static str = "an options object";
 
-impl<'de> DeserializeSeed<'de> for OptionsSeed<'_> {
-    type Value = Option<Options>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(OptionsVisitor {
-            path: self.0,
-            target: "ollama.ollamaOptions",
-        })
-    }
-}
-
-struct OptionsVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
-}
-
-impl<'de> Visitor<'de> for OptionsVisitor<'_> {
-    type Value = Option<Options>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an options object")
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let p = &self.path;
-        let mut o = Options::default();
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
-                "temperature" => {
-                    o.temperature = map.next_value_seed(Float(p.field("temperature")))?
-                }
-                "top_p" => o.top_p = map.next_value_seed(Float(p.field("top_p")))?,
-                "top_k" => o.top_k = map.next_value_seed(Int(p.field("top_k")))?,
-                "seed" => o.seed = map.next_value_seed(Int(p.field("seed")))?,
-                "num_predict" => {
-                    o.num_predict = map.next_value_seed(Int(p.field("num_predict")))?
-                }
-                "num_ctx" => o.num_ctx = map.next_value_seed(Int(p.field("num_ctx")))?,
-                "repeat_penalty" => {
-                    o.repeat_penalty = map.next_value_seed(Float(p.field("repeat_penalty")))?;
-                }
-                "repeat_last_n" => {
-                    o.repeat_last_n = map.next_value_seed(Int(p.field("repeat_last_n")))?;
-                }
-                "stop" => {
-                    o.stop = map.next_value_seed(StrList(p.field("stop")))?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        p: &Path<'_>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "temperature" => {
+                self.temperature = map.next_value_seed(Float(p.field("temperature")))?
             }
+            "top_p" => self.top_p = map.next_value_seed(Float(p.field("top_p")))?,
+            "top_k" => self.top_k = map.next_value_seed(Int(p.field("top_k")))?,
+            "seed" => self.seed = map.next_value_seed(Int(p.field("seed")))?,
+            "num_predict" => self.num_predict = map.next_value_seed(Int(p.field("num_predict")))?,
+            "num_ctx" => self.num_ctx = map.next_value_seed(Int(p.field("num_ctx")))?,
+            "repeat_penalty" => {
+                self.repeat_penalty = map.next_value_seed(Float(p.field("repeat_penalty")))?;
+            }
+            "repeat_last_n" => {
+                self.repeat_last_n = map.next_value_seed(Int(p.field("repeat_last_n")))?;
+            }
+            "stop" => self.stop = map.next_value_seed(StrList(p.field("stop")))?,
+            _ => return Ok(false),
         }
-        Ok(Some(o))
+        Ok(true)
     }
-
-    reject_kinds!(bool, number, string, array);
 }
 
 /// `messages`: `[]ollamaMessage`.
-fn messages(path: Path<'_>) -> List<'_, MessageElement> {
+fn messages(path: Path<'_>) -> List<'_, StructElement<RawMessage>> {
     List {
         path,
         target: "[]ollama.ollamaMessage",
-        element: MessageElement,
+        element: StructElement::new(),
     }
 }
 
-/// One `ollamaMessage`: a text block when `content` is non-empty, then one image block per
-/// image, then one tool_use block per tool call. The content is never nil.
-struct MessageElement;
-
-impl<'de> Element<'de> for MessageElement {
-    type Value = Message;
-
-    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<Message, D::Error> {
-        d.deserialize_any(MessageVisitor {
-            path,
-            target: "ollama.ollamaMessage",
-        })
-    }
+/// One `ollamaMessage` as decoded.
+#[derive(Default)]
+struct RawMessage {
+    role: String,
+    content: String,
+    images: Vec<String>,
+    tool_calls: Vec<ToolCall>,
 }
 
-struct MessageVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
-}
+impl GoFields for RawMessage {
+    const TARGET: &'static str = "ollama.ollamaMessage";
+    const EXPECTING: &'static str = "a message object";
 
-impl<'de> Visitor<'de> for MessageVisitor<'_> {
-    type Value = Message;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a message object")
-    }
-
-    fn visit_unit<E>(self) -> Result<Message, E> {
-        Ok(Message {
-            role: String::new(),
-            content: Some(Vec::new()),
-        })
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
-        let p = &self.path;
-        let mut role = String::new();
-        let mut text = String::new();
-        let mut images = Vec::new();
-        let mut calls = Vec::new();
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
-                "role" => {
-                    if let Some(v) = map.next_value_seed(Str(p.field("role")))? {
-                        role = v;
-                    }
-                }
-                "content" => {
-                    if let Some(v) = map.next_value_seed(Str(p.field("content")))? {
-                        text = v;
-                    }
-                }
-                "images" => {
-                    images = map.next_value_seed(StrList(p.field("images")))?;
-                }
-                "tool_calls" => calls = map.next_value_seed(tool_calls(p.field("tool_calls")))?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        p: &Path<'_>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "role" => set_str(map, p.field("role"), &mut self.role)?,
+            "content" => set_str(map, p.field("content"), &mut self.content)?,
+            "images" => self.images = map.next_value_seed(StrList(p.field("images")))?,
+            "tool_calls" => {
+                self.tool_calls = map.next_value_seed(tool_calls(p.field("tool_calls")))?;
             }
+            _ => return Ok(false),
         }
+        Ok(true)
+    }
+}
+
+impl GoStruct for RawMessage {
+    type Output = Message;
+
+    /// A text block when `content` is non-empty, then one image block per image, then one
+    /// tool_use block per tool call. The content is never nil.
+    fn finish(self) -> Message {
+        let RawMessage {
+            role,
+            content: text,
+            images,
+            tool_calls: calls,
+        } = self;
         let mut content =
             Vec::with_capacity(usize::from(!text.is_empty()) + images.len() + calls.len());
         if !text.is_empty() {
@@ -268,150 +214,89 @@ impl<'de> Visitor<'de> for MessageVisitor<'_> {
         content.extend(calls.into_iter().map(|call| ContentBlock {
             kind: "tool_use".to_owned(),
             tool_use_id: call.id,
-            tool_name: call.name,
-            tool_input: call.arguments,
+            tool_name: call.function.name,
+            tool_input: call.function.arguments,
             ..ContentBlock::default()
         }));
-        Ok(Message {
+        Message {
             role,
             content: Some(content),
-        })
+        }
     }
+}
 
-    reject_kinds!(bool, number, string, array);
+/// `tool_calls`: `[{id string, function: {index int, name string, arguments object}}]`.
+fn tool_calls(path: Path<'_>) -> List<'_, StructElement<ToolCall>> {
+    List {
+        path,
+        target: "[]ollama.ollamaToolCall",
+        element: StructElement::new(),
+    }
 }
 
 #[derive(Default)]
 struct ToolCall {
     id: String,
+    function: Function,
+}
+
+impl GoFields for ToolCall {
+    const TARGET: &'static str = "ollama.ollamaToolCall";
+    const EXPECTING: &'static str = "a tool call object";
+
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        p: &Path<'_>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "id" => set_str(map, p.field("id"), &mut self.id)?,
+            // A struct field: decoded in place, so a repeated key keeps what it does not name.
+            "function" => {
+                map.next_value_seed(Fields(p.field("function"), &mut self.function))?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+impl GoStruct for ToolCall {
+    type Output = ToolCall;
+
+    fn finish(self) -> ToolCall {
+        self
+    }
+}
+
+#[derive(Default)]
+struct Function {
     name: String,
     arguments: Option<Map<String, Value>>,
 }
 
-/// `tool_calls`: `[{id string, function: {index int, name string, arguments object}}]`.
-fn tool_calls(path: Path<'_>) -> List<'_, ToolCallElement> {
-    List {
-        path,
-        target: "[]ollama.ollamaToolCall",
-        element: ToolCallElement,
-    }
-}
+impl GoFields for Function {
+    const TARGET: &'static str = "ollama.ollamaFunction";
+    const EXPECTING: &'static str = "a function object";
 
-struct ToolCallElement;
-
-impl<'de> Element<'de> for ToolCallElement {
-    type Value = ToolCall;
-
-    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<ToolCall, D::Error> {
-        d.deserialize_any(ToolCallVisitor {
-            path,
-            target: "ollama.ollamaToolCall",
-        })
-    }
-}
-
-struct ToolCallVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
-}
-
-impl<'de> Visitor<'de> for ToolCallVisitor<'_> {
-    type Value = ToolCall;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a tool call object")
-    }
-
-    fn visit_unit<E>(self) -> Result<ToolCall, E> {
-        Ok(ToolCall::default())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ToolCall, A::Error> {
-        let mut call = ToolCall::default();
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
-                "id" => {
-                    if let Some(v) = map.next_value_seed(Str(self.path.field("id")))? {
-                        call.id = v;
-                    }
-                }
-                "function" => {
-                    map.next_value_seed(FunctionSeed {
-                        path: self.path.field("function"),
-                        call: &mut call,
-                    })?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        p: &Path<'_>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            // Typed but unused.
+            "index" => {
+                map.next_value_seed(Int(p.field("index")))?;
             }
+            "name" => set_str(map, p.field("name"), &mut self.name)?,
+            "arguments" => self.arguments = map.next_value_seed(Object(p.field("arguments")))?,
+            _ => return Ok(false),
         }
-        Ok(call)
+        Ok(true)
     }
-
-    reject_kinds!(bool, number, string, array);
-}
-
-/// `function`: decoded into the tool call in place (a Go struct field).
-struct FunctionSeed<'p, 'c> {
-    path: Path<'p>,
-    call: &'c mut ToolCall,
-}
-
-impl<'de> DeserializeSeed<'de> for FunctionSeed<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(FunctionVisitor {
-            path: self.path,
-            target: "ollama.ollamaFunction",
-            call: self.call,
-        })
-    }
-}
-
-struct FunctionVisitor<'p, 'c> {
-    path: Path<'p>,
-    target: &'static str,
-    call: &'c mut ToolCall,
-}
-
-impl<'de> Visitor<'de> for FunctionVisitor<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a function object")
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
-                // Typed but unused.
-                "index" => {
-                    map.next_value_seed(Int(self.path.field("index")))?;
-                }
-                "name" => {
-                    if let Some(v) = map.next_value_seed(Str(self.path.field("name")))? {
-                        self.call.name = v;
-                    }
-                }
-                "arguments" => {
-                    self.call.arguments =
-                        map.next_value_seed(Object(self.path.field("arguments")))?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    reject_kinds!(bool, number, string, array);
 }
 
 #[cfg(test)]
@@ -425,6 +310,23 @@ mod tests {
 
     fn parse(v: Value) -> ChatRequest {
         parse_request(&v.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_repeated_function_key_keeps_the_fields_it_does_not_name() {
+        let req = parse_request(
+            r#"{"messages":[{"role":"assistant","tool_calls":[{
+                "function":{"name":"lookup","arguments":{"q":1}},
+                "function":{"index":2}}]}]}"#,
+        )
+        .unwrap();
+        let call = &req.messages[0].content.as_deref().unwrap()[0];
+        assert_eq!(call.tool_name, "lookup");
+        assert!(
+            call.tool_input
+                .as_ref()
+                .is_some_and(|m| m.contains_key("q"))
+        );
     }
 
     #[test]

@@ -11,10 +11,10 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{ChatRequest, ContentBlock, Message, ParseError, request};
-use crate::gojson::typed::{Bool, Float, Int, Object, Str};
+use crate::gojson::typed::{Bool, Float, Int, Object, Str, set_str};
 use crate::gojson::{
-    AnyValue, Element, Key, List, Path, StrProbe, go_number, ignore_kinds, reject_kinds,
-    reject_top_level, repair_lone_surrogates_str,
+    AnyValue, Fields, GoFields, GoStruct, Key, List, Path, StrProbe, StructElement, go_number,
+    ignore_kinds, reject_top_level, repair_lone_surrogates_str,
 };
 
 const REQUEST_TYPE: &str = "openai.openaiRequest";
@@ -55,11 +55,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
         let mut response_format = None;
         while let Some(key) = map.next_key::<Key>()? {
             match key.as_str() {
-                "model" => {
-                    if let Some(v) = map.next_value_seed(Str(ROOT.field("model")))? {
-                        req.model = v;
-                    }
-                }
+                "model" => set_str(&mut map, ROOT.field("model"), &mut req.model)?,
                 "messages" => {
                     req.messages = map.next_value_seed(messages(ROOT.field("messages")))?
                 }
@@ -140,17 +136,19 @@ impl<'de> Visitor<'de> for StopProbe {
 }
 
 /// `messages`: `[]openaiMessage`.
-fn messages(path: Path<'_>) -> List<'_, MessageElement> {
+fn messages(path: Path<'_>) -> List<'_, StructElement<RawMessage>> {
     List {
         path,
         target: "[]openai.openaiMessage",
-        element: MessageElement,
+        element: StructElement::new(),
     }
 }
 
 /// `content` as the reference sees it before conversion.
+#[derive(Default)]
 enum Content {
     /// `null` or no `content` key.
+    #[default]
     Missing,
     Text(String),
     /// The blocks built from the object parts of an array.
@@ -159,84 +157,50 @@ enum Content {
     Other,
 }
 
-/// One tool call: `id`, `function.name`, `function.arguments`.
+/// One `openaiMessage` as decoded; [`GoStruct::finish`] converts it to a [`Message`] in
+/// the reference's order: content, then the tool calls that decode, then the
+/// `role:"tool"` replacement.
 #[derive(Default)]
-struct ToolCall {
-    id: String,
-    name: String,
-    arguments: String,
+struct RawMessage {
+    role: String,
+    content: Content,
+    tool_call_id: String,
+    tool_calls: Vec<ToolCall>,
 }
 
-/// One `openaiMessage`, converted to a [`Message`] in the reference's order: content, then
-/// the tool calls that decode, then the `role:"tool"` replacement.
-struct MessageElement;
+impl GoFields for RawMessage {
+    const TARGET: &'static str = "openai.openaiMessage";
+    const EXPECTING: &'static str = "a message object";
 
-impl<'de> Element<'de> for MessageElement {
-    type Value = Message;
-
-    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<Message, D::Error> {
-        d.deserialize_any(MessageVisitor {
-            path,
-            target: "openai.openaiMessage",
-        })
-    }
-}
-
-struct MessageVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
-}
-
-impl<'de> Visitor<'de> for MessageVisitor<'_> {
-    type Value = Message;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a message object")
-    }
-
-    fn visit_unit<E>(self) -> Result<Message, E> {
-        Ok(convert(
-            String::new(),
-            Content::Missing,
-            Vec::new(),
-            String::new(),
-        ))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message, A::Error> {
-        let mut role = String::new();
-        let mut content = Content::Missing;
-        let mut tool_call_id = String::new();
-        let mut calls = Vec::new();
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
-                "role" => {
-                    if let Some(v) = map.next_value_seed(Str(self.path.field("role")))? {
-                        role = v;
-                    }
-                }
-                "content" => content = map.next_value_seed(ContentProbe)?,
-                // Typed but unused: only its kind is checked.
-                "name" => {
-                    map.next_value_seed(Str(self.path.field("name")))?;
-                }
-                "tool_call_id" => {
-                    if let Some(v) = map.next_value_seed(Str(self.path.field("tool_call_id")))? {
-                        tool_call_id = v;
-                    }
-                }
-                "tool_calls" => {
-                    calls = map.next_value_seed(tool_calls(self.path.field("tool_calls")))?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        p: &Path<'_>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "role" => set_str(map, p.field("role"), &mut self.role)?,
+            "content" => self.content = map.next_value_seed(ContentProbe)?,
+            // Typed but unused: only its kind is checked.
+            "name" => {
+                map.next_value_seed(Str(p.field("name")))?;
             }
+            "tool_call_id" => set_str(map, p.field("tool_call_id"), &mut self.tool_call_id)?,
+            "tool_calls" => {
+                self.tool_calls = map.next_value_seed(tool_calls(p.field("tool_calls")))?;
+            }
+            _ => return Ok(false),
         }
-        Ok(convert(role, content, calls, tool_call_id))
+        Ok(true)
     }
+}
 
-    reject_kinds!(bool, number, string, array);
+impl GoStruct for RawMessage {
+    type Output = Message;
+
+    fn finish(self) -> Message {
+        convert(self.role, self.content, self.tool_calls, self.tool_call_id)
+    }
 }
 
 fn convert(role: String, content: Content, calls: Vec<ToolCall>, tool_call_id: String) -> Message {
@@ -266,11 +230,11 @@ fn convert(role: String, content: Content, calls: Vec<ToolCall>, tool_call_id: S
         Content::Other => None,
     };
     for call in calls {
-        if let Some(input) = decode_arguments(&call.arguments) {
+        if let Some(input) = decode_arguments(&call.function.arguments) {
             blocks.get_or_insert_with(Vec::new).push(ContentBlock {
                 kind: "tool_use".to_owned(),
                 tool_use_id: call.id,
-                tool_name: call.name,
+                tool_name: call.function.name,
                 tool_input: input,
                 ..ContentBlock::default()
             });
@@ -419,128 +383,79 @@ impl<'de> Visitor<'de> for ImageUrlProbe {
 }
 
 /// `tool_calls`: a typed array of `{id, type, function: {name, arguments}}`.
-fn tool_calls(path: Path<'_>) -> List<'_, ToolCallElement> {
+fn tool_calls(path: Path<'_>) -> List<'_, StructElement<ToolCall>> {
     List {
         path,
         target: "[]openai.openaiToolCall",
-        element: ToolCallElement,
+        element: StructElement::new(),
     }
 }
 
-struct ToolCallElement;
-
-impl<'de> Element<'de> for ToolCallElement {
-    type Value = ToolCall;
-
-    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<ToolCall, D::Error> {
-        d.deserialize_any(ToolCallVisitor {
-            path,
-            target: "openai.openaiToolCall",
-        })
-    }
+/// One tool call: `id`, `function.name`, `function.arguments`.
+#[derive(Default)]
+struct ToolCall {
+    id: String,
+    function: Function,
 }
 
-struct ToolCallVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
-}
+impl GoFields for ToolCall {
+    const TARGET: &'static str = "openai.openaiToolCall";
+    const EXPECTING: &'static str = "a tool call object";
 
-impl<'de> Visitor<'de> for ToolCallVisitor<'_> {
-    type Value = ToolCall;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a tool call object")
-    }
-
-    fn visit_unit<E>(self) -> Result<ToolCall, E> {
-        Ok(ToolCall::default())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ToolCall, A::Error> {
-        let mut call = ToolCall::default();
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
-                "id" => {
-                    if let Some(v) = map.next_value_seed(Str(self.path.field("id")))? {
-                        call.id = v;
-                    }
-                }
-                "type" => {
-                    map.next_value_seed(Str(self.path.field("type")))?;
-                }
-                "function" => {
-                    let function = self.path.field("function");
-                    if let Some((name, arguments)) = map.next_value_seed(FunctionSeed(function))? {
-                        call.name = name.unwrap_or(call.name);
-                        call.arguments = arguments.unwrap_or(call.arguments);
-                    }
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        p: &Path<'_>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "id" => set_str(map, p.field("id"), &mut self.id)?,
+            // Typed but unused.
+            "type" => {
+                map.next_value_seed(Str(p.field("type")))?;
             }
-        }
-        Ok(call)
-    }
-
-    reject_kinds!(bool, number, string, array);
-}
-
-/// `function`: `{name string, arguments string}`; `None` for `null`.
-struct FunctionSeed<'p>(Path<'p>);
-
-type Function = (Option<String>, Option<String>);
-
-impl<'de> DeserializeSeed<'de> for FunctionSeed<'_> {
-    type Value = Option<Function>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(FunctionVisitor {
-            path: self.0,
-            target: "openai.openaiFunctionCall",
-        })
-    }
-}
-
-struct FunctionVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
-}
-
-impl<'de> Visitor<'de> for FunctionVisitor<'_> {
-    type Value = Option<Function>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a function object")
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (mut name, mut arguments) = (None, None);
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
-                "name" => {
-                    if let Some(v) = map.next_value_seed(Str(self.path.field("name")))? {
-                        name = Some(v);
-                    }
-                }
-                "arguments" => {
-                    if let Some(v) = map.next_value_seed(Str(self.path.field("arguments")))? {
-                        arguments = Some(v);
-                    }
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+            // A struct field: decoded in place, so a repeated key keeps what it does not name.
+            "function" => {
+                map.next_value_seed(Fields(p.field("function"), &mut self.function))?;
             }
+            _ => return Ok(false),
         }
-        Ok(Some((name, arguments)))
+        Ok(true)
     }
+}
 
-    reject_kinds!(bool, number, string, array);
+impl GoStruct for ToolCall {
+    type Output = ToolCall;
+
+    fn finish(self) -> ToolCall {
+        self
+    }
+}
+
+/// `function`: `{name string, arguments string}`.
+#[derive(Default)]
+struct Function {
+    name: String,
+    arguments: String,
+}
+
+impl GoFields for Function {
+    const TARGET: &'static str = "openai.openaiFunctionCall";
+    const EXPECTING: &'static str = "a function object";
+
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        p: &Path<'_>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "name" => set_str(map, p.field("name"), &mut self.name)?,
+            "arguments" => set_str(map, p.field("arguments"), &mut self.arguments)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 }
 
 #[cfg(test)]
@@ -558,6 +473,23 @@ mod tests {
 
     fn content(req: &ChatRequest, i: usize) -> Option<&[ContentBlock]> {
         req.messages[i].content.as_deref()
+    }
+
+    #[test]
+    fn a_repeated_function_key_keeps_the_fields_it_does_not_name() {
+        // Go decodes a struct field in place: the second `function` only sets `arguments`.
+        let req = parse_request(
+            r#"{"messages":[{"role":"assistant","tool_calls":[{"id":"c1",
+                "function":{"name":"lookup","arguments":"[]"},
+                "function":{"arguments":"{\"q\":1}"}}]}]}"#,
+        )
+        .unwrap();
+        let call = &content(&req, 0).unwrap()[0];
+        assert_eq!(call.tool_name, "lookup");
+        assert_eq!(
+            call.tool_input.as_ref().and_then(|m| m["q"].as_f64()),
+            Some(1.0)
+        );
     }
 
     #[test]
