@@ -288,9 +288,16 @@ async fn commit_group(state: &AppState, group: Group) -> Vec<TurnResult> {
     let Some(handle) = handle.as_mut() else {
         return results;
     };
-    for (index, provider, bytes, turn) in group.turns {
-        let started = Instant::now();
-        match handle.submit(turn).await {
+    // The session's turns of this batch commit together: one transaction for all of them.
+    let (meta, turns): (Vec<_>, Vec<_>) = group
+        .turns
+        .into_iter()
+        .map(|(index, provider, bytes, turn)| ((index, provider, bytes), turn))
+        .unzip();
+    let started = Instant::now();
+    let outcomes = handle.submit_all(turns).await;
+    for ((index, provider, bytes), outcome) in meta.into_iter().zip(outcomes) {
+        match outcome {
             Ok(committed) => {
                 count_accepted(state, &provider, started, bytes);
                 results.push(TurnResult::accepted(index, committed));

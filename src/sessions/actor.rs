@@ -166,9 +166,9 @@ impl Handler<Commit> for SessionActor {
     // `AtomicResponse` runs the commit inside `ctx.wait`: the actor handles no other message
     // until it finishes, which is what serialises a session's writes. (`ResponseActFuture`
     // would let the next message start while this one awaits the database.)
-    type Result = AtomicResponse<Self, Result<Committed, StoreError>>;
+    type Result = AtomicResponse<Self, Vec<Result<Committed, StoreError>>>;
 
-    fn handle(&mut self, Commit(turn): Commit, _ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, Commit(turns): Commit, _ctx: &mut Self::Context) -> Self::Result {
         let db = self.db.clone();
         let write_gate = self.registry.write_gate.clone();
         let key = self.key.clone();
@@ -177,32 +177,70 @@ impl Handler<Commit> for SessionActor {
         let known = std::mem::take(&mut self.known);
         let started = Instant::now();
         let commit = async move {
-            let write = TurnWrite {
-                key: &key,
-                envelope: turn.envelope.as_ref(),
-                chain: &turn.chain,
-                input_tokens: turn.input_tokens,
-                output_tokens: turn.output_tokens,
-                cost_usd: turn.cost_usd,
-                known: Some(known.set()),
-                project: project.as_deref(),
-            };
-            let result = match write_gate {
+            let writes: Vec<TurnWrite> = turns
+                .iter()
+                .map(|turn| TurnWrite {
+                    key: &key,
+                    envelope: turn.envelope.as_ref(),
+                    chain: &turn.chain,
+                    input_tokens: turn.input_tokens,
+                    output_tokens: turn.output_tokens,
+                    cost_usd: turn.cost_usd,
+                    known: Some(known.set()),
+                    project: project.as_deref(),
+                })
+                .collect();
+            let results = match write_gate {
                 Some(gate) => match gate.acquire_owned().await {
-                    Ok(_permit) => store::ingest_turn(&db, write).await,
+                    Ok(_permit) => commit_writes(&db, &writes).await,
                     // The gate is never closed; treat it as unavailable rather than panic.
-                    Err(_) => Err(StoreError::Unavailable("write gate closed".to_owned())),
+                    Err(_) => writes
+                        .iter()
+                        .map(|_| Err(StoreError::Unavailable("write gate closed".to_owned())))
+                        .collect(),
                 },
-                None => store::ingest_turn(&db, write).await,
+                None => commit_writes(&db, &writes).await,
             };
-            (result, known, turn)
+            drop(writes);
+            (results, known, turns)
         };
         AtomicResponse::new(Box::pin(commit.into_actor(self).map(
-            move |(result, known, turn), act, _ctx| {
+            move |(results, known, turns), act, _ctx| {
                 act.known = known;
-                act.after_commit(result, &turn, started)
+                results
+                    .into_iter()
+                    .zip(turns.iter())
+                    .map(|(result, turn)| act.after_commit(result, turn, started))
+                    .collect()
             },
         )))
+    }
+}
+
+/// Commits the turns of one message: several share one transaction (one commit, one fsync
+/// on SQLite). Turns of a batch are independent in the reference's contract, so when the
+/// shared transaction fails for a reason other than an outage, each turn is committed on
+/// its own and only the turn at fault fails.
+async fn commit_writes(
+    db: &DatabaseConnection,
+    writes: &[TurnWrite<'_>],
+) -> Vec<Result<IngestOutcome, StoreError>> {
+    if let [write] = writes {
+        return vec![store::ingest_turn(db, *write).await];
+    }
+    match store::ingest_turns(db, writes).await {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(StoreError::Unavailable(reason)) => writes
+            .iter()
+            .map(|_| Err(StoreError::Unavailable(reason.clone())))
+            .collect(),
+        Err(_) => {
+            let mut results = Vec::with_capacity(writes.len());
+            for write in writes {
+                results.push(store::ingest_turn(db, *write).await);
+            }
+            results
+        }
     }
 }
 

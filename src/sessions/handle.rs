@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use actix::MailboxError;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::messages::{Commit, Committed, Turn};
 use super::registry::{Shared, Slot};
@@ -11,7 +12,7 @@ use crate::store::StoreError;
 use crate::telemetry::OverloadReason;
 
 /// Why a turn was not committed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SubmitError {
     #[error("overloaded: session has {limit} turns pending")]
     SessionBusy { limit: usize },
@@ -101,31 +102,81 @@ impl SessionHandle {
     /// database is known to be unreachable. A turn queued behind a stopping actor is
     /// answered `Closed` without having been touched; it is resent once to a fresh actor.
     pub async fn submit(&mut self, turn: Turn) -> Result<Committed, SubmitError> {
+        let in_flight = self.admit(1)?;
+        let mut results = self.commit(Arc::from([turn]), in_flight).await?;
+        results.pop().unwrap_or(Err(SubmitError::ActorGone))
+    }
+
+    /// Commits turns of this session that arrived together (a batch), in order. They share
+    /// one message and one transaction when the in-flight limit has room for all of them,
+    /// else they go one by one as [`SessionHandle::submit`] sends them. Each turn gets its
+    /// own result: a turn the store refuses fails alone.
+    pub async fn submit_all(&mut self, turns: Vec<Turn>) -> Vec<Result<Committed, SubmitError>> {
+        let count = turns.len();
+        if count > 1 {
+            let refused = match self.admit(count) {
+                Ok(in_flight) => match self.commit(Arc::from(turns), in_flight).await {
+                    Ok(results) => return results,
+                    Err(err) => err,
+                },
+                // No room for all at once: one by one, as separate requests would go.
+                Err(SubmitError::InFlight { .. }) => return self.submit_each(turns).await,
+                Err(err) => err,
+            };
+            return vec![Err(refused); count];
+        }
+        self.submit_each(turns).await
+    }
+
+    async fn submit_each(&mut self, turns: Vec<Turn>) -> Vec<Result<Committed, SubmitError>> {
+        let mut results = Vec::with_capacity(turns.len());
+        for turn in turns {
+            results.push(self.submit(turn).await);
+        }
+        results
+    }
+
+    /// Refuses while the database is known to be down; else takes `count` in-flight permits.
+    fn admit(&self, count: usize) -> Result<OwnedSemaphorePermit, SubmitError> {
         if self.shared.is_unavailable() {
             return Err(SubmitError::Unavailable(
                 "database unreachable; retry later".to_owned(),
             ));
         }
-        let in_flight = self
-            .shared
-            .in_flight
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| SubmitError::InFlight {
-                limit: self.shared.settings.max_in_flight,
-            })?;
+        let limit = self.shared.settings.max_in_flight;
+        u32::try_from(count)
+            .ok()
+            .and_then(|n| self.shared.in_flight.clone().try_acquire_many_owned(n).ok())
+            .ok_or(SubmitError::InFlight { limit })
+    }
+
+    /// Sends `turns` as one message and waits for their results. `Err` means none of them
+    /// was committed (the session's queue was full, or its actor kept stopping).
+    async fn commit(
+        &mut self,
+        turns: Arc<[Turn]>,
+        in_flight: OwnedSemaphorePermit,
+    ) -> Result<Vec<Result<Committed, SubmitError>>, SubmitError> {
         let shared = self.shared.clone();
         shared.metrics.in_flight.set(shared.in_flight() as i64);
-        let result = self.send(Arc::new(turn)).await;
-        if matches!(result, Err(SubmitError::Unavailable(_))) {
+        let results = self.send(turns).await;
+        let outage =
+            |r: &Result<Committed, SubmitError>| matches!(r, Err(SubmitError::Unavailable(_)));
+        if results
+            .as_ref()
+            .is_ok_and(|results| results.iter().any(outage))
+        {
             shared.mark_unavailable();
         }
         drop(in_flight);
         shared.metrics.in_flight.set(shared.in_flight() as i64);
-        result
+        results
     }
 
-    async fn send(&mut self, turn: Arc<Turn>) -> Result<Committed, SubmitError> {
+    async fn send(
+        &mut self,
+        turns: Arc<[Turn]>,
+    ) -> Result<Vec<Result<Committed, SubmitError>>, SubmitError> {
         let limit = self.shared.settings.pending_per_session;
         for attempt in 0..2 {
             // Held until the reply: this is what the session's pending count counts.
@@ -139,13 +190,16 @@ impl SessionHandle {
                 .metrics
                 .session_pending
                 .observe((limit - self.slot.pending.available_permits()) as f64);
-            match self.slot.addr.send(Commit(turn.clone())).await {
-                Ok(result) => {
+            match self.slot.addr.send(Commit(turns.clone())).await {
+                Ok(results) => {
                     drop(pending);
-                    return result.map_err(SubmitError::from);
+                    return Ok(results
+                        .into_iter()
+                        .map(|r| r.map_err(SubmitError::from))
+                        .collect());
                 }
                 Err(MailboxError::Closed) if attempt == 0 => {
-                    // The actor stopped before reading the turn: it was never committed.
+                    // The actor stopped before reading the turns: none was committed.
                     drop(pending);
                     self.shared.remove_if(&self.key, self.slot.generation);
                     self.slot = self.shared.slot(&self.key)?;

@@ -34,12 +34,14 @@ pub struct Committed {
     pub counted: bool,
 }
 
-/// Commit one turn. The turn is shared so the registry can resend it to a fresh actor when
-/// the first one stopped before reading it.
-pub(crate) struct Commit(pub Arc<Turn>);
+/// Commit turns of the session, in order: one turn, or several that arrived together (a
+/// batch), which share one transaction. Each has its own result. The turns are shared so
+/// the registry can resend them to a fresh actor when the first one stopped before reading
+/// them.
+pub(crate) struct Commit(pub Arc<[Turn]>);
 
 impl Message for Commit {
-    type Result = Result<Committed, StoreError>;
+    type Result = Vec<Result<Committed, StoreError>>;
 }
 
 /// Finish everything queued before this message, leave the registry, stop.

@@ -60,10 +60,14 @@ pub async fn ingest_turns(
     writes: &[TurnWrite<'_>],
 ) -> Result<Vec<IngestOutcome>, StoreError> {
     // Validation and JSON encoding happen before the write lock is taken.
-    let turns = writes
-        .iter()
-        .map(PreparedTurn::new)
-        .collect::<Result<Vec<_>, _>>()?;
+    // A node of an earlier turn of the call is stored by the time a later turn runs, so
+    // a conversation's turns write only what each adds, not their history again.
+    let mut earlier: HashSet<&str> = HashSet::new();
+    let mut turns = Vec::with_capacity(writes.len());
+    for write in writes {
+        turns.push(PreparedTurn::new(write, &earlier)?);
+        earlier.extend(write.chain.nodes.iter().map(|n| n.hash.as_str()));
+    }
     if turns.is_empty() {
         return Ok(Vec::new());
     }
@@ -149,7 +153,8 @@ struct PreparedTurn {
 }
 
 impl PreparedTurn {
-    fn new(write: &TurnWrite<'_>) -> Result<Self, StoreError> {
+    /// `earlier`: hashes stored by turns committed before this one in the same transaction.
+    fn new(write: &TurnWrite<'_>, earlier: &HashSet<&str>) -> Result<Self, StoreError> {
         validate_chain(write.chain)?;
         if write.key.harness_session_id.is_empty() {
             return Err(StoreError::InvalidChain(
@@ -200,9 +205,12 @@ impl PreparedTurn {
         // there: the work is proportional to the new suffix, not to the conversation.
         let nodes = &write.chain.nodes;
         let head_index = nodes.len() - 1;
-        let first_new = write
-            .known
-            .and_then(|known| nodes.iter().rposition(|n| known.contains(&n.hash)))
+        let stored = |hash: &String| {
+            earlier.contains(hash.as_str()) || write.known.is_some_and(|k| k.contains(hash))
+        };
+        let first_new = nodes
+            .iter()
+            .rposition(|n| stored(&n.hash))
             .map_or(0, |i| i + 1);
         let rows = nodes[first_new..]
             .iter()

@@ -178,3 +178,109 @@ async fn a_sessions_turns_apply_in_array_order() {
         app.stop().await;
     }
 }
+
+/// A session's turns in one batch commit in one transaction, each writing only what it adds
+/// to the conversation: the nodes carry one commit's clock, which ticks a microsecond per
+/// node row written or skipped, so they are a microsecond apart. Separate commits, each with
+/// its own clock, would be far apart; turns that wrote their history again, further.
+#[actix_rt::test]
+async fn a_sessions_turns_in_a_batch_share_one_transaction() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        let a = Conversation::claude("one-commit");
+        let res = app.batch(&[a.turn(0), a.turn(1), a.turn(2)]).await;
+        assert_eq!(res.json()["accepted"], 3, "{}", res.text());
+        let mut nodes = rows::all_nodes(&app.db().await).await;
+        assert_eq!(nodes.len(), 6, "three turns extend one conversation");
+        nodes.sort_by_key(|n| n.created_at);
+        for pair in nodes.windows(2) {
+            let gap = pair[1].created_at - pair[0].created_at;
+            assert_eq!(gap.num_microseconds(), Some(1), "{:?}", db.backend);
+        }
+        app.stop().await;
+    }
+}
+
+/// Makes the insert of any node whose content mentions `poison` fail.
+async fn poison_nodes(conn: &sea_orm::DatabaseConnection) {
+    use sea_orm::{ConnectionTrait, DbBackend};
+    let statements: &[&str] = match conn.get_database_backend() {
+        DbBackend::Postgres => &[
+            "CREATE FUNCTION reject_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN IF NEW.content::text LIKE '%poison%' THEN
+               RAISE EXCEPTION 'injected failure' USING ERRCODE = 'check_violation';
+             END IF; RETURN NEW; END $$",
+            "CREATE TRIGGER reject_poison BEFORE INSERT ON nodes
+             FOR EACH ROW EXECUTE FUNCTION reject_poison()",
+        ],
+        _ => &["CREATE TRIGGER reject_poison BEFORE INSERT ON nodes
+                WHEN NEW.content LIKE '%poison%'
+                BEGIN SELECT RAISE(ABORT, 'injected failure'); END"],
+    };
+    for s in statements {
+        conn.execute_unprepared(s).await.expect("install trigger");
+    }
+}
+
+/// Turns of a batch stay independent (reference-tests.md §8.8) even when a session's turns
+/// share a transaction: the turn the store refuses fails alone, the others are stored.
+#[actix_rt::test]
+async fn a_turn_the_store_refuses_fails_alone_within_its_session() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        let conn = app.db().await;
+        poison_nodes(&conn).await;
+        let session = Some(crate::fixtures::envelope("poisoned"));
+        let good = Conversation::new("good", session.clone());
+        let bad = Conversation::new("poison", session);
+        let res = app.batch(&[good.turn(0), bad.turn(0), good.turn(1)]).await;
+        assert_eq!(res.status, StatusCode::ACCEPTED);
+        let body = res.json();
+        let statuses: Vec<_> = body["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| r["status"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(statuses, ["accepted", "rejected", "accepted"], "{body}");
+        assert!(
+            body["errors"][0]
+                .as_str()
+                .is_some_and(|e| e.starts_with("turn[1]:") && e.contains("injected failure")),
+            "{body}"
+        );
+        let row = rows::session_by_harness_id(&conn, "claude", "poisoned")
+            .await
+            .expect("session");
+        assert_eq!(row.turn_count, 2);
+        assert_eq!(
+            rows::node_count(&conn).await,
+            4,
+            "only the good turns' nodes"
+        );
+        app.stop().await;
+    }
+}
+
+/// When the in-flight limit has no room for all of a session's turns at once, they commit
+/// one by one, as separate requests would, rather than being refused.
+#[actix_rt::test]
+async fn turns_beyond_the_in_flight_limit_commit_one_by_one() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn_with(&db, |c| c.sessions.max_in_flight = 2).await;
+        let a = Conversation::claude("narrow");
+        let res = app.batch(&[a.turn(0), a.turn(1), a.turn(2)]).await;
+        let body = res.json();
+        assert_eq!(
+            (body["accepted"].as_u64(), body["rejected"].as_u64()),
+            (Some(3), Some(0)),
+            "{body}"
+        );
+        let conn = app.db().await;
+        let row = rows::session_by_harness_id(&conn, "claude", "narrow")
+            .await
+            .expect("session");
+        assert_eq!(row.turn_count, 3);
+        app.stop().await;
+    }
+}

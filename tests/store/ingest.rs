@@ -470,6 +470,14 @@ async fn several_turns_commit_together_in_order() {
         assert_eq!(outs[1].new_nodes.len(), 2);
         assert!(outs.iter().all(|o| o.counted));
         assert_eq!(session(&db, outs[0].session_id).await.turn_count, 2);
+        // The commit's clock ticks once per node row written or skipped: a microsecond
+        // apart means turn 2 did not write turn 1's nodes again as its history.
+        let mut nodes = all_nodes(&db).await;
+        nodes.sort_by_key(|n| n.created_at);
+        for pair in nodes.windows(2) {
+            let gap = pair[1].created_at - pair[0].created_at;
+            assert_eq!(gap.num_microseconds(), Some(1), "{:?}", t.backend);
+        }
     }
 }
 
