@@ -1,0 +1,30 @@
+#!/usr/bin/env python3
+"""Posts ROUNDS batches of N turns of one new session each (a conversation growing by one
+exchange per turn) and prints the median time per batch.
+
+Usage: batch.py URL N ROUNDS"""
+import json, sys, time, urllib.request
+url = sys.argv[1]; n = int(sys.argv[2]); rounds = int(sys.argv[3])
+def turn(sid, k):
+    msgs = []
+    for i in range(k):
+        msgs.append({"role": "user", "content": f"{sid} question {i} " + "x" * 200})
+        msgs.append({"role": "assistant", "content": [{"type": "text", "text": f"{sid} answer {i} " + "y" * 400}]})
+    msgs.append({"role": "user", "content": f"{sid} question {k}"})
+    return {"provider": "anthropic", "request": {"model": "m", "max_tokens": 10, "messages": msgs},
+            "response": {"model": "m", "done": True, "stop_reason": "end_turn",
+                         "message": {"role": "assistant", "content": [{"type": "text", "text": f"{sid} answer {k}"}]},
+                         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}},
+            "session": {"org_id": "", "harness_id": "claude", "harness_session_id": sid}}
+times = []
+for r in range(rounds):
+    sid = f"batch-{time.time_ns()}-{r}"
+    body = json.dumps({"turns": [turn(sid, k) for k in range(n)]}).encode()
+    req = urllib.request.Request(url + "/v1/ingest/batch", data=body, headers={"content-type": "application/json"})
+    t = time.perf_counter()
+    with urllib.request.urlopen(req) as resp:
+        out = json.load(resp)
+    times.append(time.perf_counter() - t)
+    assert out["accepted"] == n, out
+times.sort()
+print(f"{n} turns of one session per batch: median {times[len(times)//2]*1000:.1f} ms ({n/times[len(times)//2]:.0f} turns/s), min {times[0]*1000:.1f} ms")
