@@ -23,9 +23,8 @@ use serde::Deserializer;
 use serde::de::{self, Deserialize, DeserializeSeed, Visitor};
 
 pub use surrogates::{repair_lone_surrogates, repair_lone_surrogates_str};
-pub(crate) use typed::reject_top_level;
 pub use typed::{
-    Element, Fields, GoFields, GoStruct, List, Path, StructElement, mismatch, top_level_mismatch,
+    Document, Element, Fields, GoFields, GoStruct, List, Path, StructElement, mismatch,
 };
 pub(crate) use value::ignore_kinds;
 pub use value::{AnyValue, BoolProbe, ObjectProbe, StrProbe, go_number, skip_map, skip_seq};

@@ -41,18 +41,18 @@ impl fmt::Display for Path<'_> {
     }
 }
 
-/// `json: cannot unmarshal <found> into Go struct field <path> of type <target>`.
+/// `json: cannot unmarshal <found> into Go struct field <path> of type <target>`, or `… into
+/// Go value of type <target>` at the root.
 pub fn mismatch<E: de::Error>(found: impl fmt::Display, path: &Path, target: &str) -> E {
-    E::custom(format_args!(
-        "json: cannot unmarshal {found} into Go struct field {path} of type {target}"
-    ))
-}
-
-/// `json: cannot unmarshal <found> into Go value of type <target>` (a top-level mismatch).
-pub fn top_level_mismatch<E: de::Error>(found: &str, target: &str) -> E {
-    E::custom(format_args!(
-        "json: cannot unmarshal {found} into Go value of type {target}"
-    ))
+    match path {
+        // The root is the whole document, which Go reports as a value, not a field.
+        Path::Root(_) => E::custom(format_args!(
+            "json: cannot unmarshal {found} into Go value of type {target}"
+        )),
+        _ => E::custom(format_args!(
+            "json: cannot unmarshal {found} into Go struct field {path} of type {target}"
+        )),
+    }
 }
 
 /// Go's name for the kind of a JSON value, from its first byte.
@@ -104,39 +104,6 @@ macro_rules! reject_kinds {
         }
     };
 }
-
-/// Like [`reject_kinds!`] for a top-level value: `json: cannot unmarshal string into Go value
-/// of type openai.openaiRequest`. Takes the Go type name, then the kinds to reject.
-macro_rules! reject_top_level {
-    ($target:expr; $($kind:ident),* $(,)?) => { $( reject_top_level!(@one $target, $kind); )* };
-    (@one $target:expr, bool) => {
-        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Err($crate::gojson::top_level_mismatch("bool", $target))
-        }
-    };
-    (@one $target:expr, number) => {
-        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Err($crate::gojson::top_level_mismatch("number", $target))
-        }
-        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Err($crate::gojson::top_level_mismatch("number", $target))
-        }
-        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Err($crate::gojson::top_level_mismatch("number", $target))
-        }
-    };
-    (@one $target:expr, string) => {
-        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Err($crate::gojson::top_level_mismatch("string", $target))
-        }
-    };
-    (@one $target:expr, array) => {
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
-            Err($crate::gojson::top_level_mismatch("array", $target))
-        }
-    };
-}
-pub(crate) use reject_top_level;
 
 /// A Go `string` field. `None` for `null`.
 pub struct Str<'p>(pub Path<'p>);
@@ -411,7 +378,20 @@ impl<'de, T: GoStruct> Element<'de> for StructElement<T> {
     type Value = T::Output;
 
     fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<T::Output, D::Error> {
-        let mut value = T::default();
+        Document(path, T::default()).deserialize(d)
+    }
+}
+
+/// A Go struct decoded from `value` (its zero value, or one carrying settings) and then
+/// finished. At [`Path::Root`] it is a whole document: `null` gives the finished zero
+/// value, another kind than an object is Go's top-level type error.
+pub struct Document<'p, T>(pub Path<'p>, pub T);
+
+impl<'de, T: GoStruct> DeserializeSeed<'de> for Document<'_, T> {
+    type Value = T::Output;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T::Output, D::Error> {
+        let Document(path, mut value) = self;
         Fields(path, &mut value).deserialize(d)?;
         Ok(value.finish())
     }

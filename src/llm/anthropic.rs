@@ -14,11 +14,10 @@ use super::request::{self, Scope};
 use super::{ChatRequest, ContentBlock, Message, ParseError};
 use crate::gojson::typed::{Bool, Float, Int, StrList, set_str};
 use crate::gojson::{
-    BoolProbe, GoFields, GoStruct, Key, List, ObjectProbe, Path, StrProbe, StructElement,
-    ignore_kinds, reject_top_level,
+    BoolProbe, Document, GoFields, GoStruct, Key, List, ObjectProbe, Path, StrProbe, StructElement,
+    ignore_kinds,
 };
 
-const REQUEST_TYPE: &str = "anthropic.anthropicRequest";
 static ROOT: Path<'static> = Path::Root("anthropicRequest");
 
 /// Parses an Anthropic request body.
@@ -27,74 +26,75 @@ pub fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
 }
 
 pub(super) fn parse(raw: &str, scope: Scope) -> Result<ChatRequest, ParseError> {
-    request::run(raw, RequestSeed(scope))
+    request::run(raw, request_seed(scope))
 }
 
-pub(super) struct RequestSeed(pub(super) Scope);
-
-impl<'de> DeserializeSeed<'de> for RequestSeed {
-    type Value = ChatRequest;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ChatRequest, D::Error> {
-        d.deserialize_any(RequestVisitor(self.0))
-    }
+/// The seed of a whole request, filled in as far as `scope` asks.
+pub(super) fn request_seed(scope: Scope) -> Document<'static, RawRequest> {
+    Document(
+        ROOT,
+        RawRequest {
+            scope,
+            ..RawRequest::default()
+        },
+    )
 }
 
-struct RequestVisitor(Scope);
+/// An `anthropicRequest` as decoded.
+#[derive(Default)]
+pub(super) struct RawRequest {
+    scope: Scope,
+    req: ChatRequest,
+    /// `MaxTokens` is a plain int in the reference: always reported, 0 when absent.
+    max_tokens: i64,
+}
 
-impl<'de> Visitor<'de> for RequestVisitor {
-    type Value = ChatRequest;
+impl GoFields for RawRequest {
+    const TARGET: &'static str = "anthropic.anthropicRequest";
+    const EXPECTING: &'static str = "an Anthropic request object";
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an Anthropic request object")
-    }
-
-    fn visit_unit<E>(self) -> Result<ChatRequest, E> {
-        Ok(ChatRequest {
-            max_tokens: Some(0),
-            ..ChatRequest::default()
-        })
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChatRequest, A::Error> {
-        let mut req = ChatRequest::default();
-        // `MaxTokens` is a plain int in the reference: always reported, 0 when absent.
-        let mut max_tokens = 0;
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
-                "model" => set_str(&mut map, ROOT.field("model"), &mut req.model)?,
-                "messages" => {
-                    req.messages = map.next_value_seed(messages(ROOT.field("messages")))?
-                }
-                // `system` is a Go `any`: it never fails, so a chain need not read it.
-                "system" if self.0 == Scope::Chain => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-                "system" => req.system = map.next_value_seed(SystemProbe)?,
-                "max_tokens" => {
-                    if let Some(v) = map.next_value_seed(Int(ROOT.field("max_tokens")))? {
-                        max_tokens = v;
-                    }
-                }
-                "temperature" => {
-                    req.temperature = map.next_value_seed(Float(ROOT.field("temperature")))?;
-                }
-                "top_p" => req.top_p = map.next_value_seed(Float(ROOT.field("top_p")))?,
-                "top_k" => req.top_k = map.next_value_seed(Int(ROOT.field("top_k")))?,
-                "stop_sequences" => {
-                    req.stop = map.next_value_seed(StrList(ROOT.field("stop_sequences")))?;
-                }
-                "stream" => req.stream = map.next_value_seed(Bool(ROOT.field("stream")))?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        p: &Path<'_>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let req = &mut self.req;
+        match key {
+            "model" => set_str(map, p.field("model"), &mut req.model)?,
+            "messages" => req.messages = map.next_value_seed(messages(p.field("messages")))?,
+            // `system` is a Go `any`: it never fails, so a chain need not read it.
+            "system" if self.scope == Scope::Chain => return Ok(false),
+            "system" => req.system = map.next_value_seed(SystemProbe)?,
+            "max_tokens" => {
+                if let Some(v) = map.next_value_seed(Int(p.field("max_tokens")))? {
+                    self.max_tokens = v;
                 }
             }
+            "temperature" => {
+                req.temperature = map.next_value_seed(Float(p.field("temperature")))?
+            }
+            "top_p" => req.top_p = map.next_value_seed(Float(p.field("top_p")))?,
+            "top_k" => req.top_k = map.next_value_seed(Int(p.field("top_k")))?,
+            "stop_sequences" => {
+                req.stop = map.next_value_seed(StrList(p.field("stop_sequences")))?;
+            }
+            "stream" => req.stream = map.next_value_seed(Bool(p.field("stream")))?,
+            _ => return Ok(false),
         }
-        req.max_tokens = Some(max_tokens);
-        Ok(req)
+        Ok(true)
     }
+}
 
-    reject_top_level!(REQUEST_TYPE; bool, number, string, array);
+impl GoStruct for RawRequest {
+    type Output = ChatRequest;
+
+    fn finish(self) -> ChatRequest {
+        ChatRequest {
+            max_tokens: Some(self.max_tokens),
+            ..self.req
+        }
+    }
 }
 
 /// `messages`: `[]anthropicMessage`.

@@ -3,75 +3,69 @@
 //! Everything here is typed: `content` must be a string and tool-call `arguments` an object,
 //! otherwise the request fails as it does in the reference.
 
-use std::fmt;
-
-use serde::Deserializer;
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::de::MapAccess;
 use serde_json::{Map, Value};
 
 use super::{ChatRequest, ContentBlock, Message, ParseError, request};
 use crate::gojson::typed::{Bool, Float, Int, Object, StrList, set_str};
-use crate::gojson::{
-    Fields, GoFields, GoStruct, Key, List, Path, StructElement, go_number, reject_top_level,
-};
+use crate::gojson::{Document, Fields, GoFields, GoStruct, List, Path, StructElement, go_number};
 
-const REQUEST_TYPE: &str = "ollama.ollamaRequest";
 static ROOT: Path<'static> = Path::Root("ollamaRequest");
 
 /// Parses an Ollama chat request body.
 pub fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
-    request::run(raw, RequestSeed)
+    request::run(raw, request_seed())
 }
 
-pub(super) struct RequestSeed;
-
-impl<'de> DeserializeSeed<'de> for RequestSeed {
-    type Value = ChatRequest;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ChatRequest, D::Error> {
-        d.deserialize_any(RequestVisitor)
-    }
+/// The seed of a whole request.
+pub(super) fn request_seed() -> Document<'static, RawRequest> {
+    Document(ROOT, RawRequest::default())
 }
 
-struct RequestVisitor;
+/// An `ollamaRequest` as decoded; `finish` maps the options to neutral fields and keeps
+/// the rest in `extra`.
+#[derive(Default)]
+pub(super) struct RawRequest {
+    req: ChatRequest,
+    format: String,
+    keep_alive: String,
+    options: Option<Options>,
+}
 
-impl<'de> Visitor<'de> for RequestVisitor {
-    type Value = ChatRequest;
+impl GoFields for RawRequest {
+    const TARGET: &'static str = "ollama.ollamaRequest";
+    const EXPECTING: &'static str = "an Ollama request object";
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an Ollama request object")
-    }
-
-    fn visit_unit<E>(self) -> Result<ChatRequest, E> {
-        Ok(ChatRequest::default())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChatRequest, A::Error> {
-        let mut req = ChatRequest::default();
-        let mut format = String::new();
-        let mut keep_alive = String::new();
-        let mut options = None;
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
-                "model" => set_str(&mut map, ROOT.field("model"), &mut req.model)?,
-                "messages" => {
-                    req.messages = map.next_value_seed(messages(ROOT.field("messages")))?
-                }
-                "stream" => req.stream = map.next_value_seed(Bool(ROOT.field("stream")))?,
-                "format" => set_str(&mut map, ROOT.field("format"), &mut format)?,
-                "keep_alive" => set_str(&mut map, ROOT.field("keep_alive"), &mut keep_alive)?,
-                // A pointer field: each `options` key decodes a fresh struct, `null` clears it.
-                "options" => {
-                    let mut o = Options::default();
-                    let object = map.next_value_seed(Fields(ROOT.field("options"), &mut o))?;
-                    options = object.then_some(o);
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        p: &Path<'_>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "model" => set_str(map, p.field("model"), &mut self.req.model)?,
+            "messages" => self.req.messages = map.next_value_seed(messages(p.field("messages")))?,
+            "stream" => self.req.stream = map.next_value_seed(Bool(p.field("stream")))?,
+            "format" => set_str(map, p.field("format"), &mut self.format)?,
+            "keep_alive" => set_str(map, p.field("keep_alive"), &mut self.keep_alive)?,
+            // A pointer field: each `options` key decodes a fresh struct, `null` clears it.
+            "options" => {
+                let mut o = Options::default();
+                let object = map.next_value_seed(Fields(p.field("options"), &mut o))?;
+                self.options = object.then_some(o);
             }
+            _ => return Ok(false),
         }
-        if let Some(o) = options {
+        Ok(true)
+    }
+}
+
+impl GoStruct for RawRequest {
+    type Output = ChatRequest;
+
+    fn finish(self) -> ChatRequest {
+        let mut req = self.req;
+        if let Some(o) = self.options {
             req.temperature = o.temperature;
             req.top_p = o.top_p;
             req.top_k = o.top_k;
@@ -89,17 +83,16 @@ impl<'de> Visitor<'de> for RequestVisitor {
                 req.extra.insert("repeat_last_n".into(), Value::from(v));
             }
         }
-        if !format.is_empty() {
-            req.extra.insert("format".into(), Value::String(format));
-        }
-        if !keep_alive.is_empty() {
+        if !self.format.is_empty() {
             req.extra
-                .insert("keep_alive".into(), Value::String(keep_alive));
+                .insert("format".into(), Value::String(self.format));
         }
-        Ok(req)
+        if !self.keep_alive.is_empty() {
+            req.extra
+                .insert("keep_alive".into(), Value::String(self.keep_alive));
+        }
+        req
     }
-
-    reject_top_level!(REQUEST_TYPE; bool, number, string, array);
 }
 
 /// `options` (`*ollamaOptions`).
@@ -310,6 +303,15 @@ mod tests {
 
     fn parse(v: Value) -> ChatRequest {
         parse_request(&v.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_request_that_is_not_an_object_is_a_top_level_type_error() {
+        assert_eq!(
+            parse_request("[1]").unwrap_err().to_string(),
+            "json: cannot unmarshal array into Go value of type ollama.ollamaRequest"
+        );
+        assert_eq!(parse_request("null").unwrap(), ChatRequest::default());
     }
 
     #[test]

@@ -13,93 +13,87 @@ use serde_json::{Map, Value};
 use super::{ChatRequest, ContentBlock, Message, ParseError, request};
 use crate::gojson::typed::{Bool, Float, Int, Object, Str, set_str};
 use crate::gojson::{
-    AnyValue, Fields, GoFields, GoStruct, Key, List, Path, StrProbe, StructElement, go_number,
-    ignore_kinds, reject_top_level, repair_lone_surrogates_str,
+    AnyValue, Document, Fields, GoFields, GoStruct, Key, List, Path, StrProbe, StructElement,
+    go_number, ignore_kinds, repair_lone_surrogates_str,
 };
 
-const REQUEST_TYPE: &str = "openai.openaiRequest";
 static ROOT: Path<'static> = Path::Root("openaiRequest");
 
 /// Parses an OpenAI Chat Completions request body.
 pub fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
-    request::run(raw, RequestSeed)
+    request::run(raw, request_seed())
 }
 
-pub(super) struct RequestSeed;
-
-impl<'de> DeserializeSeed<'de> for RequestSeed {
-    type Value = ChatRequest;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ChatRequest, D::Error> {
-        d.deserialize_any(RequestVisitor)
-    }
+/// The seed of a whole request.
+pub(super) fn request_seed() -> Document<'static, RawRequest> {
+    Document(ROOT, RawRequest::default())
 }
 
-struct RequestVisitor;
+/// An `openaiRequest` as decoded; the parameters without a neutral field go to `extra`.
+#[derive(Default)]
+pub(super) struct RawRequest {
+    req: ChatRequest,
+    frequency_penalty: Option<f64>,
+    presence_penalty: Option<f64>,
+    response_format: Option<Map<String, Value>>,
+}
 
-impl<'de> Visitor<'de> for RequestVisitor {
-    type Value = ChatRequest;
+impl GoFields for RawRequest {
+    const TARGET: &'static str = "openai.openaiRequest";
+    const EXPECTING: &'static str = "an OpenAI request object";
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an OpenAI request object")
-    }
-
-    fn visit_unit<E>(self) -> Result<ChatRequest, E> {
-        Ok(ChatRequest::default())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChatRequest, A::Error> {
-        let mut req = ChatRequest::default();
-        let mut frequency_penalty = None;
-        let mut presence_penalty = None;
-        let mut response_format = None;
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
-                "model" => set_str(&mut map, ROOT.field("model"), &mut req.model)?,
-                "messages" => {
-                    req.messages = map.next_value_seed(messages(ROOT.field("messages")))?
-                }
-                "max_tokens" => {
-                    req.max_tokens = map.next_value_seed(Int(ROOT.field("max_tokens")))?
-                }
-                "temperature" => {
-                    req.temperature = map.next_value_seed(Float(ROOT.field("temperature")))?;
-                }
-                "top_p" => req.top_p = map.next_value_seed(Float(ROOT.field("top_p")))?,
-                "stop" => req.stop = map.next_value_seed(StopProbe)?,
-                "seed" => req.seed = map.next_value_seed(Int(ROOT.field("seed")))?,
-                "stream" => req.stream = map.next_value_seed(Bool(ROOT.field("stream")))?,
-                "frequency_penalty" => {
-                    frequency_penalty =
-                        map.next_value_seed(Float(ROOT.field("frequency_penalty")))?;
-                }
-                "presence_penalty" => {
-                    presence_penalty =
-                        map.next_value_seed(Float(ROOT.field("presence_penalty")))?;
-                }
-                "response_format" => {
-                    response_format = map.next_value_seed(Object(ROOT.field("response_format")))?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+    fn field<'de, A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        p: &Path<'_>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let req = &mut self.req;
+        match key {
+            "model" => set_str(map, p.field("model"), &mut req.model)?,
+            "messages" => req.messages = map.next_value_seed(messages(p.field("messages")))?,
+            "max_tokens" => req.max_tokens = map.next_value_seed(Int(p.field("max_tokens")))?,
+            "temperature" => {
+                req.temperature = map.next_value_seed(Float(p.field("temperature")))?
             }
+            "top_p" => req.top_p = map.next_value_seed(Float(p.field("top_p")))?,
+            "stop" => req.stop = map.next_value_seed(StopProbe)?,
+            "seed" => req.seed = map.next_value_seed(Int(p.field("seed")))?,
+            "stream" => req.stream = map.next_value_seed(Bool(p.field("stream")))?,
+            "frequency_penalty" => {
+                self.frequency_penalty =
+                    map.next_value_seed(Float(p.field("frequency_penalty")))?;
+            }
+            "presence_penalty" => {
+                self.presence_penalty = map.next_value_seed(Float(p.field("presence_penalty")))?;
+            }
+            "response_format" => {
+                self.response_format = map.next_value_seed(Object(p.field("response_format")))?;
+            }
+            _ => return Ok(false),
         }
-        if let Some(v) = frequency_penalty {
+        Ok(true)
+    }
+}
+
+impl GoStruct for RawRequest {
+    type Output = ChatRequest;
+
+    fn finish(self) -> ChatRequest {
+        let mut req = self.req;
+        if let Some(v) = self.frequency_penalty {
             req.extra
                 .insert("frequency_penalty".into(), Value::Number(go_number(v)));
         }
-        if let Some(v) = presence_penalty {
+        if let Some(v) = self.presence_penalty {
             req.extra
                 .insert("presence_penalty".into(), Value::Number(go_number(v)));
         }
-        if let Some(v) = response_format {
+        if let Some(v) = self.response_format {
             req.extra.insert("response_format".into(), Value::Object(v));
         }
-        Ok(req)
+        req
     }
-
-    reject_top_level!(REQUEST_TYPE; bool, number, string, array);
 }
 
 /// `stop` (any): a string is one stop sequence, an array keeps its strings.

@@ -100,16 +100,17 @@ impl<'de> DeserializeSeed<'de> for ChainSeed {
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ChatRequest, D::Error> {
         match self.0 {
-            Provider::Anthropic => anthropic::RequestSeed(Scope::Chain).deserialize(d),
-            Provider::OpenAi => openai::RequestSeed.deserialize(d),
-            Provider::Ollama => ollama::RequestSeed.deserialize(d),
+            Provider::Anthropic => anthropic::request_seed(Scope::Chain).deserialize(d),
+            Provider::OpenAi => openai::request_seed().deserialize(d),
+            Provider::Ollama => ollama::request_seed().deserialize(d),
         }
     }
 }
 
 /// How much of a request a parser fills in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) enum Scope {
+    #[default]
     Full,
     Chain,
 }
