@@ -48,9 +48,10 @@ impl GoFields for RawRequest {
             "stream" => self.req.stream = map.next_value_seed(Bool(p.field("stream")))?,
             "format" => set_str(map, p.field("format"), &mut self.format)?,
             "keep_alive" => set_str(map, p.field("keep_alive"), &mut self.keep_alive)?,
-            // A pointer field: each `options` key decodes a fresh struct, `null` clears it.
+            // A pointer field: `null` clears it; an object is decoded into the struct it
+            // already points to (a repeated key merges), or into a new one.
             "options" => {
-                let mut o = Options::default();
+                let mut o = self.options.take().unwrap_or_default();
                 let object = map.next_value_seed(Fields(p.field("options"), &mut o))?;
                 self.options = object.then_some(o);
             }
@@ -303,6 +304,15 @@ mod tests {
 
     fn parse(v: Value) -> ChatRequest {
         parse_request(&v.to_string()).unwrap()
+    }
+
+    #[test]
+    fn repeated_options_merge_and_null_clears_them() {
+        let req =
+            parse_request(r#"{"options":{"temperature":0.5},"options":{"top_k":3}}"#).unwrap();
+        assert_eq!((req.temperature, req.top_k), (Some(0.5), Some(3)));
+        let req = parse_request(r#"{"options":{"temperature":0.5},"options":null}"#).unwrap();
+        assert_eq!(req.temperature, None);
     }
 
     #[test]
