@@ -94,6 +94,7 @@ pub struct Metrics {
     pub actor_stops_total: IntCounterVec,
     pub session_pending: Histogram,
     pub in_flight: IntGauge,
+    pub writer_queued: IntGauge,
     pub commit_seconds: Histogram,
     pub turns_total: IntCounterVec,
     pub overloaded_total: IntCounterVec,
@@ -160,6 +161,10 @@ impl Metrics {
             "reel_turns_in_flight",
             "Turns accepted and not yet committed, across all sessions.",
         )?;
+        let writer_queued = IntGauge::new(
+            "reel_sqlite_writer_queued",
+            "Session commits waiting for the SQLite writer, which commits them together.",
+        )?;
         let commit_seconds = Histogram::with_opts(HistogramOpts::new(
             "reel_commit_seconds",
             "Duration of one session commit (the store transaction), in seconds.",
@@ -204,6 +209,7 @@ impl Metrics {
         registry.register(Box::new(actor_stops_total.clone()))?;
         registry.register(Box::new(session_pending.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(writer_queued.clone()))?;
         registry.register(Box::new(commit_seconds.clone()))?;
         registry.register(Box::new(turns_total.clone()))?;
         registry.register(Box::new(overloaded_total.clone()))?;
@@ -223,6 +229,7 @@ impl Metrics {
             actor_stops_total,
             session_pending,
             in_flight,
+            writer_queued,
             commit_seconds,
             turns_total,
             overloaded_total,

@@ -12,8 +12,9 @@ use tokio::sync::Semaphore;
 use super::known::KnownHashes;
 use super::messages::{Commit, Committed, Drain, Turn};
 use super::registry::{IdleRemoval, Shared};
+use super::writer::{Job, commit_job};
 use super::{SessionKey, SessionSnapshot};
-use crate::store::{self, IngestOutcome, StoreError, TurnWrite};
+use crate::store::{IngestOutcome, StoreError};
 use crate::telemetry::StopReason;
 
 /// How often an actor checks whether it has been idle long enough to stop.
@@ -170,43 +171,37 @@ impl Handler<Commit> for SessionActor {
 
     fn handle(&mut self, Commit(turns): Commit, _ctx: &mut Self::Context) -> Self::Result {
         let db = self.db.clone();
-        let write_gate = self.registry.write_gate.clone();
-        let key = self.key.clone();
-        let project = self.registry.settings.project.clone();
-        // The set moves into the future and back: no other message runs meanwhile.
-        let known = std::mem::take(&mut self.known);
+        let writer = self.registry.writer.clone();
+        let count = turns.len();
+        // The known set moves into the job and back: no other message runs meanwhile.
+        let job = Job {
+            key: self.key.clone(),
+            turns: turns.clone(),
+            known: std::mem::take(&mut self.known),
+            project: self.registry.settings.project.clone(),
+        };
         let started = Instant::now();
         let commit = async move {
-            let writes: Vec<TurnWrite> = turns
-                .iter()
-                .map(|turn| TurnWrite {
-                    key: &key,
-                    envelope: turn.envelope.as_ref(),
-                    chain: &turn.chain,
-                    input_tokens: turn.input_tokens,
-                    output_tokens: turn.output_tokens,
-                    cost_usd: turn.cost_usd,
-                    known: Some(known.set()),
-                    project: project.as_deref(),
-                })
-                .collect();
-            let results = match write_gate {
-                Some(gate) => match gate.acquire_owned().await {
-                    Ok(_permit) => commit_writes(&db, &writes).await,
-                    // The gate is never closed; treat it as unavailable rather than panic.
-                    Err(_) => writes
-                        .iter()
-                        .map(|_| Err(StoreError::Unavailable("write gate closed".to_owned())))
-                        .collect(),
-                },
-                None => commit_writes(&db, &writes).await,
-            };
-            drop(writes);
-            (results, known, turns)
+            match writer {
+                Some(writer) => writer.commit(job).await,
+                None => Some(commit_job(&db, job).await),
+            }
         };
         AtomicResponse::new(Box::pin(commit.into_actor(self).map(
-            move |(results, known, turns), act, _ctx| {
-                act.known = known;
+            move |done, act, _ctx| {
+                let results = match done {
+                    Some((results, job)) => {
+                        act.known = job.known;
+                        results
+                    }
+                    None => {
+                        act.known = KnownHashes::with_capacity(
+                            act.registry.settings.known_hashes_per_session,
+                        );
+                        let gone = || Err(StoreError::Unavailable("writer stopped".to_owned()));
+                        (0..count).map(|_| gone()).collect()
+                    }
+                };
                 results
                     .into_iter()
                     .zip(turns.iter())
@@ -214,33 +209,6 @@ impl Handler<Commit> for SessionActor {
                     .collect()
             },
         )))
-    }
-}
-
-/// Commits the turns of one message: several share one transaction (one commit, one fsync
-/// on SQLite). Turns of a batch are independent in the reference's contract, so when the
-/// shared transaction fails for a reason other than an outage, each turn is committed on
-/// its own and only the turn at fault fails.
-async fn commit_writes(
-    db: &DatabaseConnection,
-    writes: &[TurnWrite<'_>],
-) -> Vec<Result<IngestOutcome, StoreError>> {
-    if let [write] = writes {
-        return vec![store::ingest_turn(db, *write).await];
-    }
-    match store::ingest_turns(db, writes).await {
-        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-        Err(StoreError::Unavailable(reason)) => writes
-            .iter()
-            .map(|_| Err(StoreError::Unavailable(reason.clone())))
-            .collect(),
-        Err(_) => {
-            let mut results = Vec::with_capacity(writes.len());
-            for write in writes {
-                results.push(store::ingest_turn(db, *write).await);
-            }
-            results
-        }
     }
 }
 

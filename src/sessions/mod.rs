@@ -13,6 +13,7 @@ mod known;
 mod messages;
 mod registry;
 mod snapshot;
+mod writer;
 
 pub use handle::{SessionHandle, SubmitError};
 pub use key::SessionKey;

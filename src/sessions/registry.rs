@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::actor::SessionActor;
 use super::handle::{SessionHandle, SubmitError};
 use super::messages::Drain;
+use super::writer::Writer;
 use super::{ActorInfo, SessionKey, SessionSnapshot};
 use crate::config::SessionsConfig;
 use crate::telemetry::{Metrics, StopReason};
@@ -92,11 +93,12 @@ pub(crate) struct Shared {
     next_generation: AtomicU64,
     pub(crate) in_flight: Arc<Semaphore>,
     pub(crate) db: DatabaseConnection,
-    /// SQLite has one writer at a time. Commits of different sessions take turns here, in
-    /// FIFO order, instead of polling SQLite's lock in its busy handler (unfair, and a
+    /// SQLite has one writer at a time. Commits of different sessions go through one
+    /// writer task, which commits the sessions waiting together in one transaction (one
+    /// fsync), instead of each polling SQLite's lock in its busy handler (unfair, and a
     /// commit that waits past `busy_timeout` fails). `None` on Postgres, whose row locks
     /// let sessions commit in parallel.
-    pub(crate) write_gate: Option<Arc<Semaphore>>,
+    pub(crate) writer: Option<Writer>,
     pub(crate) settings: SessionSettings,
     pub(crate) metrics: Metrics,
     closing: AtomicBool,
@@ -113,14 +115,18 @@ impl Registry {
         let arbiters = (0..settings.arbiters.max(1))
             .map(|_| Arbiter::try_new())
             .collect::<io::Result<Vec<_>>>()?;
+        let arbiter_handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
+        let writer = (db.get_database_backend() == DbBackend::Sqlite).then(|| {
+            let queued = metrics.writer_queued.clone();
+            Writer::spawn(db.clone(), &arbiter_handles[0], queued)
+        });
         let shared = Shared {
             actors: Mutex::new(HashMap::new()),
-            arbiter_handles: arbiters.iter().map(Arbiter::handle).collect(),
+            arbiter_handles,
             arbiters: Mutex::new(arbiters),
             next_generation: AtomicU64::new(1),
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
-            write_gate: (db.get_database_backend() == DbBackend::Sqlite)
-                .then(|| Arc::new(Semaphore::new(1))),
+            writer,
             db,
             settings,
             metrics,

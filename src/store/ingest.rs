@@ -53,8 +53,9 @@ pub async fn ingest_turn(
 
 /// Commits several turns, in order, in one transaction: all of them or none.
 ///
-/// Meant for turns of one session arriving together (a batch, or an actor's backlog): one
-/// commit, and on SQLite one acquisition of the write lock, for all of them.
+/// Meant for turns arriving together (a batch's turns of one session, or on SQLite the
+/// waiting turns of several sessions): one commit, and on SQLite one acquisition of the
+/// write lock and one fsync, for all of them.
 pub async fn ingest_turns(
     db: &DatabaseConnection,
     writes: &[TurnWrite<'_>],
@@ -62,11 +63,12 @@ pub async fn ingest_turns(
     // Validation and JSON encoding happen before the write lock is taken.
     // A node of an earlier turn of the call is stored by the time a later turn runs, so
     // a conversation's turns write only what each adds, not their history again.
-    let mut earlier: HashSet<&str> = HashSet::new();
+    let mut earlier: HashSet<(Uuid, &str)> = HashSet::new();
     let mut turns = Vec::with_capacity(writes.len());
     for write in writes {
         turns.push(PreparedTurn::new(write, &earlier)?);
-        earlier.extend(write.chain.nodes.iter().map(|n| n.hash.as_str()));
+        let org = write.key.org_id;
+        earlier.extend(write.chain.nodes.iter().map(|n| (org, n.hash.as_str())));
     }
     if turns.is_empty() {
         return Ok(Vec::new());
@@ -153,8 +155,9 @@ struct PreparedTurn {
 }
 
 impl PreparedTurn {
-    /// `earlier`: hashes stored by turns committed before this one in the same transaction.
-    fn new(write: &TurnWrite<'_>, earlier: &HashSet<&str>) -> Result<Self, StoreError> {
+    /// `earlier`: (org, hash) of the nodes stored by turns committed before this one in the
+    /// same transaction.
+    fn new(write: &TurnWrite<'_>, earlier: &HashSet<(Uuid, &str)>) -> Result<Self, StoreError> {
         validate_chain(write.chain)?;
         if write.key.harness_session_id.is_empty() {
             return Err(StoreError::InvalidChain(
@@ -205,8 +208,9 @@ impl PreparedTurn {
         // there: the work is proportional to the new suffix, not to the conversation.
         let nodes = &write.chain.nodes;
         let head_index = nodes.len() - 1;
+        let org = write.key.org_id;
         let stored = |hash: &String| {
-            earlier.contains(hash.as_str()) || write.known.is_some_and(|k| k.contains(hash))
+            earlier.contains(&(org, hash.as_str())) || write.known.is_some_and(|k| k.contains(hash))
         };
         let first_new = nodes
             .iter()

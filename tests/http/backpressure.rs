@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, Transact
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::fixtures::Conversation;
-use crate::harness::{TestApp, metric};
+use crate::harness::{TestApp, eventually, metric};
 use crate::support::{Backend, TestDb};
 
 /// Holds a lock that makes every session commit wait until it is released.
@@ -226,4 +226,114 @@ async fn an_unreachable_database_answers_503_and_recovers() {
     let text = app.metrics().await;
     assert!(metric(&text, "reel_unavailable_total") >= 2.0, "{text}");
     app.stop().await;
+}
+
+/// On SQLite, waits until `count` session commits are queued for the writer.
+async fn wait_for_writer_queue(app: &TestApp, count: usize) {
+    if app.backend != Backend::Sqlite {
+        return;
+    }
+    let queued = eventually(Duration::from_secs(10), || async {
+        metric(&app.metrics().await, "reel_sqlite_writer_queued") == count as f64
+    })
+    .await;
+    assert!(queued, "{count} commits queued for the writer");
+}
+
+/// On SQLite the sessions whose commits wait for the writer together are committed in one
+/// transaction (one fsync); on Postgres they commit in parallel. Either way each turn is
+/// stored and counted once.
+#[actix_rt::test]
+async fn waiting_sessions_commit_together() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        let lock = WriteLock::take(&app).await;
+        // The first commit waits for the lock; on SQLite the others queue for the writer.
+        let first = app.post_in_background("/v1/ingest", &Conversation::claude("g0").turn(0));
+        app.wait_for_pending("g0", 1).await;
+        let rest: Vec<_> = (1..4)
+            .map(|i| {
+                let turn = Conversation::claude(&format!("g{i}")).turn(0);
+                app.post_in_background("/v1/ingest", &turn)
+            })
+            .collect();
+        for i in 1..4 {
+            app.wait_for_pending(&format!("g{i}"), 1).await;
+        }
+        wait_for_writer_queue(&app, 3).await;
+        lock.release().await;
+
+        let first = first.await.expect("first request");
+        assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.text());
+        for res in rest {
+            let res = res.await.expect("request");
+            assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
+        }
+        let conn = app.db().await;
+        let sessions = crate::rows::all_sessions(&conn).await;
+        assert_eq!(sessions.len(), 4);
+        assert!(sessions.iter().all(|s| s.turn_count == 1));
+        let mut nodes = crate::rows::all_nodes(&conn).await;
+        assert_eq!(nodes.len(), 8);
+        if db.backend == Backend::Sqlite {
+            // One transaction's clock ticks a microsecond per node: the three sessions that
+            // waited together were written by one commit.
+            let first_session = sessions.iter().find(|s| s.harness_session_id == "g0");
+            let first_id = first_session.map(|s| s.id);
+            nodes.retain(|n| n.session_id != first_id);
+            nodes.sort_by_key(|n| n.created_at);
+            for pair in nodes.windows(2) {
+                let gap = pair[1].created_at - pair[0].created_at;
+                assert_eq!(gap.num_microseconds(), Some(1));
+            }
+        }
+        app.stop().await;
+    }
+}
+
+/// A turn the store refuses fails alone even when the sessions waiting with it would have
+/// shared its transaction.
+#[actix_rt::test]
+async fn a_refused_turn_does_not_fail_the_sessions_waiting_with_it() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        crate::batch::poison_nodes(&app.db().await).await;
+        let lock = WriteLock::take(&app).await;
+        let first = app.post_in_background("/v1/ingest", &Conversation::claude("h0").turn(0));
+        app.wait_for_pending("h0", 1).await;
+        let turns = [
+            Conversation::claude("h1").turn(0),
+            Conversation::new("poison", Some(crate::fixtures::envelope("h2"))).turn(0),
+            Conversation::claude("h3").turn(0),
+        ];
+        let rest: Vec<_> = turns
+            .iter()
+            .map(|turn| app.post_in_background("/v1/ingest", turn))
+            .collect();
+        for id in ["h1", "h2", "h3"] {
+            app.wait_for_pending(id, 1).await;
+        }
+        wait_for_writer_queue(&app, 3).await;
+        lock.release().await;
+
+        assert_eq!(first.await.expect("h0").status, StatusCode::ACCEPTED);
+        let mut statuses = Vec::new();
+        for res in rest {
+            let res = res.await.expect("request");
+            statuses.push(res.status);
+        }
+        assert_eq!(statuses[0], StatusCode::ACCEPTED);
+        assert!(statuses[1].is_server_error(), "{:?}", statuses[1]);
+        assert_eq!(statuses[2], StatusCode::ACCEPTED);
+        let conn = app.db().await;
+        let sessions = crate::rows::all_sessions(&conn).await;
+        let mut ids: Vec<_> = sessions
+            .iter()
+            .map(|s| s.harness_session_id.as_str())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["h0", "h1", "h3"]);
+        assert_eq!(crate::rows::node_count(&conn).await, 6);
+        app.stop().await;
+    }
 }

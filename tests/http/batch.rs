@@ -202,7 +202,7 @@ async fn a_sessions_turns_in_a_batch_share_one_transaction() {
 }
 
 /// Makes the insert of any node whose content mentions `poison` fail.
-async fn poison_nodes(conn: &sea_orm::DatabaseConnection) {
+pub async fn poison_nodes(conn: &sea_orm::DatabaseConnection) {
     use sea_orm::{ConnectionTrait, DbBackend};
     let statements: &[&str] = match conn.get_database_backend() {
         DbBackend::Postgres => &[

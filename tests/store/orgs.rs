@@ -115,3 +115,34 @@ async fn a_retry_in_one_org_leaves_the_other_org_untouched() {
         assert_eq!(all_nodes(&db).await.len(), 4);
     }
 }
+
+/// Turns committed together treat the nodes of earlier turns as stored only in their own
+/// org: another org's turn with the same hashes still writes its own rows.
+#[tokio::test]
+async fn turns_of_two_orgs_committed_together_each_store_their_nodes() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let chain = session_fixture("together");
+        let (env_a, env_b) = (org_envelope(ORG_A, "a"), org_envelope(ORG_B, "b"));
+        let key_a = reel::sessions::SessionKey::resolve(Some(&env_a), &chain);
+        let key_b = reel::sessions::SessionKey::resolve(Some(&env_b), &chain);
+        let write = |key, env| store::TurnWrite {
+            key,
+            envelope: Some(env),
+            chain: &chain,
+            input_tokens: 1,
+            output_tokens: 1,
+            cost_usd: 0.0,
+            known: None,
+            project: None,
+        };
+        let outs = store::ingest_turns(&db, &[write(&key_a, &env_a), write(&key_b, &env_b)])
+            .await
+            .unwrap();
+        assert!(outs.iter().all(|o| o.counted), "{:?}", t.backend);
+        assert_eq!(outs[1].new_nodes, hashes(&chain));
+        for org_id in [org(ORG_A), org(ORG_B)] {
+            assert!(node(&db, org_id, &chain.head().hash).await.is_turn_head);
+        }
+    }
+}
