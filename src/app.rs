@@ -75,9 +75,8 @@ impl Application {
         }
 
         let settings = SessionSettings {
-            // Blank is NULL in the column, as the reference's TrimSpace check has it.
-            project: (!config.server.project.trim().is_empty())
-                .then(|| Arc::from(config.server.project.as_str())),
+            // The store stores a blank project as NULL, as the reference's TrimSpace has it.
+            project: Some(Arc::from(config.server.project.as_str())),
             ..SessionSettings::from(&config.sessions)
         };
         let registry =

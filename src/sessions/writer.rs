@@ -111,7 +111,8 @@ async fn run(
             }
         }
         queued.sub(group.len() as i64);
-        let results = commit_group(&db, group.iter().map(|(job, _)| job)).await;
+        let jobs: Vec<&Job> = group.iter().map(|(job, _)| job).collect();
+        let results = commit_group(&db, &jobs).await;
         for ((job, reply), results) in group.drain(..).zip(results) {
             // The actor may have stopped meanwhile; its turns are committed either way.
             reply.send((results, job)).ok();
@@ -119,24 +120,21 @@ async fn run(
     }
 }
 
-/// Commits the jobs' turns in one transaction, in order; per job on failure.
-async fn commit_group<'a>(
-    db: &DatabaseConnection,
-    jobs: impl ExactSizeIterator<Item = &'a Job> + Clone,
-) -> Vec<Results> {
-    if jobs.len() == 1 {
-        let writes: Vec<TurnWrite> = jobs.flat_map(Job::writes).collect();
-        return vec![commit_writes(db, &writes).await];
+/// Commits the jobs' turns in one transaction, in order; each job on its own if that fails
+/// for another reason than an outage.
+async fn commit_group(db: &DatabaseConnection, jobs: &[&Job]) -> Vec<Results> {
+    if let [job] = jobs {
+        return vec![commit_writes(db, &job.writes()).await];
     }
-    let writes: Vec<TurnWrite> = jobs.clone().flat_map(Job::writes).collect();
-    match store::ingest_turns(db, &writes).await {
-        Ok(outcomes) => {
-            let mut outcomes = outcomes.into_iter().map(Ok);
-            jobs.map(|job| outcomes.by_ref().take(job.turns.len()).collect())
+    let writes: Vec<TurnWrite> = jobs.iter().flat_map(|job| job.writes()).collect();
+    match commit_together(db, &writes).await {
+        Some(results) => {
+            let mut results = results.into_iter();
+            jobs.iter()
+                .map(|job| results.by_ref().take(job.turns.len()).collect())
                 .collect()
         }
-        Err(StoreError::Unavailable(reason)) => jobs.map(|job| unavailable(job, &reason)).collect(),
-        Err(_) => {
+        None => {
             let mut results = Vec::with_capacity(jobs.len());
             for job in jobs {
                 results.push(commit_writes(db, &job.writes()).await);
@@ -144,13 +142,6 @@ async fn commit_group<'a>(
             results
         }
     }
-}
-
-fn unavailable(job: &Job, reason: &str) -> Results {
-    job.turns
-        .iter()
-        .map(|_| Err(StoreError::Unavailable(reason.to_owned())))
-        .collect()
 }
 
 /// Commits the turns of one session: several share one transaction. Turns of a batch are
@@ -161,18 +152,30 @@ async fn commit_writes(db: &DatabaseConnection, writes: &[TurnWrite<'_>]) -> Res
     if let [write] = writes {
         return vec![store::ingest_turn(db, *write).await];
     }
-    match store::ingest_turns(db, writes).await {
-        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-        Err(StoreError::Unavailable(reason)) => writes
-            .iter()
-            .map(|_| Err(StoreError::Unavailable(reason.clone())))
-            .collect(),
-        Err(_) => {
+    match commit_together(db, writes).await {
+        Some(results) => results,
+        None => {
             let mut results = Vec::with_capacity(writes.len());
             for write in writes {
                 results.push(store::ingest_turn(db, *write).await);
             }
             results
         }
+    }
+}
+
+/// One transaction for all `writes`: a result per turn, every one of them the outage when
+/// the database is unreachable (smaller transactions would fail alike). `None` when it
+/// failed for another reason, which smaller transactions may not share.
+async fn commit_together(db: &DatabaseConnection, writes: &[TurnWrite<'_>]) -> Option<Results> {
+    match store::ingest_turns(db, writes).await {
+        Ok(outcomes) => Some(outcomes.into_iter().map(Ok).collect()),
+        Err(StoreError::Unavailable(reason)) => Some(
+            writes
+                .iter()
+                .map(|_| Err(StoreError::Unavailable(reason.clone())))
+                .collect(),
+        ),
+        Err(_) => None,
     }
 }
