@@ -190,13 +190,9 @@ async fn a_sessions_turns_in_a_batch_share_one_transaction() {
         let a = Conversation::claude("one-commit");
         let res = app.batch(&[a.turn(0), a.turn(1), a.turn(2)]).await;
         assert_eq!(res.json()["accepted"], 3, "{}", res.text());
-        let mut nodes = rows::all_nodes(&app.db().await).await;
+        let nodes = rows::all_nodes(&app.db().await).await;
         assert_eq!(nodes.len(), 6, "three turns extend one conversation");
-        nodes.sort_by_key(|n| n.created_at);
-        for pair in nodes.windows(2) {
-            let gap = pair[1].created_at - pair[0].created_at;
-            assert_eq!(gap.num_microseconds(), Some(1), "{:?}", db.backend);
-        }
+        rows::assert_written_by_one_commit(nodes);
         app.stop().await;
     }
 }

@@ -53,3 +53,20 @@ pub async fn node(db: &DatabaseConnection, org_id: Uuid, hash: &str) -> Option<n
 pub async fn node_count(db: &DatabaseConnection) -> usize {
     all_nodes(db).await.len()
 }
+
+/// Asserts that `nodes` were written by one commit, each written row after the previous:
+/// a commit's clock ticks a microsecond per node row it writes or skips, so such nodes are
+/// exactly a microsecond apart, while separate commits each start their own clock.
+pub fn assert_written_by_one_commit(mut nodes: Vec<nodes::Model>) {
+    nodes.sort_by_key(|n| n.created_at);
+    for pair in nodes.windows(2) {
+        let gap = pair[1].created_at - pair[0].created_at;
+        assert_eq!(
+            gap.num_microseconds(),
+            Some(1),
+            "{} then {}",
+            pair[0].hash,
+            pair[1].hash
+        );
+    }
+}
