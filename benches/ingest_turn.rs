@@ -12,14 +12,13 @@
 //! may be created. Statement counts are printed before each group; they exclude BEGIN and
 //! COMMIT.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use reel::merkle::Chain;
-use reel::sessions::SessionKey;
-use reel::store::{self, StoreOptions, TurnWrite};
+use reel::store::{self, CommitOptions, Store, StoreOptions};
+use reel::turn::{KnownHashes, Turn};
 use reel::wire::SessionEnvelope;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use tokio::runtime::Runtime;
@@ -28,7 +27,7 @@ use tokio::runtime::Runtime;
 #[path = "../tests/store/fixtures.rs"]
 mod fixtures;
 
-use fixtures::{envelope, long_conversation, message_node, usage};
+use fixtures::{Tokens, envelope, long_conversation, message_node, turn, usage};
 
 const LENGTHS: [usize; 2] = [20, 1000];
 
@@ -126,28 +125,23 @@ impl Backend {
     }
 }
 
-async fn ingest(
-    db: &DatabaseConnection,
-    env: &SessionEnvelope,
-    chain: &Chain,
-    known: Option<&HashSet<String>>,
-) -> store::IngestOutcome {
-    let key = SessionKey::resolve(Some(env), chain);
-    store::ingest_turn(
-        db,
-        TurnWrite {
-            key: &key,
-            envelope: Some(env),
-            chain,
-            input_tokens: 12,
-            output_tokens: 8,
-            cost_usd: 0.0012,
-            known,
-            project: None,
-        },
-    )
-    .await
-    .expect("ingest")
+const TOKENS: Tokens = Tokens {
+    input: 12,
+    output: 8,
+    cost_usd: 0.0012,
+};
+
+/// The turn of `chain` in `env`'s session, built outside the timed part.
+fn turn_of(env: &SessionEnvelope, chain: &Chain) -> Turn {
+    turn(Some(env), chain, TOKENS)
+}
+
+/// Commits one turn in its own transaction, as the store commits a session's single turn.
+async fn ingest(store: &Store, turn: &Turn, known: &KnownHashes) {
+    store
+        .transaction(std::slice::from_ref(turn), known)
+        .await
+        .expect("ingest");
 }
 
 /// `base` plus a new user message and a reply: a warm turn.
@@ -196,36 +190,42 @@ fn bench(c: &mut Criterion) {
         // that grew during earlier runs would make later ones slower.
         for len in LENGTHS {
             let backend = rt.block_on(Backend::open(kind, &len.to_string()));
-            let db = &backend.db;
+            let store = {
+                let _runtime = rt.enter();
+                Store::new(backend.db.clone(), CommitOptions::default())
+            };
+            let db = &store;
+            let unknown = KnownHashes::default();
 
             // Warm: the history is stored; each turn forks a new user message off it.
             let env = envelope("bench", &format!("warm-{len}"));
             let base = long_conversation(&format!("warm-{len}"), len);
-            rt.block_on(ingest(db, &env, &base, None));
-            let known: HashSet<String> = base.nodes.iter().map(|n| n.hash.clone()).collect();
-            let probe = extend(&base, next());
-            let n = statements_of(&backend, &rt, ingest(db, &env, &probe, Some(&known)));
+            rt.block_on(ingest(db, &turn_of(&env, &base), &unknown));
+            let mut known = KnownHashes::with_capacity(usize::MAX);
+            known.remember(&base);
+            let probe = turn_of(&env, &extend(&base, next()));
+            let n = statements_of(&backend, &rt, ingest(db, &probe, &known));
             println!("{label}: warm, {len} messages, known: {n} statements per turn");
-            let probe = extend(&base, next());
-            let n = statements_of(&backend, &rt, ingest(db, &env, &probe, None));
+            let probe = turn_of(&env, &extend(&base, next()));
+            let n = statements_of(&backend, &rt, ingest(db, &probe, &unknown));
             println!("{label}: warm, {len} messages, unknown: {n} statements per turn");
             // Routines hand their input back so that dropping it is not timed.
             group.bench_function(format!("warm_known/{len}"), |b| {
                 b.iter_batched(
-                    || extend(&base, next()),
-                    |chain| {
-                        rt.block_on(ingest(db, &env, &chain, Some(&known)));
-                        chain
+                    || turn_of(&env, &extend(&base, next())),
+                    |turn| {
+                        rt.block_on(ingest(db, &turn, &known));
+                        turn
                     },
                     BatchSize::PerIteration,
                 )
             });
             group.bench_function(format!("warm_unknown/{len}"), |b| {
                 b.iter_batched(
-                    || extend(&base, next()),
-                    |chain| {
-                        rt.block_on(ingest(db, &env, &chain, None));
-                        chain
+                    || turn_of(&env, &extend(&base, next())),
+                    |turn| {
+                        rt.block_on(ingest(db, &turn, &unknown));
+                        turn
                     },
                     BatchSize::PerIteration,
                 )
@@ -235,22 +235,23 @@ fn bench(c: &mut Criterion) {
             let tag = next();
             let probe = long_conversation(&format!("probe-{tag}"), len);
             let env = envelope("bench", &format!("cold-probe-{tag}"));
-            let n = statements_of(&backend, &rt, ingest(db, &env, &probe, None));
+            let n = statements_of(&backend, &rt, ingest(db, &turn_of(&env, &probe), &unknown));
             println!("{label}: cold, {len} messages: {n} statements per turn");
             group.bench_function(format!("cold/{len}"), |b| {
                 b.iter_batched(
                     || {
                         let tag = next();
                         let env = envelope("bench", &format!("cold-{len}-{tag}"));
-                        (env, long_conversation(&format!("cold-{tag}"), len))
+                        turn_of(&env, &long_conversation(&format!("cold-{tag}"), len))
                     },
-                    |(env, chain)| {
-                        rt.block_on(ingest(db, &env, &chain, None));
-                        (env, chain)
+                    |turn| {
+                        rt.block_on(ingest(db, &turn, &unknown));
+                        turn
                     },
                     BatchSize::PerIteration,
                 )
             });
+            drop(store);
             rt.block_on(backend.close());
         }
         group.finish();

@@ -18,7 +18,7 @@ use crate::config::{Config, ConfigError};
 use crate::cost::{PriceBook, PriceTableError};
 use crate::http::{self, AdminAuth, AppState, BodyLimits};
 use crate::sessions::{Registry, SessionSettings};
-use crate::store::{self, StoreError, StoreOptions};
+use crate::store::{self, CommitOptions, Store, StoreError, StoreOptions};
 use crate::telemetry::{Metrics, MetricsError};
 
 /// Why the server could not start.
@@ -74,16 +74,20 @@ impl Application {
             store::migrate(&db).await.map_err(StartupError::Migrate)?;
         }
 
-        let settings = SessionSettings {
-            // The store stores a blank project as NULL, as the reference's TrimSpace has it.
-            project: Some(Arc::from(config.server.project.as_str())),
-            ..SessionSettings::from(&config.sessions)
-        };
-        let registry =
-            Registry::new(db.clone(), settings, metrics.clone()).map_err(StartupError::Arbiters)?;
+        let store = Store::new(
+            db.clone(),
+            CommitOptions {
+                // The store stores a blank project as NULL, as the reference's TrimSpace has it.
+                project: Some(Arc::from(config.server.project.as_str())),
+                writer_queued: Some(metrics.writer_queued.clone()),
+            },
+        );
+        let settings = SessionSettings::from(&config.sessions);
+        let registry = Registry::new(store.clone(), settings, metrics.clone())
+            .map_err(StartupError::Arbiters)?;
         let state = web::Data::new(AppState {
             registry: registry.clone(),
-            db: db.clone(),
+            store,
             metrics: metrics.clone(),
             prices: Arc::new(prices),
             body_limits: BodyLimits::new(

@@ -11,35 +11,21 @@ use std::io::{self, BufRead, BufWriter, Write};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::cost::PriceBook;
 use crate::gojson::repair_lone_surrogates;
-use crate::merkle::{Chain, build_chain};
-use crate::wire::decode_turn;
+use crate::merkle::Chain;
+use crate::turn::{Rejection, prepare_body};
 
-/// Why a payload gives no chain, with the HTTP status and body text the API would answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    /// 400 (undecodable body or invalid envelope) or 422 (unprocessable turn).
-    pub status: u16,
-    pub error: String,
-}
-
-/// Decodes one payload body and builds its chain, classifying failures as the ingest
-/// endpoint does: `invalid envelope: …` (400) or `unprocessable turn: …` (422).
-pub fn chain_of(body: &[u8]) -> Result<Chain, Rejection> {
-    let envelope = |e: &dyn std::fmt::Display| Rejection {
-        status: 400,
-        error: format!("invalid envelope: {e}"),
-    };
-    let payload = decode_turn(body).map_err(|e| envelope(&e))?;
-    payload.validate_session().map_err(|e| envelope(&e))?;
-    build_chain(payload).map_err(|e| Rejection {
-        status: 422,
-        error: format!("unprocessable turn: {e}"),
-    })
+/// Decodes one payload body and builds its chain, or says why the ingest endpoint would
+/// refuse it (its status and `error` text).
+pub fn chain_of(body: &[u8], prices: &PriceBook) -> Result<Chain, Rejection> {
+    prepare_body(body, prices).map(|prepared| prepared.turn.chain)
 }
 
 /// Processes every line of `input`, writing one result line each to `output`.
 pub fn run(mut input: impl BufRead, output: impl Write) -> io::Result<()> {
+    // Cost does not show in the output, so no price table is read.
+    let prices = PriceBook::only(Default::default());
     let mut out = BufWriter::with_capacity(64 * 1024, output);
     let mut line = Vec::with_capacity(64 * 1024);
     loop {
@@ -50,7 +36,7 @@ pub fn run(mut input: impl BufRead, output: impl Write) -> io::Result<()> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let result = chain_of(payload_of(&line).as_deref().unwrap_or(&line));
+        let result = chain_of(payload_of(&line).as_deref().unwrap_or(&line), &prices);
         serde_json::to_writer(&mut out, &Outcome::from(&result))?;
         out.write_all(b"\n")?;
     }
@@ -78,7 +64,7 @@ enum Outcome<'a> {
     },
     Rejected {
         status: u16,
-        error: &'a str,
+        error: String,
     },
 }
 
@@ -105,8 +91,8 @@ impl<'a> From<&'a Result<Chain, Rejection>> for Outcome<'a> {
                     .collect(),
             },
             Err(rejection) => Outcome::Rejected {
-                status: rejection.status,
-                error: &rejection.error,
+                status: rejection.status_code(),
+                error: rejection.to_string(),
             },
         }
     }

@@ -14,4 +14,5 @@ pub mod merkle;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;
+pub mod turn;
 pub mod wire;

@@ -10,6 +10,7 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
@@ -18,6 +19,8 @@ use prometheus::{
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
+use crate::turn::{Committed, Rejection};
+use crate::wire::TurnError;
 
 /// The providers the `provider` label may name, besides `unknown`.
 pub const KNOWN_PROVIDERS: [&str; 3] = ["anthropic", "openai", "ollama"];
@@ -59,6 +62,17 @@ impl OverloadReason {
             OverloadReason::BodyBudget => "body_budget",
         }
     }
+}
+
+/// How a turn that reached its session failed, as the metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// A limit was full: 429.
+    Overloaded(OverloadReason),
+    /// The database was unreachable or the server stopping: 503.
+    Unavailable,
+    /// Anything else.
+    Error,
 }
 
 /// Why an actor stopped.
@@ -244,6 +258,108 @@ impl Metrics {
     pub fn write(&self, provider: &str, status: &str) {
         self.writes_total
             .with_label_values(&[provider_label(provider), status])
+            .inc();
+    }
+
+    // What happens to a turn, from its body to its commit, is counted by the methods below
+    // and nowhere else.
+
+    /// A turn was answered 202: the reference's write latency (from the decoded turn to
+    /// its commit), outcome and body size.
+    pub fn turn_accepted(&self, provider: &str, elapsed: Duration, body_bytes: usize) {
+        let label = provider_label(provider);
+        self.dag_write_seconds
+            .with_label_values(&[label])
+            .observe(elapsed.as_secs_f64());
+        self.write(provider, status::ACCEPTED);
+        // As in the reference, only bodies with bytes are observed.
+        if body_bytes > 0 {
+            self.body_bytes
+                .with_label_values(&[label])
+                .observe(body_bytes as f64);
+        }
+    }
+
+    /// A body was refused before reaching its session (400 or 422), labelled with
+    /// `provider` (the reference labels a single turn's envelope rejection `unknown`, a
+    /// batch turn's with its provider; the caller decides).
+    pub fn turn_rejected(&self, provider: &str, rejection: &Rejection) {
+        let status = match rejection {
+            Rejection::Body(_) | Rejection::Envelope(_) => status::REJECT_ENVELOPE,
+            Rejection::Turn(TurnError::UnsupportedProvider(_)) => status::UNKNOWN_PROVIDER,
+            Rejection::Turn(_) => status::REJECT_PARSE,
+        };
+        self.write(provider, status);
+    }
+
+    /// A body was refused before it could be decoded (unreadable, wrong content type).
+    pub fn body_rejected(&self) {
+        self.write("", status::REJECT_ENVELOPE);
+    }
+
+    /// A turn was priced at 0 because its model has no price.
+    pub fn turn_priced_unknown(&self) {
+        self.unknown_model_cost_total.inc();
+    }
+
+    /// A turn reached its session but was not committed (429, 503 or an error).
+    pub fn turn_failed(&self, provider: &str, failure: Failure) {
+        match failure {
+            Failure::Overloaded(reason) => {
+                self.write(provider, status::QUEUE_FULL);
+                self.overloaded(reason);
+            }
+            Failure::Unavailable => {
+                self.write(provider, status::DOWNSTREAM_ERROR);
+                self.unavailable_total.inc();
+            }
+            Failure::Error => self.write(provider, status::DOWNSTREAM_ERROR),
+        }
+    }
+
+    /// A session's actor committed a turn (whether or not its client still waits).
+    pub fn turn_committed(&self, committed: &Committed) {
+        let outcome = if committed.counted {
+            "counted"
+        } else {
+            "duplicate"
+        };
+        self.turns_total.with_label_values(&[outcome]).inc();
+        if committed.nul_replacements > 0 {
+            self.nul_replacements_total
+                .inc_by(committed.nul_replacements);
+        }
+    }
+
+    /// A request was answered 429 because `reason`'s limit was full.
+    pub fn overloaded(&self, reason: OverloadReason) {
+        self.overloaded_total
+            .with_label_values(&[reason.label()])
+            .inc();
+    }
+
+    /// Turns submitted and not yet answered: the reference's queue depth and reel's gauge
+    /// show the same number.
+    pub fn set_in_flight(&self, turns: usize) {
+        let turns = i64::try_from(turns).unwrap_or(i64::MAX);
+        self.worker_queue_depth.set(turns);
+        self.in_flight.set(turns);
+    }
+
+    /// One session commit (a store transaction) took `elapsed`.
+    pub fn commit_finished(&self, elapsed: Duration) {
+        self.commit_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    pub fn actor_started(&self) {
+        self.live_actors.inc();
+        self.actor_spawns_total.inc();
+    }
+
+    pub fn actor_stopped(&self, reason: StopReason) {
+        self.live_actors.dec();
+        self.actor_stops_total
+            .with_label_values(&[reason.label()])
             .inc();
     }
 

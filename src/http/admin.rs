@@ -70,6 +70,8 @@ struct ActorView {
     nodes_written: u64,
     nodes_known: usize,
     pending: usize,
+    /// A stop is queued behind the pending turns.
+    stopping: bool,
     started_at: DateTime<Utc>,
     last_commit_at: Option<DateTime<Utc>>,
     idle_for_ms: u64,
@@ -89,6 +91,7 @@ impl From<ActorInfo> for ActorView {
             nodes_written: s.nodes_written,
             nodes_known: s.nodes_known,
             pending: info.pending,
+            stopping: info.stopping,
             started_at: s.started_at,
             last_commit_at: s.last_commit_at,
             idle_for_ms: s.last_activity.elapsed().as_millis() as u64,

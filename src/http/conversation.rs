@@ -46,7 +46,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let hash = path.into_inner();
     let org_id = org_from_header(&req)?;
-    let chain = store::ancestry(&state.db, org_id, &hash)
+    let chain = store::ancestry(state.store.connection(), org_id, &hash)
         .await
         .map_err(|e| ApiError::Downstream(e.to_string()))?;
     if chain.is_empty() {
@@ -55,7 +55,7 @@ pub async fn get(
         )));
     }
     // Lookup errors only cost the identity fields, as in the reference.
-    let identity = match store::identity_by_hash(&state.db, org_id, &hash).await {
+    let identity = match store::identity_by_hash(state.store.connection(), org_id, &hash).await {
         Ok(identity) => identity,
         Err(err) => {
             tracing::warn!(error = %err, "session identity lookup failed");

@@ -12,16 +12,14 @@ use serde::Serialize;
 use super::json::JSON;
 use super::json::to_go_json;
 use crate::sessions::SubmitError;
-use crate::wire::TurnError;
+use crate::turn::Rejection;
+use crate::wire::DecodeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The body could not be decoded, or its session block is invalid.
-    #[error("invalid envelope: {0}")]
-    Envelope(String),
-    /// The turn decoded but cannot be turned into a chain.
-    #[error("unprocessable turn: {0}")]
-    Unprocessable(#[from] TurnError),
+    /// The body is not a turn (400) or cannot become a chain (422); the rejection's text.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
     #[error("Request Entity Too Large: the body exceeds {limit} bytes")]
     TooLarge { limit: usize },
     /// A limit is full: retry after `retry_after` seconds.
@@ -54,6 +52,11 @@ struct ErrorBody<'a> {
 }
 
 impl ApiError {
+    /// A body that cannot be read or decoded as a payload: 400 `invalid envelope: …`.
+    pub fn undecodable(reason: impl Into<String>) -> Self {
+        ApiError::Rejected(Rejection::Body(DecodeError::Json(reason.into())))
+    }
+
     /// Maps a failed submission; `retry_after` is the configured `Retry-After` in seconds.
     pub fn from_submit(err: SubmitError, retry_after: u64) -> Self {
         if err.overload().is_some() {
@@ -76,8 +79,11 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Envelope(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Rejected(rejection) => match rejection.status_code() {
+                422 => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::BAD_REQUEST,
+            },
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,

@@ -16,9 +16,9 @@ use super::AppState;
 use super::body::{BodyError, read_body};
 use super::error::ApiError;
 use super::json::respond;
-use super::turn::{Prepared, Rejection, prepare};
-use crate::sessions::{Committed, SessionKey, SubmitError, Turn};
-use crate::telemetry::{OverloadReason, status};
+use crate::sessions::SubmitError;
+use crate::telemetry::OverloadReason;
+use crate::turn::{Committed, Prepared, Rejection, SessionKey, Turn, prepare};
 use crate::wire::{DecodeError, TurnPayload, decode_batch, decode_turn};
 
 /// Bodies larger than this are decoded and hashed on a blocking thread, so one huge turn
@@ -43,30 +43,26 @@ pub async fn ingest(
     // about as much memory as its body.
     let (bytes, _reserved) = read_ingest_body(&req, payload, &state).await?.into_parts();
     let body_size = bytes.len();
-    check_content_type(&req).inspect_err(|_| {
-        state.metrics.write("", status::REJECT_ENVELOPE);
-    })?;
+    check_content_type(&req).inspect_err(|_| state.metrics.body_rejected())?;
 
     let prices = state.prices.clone();
     let metrics = state.metrics.clone();
     let work = move || -> Result<Prepared, ApiError> {
         let payload = decode_turn(&bytes).map_err(|e| {
-            metrics.write("", status::REJECT_ENVELOPE);
-            ApiError::Envelope(e.to_string())
+            let rejection = Rejection::from(e);
+            metrics.turn_rejected("", &rejection);
+            ApiError::from(rejection)
         })?;
         let provider = payload.provider.clone();
-        prepare(payload, &prices, &metrics).map_err(|rejection| {
+        prepare(payload, &prices).map_err(|rejection| {
             // The reference labels an envelope rejection "unknown" even though the provider
             // is known at that point; dashboards rely on it.
             let label = match rejection {
-                Rejection::Envelope(_) => "",
                 Rejection::Turn(_) => provider.as_str(),
+                Rejection::Body(_) | Rejection::Envelope(_) => "",
             };
-            metrics.write(label, rejection.status());
-            match rejection {
-                Rejection::Envelope(e) => ApiError::Envelope(e.to_string()),
-                Rejection::Turn(e) => ApiError::Unprocessable(e),
-            }
+            metrics.turn_rejected(label, &rejection);
+            ApiError::from(rejection)
         })
     };
     let prepared = if body_size > INLINE_PREPARE_LIMIT {
@@ -74,35 +70,32 @@ pub async fn ingest(
     } else {
         work()?
     };
+    if prepared.unknown_model {
+        state.metrics.turn_priced_unknown();
+    }
 
-    let Prepared {
-        provider,
-        key,
-        turn,
-    } = prepared;
-    tracing::Span::current().record("session", tracing::field::display(&key));
+    let Prepared { provider, turn, .. } = prepared;
+    tracing::Span::current().record("session", tracing::field::display(&turn.key));
     let started = Instant::now();
-    let result = submit(&state, key, turn).await;
-    state
-        .metrics
-        .worker_queue_depth
-        .set(state.registry.in_flight() as i64);
+    let result = submit(&state, turn).await;
     match result {
         Ok(committed) => {
-            count_accepted(&state, &provider, started, body_size);
+            state
+                .metrics
+                .turn_accepted(&provider, started.elapsed(), body_size);
             Ok(respond(
                 StatusCode::ACCEPTED,
                 &Accepted {
                     status: "accepted",
                     session_id: committed.session_id,
                     head: &committed.head,
-                    new_nodes: committed.new_nodes,
+                    new_nodes: committed.new_nodes.len(),
                     counted: committed.counted,
                 },
             ))
         }
         Err(err) => {
-            count_failure(&state, &provider, &err);
+            state.metrics.turn_failed(&provider, err.failure());
             Err(ApiError::from_submit(err, state.retry_after_secs))
         }
     }
@@ -131,11 +124,14 @@ struct TurnResult {
 
 impl TurnResult {
     fn accepted(index: usize, committed: Committed) -> Self {
+        let Committed {
+            session_id, head, ..
+        } = committed;
         TurnResult {
             index,
             status: "accepted",
-            session_id: Some(committed.session_id),
-            head: Some(committed.head),
+            session_id: Some(session_id),
+            head: Some(head),
             error: None,
         }
     }
@@ -154,7 +150,16 @@ impl TurnResult {
 /// One session's turns of a batch, in array order.
 struct Group {
     key: SessionKey,
-    turns: Vec<(usize, String, usize, Turn)>,
+    turns: Vec<BatchTurn>,
+}
+
+/// A prepared turn of a batch, with what its answer and metrics need.
+struct BatchTurn {
+    index: usize,
+    provider: String,
+    /// The turn's size as the reference counts it (its request's bytes).
+    bytes: usize,
+    turn: Turn,
 }
 
 pub async fn ingest_batch(
@@ -163,9 +168,7 @@ pub async fn ingest_batch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (bytes, _reserved) = read_ingest_body(&req, payload, &state).await?.into_parts();
-    check_content_type(&req).inspect_err(|_| {
-        state.metrics.write("", status::REJECT_ENVELOPE);
-    })?;
+    check_content_type(&req).inspect_err(|_| state.metrics.body_rejected())?;
     let decoded = if bytes.len() > INLINE_PREPARE_LIMIT {
         web::block(move || decode_batch(&bytes))
             .await
@@ -174,8 +177,9 @@ pub async fn ingest_batch(
         decode_batch(&bytes)
     };
     let payloads = decoded.map_err(|e: DecodeError| {
-        state.metrics.write("", status::REJECT_ENVELOPE);
-        ApiError::Envelope(e.to_string())
+        let rejection = Rejection::from(e);
+        state.metrics.turn_rejected("", &rejection);
+        ApiError::from(rejection)
     })?;
 
     let count = payloads.len();
@@ -197,10 +201,6 @@ pub async fn ingest_batch(
         let index = result.index;
         results[index] = Some(result);
     }
-    state
-        .metrics
-        .worker_queue_depth
-        .set(state.registry.in_flight() as i64);
 
     let results: Vec<TurnResult> = results
         .into_iter()
@@ -237,6 +237,7 @@ async fn prepare_batch(
         .sum::<usize>()
         > INLINE_PREPARE_LIMIT;
     let work = move || {
+        let mut unknown_models = 0;
         let mut groups: Vec<Group> = Vec::new();
         let mut by_key: HashMap<SessionKey, usize> = HashMap::new();
         let mut rejected = Vec::new();
@@ -244,24 +245,32 @@ async fn prepare_batch(
             let provider = payload.provider.clone();
             // Per-turn size as the reference counts it, less the re-encoded response.
             let bytes = payload.request.raw().map_or(0, |r| r.get().len());
-            match prepare(payload, &prices, &metrics) {
+            match prepare(payload, &prices) {
                 Ok(prepared) => {
-                    let slot = *by_key.entry(prepared.key.clone()).or_insert_with(|| {
+                    unknown_models += usize::from(prepared.unknown_model);
+                    let key = &prepared.turn.key;
+                    let slot = *by_key.entry(key.clone()).or_insert_with(|| {
                         groups.push(Group {
-                            key: prepared.key.clone(),
+                            key: key.clone(),
                             turns: Vec::new(),
                         });
                         groups.len() - 1
                     });
-                    groups[slot]
-                        .turns
-                        .push((index, prepared.provider, bytes, prepared.turn));
+                    groups[slot].turns.push(BatchTurn {
+                        index,
+                        provider: prepared.provider,
+                        bytes,
+                        turn: prepared.turn,
+                    });
                 }
                 Err(rejection) => {
-                    metrics.write(&provider, rejection.status());
+                    metrics.turn_rejected(&provider, &rejection);
                     rejected.push((index, rejection.to_string()));
                 }
             }
+        }
+        for _ in 0..unknown_models {
+            metrics.turn_priced_unknown();
         }
         (groups, rejected)
     };
@@ -273,81 +282,48 @@ async fn prepare_batch(
 }
 
 async fn commit_group(state: &AppState, group: Group) -> Vec<TurnResult> {
-    let mut results = Vec::with_capacity(group.turns.len());
     let mut handle = match state.registry.handle(group.key) {
-        Ok(handle) => Some(handle),
+        Ok(handle) => handle,
         Err(err) => {
             let message = err.to_string();
-            for (index, provider, _, _) in &group.turns {
-                count_failure(state, provider, &err);
-                results.push(TurnResult::rejected(*index, message.clone()));
-            }
-            None
+            return group
+                .turns
+                .iter()
+                .map(|t| {
+                    state.metrics.turn_failed(&t.provider, err.failure());
+                    TurnResult::rejected(t.index, message.clone())
+                })
+                .collect();
         }
     };
-    let Some(handle) = handle.as_mut() else {
-        return results;
-    };
     // The session's turns of this batch commit together: one transaction for all of them.
-    let (meta, turns): (Vec<_>, Vec<_>) = group
+    let (answers, turns): (Vec<_>, Vec<_>) = group
         .turns
         .into_iter()
-        .map(|(index, provider, bytes, turn)| ((index, provider, bytes), turn))
+        .map(|t| ((t.index, t.provider, t.bytes), t.turn))
         .unzip();
     let started = Instant::now();
     let outcomes = handle.submit_all(turns).await;
-    for ((index, provider, bytes), outcome) in meta.into_iter().zip(outcomes) {
-        match outcome {
+    answers
+        .into_iter()
+        .zip(outcomes)
+        .map(|((index, provider, bytes), outcome)| match outcome {
             Ok(committed) => {
-                count_accepted(state, &provider, started, bytes);
-                results.push(TurnResult::accepted(index, committed));
+                state
+                    .metrics
+                    .turn_accepted(&provider, started.elapsed(), bytes);
+                TurnResult::accepted(index, committed)
             }
             Err(err) => {
-                count_failure(state, &provider, &err);
-                results.push(TurnResult::rejected(index, err.to_string()));
+                state.metrics.turn_failed(&provider, err.failure());
+                TurnResult::rejected(index, err.to_string())
             }
-        }
-    }
-    results
+        })
+        .collect()
 }
 
-async fn submit(state: &AppState, key: SessionKey, turn: Turn) -> Result<Committed, SubmitError> {
-    state.registry.handle(key)?.submit(turn).await
-}
-
-/// Counts an accepted turn: the reference's write latency, outcome and body size.
-fn count_accepted(state: &AppState, provider: &str, started: Instant, body_bytes: usize) {
-    let metrics = &state.metrics;
-    let label = crate::telemetry::provider_label(provider);
-    metrics
-        .dag_write_seconds
-        .with_label_values(&[label])
-        .observe(started.elapsed().as_secs_f64());
-    metrics.write(provider, status::ACCEPTED);
-    // As in the reference, only bodies with bytes are observed.
-    if body_bytes > 0 {
-        metrics
-            .body_bytes
-            .with_label_values(&[label])
-            .observe(body_bytes as f64);
-    }
-}
-
-/// Counts a failed submission in the metrics.
-fn count_failure(state: &AppState, provider: &str, err: &SubmitError) {
-    let metrics = &state.metrics;
-    if let Some(reason) = err.overload() {
-        metrics.write(provider, status::QUEUE_FULL);
-        metrics
-            .overloaded_total
-            .with_label_values(&[reason.label()])
-            .inc();
-    } else {
-        metrics.write(provider, status::DOWNSTREAM_ERROR);
-        if err.is_unavailable() {
-            metrics.unavailable_total.inc();
-        }
-    }
+async fn submit(state: &AppState, turn: Turn) -> Result<Committed, SubmitError> {
+    state.registry.handle(turn.key.clone())?.submit(turn).await
 }
 
 async fn read_ingest_body(
@@ -363,19 +339,15 @@ async fn read_ingest_body(
                 ApiError::TooLarge { limit }
             }
             BodyError::OverBudget => {
-                state
-                    .metrics
-                    .overloaded_total
-                    .with_label_values(&[OverloadReason::BodyBudget.label()])
-                    .inc();
+                state.metrics.overloaded(OverloadReason::BodyBudget);
                 ApiError::Overloaded {
                     message: err.to_string(),
                     retry_after: state.retry_after_secs,
                 }
             }
             other => {
-                state.metrics.write("", status::REJECT_ENVELOPE);
-                ApiError::Envelope(other.to_string())
+                state.metrics.body_rejected();
+                ApiError::undecodable(other.to_string())
             }
         })
 }
@@ -399,6 +371,6 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     if is_json {
         Ok(())
     } else {
-        Err(ApiError::Envelope("Unprocessable Entity".to_owned()))
+        Err(ApiError::undecodable("Unprocessable Entity"))
     }
 }

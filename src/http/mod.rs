@@ -12,14 +12,12 @@ mod ingest;
 mod json;
 mod nodes;
 mod request_id;
-mod turn;
 
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::middleware::Compress;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use sea_orm::DatabaseConnection;
 use serde::Serialize;
 
 pub use admin::AdminAuth;
@@ -29,12 +27,13 @@ pub use request_id::REQUEST_ID_HEADER;
 
 use crate::cost::PriceBook;
 use crate::sessions::Registry;
+use crate::store::Store;
 use crate::telemetry::{METRICS_CONTENT_TYPE, Metrics};
 
 /// What every handler shares. Built once, before the HTTP workers start.
 pub struct AppState {
     pub registry: Registry,
-    pub db: DatabaseConnection,
+    pub store: Store,
     pub metrics: Metrics,
     pub prices: Arc<PriceBook>,
     pub body_limits: BodyLimits,

@@ -69,7 +69,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         )));
     }
     let agent = (!query.agent.is_empty()).then_some(query.agent.as_str());
-    let rows = crate::store::list_nodes(&state.db, org_id, agent, limit)
+    let rows = crate::store::list_nodes(state.store.connection(), org_id, agent, limit)
         .await
         .map_err(|e| ApiError::Downstream(e.to_string()))?;
     let nodes: Vec<NodeSummary> = rows

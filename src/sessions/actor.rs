@@ -1,33 +1,41 @@
 //! The actor of one session: commits its turns one at a time, in arrival order.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use actix_rt::ArbiterHandle;
 use arc_swap::ArcSwap;
 use chrono::Utc;
-use sea_orm::DatabaseConnection;
 use tokio::sync::Semaphore;
 
-use super::known::KnownHashes;
-use super::messages::{Commit, Committed, Drain, Turn};
-use super::registry::{IdleRemoval, Shared};
-use super::writer::{Job, commit_job};
-use super::{SessionKey, SessionSnapshot};
-use crate::store::{IngestOutcome, StoreError};
+use super::error::SubmitError;
+use super::messages::{Commit, Drain};
+use super::shared::{IdleRemoval, Shared, Slot};
+use super::snapshot::SessionSnapshot;
+use crate::store::{Results, StoreError};
 use crate::telemetry::StopReason;
+use crate::turn::{Committed, KnownHashes, SessionKey, Turn};
 
 /// How often an actor checks whether it has been idle long enough to stop.
 fn idle_check_period(idle_timeout: Duration) -> Duration {
     (idle_timeout / 2).clamp(Duration::from_millis(50), Duration::from_secs(30))
 }
 
-pub(crate) struct SessionActor {
+/// The slot of `key`'s actor, starting one when the session has none.
+pub(super) fn slot(shared: &Arc<Shared>, key: &SessionKey) -> Result<Slot, SubmitError> {
+    shared.get_or_spawn(key, |generation, arbiter| {
+        SessionActor::start(shared, key.clone(), generation, arbiter)
+    })
+}
+
+pub(super) struct SessionActor {
     key: SessionKey,
     generation: u64,
-    db: DatabaseConnection,
-    registry: Arc<Shared>,
-    known: KnownHashes,
+    shared: Arc<Shared>,
+    /// Shared with the store while a commit runs (it only reads it); updated in place after.
+    known: Arc<KnownHashes>,
     snapshot: Arc<ArcSwap<SessionSnapshot>>,
     /// Shared with the registry slot: permits taken by submitters, returned on reply.
     pending: Arc<Semaphore>,
@@ -36,32 +44,47 @@ pub(crate) struct SessionActor {
 }
 
 impl SessionActor {
-    pub(crate) fn new(
+    fn start(
+        shared: &Arc<Shared>,
         key: SessionKey,
         generation: u64,
-        registry: Arc<Shared>,
-        snapshot: Arc<ArcSwap<SessionSnapshot>>,
-        pending: Arc<Semaphore>,
-    ) -> Self {
-        SessionActor {
-            db: registry.db.clone(),
-            known: KnownHashes::with_capacity(registry.settings.known_hashes_per_session),
+        arbiter: &ArbiterHandle,
+    ) -> Slot {
+        let pending = Arc::new(Semaphore::new(shared.settings.pending_per_session));
+        let snapshot = Arc::new(ArcSwap::from_pointee(SessionSnapshot::new(
+            key.clone(),
+            generation,
+        )));
+        let actor = SessionActor {
+            known: Arc::new(KnownHashes::with_capacity(
+                shared.settings.known_hashes_per_session,
+            )),
             key,
             generation,
-            registry,
-            snapshot,
-            pending,
+            shared: shared.clone(),
+            snapshot: snapshot.clone(),
+            pending: pending.clone(),
             last_activity: Instant::now(),
             stop_reason: StopReason::Idle,
+        };
+        let addr = SessionActor::start_in_arbiter(arbiter, move |_ctx| actor);
+        shared.metrics.actor_started();
+        Slot {
+            commit: addr.clone().recipient(),
+            drain: addr.recipient(),
+            generation,
+            pending,
+            snapshot,
+            stopping: Arc::new(AtomicBool::new(false)),
         }
     }
 
     fn check_idle(&mut self, ctx: &mut Context<Self>) {
-        if self.last_activity.elapsed() < self.registry.settings.idle_timeout {
+        if self.last_activity.elapsed() < self.shared.settings.idle_timeout {
             return;
         }
         match self
-            .registry
+            .shared
             .remove_if_idle(&self.key, self.generation, &self.pending)
         {
             IdleRemoval::Busy => {}
@@ -75,43 +98,30 @@ impl SessionActor {
     /// Folds a finished commit into the actor's state and publishes a new snapshot.
     fn after_commit(
         &mut self,
-        result: Result<IngestOutcome, StoreError>,
+        result: &Result<Committed, StoreError>,
         turn: &Turn,
         started: Instant,
-    ) -> Result<Committed, StoreError> {
-        let metrics = &self.registry.metrics;
-        metrics
-            .commit_seconds
-            .observe(started.elapsed().as_secs_f64());
+    ) {
+        self.shared.metrics.commit_finished(started.elapsed());
         self.last_activity = Instant::now();
-        let outcome = match result {
-            Ok(outcome) => outcome,
+        let committed = match result {
+            Ok(committed) => committed,
             Err(err) => {
                 tracing::warn!(session = %self.key, error = %err, "commit failed");
-                return Err(err);
+                return;
             }
         };
-        self.known.remember(&turn.chain);
-        metrics
-            .turns_total
-            .with_label_values(&[if outcome.counted {
-                "counted"
-            } else {
-                "duplicate"
-            }])
-            .inc();
-        if outcome.nul_replacements > 0 {
-            metrics
-                .nul_replacements_total
-                .inc_by(outcome.nul_replacements);
-        }
+        self.shared.metrics.turn_committed(committed);
+        // Unshared once the commit returned (the store drops its share before replying),
+        // so this updates the set in place.
+        Arc::make_mut(&mut self.known).remember(&turn.chain);
 
         let previous = self.snapshot.load();
         let mut next = SessionSnapshot::clone(&previous);
-        next.session_id = Some(outcome.session_id);
+        next.session_id = Some(committed.session_id);
         next.turns_committed += 1;
-        next.turns_counted += u64::from(outcome.counted);
-        next.nodes_written += outcome.new_nodes.len() as u64;
+        next.turns_counted += u64::from(committed.counted);
+        next.nodes_written += committed.new_nodes.len() as u64;
         next.nodes_known = self.known.len();
         next.last_commit_at = Some(Utc::now());
         next.last_activity = self.last_activity;
@@ -119,18 +129,12 @@ impl SessionActor {
 
         tracing::debug!(
             session = %self.key,
-            session_id = %outcome.session_id,
-            head = %outcome.head,
-            new_nodes = outcome.new_nodes.len(),
-            counted = outcome.counted,
+            session_id = %committed.session_id,
+            head = %committed.head,
+            new_nodes = committed.new_nodes.len(),
+            counted = committed.counted,
             "turn committed"
         );
-        Ok(Committed {
-            session_id: outcome.session_id,
-            head: outcome.head,
-            new_nodes: outcome.new_nodes.len(),
-            counted: outcome.counted,
-        })
     }
 }
 
@@ -140,8 +144,8 @@ impl Actor for SessionActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Submitters hold a pending permit per queued message, so the mailbox never needs
         // more room than that; the permit, not the mailbox, is what bounds the queue.
-        ctx.set_mailbox_capacity(self.registry.settings.pending_per_session);
-        let idle_timeout = self.registry.settings.idle_timeout;
+        ctx.set_mailbox_capacity(self.shared.settings.pending_per_session);
+        let idle_timeout = self.shared.settings.idle_timeout;
         if !idle_timeout.is_zero() {
             ctx.run_interval(idle_check_period(idle_timeout), |act, ctx| {
                 act.check_idle(ctx)
@@ -152,13 +156,8 @@ impl Actor for SessionActor {
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         // Normally already done by whoever decided to stop; this covers an actor whose
         // mailbox closed for another reason, and is a no-op for a successor's slot.
-        self.registry.remove_if(&self.key, self.generation);
-        let metrics = &self.registry.metrics;
-        metrics.live_actors.dec();
-        metrics
-            .actor_stops_total
-            .with_label_values(&[self.stop_reason.label()])
-            .inc();
+        self.shared.remove_if(&self.key, self.generation);
+        self.shared.metrics.actor_stopped(self.stop_reason);
         tracing::debug!(session = %self.key, reason = self.stop_reason.label(), "session actor stopped");
     }
 }
@@ -167,46 +166,22 @@ impl Handler<Commit> for SessionActor {
     // `AtomicResponse` runs the commit inside `ctx.wait`: the actor handles no other message
     // until it finishes, which is what serialises a session's writes. (`ResponseActFuture`
     // would let the next message start while this one awaits the database.)
-    type Result = AtomicResponse<Self, Vec<Result<Committed, StoreError>>>;
+    type Result = AtomicResponse<Self, Results>;
 
     fn handle(&mut self, Commit(turns): Commit, _ctx: &mut Self::Context) -> Self::Result {
-        let db = self.db.clone();
-        let writer = self.registry.writer.clone();
-        let count = turns.len();
-        // The known set moves into the job and back: no other message runs meanwhile.
-        let job = Job {
-            key: self.key.clone(),
-            turns: turns.clone(),
-            known: std::mem::take(&mut self.known),
-            project: self.registry.settings.project.clone(),
-        };
+        let store = self.shared.store.clone();
+        let known = self.known.clone();
         let started = Instant::now();
         let commit = async move {
-            match writer {
-                Some(writer) => writer.commit(job).await,
-                None => Some(commit_job(&db, job).await),
-            }
+            let results = store.commit(&turns, &known).await;
+            (results, turns)
         };
         AtomicResponse::new(Box::pin(commit.into_actor(self).map(
-            move |done, act, _ctx| {
-                let results = match done {
-                    Some((results, job)) => {
-                        act.known = job.known;
-                        results
-                    }
-                    None => {
-                        act.known = KnownHashes::with_capacity(
-                            act.registry.settings.known_hashes_per_session,
-                        );
-                        let gone = || Err(StoreError::Unavailable("writer stopped".to_owned()));
-                        (0..count).map(|_| gone()).collect()
-                    }
-                };
+            move |(results, turns), act, _ctx| {
+                for (result, turn) in results.iter().zip(turns.iter()) {
+                    act.after_commit(result, turn, started);
+                }
                 results
-                    .into_iter()
-                    .zip(turns.iter())
-                    .map(|(result, turn)| act.after_commit(result, turn, started))
-                    .collect()
             },
         )))
     }
@@ -220,7 +195,7 @@ impl Handler<Drain> for SessionActor {
     /// on a fresh actor, which the registry spawns because this one has left it.
     fn handle(&mut self, Drain(reason): Drain, ctx: &mut Self::Context) {
         self.stop_reason = reason;
-        self.registry.remove_if(&self.key, self.generation);
+        self.shared.remove_if(&self.key, self.generation);
         ctx.stop();
     }
 }

@@ -5,69 +5,12 @@ use std::sync::Arc;
 use actix::MailboxError;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::messages::{Commit, Committed, Turn};
-use super::registry::{Shared, Slot};
-use super::{ActorInfo, SessionKey};
-use crate::store::StoreError;
-use crate::telemetry::OverloadReason;
-
-/// Why a turn was not committed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum SubmitError {
-    #[error("overloaded: session has {limit} turns pending")]
-    SessionBusy { limit: usize },
-    #[error("overloaded: {limit} turns in flight")]
-    InFlight { limit: usize },
-    #[error("overloaded: {limit} live sessions")]
-    LiveActors { limit: usize },
-    /// The database is unreachable (or was moments ago): retry later.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
-    #[error("unavailable: server is shutting down")]
-    ShuttingDown,
-    /// The session's actor stopped under the turn twice in a row.
-    #[error("unavailable: session actor stopped")]
-    ActorGone,
-    /// The store refused the chain; a chain from `build_chain` never gets here.
-    #[error("{0}")]
-    InvalidChain(String),
-    #[error("database error: {0}")]
-    Database(String),
-}
-
-impl SubmitError {
-    /// The limit that was full, for a 429.
-    pub fn overload(&self) -> Option<OverloadReason> {
-        match self {
-            SubmitError::SessionBusy { .. } => Some(OverloadReason::SessionPending),
-            SubmitError::InFlight { .. } => Some(OverloadReason::InFlight),
-            SubmitError::LiveActors { .. } => Some(OverloadReason::LiveActors),
-            _ => None,
-        }
-    }
-
-    /// True for a 503: worth retrying once the database or the server is back.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            SubmitError::Unavailable(_) | SubmitError::ShuttingDown | SubmitError::ActorGone
-        )
-    }
-}
-
-impl From<StoreError> for SubmitError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Unavailable(msg) => SubmitError::Unavailable(msg),
-            StoreError::InvalidChain(msg) => SubmitError::InvalidChain(msg),
-            // Neither reaches here from a validated turn; report them as the invalid input they are.
-            StoreError::InvalidTurn(msg) | StoreError::InvalidBackfill(msg) => {
-                SubmitError::InvalidChain(msg)
-            }
-            StoreError::Db(e) => SubmitError::Database(e.to_string()),
-        }
-    }
-}
+use super::actor;
+use super::error::SubmitError;
+use super::messages::Commit;
+use super::shared::{Shared, Slot};
+use super::snapshot::ActorInfo;
+use crate::turn::{Committed, SessionKey, Turn};
 
 /// A session's actor as the HTTP layer sees it. Holding one does not keep the actor alive;
 /// a handle whose actor stopped meanwhile resubmits to a fresh one.
@@ -78,8 +21,9 @@ pub struct SessionHandle {
 }
 
 impl SessionHandle {
-    pub(crate) fn new(shared: Arc<Shared>, key: SessionKey, slot: Slot) -> Self {
-        SessionHandle { shared, key, slot }
+    pub(super) fn new(shared: Arc<Shared>, key: SessionKey) -> Result<Self, SubmitError> {
+        let slot = actor::slot(&shared, &key)?;
+        Ok(SessionHandle { shared, key, slot })
     }
 
     pub fn key(&self) -> &SessionKey {
@@ -88,11 +32,7 @@ impl SessionHandle {
 
     /// The actor's published state, without messaging it.
     pub fn info(&self) -> ActorInfo {
-        ActorInfo {
-            snapshot: self.slot.snapshot.load_full(),
-            pending: self.shared.settings.pending_per_session
-                - self.slot.pending.available_permits(),
-        }
+        self.shared.info(&self.slot)
     }
 
     /// Commits `turn` through the session's actor and returns once it is durable.
@@ -158,7 +98,7 @@ impl SessionHandle {
         in_flight: OwnedSemaphorePermit,
     ) -> Result<Vec<Result<Committed, SubmitError>>, SubmitError> {
         let shared = self.shared.clone();
-        shared.metrics.in_flight.set(shared.in_flight() as i64);
+        shared.publish_in_flight();
         let results = self.send(turns).await;
         let outage =
             |r: &Result<Committed, SubmitError>| matches!(r, Err(SubmitError::Unavailable(_)));
@@ -169,7 +109,7 @@ impl SessionHandle {
             shared.mark_unavailable();
         }
         drop(in_flight);
-        shared.metrics.in_flight.set(shared.in_flight() as i64);
+        shared.publish_in_flight();
         results
     }
 
@@ -190,7 +130,7 @@ impl SessionHandle {
                 .metrics
                 .session_pending
                 .observe((limit - self.slot.pending.available_permits()) as f64);
-            match self.slot.addr.send(Commit(turns.clone())).await {
+            match self.slot.commit.send(Commit(turns.clone())).await {
                 Ok(results) => {
                     drop(pending);
                     return Ok(results
@@ -202,7 +142,7 @@ impl SessionHandle {
                     // The actor stopped before reading the turns: none was committed.
                     drop(pending);
                     self.shared.remove_if(&self.key, self.slot.generation);
-                    self.slot = self.shared.slot(&self.key)?;
+                    self.slot = actor::slot(&self.shared, &self.key)?;
                 }
                 Err(_) => return Err(SubmitError::ActorGone),
             }

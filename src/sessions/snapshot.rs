@@ -5,7 +5,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::SessionKey;
+use crate::turn::SessionKey;
 
 /// A session actor's published state. Replaced as a whole after every commit (`ArcSwap`), so
 /// readers never wait for the actor and never see a half-updated record.
@@ -53,4 +53,6 @@ pub struct ActorInfo {
     pub snapshot: std::sync::Arc<SessionSnapshot>,
     /// Turns submitted to this actor and not yet answered.
     pub pending: usize,
+    /// A stop is queued: the actor leaves once the turns queued before it committed.
+    pub stopping: bool,
 }

@@ -15,9 +15,6 @@ pub enum StoreError {
     /// A turn's other inputs cannot be stored (non-finite cost, metadata that is not an object).
     #[error("invalid turn: {0}")]
     InvalidTurn(String),
-    /// A backfill request is incomplete (no envelope, no harness session id, bad org id).
-    #[error("backfill session: {0}")]
-    InvalidBackfill(String),
     /// Any other database error: 500.
     #[error("database error: {0}")]
     Db(#[source] DbErr),

@@ -5,7 +5,7 @@
 //! 1. fork parent: read its id by natural key; insert a placeholder when absent;
 //! 2. session: read by natural key; insert when absent;
 //! 3. nodes: one multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING hash` per chunk (one
-//!    chunk holds up to 1,638 nodes on SQLite, 3,276 on Postgres: 20 values per node under
+//!    chunk holds up to 1,560 nodes on SQLite, 3,120 on Postgres: 21 values per node under
 //!    the bind limits), skipping the chain up to its last node the caller knows is stored;
 //!    the session id is stamped in the same statement;
 //! 4. head: when the head was not inserted just now, one conditional `UPDATE` marks it
@@ -29,7 +29,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use entity::sessions;
 use sea_orm::prelude::Decimal;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
@@ -37,38 +37,46 @@ use super::connect::{begin_write, retry_conflicts};
 use super::node_row::{NodeRow, UsageColumns, non_blank};
 use super::session_row::{self, NaturalKey, NewSession};
 use super::sql::{List, Sql, bind_limit};
-use super::{IngestOutcome, StoreError, TurnWrite, sanitize};
+use super::{StoreError, sanitize};
 use crate::merkle::Chain;
+use crate::turn::{Committed, KnownHashes, Turn};
 
-/// Commits one turn: session upsert, new nodes, head mark and counters, in one transaction.
-pub async fn ingest_turn(
-    db: &DatabaseConnection,
-    write: TurnWrite<'_>,
-) -> Result<IngestOutcome, StoreError> {
-    let mut outcomes = ingest_turns(db, std::slice::from_ref(&write)).await?;
-    outcomes
-        .pop()
-        .ok_or_else(|| StoreError::Db(DbErr::Custom("ingest produced no outcome".into())))
+/// One turn to write, with the hashes its session's actor knows are stored.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Write<'a> {
+    pub(super) turn: &'a Turn,
+    /// The chain up to its last known node is not inserted again (a stored node's
+    /// ancestors are always stored), so a warm session writes only the new suffix of its
+    /// conversation. Whether the head is counted never depends on it.
+    pub(super) known: &'a KnownHashes,
 }
 
 /// Commits several turns, in order, in one transaction: all of them or none.
 ///
 /// Meant for turns arriving together (a batch's turns of one session, or on SQLite the
 /// waiting turns of several sessions): one commit, and on SQLite one acquisition of the
-/// write lock and one fsync, for all of them.
-pub async fn ingest_turns(
+/// write lock and one fsync, for all of them. `project` is stamped on every inserted node.
+pub(super) async fn transaction(
     db: &DatabaseConnection,
-    writes: &[TurnWrite<'_>],
-) -> Result<Vec<IngestOutcome>, StoreError> {
+    writes: &[Write<'_>],
+    project: Option<&str>,
+) -> Result<Vec<Committed>, StoreError> {
     // Validation and JSON encoding happen before the write lock is taken.
     // A node of an earlier turn of the call is stored by the time a later turn runs, so
     // a conversation's turns write only what each adds, not their history again.
     let mut earlier: HashSet<(Uuid, &str)> = HashSet::new();
     let mut turns = Vec::with_capacity(writes.len());
     for write in writes {
-        turns.push(PreparedTurn::new(write, &earlier)?);
-        let org = write.key.org_id;
-        earlier.extend(write.chain.nodes.iter().map(|n| (org, n.hash.as_str())));
+        turns.push(PreparedTurn::new(write, project, &earlier)?);
+        let org = write.turn.key.org_id;
+        earlier.extend(
+            write
+                .turn
+                .chain
+                .nodes
+                .iter()
+                .map(|n| (org, n.hash.as_str())),
+        );
     }
     if turns.is_empty() {
         return Ok(Vec::new());
@@ -80,7 +88,7 @@ pub async fn ingest_turns(
 async fn commit_turns(
     db: &DatabaseConnection,
     turns: &[PreparedTurn],
-) -> Result<Vec<IngestOutcome>, StoreError> {
+) -> Result<Vec<Committed>, StoreError> {
     let txn = begin_write(db).await?;
     let mut clock = Clock::start();
     let mut outcomes = Vec::with_capacity(turns.len());
@@ -157,15 +165,20 @@ struct PreparedTurn {
 impl PreparedTurn {
     /// `earlier`: (org, hash) of the nodes stored by turns committed before this one in the
     /// same transaction.
-    fn new(write: &TurnWrite<'_>, earlier: &HashSet<(Uuid, &str)>) -> Result<Self, StoreError> {
-        validate_chain(write.chain)?;
-        if write.key.harness_session_id.is_empty() {
+    fn new(
+        write: &Write<'_>,
+        project: Option<&str>,
+        earlier: &HashSet<(Uuid, &str)>,
+    ) -> Result<Self, StoreError> {
+        let turn = write.turn;
+        validate_chain(&turn.chain)?;
+        if turn.key.harness_session_id.is_empty() {
             return Err(StoreError::InvalidChain(
                 "cannot derive synthetic harness_session_id: missing root node hash".into(),
             ));
         }
         let mut nul = 0;
-        let envelope = write.envelope;
+        let envelope = turn.envelope.as_ref();
         let text = |s: &str, nul: &mut u64| sanitize::text(s, nul).into_owned();
         let optional = |s: &str, nul: &mut u64| non_blank(s).map(|s| text(s, nul));
 
@@ -188,8 +201,8 @@ impl PreparedTurn {
             },
         };
 
-        let harness_id = text(&write.key.harness_id, &mut nul);
-        let harness_session_id = text(&write.key.harness_session_id, &mut nul);
+        let harness_id = text(&turn.key.harness_id, &mut nul);
+        let harness_session_id = text(&turn.key.harness_session_id, &mut nul);
         let parent = envelope.and_then(|e| {
             let session = e.parent_harness_session_id.as_deref()?;
             if session.is_empty() {
@@ -206,12 +219,11 @@ impl PreparedTurn {
         // A stored node's ancestors are stored too (inserted with it or before it), so the
         // chain is skipped up to its last known node. Scanning back from the head stops
         // there: the work is proportional to the new suffix, not to the conversation.
-        let nodes = &write.chain.nodes;
+        let nodes = &turn.chain.nodes;
         let head_index = nodes.len() - 1;
-        let org = write.key.org_id;
-        let stored = |hash: &String| {
-            earlier.contains(&(org, hash.as_str())) || write.known.is_some_and(|k| k.contains(hash))
-        };
+        let org = turn.key.org_id;
+        let stored =
+            |hash: &String| earlier.contains(&(org, hash.as_str())) || write.known.contains(hash);
         let first_new = nodes
             .iter()
             .rposition(|n| stored(&n.hash))
@@ -221,21 +233,21 @@ impl PreparedTurn {
             .enumerate()
             .map(|(i, node)| NodeRow::encode(node, first_new + i == head_index, &mut nul))
             .collect::<Result<Vec<_>, _>>()?;
-        let head_node = write.chain.head();
+        let head_node = turn.chain.head();
         let head = HeadMark {
             hash: head_node.hash.clone(),
             stop_reason: non_blank(&head_node.stop_reason).map(|s| text(s, &mut nul)),
             usage: head_node.usage.as_ref().map(UsageColumns::new),
         };
 
-        let cost_usd = Decimal::from_f64_retain(write.cost_usd)
-            .filter(|_| write.cost_usd.is_finite())
-            .ok_or_else(|| StoreError::InvalidTurn(format!("cost {} USD", write.cost_usd)))?
+        let cost_usd = Decimal::from_f64_retain(turn.cost_usd)
+            .filter(|_| turn.cost_usd.is_finite())
+            .ok_or_else(|| StoreError::InvalidTurn(format!("cost {} USD", turn.cost_usd)))?
             .round_dp(4)
             .normalize();
 
         Ok(PreparedTurn {
-            org_id: write.key.org_id,
+            org_id: turn.key.org_id,
             auth_subject: envelope.map_or_else(String::new, |e| text(&e.auth_subject, &mut nul)),
             name: envelope.and_then(|e| optional(&e.name, &mut nul)),
             cwd: envelope.and_then(|e| optional(&e.cwd, &mut nul)),
@@ -245,10 +257,10 @@ impl PreparedTurn {
             metadata,
             parent,
             rows,
-            project: write.project.and_then(|p| optional(p, &mut nul)),
+            project: project.and_then(|p| optional(p, &mut nul)),
             head,
-            input_tokens: write.input_tokens,
-            output_tokens: write.output_tokens,
+            input_tokens: turn.input_tokens,
+            output_tokens: turn.output_tokens,
             cost_usd,
             nul_replacements: nul,
         })
@@ -309,7 +321,7 @@ async fn commit_turn<C: ConnectionTrait>(
     txn: &C,
     turn: &PreparedTurn,
     clock: &mut Clock,
-) -> Result<IngestOutcome, StoreError> {
+) -> Result<Committed, StoreError> {
     let now = clock.now;
     let parent_id = match &turn.parent {
         Some((harness_id, harness_session_id)) => {
@@ -374,7 +386,7 @@ async fn commit_turn<C: ConnectionTrait>(
     };
     update.apply(txn, turn, session_id, now).await?;
 
-    Ok(IngestOutcome {
+    Ok(Committed {
         session_id,
         head: turn.head.hash.clone(),
         new_nodes,

@@ -7,9 +7,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::StoreError;
 use super::sql::Sql;
-use super::{StoreError, sanitize};
-use crate::sessions::SessionKey;
 
 /// How far an ancestry walk goes (the reference's limit).
 pub const MAX_ANCESTRY_DEPTH: i32 = 5000;
@@ -75,46 +74,6 @@ pub async fn list_nodes(
             agent_name: agent_name.unwrap_or_default(),
         })
         .collect())
-}
-
-/// One node of the org.
-pub async fn node(
-    db: &DatabaseConnection,
-    org_id: Uuid,
-    hash: &str,
-) -> Result<Option<nodes::Model>, StoreError> {
-    Ok(nodes::Entity::find_by_id((org_id, hash.to_owned()))
-        .one(db)
-        .await?)
-}
-
-/// The session with this id, if it belongs to the org.
-pub async fn session_by_id(
-    db: &DatabaseConnection,
-    org_id: Uuid,
-    id: Uuid,
-) -> Result<Option<sessions::Model>, StoreError> {
-    Ok(sessions::Entity::find_by_id(id)
-        .filter(sessions::Column::OrgId.eq(org_id))
-        .one(db)
-        .await?)
-}
-
-/// The session with this natural key.
-pub async fn session_by_key(
-    db: &DatabaseConnection,
-    key: &SessionKey,
-) -> Result<Option<sessions::Model>, StoreError> {
-    // Keys are stored with NUL replaced; look them up the same way.
-    let mut nul = 0;
-    let harness_id = sanitize::text(&key.harness_id, &mut nul);
-    let harness_session_id = sanitize::text(&key.harness_session_id, &mut nul);
-    Ok(sessions::Entity::find()
-        .filter(sessions::Column::OrgId.eq(key.org_id))
-        .filter(sessions::Column::HarnessId.eq(harness_id.as_ref()))
-        .filter(sessions::Column::HarnessSessionId.eq(harness_session_id.as_ref()))
-        .one(db)
-        .await?)
 }
 
 /// The node and its ancestors within the org, root first; empty when the node is absent.

@@ -1,9 +1,10 @@
 //! A small builder for the hand-written statements of the write path.
 //!
-//! Values are bound in order of appearance: `$1, $2, …` on Postgres, anonymous `?` on
-//! SQLite. SQLite looks a *named* parameter (`$1`, `?1`) up by a linear scan of the
-//! statement's parameter list for every bind, which makes a 1,000-row insert with 20,000
-//! parameters quadratic; anonymous parameters are bound by position.
+//! The write path's statements are built as text rather than through sea-query's
+//! expression trees: a 1,000-row node insert is one string and one value vector, with no
+//! tree to build and render per row, and each statement reads as the SQL it sends
+//! (`ON CONFLICT … DO NOTHING RETURNING`, additive counters, conditional head marks).
+//! Values are bound in order of appearance: `$1, $2, …` on Postgres, `?` on SQLite.
 
 use std::fmt::Write as _;
 
@@ -64,22 +65,6 @@ impl Sql {
             _ => self.placeholder(),
         }
         self
-    }
-
-    /// `column = CASE WHEN column < value THEN value ELSE column END`: the greater of the
-    /// stored and the given value, on both backends.
-    pub(crate) fn set_greatest(&mut self, column: &str, value: impl Into<Value>) -> &mut Self {
-        let value = value.into();
-        self.push(column)
-            .push(" = CASE WHEN ")
-            .push(column)
-            .push(" < ")
-            .bind(value.clone())
-            .push(" THEN ")
-            .bind(value)
-            .push(" ELSE ")
-            .push(column)
-            .push(" END")
     }
 
     pub(crate) fn binds(&self) -> usize {
@@ -143,13 +128,5 @@ mod tests {
             list.item().push("b = ").bind_json("{}");
             assert_eq!(sql.build().sql, expected);
         }
-    }
-
-    #[test]
-    fn greatest_binds_its_value_twice() {
-        let mut sql = Sql::new(DbBackend::Sqlite);
-        sql.set_greatest("n", 3);
-        assert_eq!(sql.binds(), 2);
-        assert_eq!(sql.build().sql, "n = CASE WHEN n < ? THEN ? ELSE n END");
     }
 }

@@ -108,23 +108,19 @@ async fn a_batch_fails_as_a_whole() {
         let next = next_turn(&turn_good, "next", "ok: next");
         let fresh = session_fixture("fresh");
         let fresh_env = envelope("claude", "batch-fresh");
-        let key_good = reel::sessions::SessionKey::resolve(Some(&good), &next);
-        let key_fresh = reel::sessions::SessionKey::resolve(Some(&fresh_env), &fresh);
-        let write = |key, envelope, chain| reel::store::TurnWrite {
-            key,
-            envelope: Some(envelope),
-            chain,
-            input_tokens: 1,
-            output_tokens: 1,
+        let one = Tokens {
+            input: 1,
+            output: 1,
             cost_usd: 0.0,
-            known: None,
-            project: None,
         };
-        let writes = [
-            write(&key_fresh, &fresh_env, &fresh),
-            write(&key_good, &good, &next),
+        let turns = [
+            turn(Some(&fresh_env), &fresh, one),
+            turn(Some(&good), &next, one),
         ];
-        reel::store::ingest_turns(&db, &writes).await.unwrap_err();
+        store(&db)
+            .transaction(&turns, &KnownHashes::default())
+            .await
+            .unwrap_err();
 
         assert_eq!(all_sessions(&db).await, vec![before], "{:?}", t.backend);
         assert_eq!(all_nodes(&db).await.len(), 2);

@@ -1,12 +1,10 @@
 //! Chains and envelopes for store tests. Hashes are made up (SHA-256 of parent, role and
 //! text): the store never recomputes them, so any stable, distinct hex strings will do.
 
-use std::collections::HashSet;
-
 use reel::llm::{ContentBlock, Usage};
 use reel::merkle::{Bucket, Chain, ChainNode};
-use reel::sessions::SessionKey;
-use reel::store::{self, IngestOutcome, StoreError, TurnWrite};
+pub use reel::store::{CommitOptions, Store, StoreError};
+pub use reel::turn::{Committed, KnownHashes, SessionKey, Turn};
 use reel::wire::SessionEnvelope;
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::value::RawValue;
@@ -141,35 +139,44 @@ pub const TOKENS: Tokens = Tokens {
     cost_usd: 0.0,
 };
 
+/// The turn the HTTP layer would hand to the store for `chain` under `envelope`.
+pub fn turn(envelope: Option<&SessionEnvelope>, chain: &Chain, tokens: Tokens) -> Turn {
+    Turn {
+        key: SessionKey::resolve(envelope, chain),
+        envelope: envelope.cloned(),
+        chain: chain.clone(),
+        input_tokens: tokens.input,
+        output_tokens: tokens.output,
+        cost_usd: tokens.cost_usd,
+    }
+}
+
+/// A store over `db` that stamps no project.
+pub fn store(db: &DatabaseConnection) -> Store {
+    Store::new(db.clone(), CommitOptions::default())
+}
+
+/// Commits one turn in its own transaction; `known` as a session actor would pass it.
 pub async fn try_ingest(
     db: &DatabaseConnection,
     envelope: Option<&SessionEnvelope>,
     chain: &Chain,
     tokens: Tokens,
-    known: Option<&HashSet<String>>,
-) -> Result<IngestOutcome, StoreError> {
-    let key = SessionKey::resolve(envelope, chain);
-    store::ingest_turn(
-        db,
-        TurnWrite {
-            key: &key,
-            envelope,
-            chain,
-            input_tokens: tokens.input,
-            output_tokens: tokens.output,
-            cost_usd: tokens.cost_usd,
-            known,
-            project: None,
-        },
-    )
-    .await
+    known: Option<&KnownHashes>,
+) -> Result<Committed, StoreError> {
+    let turn = turn(envelope, chain, tokens);
+    let none = KnownHashes::default();
+    let mut committed = store(db)
+        .transaction(std::slice::from_ref(&turn), known.unwrap_or(&none))
+        .await?;
+    Ok(committed.pop().expect("one result per turn"))
 }
 
 pub async fn ingest(
     db: &DatabaseConnection,
     envelope: Option<&SessionEnvelope>,
     chain: &Chain,
-) -> IngestOutcome {
+) -> Committed {
     ingest_with(db, envelope, chain, TOKENS).await
 }
 
@@ -178,7 +185,7 @@ pub async fn ingest_with(
     envelope: Option<&SessionEnvelope>,
     chain: &Chain,
     tokens: Tokens,
-) -> IngestOutcome {
+) -> Committed {
     try_ingest(db, envelope, chain, tokens, None)
         .await
         .expect("ingest turn")

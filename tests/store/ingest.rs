@@ -1,8 +1,6 @@
 //! The session ingest transaction: reference-tests.md §8.1 and reel's corrections
 //! (README.md 2, 4, 8, 9).
 
-use std::collections::HashSet;
-
 use reel::merkle::Chain;
 use reel::store::StoreError;
 use sea_orm::prelude::Decimal;
@@ -11,6 +9,7 @@ use uuid::Uuid;
 
 use crate::fixtures::*;
 use crate::support::TestDb;
+use crate::support::reads;
 
 #[tokio::test]
 async fn happy_path_creates_the_session_inserts_nodes_and_bumps_counters() {
@@ -252,7 +251,9 @@ async fn known_hashes_are_not_inserted_again_and_do_not_decide_counting() {
         let turn2 = next_turn(&turn1, "two", "ok: two");
         let out1 = ingest(&db, Some(&env), &turn1).await;
 
-        let known: HashSet<String> = out1.new_nodes.iter().cloned().collect();
+        assert_eq!(out1.new_nodes, hashes(&turn1));
+        let mut known = KnownHashes::with_capacity(usize::MAX);
+        known.remember(&turn1);
         let out2 = try_ingest(&db, Some(&env), &turn2, TOKENS, Some(&known))
             .await
             .unwrap();
@@ -262,7 +263,8 @@ async fn known_hashes_are_not_inserted_again_and_do_not_decide_counting() {
         // Everything known, head included: the head is still checked and counted once.
         let turn3 = next_turn(&turn2, "three", "ok: three");
         ingest(&db, Some(&env), &next_turn(&turn3, "four", "ok: four")).await;
-        let all: HashSet<String> = hashes(&turn3).into_iter().collect();
+        let mut all = KnownHashes::with_capacity(usize::MAX);
+        all.remember(&turn3);
         let out3 = try_ingest(&db, Some(&env), &turn3, TOKENS, Some(&all))
             .await
             .unwrap();
@@ -409,8 +411,8 @@ async fn nul_text_is_stored_as_replacement_characters() {
         // The same key finds the same session again, through ingest and through reads.
         let again = ingest(&db, Some(&env), &next_turn(&chain, "more", "ok")).await;
         assert_eq!(again.session_id, out.session_id);
-        let key = reel::sessions::SessionKey::resolve(Some(&env), &chain);
-        let read = reel::store::session_by_key(&db, &key).await.unwrap();
+        let key = reel::turn::SessionKey::resolve(Some(&env), &chain);
+        let read = reads::session_by_key(&db, &key).await.unwrap();
         assert_eq!(read.map(|s| s.id), Some(out.session_id));
     }
 }
@@ -428,26 +430,19 @@ async fn a_malformed_chain_is_refused_before_anything_is_written() {
         assert!(err.to_string().contains("does not chain"), "{err}");
 
         let empty = Chain { nodes: vec![] };
-        let key = reel::sessions::SessionKey {
-            org_id: Uuid::nil(),
-            harness_id: "claude".into(),
-            harness_session_id: "empty".into(),
-        };
-        let err = reel::store::ingest_turn(
-            &db,
-            reel::store::TurnWrite {
-                key: &key,
-                envelope: None,
-                chain: &empty,
-                input_tokens: 0,
-                output_tokens: 0,
-                cost_usd: 0.0,
-                known: None,
-                project: None,
+        let empty_turn = Turn {
+            key: SessionKey {
+                org_id: Uuid::nil(),
+                harness_id: "claude".into(),
+                harness_session_id: "empty".into(),
             },
-        )
-        .await
-        .unwrap_err();
+            envelope: None,
+            chain: empty,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_usd: 0.0,
+        };
+        let err = store(&db).commit_turn(&empty_turn).await.unwrap_err();
         assert_eq!(err.to_string(), "ingest turn: no nodes supplied");
         assert!(all_sessions(&db).await.is_empty());
         assert!(all_nodes(&db).await.is_empty());
@@ -461,9 +456,14 @@ async fn several_turns_commit_together_in_order() {
         let env = envelope("claude", "batch");
         let turn1 = session_fixture("b1");
         let turn2 = next_turn(&turn1, "b2", "ok: b2");
-        let key = reel::sessions::SessionKey::resolve(Some(&env), &turn1);
-        let writes = [write(&key, &env, &turn1), write(&key, &env, &turn2)];
-        let outs = reel::store::ingest_turns(&db, &writes).await.unwrap();
+        let turns = [
+            turn(Some(&env), &turn1, TOKENS),
+            turn(Some(&env), &turn2, TOKENS),
+        ];
+        let outs = store(&db)
+            .transaction(&turns, &KnownHashes::default())
+            .await
+            .unwrap();
         assert_eq!(outs.len(), 2);
         assert_eq!(outs[0].session_id, outs[1].session_id);
         assert_eq!(outs[0].new_nodes.len(), 2);
@@ -487,27 +487,30 @@ async fn the_project_is_stamped_on_inserted_nodes_and_blank_is_null() {
         let db = t.connect().await;
         let env = envelope("claude", "projects");
         let first = session_fixture("project one");
-        let key = reel::sessions::SessionKey::resolve(Some(&env), &first);
-        let stamped = |chain| reel::store::TurnWrite {
-            project: Some("reel"),
-            ..write(&key, &env, chain)
+        let stamping = |project: &str| {
+            Store::new(
+                db.clone(),
+                CommitOptions {
+                    project: Some(project.into()),
+                    ..CommitOptions::default()
+                },
+            )
         };
-        reel::store::ingest_turn(&db, stamped(&first))
+        stamping("reel")
+            .commit_turn(&turn(Some(&env), &first, TOKENS))
             .await
             .unwrap();
         // A blank project is NULL, as the reference's TrimSpace check has it.
         let second = session_fixture("project two");
-        let blank = reel::store::TurnWrite {
-            project: Some("  "),
-            ..write(&key, &env, &second)
-        };
-        reel::store::ingest_turn(&db, blank).await.unwrap();
+        stamping("  ")
+            .commit_turn(&turn(Some(&env), &second, TOKENS))
+            .await
+            .unwrap();
         // A node already stored keeps the project it was stored with.
-        let again = reel::store::TurnWrite {
-            project: Some("other"),
-            ..write(&key, &env, &first)
-        };
-        reel::store::ingest_turn(&db, again).await.unwrap();
+        stamping("other")
+            .commit_turn(&turn(Some(&env), &first, TOKENS))
+            .await
+            .unwrap();
 
         for (chain, want) in [(&first, Some("reel")), (&second, None)] {
             for n in &chain.nodes {
@@ -515,23 +518,6 @@ async fn the_project_is_stamped_on_inserted_nodes_and_blank_is_null() {
                 assert_eq!(row.project.as_deref(), want, "{:?}", t.backend);
             }
         }
-    }
-}
-
-fn write<'a>(
-    key: &'a reel::sessions::SessionKey,
-    env: &'a reel::wire::SessionEnvelope,
-    chain: &'a Chain,
-) -> reel::store::TurnWrite<'a> {
-    reel::store::TurnWrite {
-        key,
-        envelope: Some(env),
-        chain,
-        input_tokens: 12,
-        output_tokens: 8,
-        cost_usd: 0.0,
-        known: None,
-        project: None,
     }
 }
 

@@ -4,6 +4,7 @@ use reel::store;
 
 use crate::fixtures::*;
 use crate::support::TestDb;
+use crate::support::reads;
 
 fn org_envelope(org_id: &str, session: &str) -> reel::wire::SessionEnvelope {
     let mut env = envelope("claude", session);
@@ -71,13 +72,13 @@ async fn orgs_sharing_hashes_keep_separate_rows_counters_and_reads() {
         );
 
         assert!(
-            store::session_by_id(&db, a, out_b.session_id)
+            reads::session_by_id(&db, a, out_b.session_id)
                 .await
                 .unwrap()
                 .is_none()
         );
         assert!(
-            store::node(&db, a, &turn2.head().hash)
+            reads::node(&db, a, &turn2.head().hash)
                 .await
                 .unwrap()
                 .is_none()
@@ -124,19 +125,12 @@ async fn turns_of_two_orgs_committed_together_each_store_their_nodes() {
         let db = t.connect().await;
         let chain = session_fixture("together");
         let (env_a, env_b) = (org_envelope(ORG_A, "a"), org_envelope(ORG_B, "b"));
-        let key_a = reel::sessions::SessionKey::resolve(Some(&env_a), &chain);
-        let key_b = reel::sessions::SessionKey::resolve(Some(&env_b), &chain);
-        let write = |key, env| store::TurnWrite {
-            key,
-            envelope: Some(env),
-            chain: &chain,
-            input_tokens: 1,
-            output_tokens: 1,
-            cost_usd: 0.0,
-            known: None,
-            project: None,
-        };
-        let outs = store::ingest_turns(&db, &[write(&key_a, &env_a), write(&key_b, &env_b)])
+        let turns = [
+            turn(Some(&env_a), &chain, TOKENS),
+            turn(Some(&env_b), &chain, TOKENS),
+        ];
+        let outs = store(&db)
+            .transaction(&turns, &KnownHashes::default())
             .await
             .unwrap();
         assert!(outs.iter().all(|o| o.counted), "{:?}", t.backend);

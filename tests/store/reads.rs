@@ -1,11 +1,12 @@
 //! The reads the HTTP layer uses.
 
-use reel::sessions::SessionKey;
 use reel::store;
+use reel::turn::SessionKey;
 use uuid::Uuid;
 
 use crate::fixtures::*;
 use crate::support::TestDb;
+use crate::support::reads;
 
 #[tokio::test]
 async fn nodes_list_in_creation_order_and_filter_by_agent() {
@@ -66,11 +67,11 @@ async fn sessions_read_by_id_and_by_natural_key() {
         let chain = session_fixture("read me");
         let out = ingest(&db, Some(&env), &chain).await;
 
-        let by_id = store::session_by_id(&db, Uuid::nil(), out.session_id)
+        let by_id = reads::session_by_id(&db, Uuid::nil(), out.session_id)
             .await
             .unwrap();
         let key = SessionKey::resolve(Some(&env), &chain);
-        let by_key = store::session_by_key(&db, &key).await.unwrap();
+        let by_key = reads::session_by_key(&db, &key).await.unwrap();
         assert_eq!(by_id, by_key, "{:?}", t.backend);
         assert_eq!(
             by_id.map(|s| s.harness_session_id),
@@ -80,9 +81,9 @@ async fn sessions_read_by_id_and_by_natural_key() {
             harness_session_id: "nope".into(),
             ..key
         };
-        assert_eq!(store::session_by_key(&db, &missing).await.unwrap(), None);
+        assert_eq!(reads::session_by_key(&db, &missing).await.unwrap(), None);
         assert_eq!(
-            store::session_by_id(&db, Uuid::nil(), Uuid::now_v7())
+            reads::session_by_id(&db, Uuid::nil(), Uuid::now_v7())
                 .await
                 .unwrap(),
             None

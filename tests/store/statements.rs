@@ -1,11 +1,11 @@
 //! Statements per turn do not grow with the conversation (counted with sea-orm's metric
 //! callback; BEGIN and COMMIT are not included).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use reel::merkle::Chain;
+use reel::turn::KnownHashes;
 use sea_orm::DatabaseConnection;
 
 use crate::fixtures::*;
@@ -16,7 +16,7 @@ async fn statements(
     counter: &AtomicU64,
     session: &str,
     chain: &Chain,
-    known: Option<&HashSet<String>>,
+    known: Option<&KnownHashes>,
 ) -> u64 {
     let before = counter.load(Ordering::SeqCst);
     try_ingest(db, Some(&envelope("claude", session)), chain, TOKENS, known)
@@ -40,7 +40,8 @@ async fn statements_per_turn_are_flat_in_conversation_length() {
             let session = format!("flat-{len}");
             let base = long_conversation(&session, len);
             let cold = statements(&db, &counter, &session, &base, None).await;
-            let known: HashSet<String> = hashes(&base).into_iter().collect();
+            let mut known = KnownHashes::with_capacity(usize::MAX);
+            known.remember(&base);
             let turn = next_turn(&base, "more", "ok: more");
             let warm = statements(&db, &counter, &session, &turn, Some(&known)).await;
             let retry = statements(&db, &counter, &session, &turn, None).await;

@@ -7,6 +7,8 @@
 //! prove the Postgres suite ran.
 #![allow(dead_code)]
 
+pub mod reads;
+
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use uuid::Uuid;
 

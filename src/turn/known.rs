@@ -11,30 +11,36 @@ use crate::merkle::Chain;
 /// memory flat however long a session grows: when adding a committed chain would exceed the
 /// capacity, the set restarts from that chain alone (its first `capacity` hashes), because
 /// the next turn of a session re-sends exactly that history.
-#[derive(Debug, Default)]
-pub(crate) struct KnownHashes {
+#[derive(Debug, Clone, Default)]
+pub struct KnownHashes {
     hashes: HashSet<String>,
     capacity: usize,
 }
 
 impl KnownHashes {
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
+    /// An empty set that will hold at most `capacity` hashes.
+    pub fn with_capacity(capacity: usize) -> Self {
         KnownHashes {
             hashes: HashSet::new(),
             capacity,
         }
     }
 
-    pub(crate) fn set(&self) -> &HashSet<String> {
-        &self.hashes
+    /// True when `hash` is known to be stored.
+    pub fn contains(&self, hash: &str) -> bool {
+        self.hashes.contains(hash)
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.hashes.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
     /// Records that every node of `chain` is now stored.
-    pub(crate) fn remember(&mut self, chain: &Chain) {
+    pub fn remember(&mut self, chain: &Chain) {
         let unseen = chain
             .nodes
             .iter()
@@ -82,7 +88,7 @@ mod tests {
         known.remember(&chain(&["a", "b", "c", "d"]));
         assert_eq!(known.len(), 4);
         for h in ["a", "b", "c", "d"] {
-            assert!(known.set().contains(h));
+            assert!(known.contains(h));
         }
     }
 
@@ -92,7 +98,7 @@ mod tests {
         known.remember(&chain(&["x", "y", "z"]));
         known.remember(&chain(&["a", "b", "c"]));
         assert_eq!(known.len(), 3);
-        assert!(known.set().contains("a") && !known.set().contains("x"));
+        assert!(known.contains("a") && !known.contains("x"));
     }
 
     #[test]
@@ -100,7 +106,7 @@ mod tests {
         let mut known = KnownHashes::with_capacity(2);
         known.remember(&chain(&["a", "b", "c", "d"]));
         assert_eq!(known.len(), 2);
-        assert!(known.set().contains("a") && known.set().contains("b"));
+        assert!(known.contains("a") && known.contains("b"));
         let mut none = KnownHashes::with_capacity(0);
         none.remember(&chain(&["a"]));
         assert_eq!(none.len(), 0);

@@ -1,0 +1,47 @@
+//! The accepted turn: what the HTTP layer, the session actors and the store pass between them.
+//!
+//! Pure data and pure functions, no I/O: [`prepare`] turns a decoded payload into a [`Turn`]
+//! (validated envelope, chain, session key, usage and cost) or a [`Rejection`] with the
+//! status and text the API answers; [`Committed`] is what the store reports back for it.
+
+mod key;
+mod known;
+mod prepare;
+
+use uuid::Uuid;
+
+pub use key::SessionKey;
+pub use known::KnownHashes;
+pub use prepare::{Prepared, Rejection, prepare, prepare_body};
+
+use crate::merkle::Chain;
+use crate::wire::SessionEnvelope;
+
+/// One decoded, hashed and priced turn, ready to commit.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    /// The session the turn belongs to, resolved from its envelope and chain.
+    pub key: SessionKey,
+    /// The envelope the turn carried, if any (already validated).
+    pub envelope: Option<SessionEnvelope>,
+    /// The turn's chain, root first, head last.
+    pub chain: Chain,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: f64,
+}
+
+/// What the commit of one turn did; the body of the 202.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    pub session_id: Uuid,
+    /// Hash of the head (response) node.
+    pub head: String,
+    /// Hashes inserted by this commit, root first.
+    pub new_nodes: Vec<String>,
+    /// True when this commit was the first time the head was ingested as a head, i.e. the
+    /// session's `turn_count` and token/cost counters moved.
+    pub counted: bool,
+    /// How many U+0000 characters were replaced by U+FFFD in the values this commit wrote.
+    pub nul_replacements: u64,
+}
