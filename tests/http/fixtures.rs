@@ -150,12 +150,11 @@ pub struct ConformanceCase {
 
 /// Every case of the conformance file.
 pub fn conformance_cases() -> Vec<ConformanceCase> {
-    // In CI the repository is cloned next to a copy of `shared/`.
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/chains.jsonl"
+        "/tests/data/conformance/chains.jsonl"
     );
-    let text = std::fs::read_to_string(path).expect("conformance file next to the repository");
+    let text = std::fs::read_to_string(path).expect("tests/data/conformance/chains.jsonl");
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
