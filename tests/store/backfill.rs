@@ -1,4 +1,4 @@
-//! `backfill_session` (reference-tests.md §8.2, BackfillSession).
+//! `backfill_session`: the reference's BackfillSession tests (docs/storage.md#backfill).
 
 use reel::store::{self, BackfillOutcome, BackfillRequest, StoreError};
 use reel::wire::SessionEnvelope;
