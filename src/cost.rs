@@ -1,4 +1,4 @@
-//! What a turn cost, from its usage and a per-model price table (README.md 13).
+//! What a turn cost, from its usage and a per-model price table (docs/divergences.md#cost).
 //!
 //! The table is data, not code: `src/pricing.toml` ships list prices for current Anthropic
 //! and OpenAI models, and `[pricing]` in `config.toml` adds or overrides entries. A model

@@ -1,8 +1,9 @@
-//! Every line of the shared conformance file: accepted payloads must give the reference's
-//! nodes exactly (hash, parent hash, stored bucket), rejected ones the same status.
+//! Every line of the conformance file: accepted payloads must give the reference's nodes
+//! exactly (hash, parent hash, stored bucket), rejected ones the same status.
 //!
-//! The file sits beside the repository (`../shared/conformance/chains.jsonl`); lines are
-//! read with reel's own tolerant decoding, since one carries lone surrogate escapes.
+//! The file is `tests/data/conformance/chains.jsonl` (its format:
+//! `tests/data/conformance/README.md`); lines are read with reel's own tolerant decoding,
+//! since some carry lone surrogate escapes.
 
 use std::path::PathBuf;
 
@@ -40,7 +41,7 @@ struct ExpectedNode {
 }
 
 fn conformance_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/chains.jsonl")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/conformance/chains.jsonl")
 }
 
 /// JSON equality with numbers compared as doubles (the reference stores tool-input numbers

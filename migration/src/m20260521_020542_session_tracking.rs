@@ -1,9 +1,10 @@
 //! Reference migration 1779329142: the `sessions` table, and `nodes` re-keyed by
 //! `(org_id, hash)` with a `session_id` link.
 //!
-//! The down migration is the reference's, destructive by design (W15): each hash keeps one
-//! row (the nil-org row when there is one), and re-adding the parent foreign key fails when a
-//! node's parent is not stored.
+//! The down migration is the reference's, destructive by design
+//! (docs/divergences.md#destructive-down-migration): each hash keeps one row (the nil-org row
+//! when there is one), and re-adding the parent foreign key fails when a node's parent is not
+//! stored.
 
 use sea_orm_migration::prelude::*;
 

@@ -4,7 +4,8 @@
 //!   so that a turn is counted exactly once even when its head first arrived as history of a
 //!   later turn. Rows written by the reference that carry a stop reason or usage were heads.
 //! * `ancestry_chains_rows(org, hashes, max_depth)` replaces the reference's function, whose
-//!   joins on `hash` alone mixed the rows of orgs sharing a hash (W3).
+//!   joins on `hash` alone mixed the rows of orgs sharing a hash
+//!   (docs/divergences.md#org-scoping).
 
 use sea_orm_migration::prelude::*;
 

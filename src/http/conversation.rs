@@ -1,5 +1,6 @@
 //! `GET /v1/sessions/{hash}`: the conversation that ends at a node, with the harness identity
-//! of the session it belongs to (the reference's read API, reference-tests.md §8.6).
+//! of the session it belongs to (the reference's read API,
+//! docs/wire.md#reading-a-conversation).
 //!
 //! The org comes from the reference's `X-Tapes-Org-Id` header (the nil-UUID "no org" sentinel
 //! without it). Unlike the reference, a malformed header is refused instead of silently

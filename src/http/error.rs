@@ -1,6 +1,6 @@
 //! Every error the HTTP layer answers, its status, and its `{"error": …}` body.
 //!
-//! Texts follow the reference (wire.md §1.5–1.7) where it has an answer: `invalid
+//! Texts follow the reference (docs/wire.md#errors-and-statuses) where it has an answer: `invalid
 //! envelope: …` (400), `unprocessable turn: …` (422), `downstream failure: …` (502). reel adds
 //! `overloaded: …` (429) and `unavailable: …` (503), both with `Retry-After`, and JSON
 //! bodies for 404, 405 and 413, which the reference answered in plain text.

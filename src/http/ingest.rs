@@ -1,7 +1,8 @@
 //! `POST /v1/ingest` and `POST /v1/ingest/batch`.
 //!
-//! Check order and error texts follow the reference (wire.md §1.5, §1.6). The answer is sent
-//! only after the turn's transaction committed (README.md 1).
+//! Check order and error texts follow the reference (docs/wire.md#order-of-checks,
+//! docs/wire.md#ingesting-a-batch). The answer is sent only after the turn's transaction
+//! committed (docs/divergences.md#durable-202).
 
 use std::collections::HashMap;
 use std::time::Instant;

@@ -1,8 +1,9 @@
 //! `GET /v1/ingest/nodes`: a debug listing of stored nodes, scoped to one org and bounded.
 //!
-//! The reference listed every node of every org with no bound (wire.md §1.7, W3); reel lists
-//! one org's nodes (`org_id` query parameter or `X-Tapes-Org-Id` header; the nil-UUID "no
-//! org" sentinel by default), at most `limit` of them, oldest first.
+//! The reference listed every node of every org with no bound
+//! (docs/divergences.md#node-listing); reel lists one org's nodes (`org_id` query parameter
+//! or `X-Tapes-Org-Id` header; the nil-UUID "no org" sentinel by default), at most `limit`
+//! of them, oldest first.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};

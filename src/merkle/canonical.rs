@@ -2,10 +2,10 @@
 //!
 //! The hash input has a fixed shape whose keys are known, so it is emitted in its sorted
 //! order without building a `Value` tree; only free-form tool inputs need their keys sorted
-//! at run time. Rules (hashing.md §4.3): object members sorted by UTF-16 code units; numbers
-//! as IEEE-754 doubles in ECMAScript `Number.prototype.toString` form (via `ryu-js`);
-//! minimal string escaping with lowercase `\u00xx`; no whitespace. The output is checked
-//! against `serde_json_canonicalizer`, the RFC's Rust implementation, in tests.
+//! at run time. Rules (docs/hashing.md#canonical-bytes): object members sorted by UTF-16 code
+//! units; numbers as IEEE-754 doubles in ECMAScript `Number.prototype.toString` form (via
+//! `ryu-js`); minimal string escaping with lowercase `\u00xx`; no whitespace. The output is
+//! checked against `serde_json_canonicalizer`, the RFC's Rust implementation, in tests.
 
 use std::cmp::Ordering;
 
@@ -123,7 +123,7 @@ pub fn write_value(buf: &mut Vec<u8>, value: &Value) {
 
 /// Appends an object with its members in UTF-16 order. With `prune`, zero values are left
 /// out and nested objects are pruned in turn, dropped when nothing is left of them
-/// (hashing.md §4.4 `pruneZeroValues`; arrays are not entered).
+/// (docs/hashing.md#zero-value-pruning; arrays are not entered).
 pub fn write_object(buf: &mut Vec<u8>, map: &Map<String, Value>, prune: bool) {
     let mut entries: Vec<(&String, &Value)> = map.iter().collect();
     entries.sort_by(|a, b| utf16_cmp(a.0, b.0));

@@ -1,4 +1,4 @@
-//! Building a turn's chain of nodes from its payload (hashing.md §4.5).
+//! Building a turn's chain of nodes from its payload (docs/hashing.md#the-turn-chain).
 
 use super::{Bucket, Chain, ChainNode, MESSAGE_KIND, NodeHasher};
 use crate::llm::{ChatRequest, Provider, Usage};

@@ -1,4 +1,5 @@
-//! The node hash (hashing.md §4.2–4.3): SHA-256, lowercase hex, of the canonical form of
+//! The node hash (docs/hashing.md#the-node-hash): SHA-256, lowercase hex, of the canonical
+//! form of
 //! `{"parent": <parent hash or "">, "content": {"type", "role", "content": <projected blocks>}}`.
 //!
 //! The blocks are marshalled with Go json/v2 rules: a nil content is `[]`, `omitempty`
@@ -195,7 +196,8 @@ impl Members<'_> {
 
 #[cfg(test)]
 mod tests {
-    //! The reference's node tests (reference-tests.md §8.9 and the `Node.Hash` cases of §8.10).
+    //! The reference's node tests, and the `Node.Hash` cases of its projection tests
+    //! (docs/hashing.md#the-node-hash, docs/hashing.md#projection).
 
     use super::*;
     use crate::llm::Usage;

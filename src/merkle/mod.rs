@@ -27,9 +27,9 @@ use crate::llm::{ContentBlock, Usage};
 /// The bucket `type` of every node built from a turn.
 pub const MESSAGE_KIND: &str = "message";
 
-/// What a node stores (storage.md §6.4). Serialises to the stored `bucket` JSON (v1 rules:
-/// `content: null` for a nil content, `agent_name` omitted when empty). Only `kind`, `role`
-/// and the projected `content` are hashed.
+/// What a node stores (docs/storage.md#column-values-of-a-node). Serialises to the stored
+/// `bucket` JSON (v1 rules: `content: null` for a nil content, `agent_name` omitted when
+/// empty). Only `kind`, `role` and the projected `content` are hashed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Bucket {
     #[serde(rename = "type")]

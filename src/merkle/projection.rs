@@ -1,4 +1,4 @@
-//! The projection of a bucket's content that is hashed (hashing.md §4.4).
+//! The projection of a bucket's content that is hashed (docs/hashing.md#projection).
 //!
 //! Harness metadata that drifts between turns of one conversation (system reminders, slash
 //! command echoes) is cut out of text, whitespace drift is folded away, zero values are

@@ -1,4 +1,5 @@
-//! The plain text of a bucket, for embeddings and search (hashing.md §4.6); not hashed.
+//! The plain text of a bucket, for embeddings and search; not hashed
+//! (docs/hashing.md#plain-text-of-a-bucket).
 
 use std::fmt::Write;
 

@@ -1,5 +1,5 @@
-//! The reference vectors of hashing.md §4.9, each a named test: hand-checked buckets (V1–V26),
-//! the reference's test-fixture chains, and end-to-end payloads (E1–E6).
+//! The reference vectors (docs/hashing.md#reference-vectors), each a named test: hand-checked
+//! buckets (V1–V26), the reference's test-fixture chains, and end-to-end payloads (E1–E6).
 
 use serde_json::{Map, Value, json};
 

@@ -1,5 +1,5 @@
-//! The session ingest transaction (storage.md §6.5 with reel's corrections, README.md 2, 4,
-//! 6, 7, 8, 9).
+//! The session ingest transaction (docs/storage.md#the-ingest-transaction, with reel's
+//! corrections in docs/divergences.md).
 //!
 //! Statements per turn, in order (none of them grows with the conversation):
 //! 1. fork parent: read its id by natural key; insert a placeholder when absent;
@@ -147,7 +147,7 @@ struct PreparedTurn {
     name: Option<String>,
     cwd: Option<String>,
     harness_version: Option<String>,
-    /// `None` when the envelope had no metadata or `null` (README.md 8).
+    /// `None` when the envelope had no metadata or `null` (docs/divergences.md#null-metadata).
     metadata: Option<Map<String, Json>>,
     /// `(harness_id, harness_session_id)` of the fork parent.
     parent: Option<(String, String)>,
@@ -326,7 +326,7 @@ async fn commit_turn<C: ConnectionTrait>(
     let parent_id = match &turn.parent {
         Some((harness_id, harness_session_id)) => {
             // The placeholder carries the child's auth_subject until the parent's own first
-            // turn takes the row over (README.md 6).
+            // turn takes the row over (docs/divergences.md#fork-parents).
             let placeholder = NewSession {
                 key: NaturalKey {
                     org_id: turn.org_id,
@@ -518,7 +518,8 @@ struct EnvelopeChanges {
 impl EnvelopeChanges {
     /// Reference merge rules: auth_subject is overwritten; name, cwd, version and parent are
     /// `COALESCE(new, old)`; metadata is shallow-merged. Only fields whose value would change
-    /// are written, so a retried turn leaves the row untouched (README.md 4).
+    /// are written, so a retried turn leaves the row untouched
+    /// (docs/divergences.md#idempotent-retries).
     fn new(turn: &PreparedTurn, row: &sessions::Model, parent_id: Option<Uuid>) -> Self {
         let differs = |new: &Option<String>, old: &Option<String>| {
             new.is_some() && new.as_deref() != old.as_deref()

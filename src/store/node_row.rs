@@ -1,4 +1,5 @@
-//! The column values of one node (storage.md §6.4), encoded before the transaction starts so
+//! The column values of one node (docs/storage.md#column-values-of-a-node), encoded
+//! before the transaction starts so
 //! that no JSON is serialized while the database write lock is held.
 
 use crate::llm::Usage;

@@ -1,4 +1,5 @@
-//! The reads the HTTP layer needs, every one scoped to an org (README.md 7).
+//! The reads the HTTP layer needs, every one scoped to an org
+//! (docs/divergences.md#org-scoping).
 
 use entity::{nodes, sessions};
 use sea_orm::{
@@ -121,7 +122,8 @@ pub async fn ancestry(
     Ok(nodes::Model::find_by_statement(sql.build()).all(db).await?)
 }
 
-/// The harness identity of the session the org's node `hash` belongs to (storage.md §6.7);
+/// The harness identity of the session the org's node `hash` belongs to
+/// (docs/storage.md#identity-reads);
 /// `None` when the org holds no such node or the node has no session.
 pub async fn identity_by_hash(
     db: &DatabaseConnection,

@@ -1,4 +1,5 @@
-//! NUL characters (U+0000) become U+FFFD in everything stored (README.md 9): Postgres rejects
+//! NUL characters (U+0000) become U+FFFD in everything stored (docs/divergences.md#nul-characters):
+//! Postgres rejects
 //! NUL in `TEXT` and `JSONB`, and both backends must store the same values. Hashes are
 //! computed before this, over the text as received.
 

@@ -17,7 +17,7 @@ pub struct SessionKey {
 }
 
 impl SessionKey {
-    /// Resolves the key as the reference does (storage.md §6.5 steps 2 and 3, README.md 2):
+    /// Resolves the key as the reference does (docs/storage.md#session-resolution):
     /// no envelope, an empty or `unknown` harness, or no harness session id all give the
     /// synthetic id (first 16 hex characters of the root hash); an empty org is the nil UUID.
     ///

@@ -1,5 +1,6 @@
-//! Backpressure (README.md 5): full limits answer 429 with Retry-After at once, an
-//! unreachable database answers 503 with Retry-After, and the server recovers from both.
+//! Backpressure (docs/divergences.md#backpressure): full limits answer 429 with Retry-After at
+//! once, an unreachable database answers 503 with Retry-After, and the server recovers from
+//! both.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,4 @@
-//! `POST /v1/ingest/batch` (reference-tests.md §8.8; README.md 12).
+//! `POST /v1/ingest/batch` (docs/wire.md#ingesting-a-batch, docs/divergences.md#batch-results).
 
 use actix_web::http::StatusCode;
 use serde_json::json;
@@ -133,8 +133,8 @@ async fn an_invalid_session_block_rejects_only_its_turn() {
     }
 }
 
-/// README.md 12: the turns of one session apply in array order, even interleaved with other
-/// sessions; results come back one per turn, in order.
+/// The turns of one session apply in array order, even interleaved with other sessions;
+/// results come back one per turn, in order (docs/divergences.md#batch-results).
 #[actix_rt::test]
 async fn a_sessions_turns_apply_in_array_order() {
     for db in TestDb::all().await {
@@ -218,7 +218,7 @@ pub async fn poison_nodes(conn: &sea_orm::DatabaseConnection) {
     }
 }
 
-/// Turns of a batch stay independent (reference-tests.md §8.8) even when a session's turns
+/// Turns of a batch stay independent (docs/wire.md#ingesting-a-batch) even when a session's turns
 /// share a transaction: the turn the store refuses fails alone, the others are stored.
 #[actix_rt::test]
 async fn a_turn_the_store_refuses_fails_alone_within_its_session() {

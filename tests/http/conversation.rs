@@ -1,5 +1,5 @@
 //! `GET /v1/sessions/{hash}`: a conversation with its session's harness identity
-//! (reference-tests.md §8.6), read per org.
+//! (the reference's identity tests, docs/wire.md#reading-a-conversation), read per org.
 
 use actix_web::http::StatusCode;
 use sea_orm::{ActiveModelTrait, Set};
@@ -12,7 +12,7 @@ use crate::support::TestDb;
 
 const ORG: &str = "11111111-1111-1111-1111-111111111111";
 
-/// §8.6 1: the identity is carried, and without a header the nil org is read.
+/// Reference case 1: the identity is carried, and without a header the nil org is read.
 #[actix_rt::test]
 async fn carries_the_harness_identity_of_the_nodes_session() {
     for db in TestDb::all().await {
@@ -38,7 +38,7 @@ async fn carries_the_harness_identity_of_the_nodes_session() {
     }
 }
 
-/// §8.6 2: the client-asserted org header selects the org that is read.
+/// Reference case 2: the client-asserted org header selects the org that is read.
 #[actix_rt::test]
 async fn reads_the_org_named_by_the_header() {
     for db in TestDb::all().await {
@@ -61,8 +61,8 @@ async fn reads_the_org_named_by_the_header() {
     }
 }
 
-/// §8.6 3: a node without a session (stored before sessions existed) still reads, without
-/// the identity fields.
+/// Reference case 3: a node without a session (stored before sessions existed) still reads,
+/// without the identity fields.
 #[actix_rt::test]
 async fn omits_the_identity_of_a_node_without_a_session() {
     for db in TestDb::all().await {

@@ -16,7 +16,7 @@ pub fn envelope(harness_session_id: &str) -> Value {
 }
 
 /// The reference worker test's sample job: system "you are helpful", user "ping", assistant
-/// "pong", usage 11/7/18 (reference-tests.md §8.4). The system prompt is a message here (an
+/// "pong", usage 11/7/18. The system prompt is a message here (an
 /// OpenAI-style request), so the chain has three nodes.
 pub fn sample_turn(session: Option<Value>) -> Value {
     let mut turn = json!({
@@ -43,7 +43,8 @@ pub fn sample_turn(session: Option<Value>) -> Value {
     turn
 }
 
-/// The reference's hashes of the sample job's nodes (hashing.md §4.9): system, user, head.
+/// The reference's hashes of the sample job's nodes (docs/hashing.md#reference-vectors): system,
+/// user, head.
 pub const SAMPLE_HASHES: [&str; 3] = [
     "b58e4092e93948e37df9ef8b34611079f8e6b9b9634c918e26a9ca7c4f717805",
     "0709995c4a700f05d8b9bdb8db9fc3e9704821365ae12094f16e498fbd4e1cef",
@@ -150,12 +151,11 @@ pub struct ConformanceCase {
 
 /// Every case of the conformance file.
 pub fn conformance_cases() -> Vec<ConformanceCase> {
-    // In CI the repository is cloned next to a copy of `shared/`.
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/conformance/chains.jsonl"
+        "/tests/data/conformance/chains.jsonl"
     );
-    let text = std::fs::read_to_string(path).expect("conformance file next to the repository");
+    let text = std::fs::read_to_string(path).expect("tests/data/conformance/chains.jsonl");
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {

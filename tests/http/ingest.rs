@@ -1,5 +1,5 @@
-//! `POST /v1/ingest`: the reference's behaviours (reference-tests.md §8.4, §8.8) and reel's
-//! durable, session-scoped acknowledgement.
+//! `POST /v1/ingest`: the reference's behaviours (docs/wire.md#ingesting-one-turn) and reel's
+//! durable, session-scoped acknowledgement (docs/divergences.md#durable-202).
 
 use actix_web::http::StatusCode;
 use serde_json::json;
@@ -230,8 +230,8 @@ async fn invalid_session_blocks_are_invalid_envelopes() {
     }
 }
 
-/// reference-tests.md §8.4 1: the turn goes to the session transaction with its full chain
-/// and token deltas; reel also prices it.
+/// As in the reference's worker tests, the turn goes to the session transaction with its full
+/// chain and token deltas; reel also prices it (docs/storage.md#the-ingest-transaction).
 #[actix_rt::test]
 async fn a_session_block_creates_the_session_with_the_full_chain() {
     for db in TestDb::all().await {
@@ -272,8 +272,8 @@ async fn a_session_block_creates_the_session_with_the_full_chain() {
     }
 }
 
-/// README.md 4 and reference-tests.md §8.1 2/7: a retried turn answers the same ids and
-/// moves nothing.
+/// A retried turn answers the same ids and moves nothing (docs/divergences.md#counted-once,
+/// docs/divergences.md#idempotent-retries).
 #[actix_rt::test]
 async fn retrying_a_turn_answers_the_same_ids_uncounted() {
     for db in TestDb::all().await {
@@ -311,7 +311,8 @@ async fn retrying_a_turn_answers_the_same_ids_uncounted() {
     }
 }
 
-/// README.md 2: no session block means harness `unknown`, the nil org, and the synthetic id.
+/// No session block means harness `unknown`, the nil org, and the synthetic id
+/// (docs/divergences.md#every-turn-has-a-session).
 #[actix_rt::test]
 async fn a_turn_without_a_session_block_lands_in_the_synthetic_session() {
     for db in TestDb::all().await {
@@ -336,7 +337,7 @@ async fn a_turn_without_a_session_block_lands_in_the_synthetic_session() {
     }
 }
 
-/// Related pool tests of §8.4: a second turn re-sends the first as history; only the new
+/// Related pool tests of the reference: a second turn re-sends the first as history; only the new
 /// suffix is written and the first answer's node is shared.
 #[actix_rt::test]
 async fn a_follow_up_turn_writes_only_its_new_nodes() {
@@ -365,7 +366,8 @@ async fn a_follow_up_turn_writes_only_its_new_nodes() {
     }
 }
 
-/// README.md 13: the response is priced from the table; unknown models cost 0 and are counted.
+/// The response is priced from the table; unknown models cost 0 and are counted
+/// (docs/divergences.md#cost).
 #[actix_rt::test]
 async fn cost_comes_from_the_price_table() {
     for db in TestDb::all().await {
@@ -394,7 +396,7 @@ async fn cost_comes_from_the_price_table() {
     }
 }
 
-/// README.md 9: U+0000 is accepted and counted.
+/// U+0000 is accepted and counted (docs/divergences.md#nul-characters).
 #[actix_rt::test]
 async fn nul_characters_are_accepted_and_counted() {
     for db in TestDb::all().await {
@@ -449,8 +451,8 @@ async fn conformance_payloads_get_the_reference_outcome_over_http() {
     }
 }
 
-/// reference-tests.md §8.4 3: a commit that fails answers an error, stores nothing (there is
-/// no fallback path), and the server goes on serving.
+/// As in the reference's worker tests, a commit that fails answers an error, stores nothing
+/// (there is no fallback path), and the server goes on serving.
 #[actix_rt::test]
 async fn a_failing_commit_answers_500_and_stores_nothing() {
     use sea_orm::{ConnectionTrait, DbBackend};

@@ -1,4 +1,5 @@
-//! `GET /v1/ingest/nodes`: the agent filter (reference-tests.md §8.8), org scoping and bounds.
+//! `GET /v1/ingest/nodes` (docs/wire.md#listing-nodes): the reference's agent filter, org
+//! scoping and bounds.
 
 use actix_web::http::StatusCode;
 use serde_json::json;
@@ -49,7 +50,8 @@ async fn returns_an_empty_list_for_an_agent_without_nodes() {
     }
 }
 
-/// README.md 7: reads are scoped by org, from the query or the reference's org header.
+/// Reads are scoped by org, from the query or the reference's org header
+/// (docs/divergences.md#org-scoping).
 #[actix_rt::test]
 async fn listing_is_scoped_to_one_org() {
     for db in TestDb::all().await {

@@ -75,8 +75,8 @@ async fn fifty_concurrent_turns_of_one_session_all_count() {
     }
 }
 
-/// README.md 4: turn N+1 (which re-sends N's answer as history) arriving first does not
-/// stop N from being counted with its usage.
+/// Turn N+1 (which re-sends N's answer as history) arriving first does not stop N from being
+/// counted with its usage (docs/divergences.md#counted-once).
 #[actix_rt::test]
 async fn a_turn_arriving_after_its_successor_is_still_counted() {
     for db in TestDb::all().await {

@@ -1,4 +1,5 @@
-//! `identity_by_hash` (reference-tests.md §8.2, SessionIdentityByHash).
+//! `identity_by_hash`: the reference's SessionIdentityByHash tests
+//! (docs/storage.md#identity-reads).
 
 use reel::store;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection};

@@ -1,5 +1,5 @@
-//! The session ingest transaction: reference-tests.md §8.1 and reel's corrections
-//! (README.md 2, 4, 8, 9).
+//! The session ingest transaction (docs/storage.md#the-ingest-transaction): the reference's
+//! cases and reel's corrections (docs/divergences.md).
 
 use reel::merkle::Chain;
 use reel::store::StoreError;
@@ -122,7 +122,8 @@ async fn a_retried_turn_is_idempotent() {
         assert_eq!(all_sessions(&db).await.len(), 1);
         let after = session(&db, first.session_id).await;
         assert_eq!((after.turn_count, after.total_input_tokens), (1, 10));
-        // README.md 4: a full-duplicate retry changes nothing at all, not even last_seen_at.
+        // A full-duplicate retry changes nothing at all, not even last_seen_at
+        // (docs/divergences.md#idempotent-retries).
         assert_eq!(after, before);
     }
 }
@@ -196,8 +197,9 @@ async fn turns_of_a_conversation_insert_only_their_new_nodes_and_count_once_each
     }
 }
 
-/// README.md 4: turn 2 (which carries turn 1's head as history) commits first; turn 1
-/// arriving later is still counted, and its head gets its usage and stop reason.
+/// Turn 2 (which carries turn 1's head as history) commits first; turn 1 arriving later is
+/// still counted, and its head gets its usage and stop reason
+/// (docs/divergences.md#counted-once).
 #[tokio::test]
 async fn a_turn_whose_head_arrived_first_as_history_is_counted_once_when_it_lands() {
     for t in TestDb::all().await {
@@ -346,7 +348,8 @@ async fn envelope_fields_merge_like_the_reference() {
     }
 }
 
-/// README.md 8: `harness_metadata: null` is absent, never stored as JSON null (W9).
+/// `harness_metadata: null` is absent, never stored as JSON null
+/// (docs/divergences.md#null-metadata).
 #[tokio::test]
 async fn null_metadata_leaves_the_column_an_object() {
     for t in TestDb::all().await {
@@ -381,7 +384,7 @@ async fn null_metadata_leaves_the_column_an_object() {
     }
 }
 
-/// README.md 9: NUL is stored as U+FFFD on both backends, and counted.
+/// NUL is stored as U+FFFD on both backends, and counted (docs/divergences.md#nul-characters).
 #[tokio::test]
 async fn nul_text_is_stored_as_replacement_characters() {
     for t in TestDb::all().await {
@@ -521,7 +524,8 @@ async fn the_project_is_stamped_on_inserted_nodes_and_blank_is_null() {
     }
 }
 
-/// reference-tests.md §8.3: token columns are 32-bit (clamped), durations 64-bit.
+/// Token columns are 32-bit (clamped), durations 64-bit
+/// (docs/storage.md#column-values-of-a-node).
 #[tokio::test]
 async fn usage_columns_clamp_tokens_and_keep_64_bit_durations() {
     for t in TestDb::all().await {

@@ -1,5 +1,5 @@
 //! The schema history: up, down to zero, up again, on both backends; and the reference's
-//! destructive down (W15) keeping one row per hash.
+//! destructive down keeping one row per hash (docs/divergences.md#destructive-down-migration).
 
 use migration::{Migrator, MigratorTrait, SchemaManager};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};

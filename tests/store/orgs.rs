@@ -1,4 +1,5 @@
-//! README.md 7: two orgs sharing a hash never see or touch each other's rows.
+//! Two orgs sharing a hash never see or touch each other's rows
+//! (docs/divergences.md#org-scoping).
 
 use reel::store;
 

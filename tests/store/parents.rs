@@ -1,4 +1,5 @@
-//! Fork parents (reference-tests.md §8.1 cases 3, 4, 6; README.md 6).
+//! Fork parents: the reference's parent cases (docs/storage.md#fork-parents-and-placeholders)
+//! and reel's parent harness (docs/divergences.md#fork-parents).
 
 use crate::fixtures::*;
 use crate::support::TestDb;
@@ -118,8 +119,9 @@ async fn the_parents_first_real_turn_takes_over_its_placeholder() {
     }
 }
 
-/// W2 fixed: the placeholder is created under the parent's harness, so the parent's real
-/// first turn under that harness finds it instead of creating a second row.
+/// The placeholder is created under the parent's harness, so the parent's real first turn
+/// under that harness finds it instead of creating a second row
+/// (docs/divergences.md#fork-parents).
 #[tokio::test]
 async fn a_cross_harness_placeholder_is_taken_over_by_the_parents_real_turn() {
     for t in TestDb::all().await {
