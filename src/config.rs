@@ -19,18 +19,6 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://reel.db?mode=rwc";
 /// The reference's default ingest address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8082";
 
-/// Environment variables that override the file, and the setting each one replaces.
-pub const ENV_OVERRIDES: &[(&str, &str)] = &[
-    ("REEL_LISTEN", "server.listen"),
-    ("REEL_PROJECT", "server.project"),
-    ("REEL_WORKERS", "server.workers"),
-    ("REEL_DATABASE_URL", "database.url"),
-    ("REEL_MIGRATE", "database.migrate_on_start"),
-    ("REEL_ADMIN_TOKEN", "admin.token"),
-    ("REEL_LOG", "log.filter"),
-    ("REEL_LOG_FORMAT", "log.format"),
-];
-
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -231,8 +219,9 @@ impl Config {
         toml::from_str(text)
     }
 
-    /// Applies the variables of [`ENV_OVERRIDES`] that `lookup` returns. An empty value counts
-    /// as unset, so `REEL_ADMIN_TOKEN=` does not configure an empty token.
+    /// Applies the `REEL_*` variables that `lookup` returns (README.md lists them with the
+    /// setting each replaces). An empty value counts as unset, so `REEL_ADMIN_TOKEN=` does not
+    /// configure an empty token.
     pub fn apply_env(
         &mut self,
         lookup: impl Fn(&str) -> Option<String>,
