@@ -188,11 +188,9 @@ pub async fn connect_tcp<Ws: WithSocket>(
 ) -> crate::Result<Ws::Output> {
     #[cfg(feature = "_rt-tokio")]
     if crate::rt::rt_tokio::available() {
-        let stream = tokio::net::TcpStream::connect((host, port)).await?;
-        // Patched in reel (launchbadge/sqlx#4336): without it, Nagle's algorithm and the
-        // server's delayed ACK stall large statements by ~40 ms.
-        stream.set_nodelay(true)?;
-        return Ok(with_socket.with_socket(stream).await);
+        return Ok(with_socket
+            .with_socket(tokio::net::TcpStream::connect((host, port)).await?)
+            .await);
     }
 
     cfg_if! {
