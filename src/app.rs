@@ -55,7 +55,7 @@ pub struct Application {
 
 impl Application {
     /// Connects (and migrates, unless disabled) the database, starts the session arbiters and
-    /// binds the listener. Must run inside an actix `System` (`#[actix_web::main]`,
+    /// binds the listener. Must run inside an actix `System` (`actix_rt::System`,
     /// `#[actix_rt::test]`).
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         config.validate()?;
