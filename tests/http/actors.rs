@@ -130,7 +130,8 @@ async fn a_turn_queued_behind_a_stop_goes_to_a_fresh_actor() {
             &format!("/admin/actors/{session_id}/stop"),
             &serde_json::json!({}),
         );
-        actix_rt::time::sleep(Duration::from_millis(300)).await;
+        app.wait_for_actor("handover", "had a stop queued", |a| a["stopping"] == true)
+            .await;
         let queued = app.post_in_background("/v1/ingest", &conv.turn(2));
         app.wait_for_pending("handover", 2).await;
         lock.release().await;

@@ -164,19 +164,29 @@ impl TestApp {
         res.json()["actors"].as_array().cloned().unwrap_or_default()
     }
 
-    /// Waits until the actor of `harness_session_id` reports `pending` queued turns.
-    pub async fn wait_for_pending(&self, harness_session_id: &str, pending: u64) {
+    /// Waits until the actor of `harness_session_id`, as `GET /admin/actors` shows it,
+    /// satisfies `check`; `what` says what it never did in the failure.
+    pub async fn wait_for_actor(
+        &self,
+        harness_session_id: &str,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) {
         let reached = eventually(Duration::from_secs(10), || async {
             self.actors()
                 .await
                 .iter()
-                .any(|a| a["harness_session_id"] == harness_session_id && a["pending"] == pending)
+                .any(|a| a["harness_session_id"] == harness_session_id && check(a))
         })
         .await;
-        assert!(
-            reached,
-            "{harness_session_id} never had {pending} pending turns"
-        );
+        assert!(reached, "{harness_session_id} never {what}");
+    }
+
+    /// Waits until the actor of `harness_session_id` reports `pending` queued turns.
+    pub async fn wait_for_pending(&self, harness_session_id: &str, pending: u64) {
+        let what = format!("had {pending} pending turns");
+        self.wait_for_actor(harness_session_id, &what, |a| a["pending"] == pending)
+            .await;
     }
 
     pub async fn ingest(&self, turn: &Value) -> TestResponse {
