@@ -183,7 +183,7 @@ fn through(url: &str, via: SocketAddr) -> (SocketAddr, String) {
 #[actix_rt::test]
 async fn an_unreachable_database_answers_503_and_recovers() {
     // Only Postgres can be unreachable: SQLite is a file inside the process.
-    let Some(db) = TestDb::postgres().await else {
+    let Some(db) = TestDb::postgres_only().await else {
         return;
     };
     let (target, _) = through(&db.url, "127.0.0.1:1".parse().expect("addr"));

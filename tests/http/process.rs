@@ -248,7 +248,7 @@ async fn sigterm_under_load_loses_no_acknowledged_turn() {
 /// counted once and each session has one row.
 #[actix_rt::test]
 async fn two_processes_share_one_postgres() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some(db) = TestDb::postgres_only().await else {
         return;
     };
     // Started together: both run the startup migration at once.

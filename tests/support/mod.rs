@@ -78,6 +78,16 @@ impl TestDb {
         })
     }
 
+    /// A freshly created Postgres database for a test that only means something on Postgres.
+    /// Without `TEST_DATABASE_URL` it returns `None` after saying so (`skipped_without_postgres`).
+    pub async fn postgres_only() -> Option<TestDb> {
+        let db = TestDb::postgres().await;
+        if db.is_none() {
+            skipped_without_postgres();
+        }
+        db
+    }
+
     /// Connects through `store::connect` and applies every migration: what the server does at
     /// startup.
     pub async fn connect(&self) -> DatabaseConnection {
@@ -130,4 +140,15 @@ impl Drop for TestDb {
             eprintln!("could not drop a test database");
         }
     }
+}
+
+/// The one line a Postgres-only test prints to stderr when it skips. The test is named by its
+/// thread, which the test harness names after the test. It writes to the process's stderr
+/// rather than through `eprintln!`, which the harness captures and shows only for a failure.
+pub fn skipped_without_postgres() {
+    use std::io::Write;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let line = format!("skipped: {test} needs TEST_DATABASE_URL (Postgres)\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
