@@ -9,6 +9,9 @@
 
 pub mod reads;
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use uuid::Uuid;
 
@@ -16,6 +19,35 @@ use uuid::Uuid;
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "Postgres",
+        })
+    }
+}
+
+/// Runs `test` once per available backend, each time on a fresh database (`TestDb::all`). A
+/// failure first says which backend it happened on (`test failed on Postgres`), then goes on
+/// unwinding.
+pub async fn each_backend<F, Fut>(mut test: F)
+where
+    F: FnMut(TestDb) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for db in TestDb::all().await {
+        let backend = db.backend;
+        // Pinned out here so the failed body, and the `TestDb` it may still own, lives until
+        // the unwind resumes: it is dropped while panicking and keeps its Postgres database.
+        let run = std::pin::pin!(AssertUnwindSafe(test(db)).catch_unwind());
+        if let Err(panic) = run.await {
+            eprintln!("test failed on {backend}");
+            std::panic::resume_unwind(panic);
+        }
+    }
 }
 
 /// A fresh, empty database (no migrations applied) and the URL that reaches it.
