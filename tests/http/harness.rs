@@ -71,6 +71,23 @@ pub fn test_config(db: &TestDb) -> Config {
     config
 }
 
+/// With `TEST_LOG` set, the servers' log goes to the test's captured output, which the test
+/// harness shows for a failing test; `RUST_LOG` filters it (`info` by default). The subscriber
+/// is global: the first test to start a server installs it for the whole binary, and each
+/// event lands in the output of the test whose server thread logged it.
+fn init_test_log() {
+    if std::env::var_os("TEST_LOG").is_none_or(|v| v.is_empty()) {
+        return;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_test_writer()
+        .try_init();
+}
+
 pub fn client() -> awc::Client {
     awc::Client::builder()
         .timeout(Duration::from_secs(120))
@@ -84,6 +101,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        init_test_log();
         let mut config = test_config(db);
         tweak(&mut config);
         let app = Application::build(config).await.expect("server starts");
