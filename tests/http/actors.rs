@@ -7,13 +7,13 @@ use actix_web::http::StatusCode;
 
 use crate::fixtures::Conversation;
 use crate::harness::{TestApp, eventually, metric};
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 /// An idle actor stops and leaves the registry; the session's next turn starts a new one
 /// and counts as usual.
 #[actix_rt::test]
 async fn idle_actors_stop_and_come_back() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn_with(&db, |c| c.sessions.idle_timeout_secs = 1).await;
         let conv = Conversation::claude("idle");
         assert_eq!(app.ingest(&conv.turn(0)).await.status, StatusCode::ACCEPTED);
@@ -40,12 +40,13 @@ async fn idle_actors_stop_and_come_back() {
             "{text}"
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn admin_lists_inspects_and_stops_live_actors() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let token = ("authorization", "Bearer s3cret");
         let app = TestApp::spawn_with(&db, |c| c.admin.token = Some("s3cret".to_owned())).await;
         let conv = Conversation::claude("admin");
@@ -108,14 +109,15 @@ async fn admin_lists_inspects_and_stops_live_actors() {
             "{text}"
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// A turn queued behind an admin stop finds its actor gone (`Closed`) and is resent, once,
 /// to a fresh actor: it commits, nothing is lost or counted twice.
 #[actix_rt::test]
 async fn a_turn_queued_behind_a_stop_goes_to_a_fresh_actor() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let conv = Conversation::claude("handover");
         let first = app.ingest(&conv.turn(0)).await;
@@ -130,7 +132,8 @@ async fn a_turn_queued_behind_a_stop_goes_to_a_fresh_actor() {
             &format!("/admin/actors/{session_id}/stop"),
             &serde_json::json!({}),
         );
-        actix_rt::time::sleep(Duration::from_millis(300)).await;
+        app.wait_for_actor("handover", "had a stop queued", |a| a["stopping"] == true)
+            .await;
         let queued = app.post_in_background("/v1/ingest", &conv.turn(2));
         app.wait_for_pending("handover", 2).await;
         lock.release().await;
@@ -155,5 +158,6 @@ async fn a_turn_queued_behind_a_stop_goes_to_a_fresh_actor() {
         let row = crate::rows::session(&conn, session_id.parse().expect("uuid")).await;
         assert_eq!(row.turn_count, 3);
         app.stop().await;
-    }
+    })
+    .await;
 }

@@ -3,11 +3,11 @@
 use actix_web::http::StatusCode;
 
 use crate::harness::TestApp;
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 #[actix_rt::test]
 async fn admin_needs_the_configured_token() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn_with(&db, |c| c.admin.token = Some("s3cret".to_owned())).await;
         let res = app.get("/admin/actors").await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED);
@@ -24,12 +24,13 @@ async fn admin_needs_the_configured_token() {
         assert_eq!(res.status, StatusCode::OK);
         assert_eq!(res.json(), serde_json::json!({"count": 0, "actors": []}));
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn admin_without_a_token_is_open_on_loopback_only() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         assert_eq!(app.get("/admin/actors").await.status, StatusCode::OK);
         app.stop().await;
@@ -40,12 +41,13 @@ async fn admin_without_a_token_is_open_on_loopback_only() {
         assert_eq!(res.status, StatusCode::FORBIDDEN);
         assert!(res.error().contains("no admin token"), "{}", res.text());
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn admin_rejects_bad_session_ids_and_unknown_sessions() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let res = app.get("/admin/actors/not-a-uuid").await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST);
@@ -58,5 +60,6 @@ async fn admin_rejects_bad_session_ids_and_unknown_sessions() {
             .await;
         assert_eq!(res.status, StatusCode::NOT_FOUND);
         app.stop().await;
-    }
+    })
+    .await;
 }

@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::fixtures::Conversation;
 use crate::harness::{TestApp, eventually, metric};
-use crate::support::{Backend, TestDb};
+use crate::support::{Backend, TestDb, each_backend};
 
 /// Holds a lock that makes every session commit wait until it is released.
 pub struct WriteLock {
@@ -47,7 +47,7 @@ impl WriteLock {
 
 #[actix_rt::test]
 async fn a_full_session_answers_429_and_recovers() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn_with(&db, |c| c.sessions.pending_per_session = 1).await;
         let conv = Conversation::claude("busy");
         // Warm the session so its actor exists, then block its next commit.
@@ -88,12 +88,13 @@ async fn a_full_session_answers_429_and_recovers() {
             "{text}"
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn the_global_in_flight_limit_answers_429() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn_with(&db, |c| c.sessions.max_in_flight = 1).await;
         let lock = WriteLock::take(&app).await;
         let first = app.post_in_background("/v1/ingest", &Conversation::claude("one").turn(0));
@@ -114,7 +115,8 @@ async fn the_global_in_flight_limit_answers_429() {
             1.0
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// A TCP forwarder in front of Postgres that the test can cut and restore, to make the
@@ -183,7 +185,7 @@ fn through(url: &str, via: SocketAddr) -> (SocketAddr, String) {
 #[actix_rt::test]
 async fn an_unreachable_database_answers_503_and_recovers() {
     // Only Postgres can be unreachable: SQLite is a file inside the process.
-    let Some(db) = TestDb::postgres().await else {
+    let Some(db) = TestDb::postgres_only().await else {
         return;
     };
     let (target, _) = through(&db.url, "127.0.0.1:1".parse().expect("addr"));
@@ -246,7 +248,7 @@ async fn wait_for_writer_queue(app: &TestApp, count: usize) {
 /// stored and counted once.
 #[actix_rt::test]
 async fn waiting_sessions_commit_together() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let lock = WriteLock::take(&app).await;
         // The first commit waits for the lock; on SQLite the others queue for the writer.
@@ -284,14 +286,15 @@ async fn waiting_sessions_commit_together() {
             crate::rows::assert_written_by_one_commit(nodes);
         }
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// A turn the store refuses fails alone even when the sessions waiting with it would have
 /// shared its transaction.
 #[actix_rt::test]
 async fn a_refused_turn_does_not_fail_the_sessions_waiting_with_it() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         crate::batch::poison_nodes(&app.db().await).await;
         let lock = WriteLock::take(&app).await;
@@ -331,5 +334,6 @@ async fn a_refused_turn_does_not_fail_the_sessions_waiting_with_it() {
         assert_eq!(ids, ["h0", "h1", "h3"]);
         assert_eq!(crate::rows::node_count(&conn).await, 6);
         app.stop().await;
-    }
+    })
+    .await;
 }

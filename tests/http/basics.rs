@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 
 use crate::fixtures::{Conversation, sample_turn};
 use crate::harness::{TestApp, metric};
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -26,7 +26,7 @@ fn zstd(bytes: &[u8]) -> Vec<u8> {
 
 #[actix_rt::test]
 async fn ping_returns_ok() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let res = app.get("/ping").await;
         assert_eq!(res.status, StatusCode::OK);
@@ -34,12 +34,13 @@ async fn ping_returns_ok() {
         assert_eq!(res.text(), r#"{"status":"ok"}"#);
         assert!(res.header("x-request-id").is_some_and(|id| !id.is_empty()));
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn metrics_are_scrapeable_before_any_write() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let res = app.get("/metrics").await;
         assert_eq!(res.status, StatusCode::OK);
@@ -57,12 +58,13 @@ async fn metrics_are_scrapeable_before_any_write() {
         assert!(text.contains("tapes_ingest_worker_queue_depth 0"), "{text}");
         assert!(text.contains("reel_session_actors 0"), "{text}");
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn unknown_paths_and_wrong_methods_answer_json() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let res = app.get("/nope").await;
         assert_eq!(res.status, StatusCode::NOT_FOUND);
@@ -76,12 +78,13 @@ async fn unknown_paths_and_wrong_methods_answer_json() {
         let res = app.post_raw("/ping", &[], "").await;
         assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn malformed_and_empty_bodies_are_invalid_envelopes() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let json = [("content-type", "application/json")];
         let res = app.post_raw("/v1/ingest", &json, "{not json").await;
@@ -110,12 +113,13 @@ async fn malformed_and_empty_bodies_are_invalid_envelopes() {
             "{text}"
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn bodies_that_are_not_json_typed_are_refused_like_the_reference() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let body = serde_json::to_vec(&sample_turn(None)).expect("json");
         let res = app.post_raw("/v1/ingest", &[], body.clone()).await;
@@ -128,12 +132,13 @@ async fn bodies_that_are_not_json_typed_are_refused_like_the_reference() {
         assert_eq!(res.status, StatusCode::BAD_REQUEST);
         assert_eq!(res.error(), "invalid envelope: Unprocessable Entity");
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn bodies_over_the_limit_answer_413_json() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn_with(&db, |c| c.server.body_limit_bytes = 4096).await;
         let big = serde_json::to_vec(&Conversation::claude("big").turn(60)).expect("json");
         assert!(big.len() > 4096);
@@ -160,12 +165,13 @@ async fn bodies_over_the_limit_answer_413_json() {
         // The server is still fine.
         assert_eq!(app.get("/ping").await.status, StatusCode::OK);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn content_encodings_are_decoded_before_parsing() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let json = ("content-type", "application/json");
         // Malformed JSON inside each encoding: the error is the JSON decoder's, which proves
@@ -206,15 +212,17 @@ async fn content_encodings_are_decoded_before_parsing() {
             res.text()
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn request_ids_are_echoed() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let res = app.get_with("/ping", &[("x-request-id", "abc-123")]).await;
         assert_eq!(res.header("x-request-id"), Some("abc-123"));
         app.stop().await;
-    }
+    })
+    .await;
 }

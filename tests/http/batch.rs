@@ -6,11 +6,11 @@ use serde_json::json;
 use crate::fixtures::{Conversation, ollama_turn, openai_turn, sample_turn};
 use crate::harness::{TestApp, metric};
 use crate::rows;
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 #[actix_rt::test]
 async fn accepts_multiple_valid_turns() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let res = app
             .batch(&[ollama_turn("a", "one"), openai_turn("two")])
@@ -28,12 +28,13 @@ async fn accepts_multiple_valid_turns() {
         }
         assert_eq!(rows::node_count(&app.db().await).await, 4);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn reports_partial_failures_with_202() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let mut bad = sample_turn(None);
         bad["provider"] = json!("bad-provider");
@@ -74,12 +75,13 @@ async fn reports_partial_failures_with_202() {
             "{text}"
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn rejects_empty_and_undecodable_batches() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         for body in [json!({"turns": []}), json!({"turns": null}), json!({})] {
             let res = app.post("/v1/ingest/batch", &body).await;
@@ -98,12 +100,13 @@ async fn rejects_empty_and_undecodable_batches() {
         );
         assert_eq!(rows::node_count(&app.db().await).await, 0);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn an_invalid_session_block_rejects_only_its_turn() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let mut session = crate::fixtures::envelope("s");
         session["org_id"] = json!("nope");
@@ -130,14 +133,15 @@ async fn an_invalid_session_block_rejects_only_its_turn() {
             "{text}"
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// The turns of one session apply in array order, even interleaved with other sessions;
 /// results come back one per turn, in order (docs/divergences.md#batch-results).
 #[actix_rt::test]
 async fn a_sessions_turns_apply_in_array_order() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let a = Conversation::claude("batch-a");
         let b = Conversation::claude("batch-b");
@@ -176,7 +180,8 @@ async fn a_sessions_turns_apply_in_array_order() {
             previous = Some(node.created_at);
         }
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// A session's turns in one batch commit in one transaction, each writing only what it adds
@@ -185,7 +190,7 @@ async fn a_sessions_turns_apply_in_array_order() {
 /// its own clock, would be far apart; turns that wrote their history again, further.
 #[actix_rt::test]
 async fn a_sessions_turns_in_a_batch_share_one_transaction() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let a = Conversation::claude("one-commit");
         let res = app.batch(&[a.turn(0), a.turn(1), a.turn(2)]).await;
@@ -194,7 +199,8 @@ async fn a_sessions_turns_in_a_batch_share_one_transaction() {
         assert_eq!(nodes.len(), 6, "three turns extend one conversation");
         rows::assert_written_by_one_commit(nodes);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// Makes the insert of any node whose content mentions `poison` fail.
@@ -222,7 +228,7 @@ pub async fn poison_nodes(conn: &sea_orm::DatabaseConnection) {
 /// share a transaction: the turn the store refuses fails alone, the others are stored.
 #[actix_rt::test]
 async fn a_turn_the_store_refuses_fails_alone_within_its_session() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let conn = app.db().await;
         poison_nodes(&conn).await;
@@ -255,14 +261,15 @@ async fn a_turn_the_store_refuses_fails_alone_within_its_session() {
             "only the good turns' nodes"
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// When the in-flight limit has no room for all of a session's turns at once, they commit
 /// one by one, as separate requests would, rather than being refused.
 #[actix_rt::test]
 async fn turns_beyond_the_in_flight_limit_commit_one_by_one() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn_with(&db, |c| c.sessions.max_in_flight = 2).await;
         let a = Conversation::claude("narrow");
         let res = app.batch(&[a.turn(0), a.turn(1), a.turn(2)]).await;
@@ -278,5 +285,6 @@ async fn turns_beyond_the_in_flight_limit_commit_one_by_one() {
             .expect("session");
         assert_eq!(row.turn_count, 3);
         app.stop().await;
-    }
+    })
+    .await;
 }

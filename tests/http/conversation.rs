@@ -8,14 +8,14 @@ use uuid::Uuid;
 
 use crate::fixtures::{Conversation, SAMPLE_HASHES, envelope, sample_turn};
 use crate::harness::TestApp;
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 const ORG: &str = "11111111-1111-1111-1111-111111111111";
 
 /// Reference case 1: the identity is carried, and without a header the nil org is read.
 #[actix_rt::test]
 async fn carries_the_harness_identity_of_the_nodes_session() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let conv = Conversation::claude("identity");
         assert_eq!(app.ingest(&conv.turn(0)).await.status, StatusCode::ACCEPTED);
@@ -35,13 +35,14 @@ async fn carries_the_harness_identity_of_the_nodes_session() {
         assert_eq!(turns[3]["hash"], head.as_str());
         assert_eq!(turns[3]["content"][0]["text"], conv.answer(1));
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// Reference case 2: the client-asserted org header selects the org that is read.
 #[actix_rt::test]
 async fn reads_the_org_named_by_the_header() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let mut session = envelope("org-identity");
         session["org_id"] = json!(ORG);
@@ -58,14 +59,15 @@ async fn reads_the_org_named_by_the_header() {
         let res = app.get_with(&path, &[("x-tapes-org-id", "garbage")]).await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// Reference case 3: a node without a session (stored before sessions existed) still reads,
 /// without the identity fields.
 #[actix_rt::test]
 async fn omits_the_identity_of_a_node_without_a_session() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let hash = "a".repeat(64);
         let legacy = entity::nodes::ActiveModel {
@@ -111,5 +113,6 @@ async fn omits_the_identity_of_a_node_without_a_session() {
         let res = app.get(&format!("/v1/sessions/{missing}")).await;
         assert_eq!(res.status, StatusCode::NOT_FOUND);
         app.stop().await;
-    }
+    })
+    .await;
 }

@@ -71,6 +71,23 @@ pub fn test_config(db: &TestDb) -> Config {
     config
 }
 
+/// With `TEST_LOG` set, the servers' log goes to the test's captured output, which the test
+/// harness shows for a failing test; `RUST_LOG` filters it (`info` by default). The subscriber
+/// is global: the first test to start a server installs it for the whole binary, and each
+/// event lands in the output of the test whose server thread logged it.
+fn init_test_log() {
+    if std::env::var_os("TEST_LOG").is_none_or(|v| v.is_empty()) {
+        return;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_test_writer()
+        .try_init();
+}
+
 pub fn client() -> awc::Client {
     awc::Client::builder()
         .timeout(Duration::from_secs(120))
@@ -84,6 +101,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        init_test_log();
         let mut config = test_config(db);
         tweak(&mut config);
         let app = Application::build(config).await.expect("server starts");
@@ -164,19 +182,29 @@ impl TestApp {
         res.json()["actors"].as_array().cloned().unwrap_or_default()
     }
 
-    /// Waits until the actor of `harness_session_id` reports `pending` queued turns.
-    pub async fn wait_for_pending(&self, harness_session_id: &str, pending: u64) {
+    /// Waits until the actor of `harness_session_id`, as `GET /admin/actors` shows it,
+    /// satisfies `check`; `what` says what it never did in the failure.
+    pub async fn wait_for_actor(
+        &self,
+        harness_session_id: &str,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) {
         let reached = eventually(Duration::from_secs(10), || async {
             self.actors()
                 .await
                 .iter()
-                .any(|a| a["harness_session_id"] == harness_session_id && a["pending"] == pending)
+                .any(|a| a["harness_session_id"] == harness_session_id && check(a))
         })
         .await;
-        assert!(
-            reached,
-            "{harness_session_id} never had {pending} pending turns"
-        );
+        assert!(reached, "{harness_session_id} never {what}");
+    }
+
+    /// Waits until the actor of `harness_session_id` reports `pending` queued turns.
+    pub async fn wait_for_pending(&self, harness_session_id: &str, pending: u64) {
+        let what = format!("had {pending} pending turns");
+        self.wait_for_actor(harness_session_id, &what, |a| a["pending"] == pending)
+            .await;
     }
 
     pub async fn ingest(&self, turn: &Value) -> TestResponse {

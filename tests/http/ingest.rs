@@ -10,7 +10,7 @@ use crate::fixtures::{
 };
 use crate::harness::{TestApp, metric};
 use crate::rows;
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 fn accepted(res: &crate::harness::TestResponse) -> (Uuid, String, u64, bool) {
     assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
@@ -29,7 +29,7 @@ fn accepted(res: &crate::harness::TestResponse) -> (Uuid, String, u64, bool) {
 
 #[actix_rt::test]
 async fn accepts_a_valid_ollama_turn_and_stores_it() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let res = app.ingest(&ollama_turn("agent-a", "hello")).await;
         let (_, head, new_nodes, counted) = accepted(&res);
@@ -68,12 +68,13 @@ async fn accepts_a_valid_ollama_turn_and_stores_it() {
             "{text}"
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn the_configured_project_is_stored_on_every_node() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn_with(&db, |c| c.server.project = "reel-fleet".to_owned()).await;
         accepted(&app.ingest(&ollama_turn("agent-p", "which project?")).await);
         let nodes = rows::all_nodes(&app.db().await).await;
@@ -86,22 +87,24 @@ async fn the_configured_project_is_stored_on_every_node() {
             nodes.iter().map(|n| &n.project).collect::<Vec<_>>()
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn accepts_a_valid_openai_turn() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let res = app.ingest(&openai_turn("hi")).await;
         accepted(&res);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn rejects_an_unsupported_provider_without_storing() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let mut turn = sample_turn(None);
         turn["provider"] = json!("bad-provider");
@@ -137,12 +140,13 @@ async fn rejects_an_unsupported_provider_without_storing() {
         assert_eq!(rows::node_count(&app.db().await).await, 0);
         assert!(rows::all_sessions(&app.db().await).await.is_empty());
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn rejects_unparseable_requests_and_invalid_responses() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let mut turn = ollama_turn("a", "x");
         turn["request"] = json!("not-valid-json-object");
@@ -183,12 +187,13 @@ async fn rejects_unparseable_requests_and_invalid_responses() {
         );
         assert_eq!(rows::node_count(&app.db().await).await, 0);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn invalid_session_blocks_are_invalid_envelopes() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let mut session = envelope("s");
         session["org_id"] = json!("not-a-uuid");
@@ -227,14 +232,15 @@ async fn invalid_session_blocks_are_invalid_envelopes() {
         );
         assert!(rows::all_sessions(&app.db().await).await.is_empty());
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// As in the reference's worker tests, the turn goes to the session transaction with its full
 /// chain and token deltas; reel also prices it (docs/storage.md#the-ingest-transaction).
 #[actix_rt::test]
 async fn a_session_block_creates_the_session_with_the_full_chain() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let res = app
             .ingest(&sample_turn(Some(envelope("harness-abc"))))
@@ -269,14 +275,15 @@ async fn a_session_block_creates_the_session_with_the_full_chain() {
         assert_eq!(head_row.prompt_tokens, Some(11));
         assert_eq!(head_row.completion_tokens, Some(7));
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// A retried turn answers the same ids and moves nothing (docs/divergences.md#counted-once,
 /// docs/divergences.md#idempotent-retries).
 #[actix_rt::test]
 async fn retrying_a_turn_answers_the_same_ids_uncounted() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let turn = sample_turn(Some(envelope("retry")));
         let (first_id, first_head, _, counted) = accepted(&app.ingest(&turn).await);
@@ -308,14 +315,15 @@ async fn retrying_a_turn_answers_the_same_ids_uncounted() {
             "{text}"
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// No session block means harness `unknown`, the nil org, and the synthetic id
 /// (docs/divergences.md#every-turn-has-a-session).
 #[actix_rt::test]
 async fn a_turn_without_a_session_block_lands_in_the_synthetic_session() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let (session_id, _, new_nodes, counted) = accepted(&app.ingest(&sample_turn(None)).await);
         assert_eq!((new_nodes, counted), (3, true));
@@ -334,14 +342,15 @@ async fn a_turn_without_a_session_block_lands_in_the_synthetic_session() {
         );
         assert_eq!(row.turn_count, 1);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// Related pool tests of the reference: a second turn re-sends the first as history; only the new
 /// suffix is written and the first answer's node is shared.
 #[actix_rt::test]
 async fn a_follow_up_turn_writes_only_its_new_nodes() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let conv = Conversation::claude("multi");
         let (id0, head0, new0, _) = accepted(&app.ingest(&conv.turn(0)).await);
@@ -363,14 +372,15 @@ async fn a_follow_up_turn_writes_only_its_new_nodes() {
         assert_eq!(row.turn_count, 2);
         assert_eq!(row.total_input_tokens, 100 + 101);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// The response is priced from the table; unknown models cost 0 and are counted
 /// (docs/divergences.md#cost).
 #[actix_rt::test]
 async fn cost_comes_from_the_price_table() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let mut turn = Conversation::claude("priced").turn(0);
         // 1M input at $3 and 100k output at $15 per million: $4.50.
@@ -393,13 +403,14 @@ async fn cost_comes_from_the_price_table() {
             "{text}"
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// U+0000 is accepted and counted (docs/divergences.md#nul-characters).
 #[actix_rt::test]
 async fn nul_characters_are_accepted_and_counted() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let turn = ollama_turn("nul", "before\u{0}after");
         accepted(&app.ingest(&turn).await);
@@ -409,14 +420,15 @@ async fn nul_characters_are_accepted_and_counted() {
             "{text}"
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// Every payload of the conformance file through HTTP: the same status class as the
 /// reference, and for accepted turns the reference's head hash.
 #[actix_rt::test]
 async fn conformance_payloads_get_the_reference_outcome_over_http() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let cases = crate::fixtures::conformance_cases();
         let payloads: Vec<&str> = cases.iter().map(|c| c.payload.as_str()).collect();
@@ -448,7 +460,8 @@ async fn conformance_payloads_get_the_reference_outcome_over_http() {
             }
         }
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// As in the reference's worker tests, a commit that fails answers an error, stores nothing
@@ -456,7 +469,7 @@ async fn conformance_payloads_get_the_reference_outcome_over_http() {
 #[actix_rt::test]
 async fn a_failing_commit_answers_500_and_stores_nothing() {
     use sea_orm::{ConnectionTrait, DbBackend};
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let conn = app.db().await;
         // Every counter update fails, as a constraint violation would.
@@ -510,5 +523,6 @@ async fn a_failing_commit_answers_500_and_stores_nothing() {
         let (_, _, new_nodes, counted) = accepted(&app.ingest(&turn).await);
         assert_eq!((new_nodes, counted), (3, true));
         app.stop().await;
-    }
+    })
+    .await;
 }

@@ -6,13 +6,13 @@ use serde_json::json;
 
 use crate::fixtures::{ollama_turn, sample_turn};
 use crate::harness::TestApp;
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 const ORG: &str = "11111111-1111-1111-1111-111111111111";
 
 #[actix_rt::test]
 async fn returns_only_nodes_of_the_requested_agent() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         for (agent, text) in [("agent-a", "one"), ("agent-b", "two"), ("agent-a", "three")] {
             let res = app.ingest(&ollama_turn(agent, text)).await;
@@ -34,12 +34,13 @@ async fn returns_only_nodes_of_the_requested_agent() {
         let all = app.get("/v1/ingest/nodes").await.json();
         assert_eq!(all["count"], 6);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn returns_an_empty_list_for_an_agent_without_nodes() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let res = app.ingest(&ollama_turn("agent-a", "one")).await;
         assert_eq!(res.status, StatusCode::ACCEPTED);
@@ -47,14 +48,15 @@ async fn returns_an_empty_list_for_an_agent_without_nodes() {
         assert_eq!(res.status, StatusCode::OK);
         assert_eq!(res.text(), r#"{"count":0,"nodes":[]}"#);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// Reads are scoped by org, from the query or the reference's org header
 /// (docs/divergences.md#org-scoping).
 #[actix_rt::test]
 async fn listing_is_scoped_to_one_org() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let mut session = crate::fixtures::envelope("org-session");
         session["org_id"] = json!(ORG);
@@ -84,12 +86,13 @@ async fn listing_is_scoped_to_one_org() {
         assert_eq!(res.status, StatusCode::BAD_REQUEST);
         assert!(res.error().starts_with("invalid org_id"), "{}", res.text());
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn listing_is_bounded_by_limit() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn_with(&db, |c| {
             c.server.nodes_default_limit = 4;
             c.server.nodes_max_limit = 5;
@@ -112,5 +115,6 @@ async fn listing_is_bounded_by_limit() {
             assert_eq!(res.status, StatusCode::BAD_REQUEST, "{bad}");
         }
         app.stop().await;
-    }
+    })
+    .await;
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::fixtures::Conversation;
 use crate::harness::{TestApp, client, metric, read};
 use crate::rows;
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 /// 50 turns of one session sent concurrently over 16 connections all commit; the counters
 /// equal 50 and no request fails.
@@ -15,7 +15,7 @@ use crate::support::TestDb;
 async fn fifty_concurrent_turns_of_one_session_all_count() {
     const TURNS: usize = 50;
     const CONNECTIONS: usize = 16;
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let conv = Conversation::claude("fifty");
         let url = app.url("/v1/ingest");
@@ -72,14 +72,15 @@ async fn fifty_concurrent_turns_of_one_session_all_count() {
             "{text}"
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// Turn N+1 (which re-sends N's answer as history) arriving first does not stop N from being
 /// counted with its usage (docs/divergences.md#counted-once).
 #[actix_rt::test]
 async fn a_turn_arriving_after_its_successor_is_still_counted() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let conv = Conversation::claude("reversed");
         let later = app.ingest(&conv.turn(1)).await;
@@ -105,5 +106,6 @@ async fn a_turn_arriving_after_its_successor_is_still_counted() {
         assert_eq!(head.stop_reason.as_deref(), Some("end_turn"));
         assert_eq!(head.prompt_tokens, Some(100));
         app.stop().await;
-    }
+    })
+    .await;
 }

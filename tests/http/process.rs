@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::fixtures::Conversation;
 use crate::harness::{TestResponse, client, read};
 use crate::rows;
-use crate::support::TestDb;
+use crate::support::{TestDb, each_backend};
 
 const REEL: &str = env!("CARGO_BIN_EXE_reel");
 
@@ -145,7 +145,7 @@ fn help_explains_each_command() {
 
 #[actix_rt::test]
 async fn migrate_applies_the_schema() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let out = Command::new(REEL)
             .args(["migrate", "--database-url", &db.url])
             .output()
@@ -167,14 +167,15 @@ async fn migrate_applies_the_schema() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-    }
+    })
+    .await;
 }
 
 /// SIGTERM while 200 turns are in flight: the process exits cleanly and every turn that was
 /// answered 202 is in the database.
 #[actix_rt::test]
 async fn sigterm_under_load_loses_no_acknowledged_turn() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let mut reel = ReelProcess::start(&db.url);
         let url = reel.url("/v1/ingest");
         let turns: Vec<Value> = (0..40)
@@ -241,14 +242,15 @@ async fn sigterm_under_load_loses_no_acknowledged_turn() {
             assert!(node.is_turn_head, "{head} not marked as a head");
             rows::session(&conn, *session_id).await;
         }
-    }
+    })
+    .await;
 }
 
 /// Two reel processes on one Postgres ingest the same 500 turns concurrently: every turn is
 /// counted once and each session has one row.
 #[actix_rt::test]
 async fn two_processes_share_one_postgres() {
-    let Some(db) = TestDb::postgres().await else {
+    let Some(db) = TestDb::postgres_only().await else {
         return;
     };
     // Started together: both run the startup migration at once.

@@ -5,7 +5,7 @@ use reel::store::StoreError;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 
 use crate::fixtures::*;
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 /// Makes every update of `sessions.turn_count` fail, as a constraint violation would.
 async fn break_counter_updates(db: &DatabaseConnection) {
@@ -40,7 +40,7 @@ async fn repair_counter_updates(db: &DatabaseConnection) {
 
 #[tokio::test]
 async fn a_failed_first_turn_leaves_no_session_and_no_node() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         break_counter_updates(&db).await;
         let mut env = envelope("claude", "doomed");
@@ -57,12 +57,13 @@ async fn a_failed_first_turn_leaves_no_session_and_no_node() {
             "no session, no placeholder"
         );
         assert!(all_nodes(&db).await.is_empty());
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_failed_later_turn_changes_nothing_and_can_be_retried() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let env = envelope("claude", "survivor");
         let turn1 = session_fixture("kept");
@@ -92,12 +93,13 @@ async fn a_failed_later_turn_changes_nothing_and_can_be_retried() {
         assert!(out2.counted);
         assert_eq!(out2.new_nodes.len(), 2);
         assert_eq!(session(&db, out1.session_id).await.turn_count, 2);
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_batch_fails_as_a_whole() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let good = envelope("claude", "batch-good");
         let turn_good = session_fixture("good");
@@ -124,5 +126,6 @@ async fn a_batch_fails_as_a_whole() {
 
         assert_eq!(all_sessions(&db).await, vec![before], "{:?}", t.backend);
         assert_eq!(all_nodes(&db).await.len(), 2);
-    }
+    })
+    .await;
 }

@@ -7,7 +7,7 @@ use reel::merkle::Chain;
 use reel::wire::SessionEnvelope;
 
 use crate::fixtures::*;
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 const TASKS: usize = 16;
 const DISTINCT: usize = 200;
@@ -15,7 +15,7 @@ const COPIES: usize = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_writers_count_every_distinct_turn_once() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let env = Arc::new(envelope("claude", "contended"));
         // Distinct turns share their root, so writers also race on inserting that node.
@@ -68,5 +68,6 @@ async fn sixteen_writers_count_every_distinct_turn_once() {
         assert_eq!(rows[0].total_input_tokens, 12 * (DISTINCT as i64 + 1));
         // Root, then per distinct turn a question and an answer, plus the copied turn's two.
         assert_eq!(all_nodes(&db).await.len(), 1 + 2 * DISTINCT + 2);
-    }
+    })
+    .await;
 }

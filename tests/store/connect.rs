@@ -6,7 +6,7 @@ use reel::store::{self, StoreError, StoreOptions};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use crate::fixtures::*;
-use crate::support::TestDb;
+use crate::support::{TestDb, each_backend};
 
 async fn pragma<T: sea_orm::TryGetable>(db: &sea_orm::DatabaseConnection, name: &str) -> T {
     db.query_one_raw(Statement::from_string(
@@ -57,19 +57,20 @@ async fn an_unreachable_postgres_is_unavailable() {
 
 #[tokio::test]
 async fn a_closed_pool_is_unavailable() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         db.clone().close().await.unwrap();
         let err = try_ingest(&db, None, &session_fixture("closed"), TOKENS, None)
             .await
             .unwrap_err();
         assert!(err.is_retryable(), "{:?}: {err:?}", t.backend);
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn concurrent_startup_migrations_do_not_race() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let options = StoreOptions::default();
         let first = store::connect(&t.url, &options).await.unwrap();
         let second = store::connect(&t.url, &options).await.unwrap();
@@ -82,5 +83,6 @@ async fn concurrent_startup_migrations_do_not_race() {
                 .await
                 .counted
         );
-    }
+    })
+    .await;
 }

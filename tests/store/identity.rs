@@ -7,7 +7,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::fixtures::*;
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 /// A node written the legacy way: no session, straight into the table.
 pub async fn insert_raw_node(db: &DatabaseConnection, org_id: Uuid, hash: &str) {
@@ -44,7 +44,7 @@ pub async fn insert_raw_node(db: &DatabaseConnection, org_id: Uuid, hash: &str) 
 
 #[tokio::test]
 async fn returns_the_attached_sessions_harness_identity() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let chain = session_fixture("identity");
         ingest(
@@ -59,12 +59,13 @@ async fn returns_the_attached_sessions_harness_identity() {
             .expect("identity");
         assert_eq!(id.harness_id, "claude", "{:?}", t.backend);
         assert_eq!(id.harness_session_id, "session-with-identity");
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn returns_none_for_a_node_without_session() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let hash = "ab".repeat(32);
         insert_raw_node(&db, Uuid::nil(), &hash).await;
@@ -74,12 +75,13 @@ async fn returns_none_for_a_node_without_session() {
                 .unwrap(),
             None
         );
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn returns_none_for_an_unknown_hash() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         ingest(
             &db,
@@ -94,12 +96,13 @@ async fn returns_none_for_an_unknown_hash() {
                 .unwrap(),
             None
         );
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn returns_the_querying_orgs_identity_when_orgs_share_a_hash() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let chain = session_fixture("shared identity");
         let mut env_b = envelope("claude", "org-b-session");
@@ -132,5 +135,6 @@ async fn returns_the_querying_orgs_identity_when_orgs_share_a_hash() {
                 .unwrap(),
             None
         );
-    }
+    })
+    .await;
 }

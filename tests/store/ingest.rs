@@ -8,12 +8,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::fixtures::*;
-use crate::support::TestDb;
+use crate::support::each_backend;
 use crate::support::reads;
 
 #[tokio::test]
 async fn happy_path_creates_the_session_inserts_nodes_and_bumps_counters() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let env = envelope("claude", "harness-happy");
         let chain = session_fixture("hello");
@@ -44,12 +44,13 @@ async fn happy_path_creates_the_session_inserts_nodes_and_bumps_counters() {
         let stored = all_nodes(&db).await;
         assert_eq!(stored.len(), 2);
         assert!(stored.iter().all(|n| n.session_id == Some(row.id)));
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn stored_node_columns_follow_the_reference_mapping() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let chain = session_fixture("columns");
         ingest(&db, Some(&envelope("claude", "cols")), &chain).await;
@@ -97,12 +98,13 @@ async fn stored_node_columns_follow_the_reference_mapping() {
             head.created_at > root.created_at,
             "chain order is creation order"
         );
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_retried_turn_is_idempotent() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let env = envelope("claude", "harness-retry");
         let chain = session_fixture("retry");
@@ -125,12 +127,13 @@ async fn a_retried_turn_is_idempotent() {
         // A full-duplicate retry changes nothing at all, not even last_seen_at
         // (docs/divergences.md#idempotent-retries).
         assert_eq!(after, before);
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_full_duplicate_retry_does_not_bump_counters() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let env = envelope("claude", "harness-dup");
         let chain = session_fixture("dup");
@@ -138,12 +141,13 @@ async fn a_full_duplicate_retry_does_not_bump_counters() {
         let again = ingest(&db, Some(&env), &chain).await;
         assert!(!again.counted);
         assert_eq!(session(&db, again.session_id).await.turn_count, 1);
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_turn_without_envelope_gets_the_unknown_harness_and_a_synthetic_id() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let chain = session_fixture("synthetic");
         let out = ingest(&db, None, &chain).await;
@@ -157,12 +161,13 @@ async fn a_turn_without_envelope_gets_the_unknown_harness_and_a_synthetic_id() {
         );
         assert_eq!(row.org_id, Uuid::nil());
         assert_eq!(row.auth_subject, "");
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn an_envelope_without_session_id_keeps_its_harness_with_a_synthetic_id() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let chain = session_fixture("claude synthetic");
         let out = ingest(&db, Some(&envelope("claude", "")), &chain).await;
@@ -171,12 +176,13 @@ async fn an_envelope_without_session_id_keeps_its_harness_with_a_synthetic_id() 
             (row.harness_id.as_str(), row.harness_session_id.as_str()),
             ("claude", &chain.root().hash[..16])
         );
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn turns_of_a_conversation_insert_only_their_new_nodes_and_count_once_each() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let env = envelope("claude", "conversation");
         let turn1 = session_fixture("first");
@@ -194,7 +200,8 @@ async fn turns_of_a_conversation_insert_only_their_new_nodes_and_count_once_each
         let head1 = node(&db, Uuid::nil(), &turn1.head().hash).await;
         assert!(head1.is_turn_head);
         assert_eq!(head1.prompt_tokens, Some(12));
-    }
+    })
+    .await;
 }
 
 /// Turn 2 (which carries turn 1's head as history) commits first; turn 1 arriving later is
@@ -202,7 +209,7 @@ async fn turns_of_a_conversation_insert_only_their_new_nodes_and_count_once_each
 /// (docs/divergences.md#counted-once).
 #[tokio::test]
 async fn a_turn_whose_head_arrived_first_as_history_is_counted_once_when_it_lands() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let env = envelope("claude", "out-of-order");
         let turn1 = session_fixture("early");
@@ -241,12 +248,13 @@ async fn a_turn_whose_head_arrived_first_as_history_is_counted_once_when_it_land
         let again = ingest(&db, Some(&env), &turn1).await;
         assert!(!again.counted);
         assert_eq!(session(&db, out2.session_id).await.turn_count, 2);
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn known_hashes_are_not_inserted_again_and_do_not_decide_counting() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let env = envelope("claude", "known");
         let turn1 = session_fixture("one");
@@ -277,12 +285,13 @@ async fn known_hashes_are_not_inserted_again_and_do_not_decide_counting() {
             .unwrap();
         assert!(!out3_again.counted);
         assert_eq!(session(&db, out1.session_id).await.turn_count, 4);
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn cost_is_added_with_four_decimals() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let env = envelope("claude", "cost");
         let turn1 = session_fixture("c1");
@@ -313,12 +322,13 @@ async fn cost_is_added_with_four_decimals() {
         )
         .await;
         assert!(matches!(bad, Err(StoreError::InvalidTurn(_))), "{bad:?}");
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn envelope_fields_merge_like_the_reference() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let mut env = envelope("claude", "merge");
         env.name = "first name".into();
@@ -345,14 +355,15 @@ async fn envelope_fields_merge_like_the_reference() {
             row.harness_metadata,
             json!({"a": {"y": 2}, "b": 1, "c": null})
         );
-    }
+    })
+    .await;
 }
 
 /// `harness_metadata: null` is absent, never stored as JSON null
 /// (docs/divergences.md#null-metadata).
 #[tokio::test]
 async fn null_metadata_leaves_the_column_an_object() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let mut env = envelope("claude", "null-metadata");
         env.harness_metadata = raw_json("null");
@@ -381,13 +392,14 @@ async fn null_metadata_leaves_the_column_an_object() {
             matches!(refused, Err(StoreError::InvalidTurn(_))),
             "{refused:?}"
         );
-    }
+    })
+    .await;
 }
 
 /// NUL is stored as U+FFFD on both backends, and counted (docs/divergences.md#nul-characters).
 #[tokio::test]
 async fn nul_text_is_stored_as_replacement_characters() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let mut env = envelope("claude", "n\0ul");
         env.name = "na\0me".into();
@@ -417,12 +429,13 @@ async fn nul_text_is_stored_as_replacement_characters() {
         let key = reel::turn::SessionKey::resolve(Some(&env), &chain);
         let read = reads::session_by_key(&db, &key).await.unwrap();
         assert_eq!(read.map(|s| s.id), Some(out.session_id));
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_malformed_chain_is_refused_before_anything_is_written() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let mut chain = conversation(&[("user", "a"), ("user", "b")], "c");
         chain.nodes.swap(1, 2);
@@ -449,12 +462,13 @@ async fn a_malformed_chain_is_refused_before_anything_is_written() {
         assert_eq!(err.to_string(), "ingest turn: no nodes supplied");
         assert!(all_sessions(&db).await.is_empty());
         assert!(all_nodes(&db).await.is_empty());
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn several_turns_commit_together_in_order() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let env = envelope("claude", "batch");
         let turn1 = session_fixture("b1");
@@ -481,12 +495,13 @@ async fn several_turns_commit_together_in_order() {
             let gap = pair[1].created_at - pair[0].created_at;
             assert_eq!(gap.num_microseconds(), Some(1), "{:?}", t.backend);
         }
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn the_project_is_stamped_on_inserted_nodes_and_blank_is_null() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let env = envelope("claude", "projects");
         let first = session_fixture("project one");
@@ -521,14 +536,15 @@ async fn the_project_is_stamped_on_inserted_nodes_and_blank_is_null() {
                 assert_eq!(row.project.as_deref(), want, "{:?}", t.backend);
             }
         }
-    }
+    })
+    .await;
 }
 
 /// Token columns are 32-bit (clamped), durations 64-bit
 /// (docs/storage.md#column-values-of-a-node).
 #[tokio::test]
 async fn usage_columns_clamp_tokens_and_keep_64_bit_durations() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let mut chain = session_fixture("big numbers");
         let head = chain.nodes.last_mut().unwrap();
@@ -547,5 +563,6 @@ async fn usage_columns_clamp_tokens_and_keep_64_bit_durations() {
         assert_eq!(stored.total_tokens, Some(7));
         assert_eq!(stored.total_duration_ns, Some(9_000_000_000_000));
         assert_eq!(stored.prompt_duration_ns, Some(1));
-    }
+    })
+    .await;
 }

@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use uuid::Uuid;
 
 use crate::fixtures::*;
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 async fn has_table(db: &DatabaseConnection, table: &str) -> bool {
     SchemaManager::new(db)
@@ -34,7 +34,7 @@ async fn ancestry_functions(db: &DatabaseConnection) -> i64 {
 
 #[tokio::test]
 async fn migrations_go_up_down_to_zero_and_up_again() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect_raw().await;
         let pg = db.get_database_backend() == DbBackend::Postgres;
         let total = Migrator::migrations().len();
@@ -77,12 +77,13 @@ async fn migrations_go_up_down_to_zero_and_up_again() {
         )
         .await;
         assert!(out.counted);
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn stepping_down_keeps_one_row_per_hash_and_stepping_up_restores_the_schema() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let chain = session_fixture("downgrade");
         let mut env_a = envelope("claude", "org-a");
@@ -115,5 +116,6 @@ async fn stepping_down_keeps_one_row_per_hash_and_stepping_up_restores_the_schem
                 .await
                 .is_turn_head
         );
-    }
+    })
+    .await;
 }

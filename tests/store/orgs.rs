@@ -4,7 +4,7 @@
 use reel::store;
 
 use crate::fixtures::*;
-use crate::support::TestDb;
+use crate::support::each_backend;
 use crate::support::reads;
 
 fn org_envelope(org_id: &str, session: &str) -> reel::wire::SessionEnvelope {
@@ -15,7 +15,7 @@ fn org_envelope(org_id: &str, session: &str) -> reel::wire::SessionEnvelope {
 
 #[tokio::test]
 async fn orgs_sharing_hashes_keep_separate_rows_counters_and_reads() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let (a, b) = (org(ORG_A), org(ORG_B));
         let turn1 = session_fixture("shared");
@@ -92,12 +92,13 @@ async fn orgs_sharing_hashes_keep_separate_rows_counters_and_reads() {
                 .harness_session_id,
             "same-id"
         );
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_retry_in_one_org_leaves_the_other_org_untouched() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let chain = session_fixture("twin");
         let out_a = ingest(&db, Some(&org_envelope(ORG_A, "twin")), &chain).await;
@@ -115,14 +116,15 @@ async fn a_retry_in_one_org_leaves_the_other_org_untouched() {
         assert_eq!(session(&db, out_b.session_id).await, before_b);
         assert_eq!(session(&db, out_a.session_id).await.turn_count, 1);
         assert_eq!(all_nodes(&db).await.len(), 4);
-    }
+    })
+    .await;
 }
 
 /// Turns committed together treat the nodes of earlier turns as stored only in their own
 /// org: another org's turn with the same hashes still writes its own rows.
 #[tokio::test]
 async fn turns_of_two_orgs_committed_together_each_store_their_nodes() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let chain = session_fixture("together");
         let (env_a, env_b) = (org_envelope(ORG_A, "a"), org_envelope(ORG_B, "b"));
@@ -139,5 +141,6 @@ async fn turns_of_two_orgs_committed_together_each_store_their_nodes() {
         for org_id in [org(ORG_A), org(ORG_B)] {
             assert!(node(&db, org_id, &chain.head().hash).await.is_turn_head);
         }
-    }
+    })
+    .await;
 }

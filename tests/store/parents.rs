@@ -2,11 +2,11 @@
 //! and reel's parent harness (docs/divergences.md#fork-parents).
 
 use crate::fixtures::*;
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 #[tokio::test]
 async fn a_child_links_to_its_existing_parent() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let parent = ingest(
             &db,
@@ -26,12 +26,13 @@ async fn a_child_links_to_its_existing_parent() {
             t.backend
         );
         assert_eq!(all_sessions(&db).await.len(), 2);
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_missing_parent_gets_a_placeholder_row() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let mut child_env = envelope("claude", "child-2");
         child_env.auth_subject = "child-subject".into();
@@ -59,12 +60,13 @@ async fn a_missing_parent_gets_a_placeholder_row() {
             (0, 0)
         );
         assert_eq!(placeholder.parent_session_id, None);
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn the_parents_first_real_turn_takes_over_its_placeholder() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let mut child_env = envelope("claude", "child-3");
         child_env.auth_subject = "child-subject".into();
@@ -116,7 +118,8 @@ async fn the_parents_first_real_turn_takes_over_its_placeholder() {
             Some(placeholder_id)
         );
         assert_eq!(all_sessions(&db).await.len(), 2);
-    }
+    })
+    .await;
 }
 
 /// The placeholder is created under the parent's harness, so the parent's real first turn
@@ -124,7 +127,7 @@ async fn the_parents_first_real_turn_takes_over_its_placeholder() {
 /// (docs/divergences.md#fork-parents).
 #[tokio::test]
 async fn a_cross_harness_placeholder_is_taken_over_by_the_parents_real_turn() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let mut child_env = envelope("codex", "child-x");
         child_env.parent_harness_id = Some("claude".into());
@@ -155,17 +158,19 @@ async fn a_cross_harness_placeholder_is_taken_over_by_the_parents_real_turn() {
         assert_eq!(row.auth_subject, "parent-subject");
         assert_eq!(row.name.as_deref(), Some("the parent"));
         assert_eq!(row.turn_count, 1);
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_session_is_never_its_own_parent() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let mut env = envelope("claude", "selfish");
         env.parent_harness_session_id = Some("selfish".into());
         let out = ingest(&db, Some(&env), &session_fixture("self")).await;
         assert_eq!(session(&db, out.session_id).await.parent_session_id, None);
         assert_eq!(all_sessions(&db).await.len(), 1);
-    }
+    })
+    .await;
 }

@@ -5,12 +5,12 @@ use reel::turn::SessionKey;
 use uuid::Uuid;
 
 use crate::fixtures::*;
-use crate::support::TestDb;
+use crate::support::each_backend;
 use crate::support::reads;
 
 #[tokio::test]
 async fn nodes_list_in_creation_order_and_filter_by_agent() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let turn1 = session_fixture("list");
         let turn2 = next_turn(&turn1, "again", "ok: again");
@@ -56,12 +56,13 @@ async fn nodes_list_in_creation_order_and_filter_by_agent() {
             "{:?}",
             t.backend
         );
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn sessions_read_by_id_and_by_natural_key() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let env = envelope("claude", "readable");
         let chain = session_fixture("read me");
@@ -88,12 +89,13 @@ async fn sessions_read_by_id_and_by_natural_key() {
                 .unwrap(),
             None
         );
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn ancestry_is_root_first_and_stops_at_the_root() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let chain = long_conversation("ancestry", 9);
         ingest(&db, Some(&envelope("claude", "ancestry")), &chain).await;
@@ -117,5 +119,6 @@ async fn ancestry_is_root_first_and_stops_at_the_root() {
                 .unwrap()
                 .is_empty()
         );
-    }
+    })
+    .await;
 }

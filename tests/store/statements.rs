@@ -9,7 +9,7 @@ use reel::turn::KnownHashes;
 use sea_orm::DatabaseConnection;
 
 use crate::fixtures::*;
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 async fn statements(
     db: &DatabaseConnection,
@@ -27,7 +27,7 @@ async fn statements(
 
 #[tokio::test]
 async fn statements_per_turn_are_flat_in_conversation_length() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let mut db = t.connect().await;
         let counter = Arc::new(AtomicU64::new(0));
         let c = counter.clone();
@@ -52,5 +52,6 @@ async fn statements_per_turn_are_flat_in_conversation_length() {
         // Warm: read session, insert the new nodes, update counters.
         // Retry: read session, insert (nothing new), conditional head update; no write.
         assert_eq!(seen, vec![(4, 3, 3), (4, 3, 3)], "{:?}", t.backend);
-    }
+    })
+    .await;
 }

@@ -9,6 +9,9 @@
 
 pub mod reads;
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use uuid::Uuid;
 
@@ -16,6 +19,35 @@ use uuid::Uuid;
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "Postgres",
+        })
+    }
+}
+
+/// Runs `test` once per available backend, each time on a fresh database (`TestDb::all`). A
+/// failure first says which backend it happened on (`test failed on Postgres`), then goes on
+/// unwinding.
+pub async fn each_backend<F, Fut>(mut test: F)
+where
+    F: FnMut(TestDb) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for db in TestDb::all().await {
+        let backend = db.backend;
+        // Pinned out here so the failed body, and the `TestDb` it may still own, lives until
+        // the unwind resumes: it is dropped while panicking and keeps its Postgres database.
+        let run = std::pin::pin!(AssertUnwindSafe(test(db)).catch_unwind());
+        if let Err(panic) = run.await {
+            eprintln!("test failed on {backend}");
+            std::panic::resume_unwind(panic);
+        }
+    }
 }
 
 /// A fresh, empty database (no migrations applied) and the URL that reaches it.
@@ -78,6 +110,16 @@ impl TestDb {
         })
     }
 
+    /// A freshly created Postgres database for a test that only means something on Postgres.
+    /// Without `TEST_DATABASE_URL` it returns `None` after saying so (`skipped_without_postgres`).
+    pub async fn postgres_only() -> Option<TestDb> {
+        let db = TestDb::postgres().await;
+        if db.is_none() {
+            skipped_without_postgres();
+        }
+        db
+    }
+
     /// Connects through `store::connect` and applies every migration: what the server does at
     /// startup.
     pub async fn connect(&self) -> DatabaseConnection {
@@ -130,4 +172,15 @@ impl Drop for TestDb {
             eprintln!("could not drop a test database");
         }
     }
+}
+
+/// The one line a Postgres-only test prints to stderr when it skips. The test is named by its
+/// thread, which the test harness names after the test. It writes to the process's stderr
+/// rather than through `eprintln!`, which the harness captures and shows only for a failure.
+pub fn skipped_without_postgres() {
+    use std::io::Write;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    let line = format!("skipped: {test} needs TEST_DATABASE_URL (Postgres)\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
