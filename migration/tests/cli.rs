@@ -59,7 +59,11 @@ fn up_down_to_zero_and_up_again_on_postgres() {
         .ok()
         .filter(|u| !u.is_empty())
     else {
-        eprintln!("TEST_DATABASE_URL unset: skipping the Postgres CLI run");
+        // Straight to stderr: the harness hides `eprintln!` of passing tests, and a skip
+        // must show.
+        use std::io::Write;
+        let line = "skipped: the Postgres CLI run needs TEST_DATABASE_URL (Postgres)\n";
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
         return;
     };
     let name = format!("reel_cli_{}_{}", std::process::id(), line!());
