@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs the cold and warm wrk scripts against one or more reel binaries, each on a fresh
+# SQLite file and a fresh Postgres database, and prints one line per run, so two builds
+# (say, before and after a change) are measured under the same conditions, interleaved.
+#
+#   benches/http/compare.sh target-before/release/reel target/release/reel
+#
+# Env: DURATION (wrk seconds, default 20), PG_ADMIN (default
+# postgres://postgres@127.0.0.1:5432/postgres; empty skips Postgres). Loopback only.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+duration="${DURATION:-20}"
+pg_admin="${PG_ADMIN-postgres://postgres@127.0.0.1:5432/postgres}"
+port=18090
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+run() { # binary backend script
+  local bin="$1" backend="$2" script="$3" url db=""
+  port=$((port + 1))
+  if [[ "$backend" == sqlite ]]; then
+    url="sqlite://$work/$port.db?mode=rwc"
+  else
+    db="reel_bench_$port"
+    psql -q "$pg_admin" -c "CREATE DATABASE $db" >/dev/null
+    url="${pg_admin%/*}/$db"
+  fi
+  REEL_LISTEN="127.0.0.1:$port" REEL_DATABASE_URL="$url" REEL_LOG=warn "$bin" serve &
+  local pid=$!
+  for _ in $(seq 1 100); do
+    curl -sf "127.0.0.1:$port/ping" >/dev/null && break
+    sleep 0.1
+  done
+  local out
+  out="$(wrk -t2 -c8 -d"${duration}s" --latency -s "$here/$script" "http://127.0.0.1:$port")"
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  [[ -n "$db" ]] && psql -q "$pg_admin" -c "DROP DATABASE $db WITH (FORCE)" >/dev/null
+  local rate p50 p99 non2xx
+  rate="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+  p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
+  p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
+  non2xx="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
+  printf '%-40s %-8s %-16s %10s turns/s  p50 %-8s p99 %-8s non-2xx %s\n' \
+    "$bin" "$backend" "$script" "$rate" "$p50" "$p99" "${non2xx:-0}"
+}
+
+backends=(sqlite)
+[[ -n "$pg_admin" ]] && backends+=(postgres)
+for backend in "${backends[@]}"; do
+  for script in ingest.lua ingest_warm.lua; do
+    for bin in "$@"; do
+      run "$bin" "$backend" "$script"
+    done
+  done
+done
