@@ -14,8 +14,8 @@ use super::request::{self, Scope};
 use super::{ChatRequest, ContentBlock, Message, ParseError};
 use crate::gojson::typed::{Bool, Float, Int, StrList, set_str};
 use crate::gojson::{
-    BoolProbe, Document, GoFields, GoStruct, Key, List, ObjectProbe, Path, StrProbe, StructElement,
-    ignore_kinds,
+    BoolProbe, Document, Key, List, ObjectProbe, Path, StrProbe, StructElement, TypedStruct,
+    ignore_kinds, typed_fields,
 };
 
 static ROOT: Path<'static> = Path::Root("anthropicRequest");
@@ -49,44 +49,31 @@ pub(super) struct RawRequest {
     max_tokens: i64,
 }
 
-impl GoFields for RawRequest {
-    const TARGET: &'static str = "anthropic.anthropicRequest";
-    const EXPECTING: &'static str = "an Anthropic request object";
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        p: &Path<'_>,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        let req = &mut self.req;
-        match key {
-            "model" => set_str(map, p.field("model"), &mut req.model)?,
-            "messages" => req.messages = map.next_value_seed(messages(p.field("messages")))?,
-            // `system` is a Go `any`: it never fails, so a chain need not read it.
-            "system" if self.scope == Scope::Chain => return Ok(false),
-            "system" => req.system = map.next_value_seed(SystemProbe)?,
-            "max_tokens" => {
-                if let Some(v) = map.next_value_seed(Int(p.field("max_tokens")))? {
-                    self.max_tokens = v;
-                }
+typed_fields! {
+    RawRequest, "anthropic.anthropicRequest", "an Anthropic request object", |this, p, map| {
+        "model" => set_str(map, p.field("model"), &mut this.req.model)?,
+        "messages" => this.req.messages = map.next_value_seed(messages(p.field("messages")))?,
+        // `system` is a Go `any`: it never fails, so a chain need not read it.
+        "system" if this.scope == Scope::Chain => return Ok(false),
+        "system" => this.req.system = map.next_value_seed(SystemProbe)?,
+        "max_tokens" => {
+            if let Some(v) = map.next_value_seed(Int(p.field("max_tokens")))? {
+                this.max_tokens = v;
             }
-            "temperature" => {
-                req.temperature = map.next_value_seed(Float(p.field("temperature")))?
-            }
-            "top_p" => req.top_p = map.next_value_seed(Float(p.field("top_p")))?,
-            "top_k" => req.top_k = map.next_value_seed(Int(p.field("top_k")))?,
-            "stop_sequences" => {
-                req.stop = map.next_value_seed(StrList(p.field("stop_sequences")))?;
-            }
-            "stream" => req.stream = map.next_value_seed(Bool(p.field("stream")))?,
-            _ => return Ok(false),
-        }
-        Ok(true)
+        },
+        "temperature" => {
+            this.req.temperature = map.next_value_seed(Float(p.field("temperature")))?
+        },
+        "top_p" => this.req.top_p = map.next_value_seed(Float(p.field("top_p")))?,
+        "top_k" => this.req.top_k = map.next_value_seed(Int(p.field("top_k")))?,
+        "stop_sequences" => {
+            this.req.stop = map.next_value_seed(StrList(p.field("stop_sequences")))?;
+        },
+        "stream" => this.req.stream = map.next_value_seed(Bool(p.field("stream")))?,
     }
 }
 
-impl GoStruct for RawRequest {
+impl TypedStruct for RawRequest {
     type Output = ChatRequest;
 
     fn finish(self) -> ChatRequest {
@@ -110,26 +97,14 @@ fn messages(path: Path<'_>) -> List<'_, StructElement<AnthropicMessage>> {
 #[derive(Default)]
 struct AnthropicMessage(Message);
 
-impl GoFields for AnthropicMessage {
-    const TARGET: &'static str = "anthropic.anthropicMessage";
-    const EXPECTING: &'static str = "a message object";
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        p: &Path<'_>,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        match key {
-            "role" => set_str(map, p.field("role"), &mut self.0.role)?,
-            "content" => self.0.content = map.next_value_seed(ContentProbe)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
+typed_fields! {
+    AnthropicMessage, "anthropic.anthropicMessage", "a message object", |this, p, map| {
+        "role" => set_str(map, p.field("role"), &mut this.0.role)?,
+        "content" => this.0.content = map.next_value_seed(ContentProbe)?,
     }
 }
 
-impl GoStruct for AnthropicMessage {
+impl TypedStruct for AnthropicMessage {
     type Output = Message;
 
     fn finish(self) -> Message {

@@ -15,7 +15,7 @@ mod request;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::gojson::{go_struct, null_clears};
+use crate::gojson::{in_place_struct, null_clears};
 
 pub use error::ParseError;
 pub use request::{ChainSeed, ChatRequest, Provider};
@@ -102,7 +102,7 @@ pub struct Usage {
     pub prompt_duration_ns: i64,
 }
 
-go_struct!(ContentBlock, "a content block object" {
+in_place_struct!(ContentBlock, "a content block object" {
     "type" => kind,
     "text" => text,
     "image_url" => image_url,
@@ -118,12 +118,12 @@ go_struct!(ContentBlock, "a content block object" {
     "thinking_signature" => thinking_signature,
 });
 
-go_struct!(Message, "a message object" {
+in_place_struct!(Message, "a message object" {
     "role" => role,
     "content" => content,
 });
 
-go_struct!(Usage, "a usage object" {
+in_place_struct!(Usage, "a usage object" {
     "prompt_tokens" => prompt_tokens,
     "completion_tokens" => completion_tokens,
     "total_tokens" => total_tokens,

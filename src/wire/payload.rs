@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use super::{EnvelopeError, SessionEnvelope};
 use crate::gojson::typed::Object;
 use crate::gojson::{
-    Assign, Key, Path, go_struct, null_clears, null_keeps, repair_lone_surrogates,
+    InPlace, Key, Path, in_place_struct, null_clears, null_keeps, repair_lone_surrogates,
 };
 use crate::llm::{ChatRequest, Message, ParseError, Provider, Usage};
 
@@ -244,8 +244,8 @@ impl<'de> Visitor<'de> for TurnSeed<'_> {
         let mut out = TurnPayload::default();
         while let Some(key) = map.next_key::<Key>()? {
             match key.as_str() {
-                "provider" => map.next_value_seed(Assign(&mut out.provider))?,
-                "agent_name" => map.next_value_seed(Assign(&mut out.agent_name))?,
+                "provider" => map.next_value_seed(InPlace(&mut out.provider))?,
+                "agent_name" => map.next_value_seed(InPlace(&mut out.agent_name))?,
                 "request" => {
                     let inline = self.0.zip(Provider::from_name(&out.provider));
                     out.request = match inline {
@@ -260,8 +260,8 @@ impl<'de> Visitor<'de> for TurnSeed<'_> {
                         None => Request::Raw(map.next_value()?),
                     };
                 }
-                "response" => map.next_value_seed(Assign(&mut out.response))?,
-                "session" => map.next_value_seed(Assign(&mut out.session))?,
+                "response" => map.next_value_seed(InPlace(&mut out.response))?,
+                "session" => map.next_value_seed(InPlace(&mut out.session))?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -279,7 +279,7 @@ impl<'de> Visitor<'de> for TurnSeed<'_> {
     }
 }
 
-go_struct!(BatchPayload, "a batch payload object" {
+in_place_struct!(BatchPayload, "a batch payload object" {
     "turns" => turns,
 });
 
@@ -311,11 +311,11 @@ impl<'de> Visitor<'de> for ResponseVisitor {
         let mut out = ChatResponse::default();
         while let Some(key) = map.next_key::<Key>()? {
             match key.as_str() {
-                "model" => map.next_value_seed(Assign(&mut out.model))?,
-                "message" => map.next_value_seed(Assign(&mut out.message))?,
-                "done" => map.next_value_seed(Assign(&mut out.done))?,
-                "stop_reason" => map.next_value_seed(Assign(&mut out.stop_reason))?,
-                "usage" => map.next_value_seed(Assign(&mut out.usage))?,
+                "model" => map.next_value_seed(InPlace(&mut out.model))?,
+                "message" => map.next_value_seed(InPlace(&mut out.message))?,
+                "done" => map.next_value_seed(InPlace(&mut out.done))?,
+                "stop_reason" => map.next_value_seed(InPlace(&mut out.stop_reason))?,
+                "usage" => map.next_value_seed(InPlace(&mut out.usage))?,
                 // Not kept, but typed in the reference: a wrong kind fails the decode.
                 "created_at" => map.next_value_seed(CreatedAt)?,
                 "extra" => {
