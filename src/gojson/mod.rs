@@ -71,6 +71,18 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
+/// Runs `seed` over the whole of `text`, refusing trailing data, as Go's `json.Unmarshal`
+/// refuses anything after the value.
+pub fn decode_whole<'de, S: DeserializeSeed<'de>>(
+    text: &'de str,
+    seed: S,
+) -> Result<S::Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = seed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
 /// The text of a serde_json error without serde_json's ` at line L column C` suffix, so that
 /// errors raised by our visitors read exactly as Go's.
 pub fn message_of(e: &serde_json::Error) -> String {

@@ -10,8 +10,8 @@ use std::fmt;
 use serde::Deserializer;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::request::{self, Scope};
-use super::{ChatRequest, ContentBlock, Message, ParseError};
+use super::parse::Scope;
+use super::{ChatRequest, ContentBlock, Message};
 use crate::gojson::typed::{Bool, Float, Int, StrList, set_str};
 use crate::gojson::{
     BoolProbe, Document, Key, List, ObjectProbe, Path, StrProbe, StructElement, TypedStruct,
@@ -19,15 +19,6 @@ use crate::gojson::{
 };
 
 static ROOT: Path<'static> = Path::Root("anthropicRequest");
-
-/// Parses an Anthropic request body.
-pub fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
-    parse(raw, Scope::Full)
-}
-
-pub(super) fn parse(raw: &str, scope: Scope) -> Result<ChatRequest, ParseError> {
-    request::run(raw, request_seed(scope))
-}
 
 /// The seed of a whole request, filled in as far as `scope` asks.
 pub(super) fn request_seed(scope: Scope) -> Document<'static, RawRequest> {
@@ -410,6 +401,16 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::llm::ParseError;
+    use crate::llm::parse::run;
+
+    fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
+        run(raw, request_seed(Scope::Full))
+    }
+
+    fn parse_for_chain(raw: &str) -> Result<ChatRequest, ParseError> {
+        run(raw, request_seed(Scope::Chain))
+    }
 
     fn parse(v: serde_json::Value) -> ChatRequest {
         parse_request(&v.to_string()).unwrap()
@@ -435,14 +436,14 @@ mod tests {
             "messages": [{"role": "user", "content": "Hi"}]})
         .to_string();
         let full = parse_request(&raw).unwrap();
-        let chain = super::parse(&raw, Scope::Chain).unwrap();
+        let chain = parse_for_chain(&raw).unwrap();
         assert_eq!(full.system, "sys");
         assert_eq!(chain.system, "");
         assert_eq!(
             (&chain.model, &chain.messages),
             (&full.model, &full.messages)
         );
-        assert!(super::parse(r#"{"system":"s","max_tokens":1.5}"#, Scope::Chain).is_err());
+        assert!(parse_for_chain(r#"{"system":"s","max_tokens":1.5}"#).is_err());
     }
 
     #[test]

@@ -5,18 +5,13 @@
 
 use serde_json::{Map, Value};
 
-use super::{ChatRequest, ContentBlock, Message, ParseError, request};
+use super::{ChatRequest, ContentBlock, Message};
 use crate::gojson::typed::{Bool, Float, Int, Object, StrList, set_str};
 use crate::gojson::{
     Document, Fields, List, Path, StructElement, TypedStruct, go_number, typed_fields,
 };
 
 static ROOT: Path<'static> = Path::Root("ollamaRequest");
-
-/// Parses an Ollama chat request body.
-pub fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
-    request::run(raw, request_seed())
-}
 
 /// The seed of a whole request.
 pub(super) fn request_seed() -> Document<'static, RawRequest> {
@@ -242,6 +237,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::llm::ParseError;
+    use crate::llm::parse::run;
+
+    fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
+        run(raw, request_seed())
+    }
 
     fn parse(v: Value) -> ChatRequest {
         parse_request(&v.to_string()).unwrap()

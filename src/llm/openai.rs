@@ -10,7 +10,7 @@ use serde::Deserializer;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{ChatRequest, ContentBlock, Message, ParseError, request};
+use super::{ChatRequest, ContentBlock, Message};
 use crate::gojson::typed::{Bool, Float, Int, Object, Str, set_str};
 use crate::gojson::{
     AnyValue, Document, Fields, Key, List, Path, StrProbe, StructElement, TypedStruct, go_number,
@@ -18,11 +18,6 @@ use crate::gojson::{
 };
 
 static ROOT: Path<'static> = Path::Root("openaiRequest");
-
-/// Parses an OpenAI Chat Completions request body.
-pub fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
-    request::run(raw, request_seed())
-}
 
 /// The seed of a whole request.
 pub(super) fn request_seed() -> Document<'static, RawRequest> {
@@ -411,6 +406,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::llm::ParseError;
+    use crate::llm::parse::run;
+
+    fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
+        run(raw, request_seed())
+    }
 
     fn parse(v: Value) -> ChatRequest {
         parse_request(&v.to_string()).unwrap()

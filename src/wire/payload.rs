@@ -16,9 +16,11 @@ use serde_json::value::RawValue;
 use super::{EnvelopeError, SessionEnvelope};
 use crate::gojson::typed::Object;
 use crate::gojson::{
-    InPlace, Key, Path, in_place_struct, null_clears, null_keeps, repair_lone_surrogates,
+    InPlace, Key, Path, decode_whole, in_place_struct, null_clears, null_keeps,
+    repair_lone_surrogates,
 };
-use crate::llm::{ChatRequest, Message, ParseError, Provider, Usage};
+use crate::llm::provider::Provider;
+use crate::llm::{ChatRequest, Message, ParseError, Usage};
 
 /// One captured turn: the provider's request and the reduced response.
 #[derive(Debug, Default)]
@@ -191,12 +193,7 @@ fn decode_text<'de, S: DeserializeSeed<'de>>(
     text: &'de str,
     seed: S,
 ) -> Result<S::Value, DecodeError> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let value = seed
-        .deserialize(&mut de)
-        .map_err(|e| DecodeError::from_json(&e))?;
-    de.end().map_err(|e| DecodeError::from_json(&e))?;
-    Ok(value)
+    decode_whole(text, seed).map_err(|e| DecodeError::from_json(&e))
 }
 
 /// The body as text. Validation is SIMD-accelerated (`simdutf8`): bodies carry mostly
