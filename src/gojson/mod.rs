@@ -3,7 +3,7 @@
 //! The reference decodes every body with Go's decoder; reel decodes with serde_json and
 //! reproduces the observable differences here, in one place:
 //! - `null` for a string, number, bool or struct field leaves its zero value; for a pointer,
-//!   slice or map field it gives "absent" ([`GoField`], [`go_struct!`]).
+//!   slice or map field it gives "absent" ([`DecodeInPlace`], [`in_place_struct!`]).
 //! - duplicate keys: the last one wins, without an error.
 //! - unknown keys are ignored.
 //! - numbers decoded into `any` are float64 ([`AnyValue`]).
@@ -11,6 +11,12 @@
 //! - lone UTF-16 surrogate escapes become U+FFFD ([`repair_lone_surrogates`]).
 //!
 //! Keys are matched case-sensitively (README.md 10, a documented divergence).
+//!
+//! Two decoding paths share these rules and differ in their errors:
+//! - the body's own types (turn, response, session, content blocks) decode through
+//!   [`DecodeInPlace`]: a body that fails is a 400 whose text may stay serde's;
+//! - provider requests decode through [`TypedFields`] ([`typed`]): a request that fails is a
+//!   422 whose text must be Go's, naming the field's path.
 
 mod surrogates;
 pub mod typed;
@@ -23,8 +29,9 @@ use serde::Deserializer;
 use serde::de::{self, Deserialize, DeserializeSeed, Visitor};
 
 pub use surrogates::{repair_lone_surrogates, repair_lone_surrogates_str};
+pub(crate) use typed::typed_fields;
 pub use typed::{
-    Document, Element, Fields, GoFields, GoStruct, List, Path, StructElement, mismatch,
+    Document, Element, Fields, List, Path, StructElement, TypedFields, TypedStruct, mismatch,
 };
 pub(crate) use value::ignore_kinds;
 pub use value::{AnyValue, BoolProbe, ObjectProbe, StrProbe, go_number, skip_map, skip_seq};
@@ -64,6 +71,18 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
+/// Runs `seed` over the whole of `text`, refusing trailing data, as Go's `json.Unmarshal`
+/// refuses anything after the value.
+pub fn decode_whole<'de, S: DeserializeSeed<'de>>(
+    text: &'de str,
+    seed: S,
+) -> Result<S::Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = seed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
 /// The text of a serde_json error without serde_json's ` at line L column C` suffix, so that
 /// errors raised by our visitors read exactly as Go's.
 pub fn message_of(e: &serde_json::Error) -> String {
@@ -78,29 +97,32 @@ pub fn message_of(e: &serde_json::Error) -> String {
     }
 }
 
-/// How a Go struct field takes a decoded JSON value (see the module docs for `null`).
-pub trait GoField<'de>: Sized {
-    fn assign<D: Deserializer<'de>>(slot: &mut Self, d: D) -> Result<(), D::Error>;
+/// How a field of the body's own types takes a decoded JSON value, in place, as Go decodes
+/// into a struct field (see the module docs for `null`). This is the payload path: its
+/// errors are serde's, answered as 400. Provider requests, whose errors must read as Go's,
+/// decode through [`TypedFields`] instead.
+pub trait DecodeInPlace<'de> {
+    fn decode_in_place<D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error>;
 }
 
-/// Seed that decodes a value into an existing field with Go's rules.
-pub struct Assign<'a, T>(pub &'a mut T);
+/// Seed that decodes a value into an existing field (see [`DecodeInPlace`]).
+pub struct InPlace<'a, T>(pub &'a mut T);
 
-impl<'de, T: GoField<'de>> DeserializeSeed<'de> for Assign<'_, T> {
+impl<'de, T: DecodeInPlace<'de>> DeserializeSeed<'de> for InPlace<'_, T> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        T::assign(self.0, d)
+        self.0.decode_in_place(d)
     }
 }
 
 /// Value fields (`string`, `bool`, `int`, structs): `null` leaves the current value.
 macro_rules! null_keeps {
     ($($t:ty),* $(,)?) => {$(
-        impl<'de> $crate::gojson::GoField<'de> for $t {
-            fn assign<D: serde::Deserializer<'de>>(slot: &mut Self, d: D) -> Result<(), D::Error> {
+        impl<'de> $crate::gojson::DecodeInPlace<'de> for $t {
+            fn decode_in_place<D: serde::Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
                 if let Some(v) = <Option<$t> as serde::Deserialize>::deserialize(d)? {
-                    *slot = v;
+                    *self = v;
                 }
                 Ok(())
             }
@@ -112,9 +134,9 @@ pub(crate) use null_keeps;
 /// Pointer, slice and map fields (modelled as `Option`): `null` makes them absent.
 macro_rules! null_clears {
     ($($t:ty),* $(,)?) => {$(
-        impl<'de> $crate::gojson::GoField<'de> for Option<$t> {
-            fn assign<D: serde::Deserializer<'de>>(slot: &mut Self, d: D) -> Result<(), D::Error> {
-                *slot = <Option<$t> as serde::Deserialize>::deserialize(d)?;
+        impl<'de> $crate::gojson::DecodeInPlace<'de> for Option<$t> {
+            fn decode_in_place<D: serde::Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
+                *self = <Option<$t> as serde::Deserialize>::deserialize(d)?;
                 Ok(())
             }
         }
@@ -126,11 +148,11 @@ null_keeps!(String, bool, i64);
 
 /// A `map[string]any` field: numbers are float64, `null` makes it absent, and any other JSON
 /// kind is a decode error.
-impl<'de> GoField<'de> for Option<serde_json::Map<String, serde_json::Value>> {
-    fn assign<D: Deserializer<'de>>(slot: &mut Self, d: D) -> Result<(), D::Error> {
+impl<'de> DecodeInPlace<'de> for Option<serde_json::Map<String, serde_json::Value>> {
+    fn decode_in_place<D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
         match AnyValue.deserialize(d)? {
-            serde_json::Value::Object(map) => *slot = Some(map),
-            serde_json::Value::Null => *slot = None,
+            serde_json::Value::Object(map) => *self = Some(map),
+            serde_json::Value::Null => *self = None,
             other => {
                 return Err(de::Error::custom(format_args!(
                     "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
@@ -154,11 +176,11 @@ pub fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Implements `Deserialize` for a struct with Go v1 semantics: keys matched exactly, unknown
-/// keys skipped, duplicates resolved last-wins, each field assigned through [`GoField`]
-/// (or through a custom seed given as `key => field with seed_fn`), a top-level `null`
-/// giving the default value.
-macro_rules! go_struct {
+/// Implements `Deserialize` for one of the body's own structs with Go v1 semantics: keys
+/// matched exactly, unknown keys skipped, duplicates resolved last-wins, each field decoded
+/// through [`DecodeInPlace`] (or through a custom seed given as `key => field with seed_fn`),
+/// a top-level `null` giving the default value.
+macro_rules! in_place_struct {
     ($ty:ident, $expecting:literal {
         $($key:literal => $field:ident $(with $seed:expr)?),* $(,)?
     }) => {
@@ -183,7 +205,7 @@ macro_rules! go_struct {
                         let mut out = <$ty>::default();
                         while let Some(key) = map.next_key::<$crate::gojson::Key<'de>>()? {
                             match key.as_str() {
-                                $($key => go_struct!(@assign map, out.$field $(, $seed)?),)*
+                                $($key => in_place_struct!(@assign map, out.$field $(, $seed)?),)*
                                 _ => {
                                     map.next_value::<serde::de::IgnoredAny>()?;
                                 }
@@ -197,10 +219,10 @@ macro_rules! go_struct {
         }
     };
     (@assign $map:ident, $slot:expr) => {
-        $map.next_value_seed($crate::gojson::Assign(&mut $slot))?
+        $map.next_value_seed($crate::gojson::InPlace(&mut $slot))?
     };
     (@assign $map:ident, $slot:expr, $seed:expr) => {
         $map.next_value_seed($seed(&mut $slot))?
     };
 }
-pub(crate) use go_struct;
+pub(crate) use in_place_struct;

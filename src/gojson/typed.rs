@@ -11,6 +11,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::Key;
+use super::value::Probed;
 
 /// Where a value sits in the Go struct being decoded, for error messages.
 #[derive(Clone, Copy)]
@@ -105,45 +106,74 @@ macro_rules! reject_kinds {
     };
 }
 
-/// A Go `string` field. `None` for `null`.
-pub struct Str<'p>(pub Path<'p>);
+/// Implements a seed per Go scalar type (`Seed: Rust type = "Go type"`): the field takes the
+/// JSON kind its [`Probed`] type keeps, `null` gives `None`, any other kind is Go's type error.
+macro_rules! scalar_seeds {
+    ($($(#[$doc:meta])* $seed:ident: $t:ty = $target:literal),* $(,)?) => {$(
+        $(#[$doc])*
+        pub struct $seed<'p>(pub Path<'p>);
 
-impl<'de> DeserializeSeed<'de> for Str<'_> {
-    type Value = Option<String>;
+        impl<'de> DeserializeSeed<'de> for $seed<'_> {
+            type Value = Option<$t>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(StrVisitor {
-            path: self.0,
-            target: "string",
-        })
-    }
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(ScalarVisitor::<$t> {
+                    path: self.0,
+                    target: $target,
+                    kind: PhantomData,
+                })
+            }
+        }
+    )*};
 }
 
-struct StrVisitor<'p> {
+scalar_seeds! {
+    /// A Go `string` field. `None` for `null`.
+    Str: String = "string",
+    /// A Go `bool` field. `None` for `null`.
+    Bool: bool = "bool",
+}
+
+struct ScalarVisitor<'p, T> {
     path: Path<'p>,
     target: &'static str,
+    kind: PhantomData<fn() -> T>,
 }
 
-impl<'de> Visitor<'de> for StrVisitor<'_> {
-    type Value = Option<String>;
+impl<T> ScalarVisitor<'_, T> {
+    /// The value of a kind the field takes, or Go's type error naming the `found` kind.
+    fn kept<E: de::Error>(&self, value: Option<T>, found: &str) -> Result<Option<T>, E> {
+        match value {
+            Some(v) => Ok(Some(v)),
+            None => Err(mismatch(found, &self.path, self.target)),
+        }
+    }
+}
+
+impl<'de, T: Probed> Visitor<'de> for ScalarVisitor<'_, T> {
+    type Value = Option<T>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string")
+        write!(f, "a {}", self.target)
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Some(v.to_owned()))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        self.kept(T::from_str(v), "string")
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Some(v))
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        self.kept(T::from_string(v), "string")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        self.kept(T::from_bool(v), "bool")
     }
 
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(None)
     }
 
-    reject_kinds!(bool, number, array, object);
+    reject_kinds!(number, array, object);
 }
 
 /// Decodes the value of a Go `string` field into `slot`, where `null` leaves it as it is.
@@ -156,43 +186,6 @@ pub fn set_str<'de, A: MapAccess<'de>>(
         *slot = v;
     }
     Ok(())
-}
-
-/// A Go `bool` field. `None` for `null`.
-pub struct Bool<'p>(pub Path<'p>);
-
-impl<'de> DeserializeSeed<'de> for Bool<'_> {
-    type Value = Option<bool>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(BoolVisitor {
-            path: self.0,
-            target: "bool",
-        })
-    }
-}
-
-struct BoolVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
-}
-
-impl<'de> Visitor<'de> for BoolVisitor<'_> {
-    type Value = Option<bool>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a bool")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(Some(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    reject_kinds!(string, number, array, object);
 }
 
 /// A Go `int` field (64-bit): the literal must be an integer (`64.5` and `1e2` are errors,
@@ -287,9 +280,12 @@ impl<'de, T: Element<'de>> Visitor<'de> for List<'_, T> {
     reject_kinds!(bool, number, string, object);
 }
 
-/// A Go struct nested in a typed request, decoded key by key: each of its fields through
-/// the seed of its Go type, unknown keys skipped, the last duplicate winning.
-pub trait GoFields {
+/// A Go struct of a provider request, decoded key by key: each of its fields through the
+/// seed of its Go type, whose errors are Go's texts naming the field's path (a request that
+/// fails is a 422 quoting them); unknown keys skipped, the last duplicate winning. The body's
+/// own types decode through [`super::DecodeInPlace`] instead. Implemented with
+/// [`typed_fields!`].
+pub trait TypedFields {
     /// Go's type name, as its type errors print it (`ollama.ollamaToolCall`).
     const TARGET: &'static str;
     /// What serde reports it expected.
@@ -305,9 +301,42 @@ pub trait GoFields {
     ) -> Result<bool, A::Error>;
 }
 
-/// A [`GoFields`] struct as an element of a [`List`]: decoded from its zero value, then
-/// turned into what the parser keeps.
-pub trait GoStruct: GoFields + Default {
+/// Implements [`TypedFields`] for a struct: its Go type name (for type errors), what serde
+/// reports it expected, and one arm per Go field, `"key" => expression`, each decoding the
+/// key's value from the map (an arm may carry a guard, and may `return Ok(false)` to have the
+/// value skipped). The closure-like head names the struct, the struct's path and the map as
+/// the arms use them. Keys without an arm are skipped.
+macro_rules! typed_fields {
+    ($ty:ty, $target:literal, $expecting:literal, |$this:ident, $path:ident, $map:ident| {
+        $($key:literal $(if $guard:expr)? => $arm:expr),* $(,)?
+    }) => {
+        impl $crate::gojson::TypedFields for $ty {
+            const TARGET: &'static str = $target;
+            const EXPECTING: &'static str = $expecting;
+
+            fn field<'de, A: serde::de::MapAccess<'de>>(
+                &mut self,
+                key: &str,
+                $path: &$crate::gojson::Path<'_>,
+                $map: &mut A,
+            ) -> Result<bool, A::Error> {
+                let $this = self;
+                match key {
+                    $($key $(if $guard)? => {
+                        $arm;
+                    })*
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            }
+        }
+    };
+}
+pub(crate) use typed_fields;
+
+/// A [`TypedFields`] struct that is a whole request or an element of a [`List`]: decoded
+/// from its zero value, then turned into what the parser keeps.
+pub trait TypedStruct: TypedFields + Default {
     type Output;
 
     fn finish(self) -> Self::Output;
@@ -318,7 +347,7 @@ pub trait GoStruct: GoFields + Default {
 /// than an object is Go's type error. The seed's value says whether an object was read.
 pub struct Fields<'p, 'v, T>(pub Path<'p>, pub &'v mut T);
 
-impl<'de, T: GoFields> DeserializeSeed<'de> for Fields<'_, '_, T> {
+impl<'de, T: TypedFields> DeserializeSeed<'de> for Fields<'_, '_, T> {
     type Value = bool;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
@@ -336,7 +365,7 @@ struct FieldsVisitor<'p, 'v, T> {
     value: &'v mut T,
 }
 
-impl<'de, T: GoFields> Visitor<'de> for FieldsVisitor<'_, '_, T> {
+impl<'de, T: TypedFields> Visitor<'de> for FieldsVisitor<'_, '_, T> {
     type Value = bool;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -374,7 +403,7 @@ impl<T> Default for StructElement<T> {
     }
 }
 
-impl<'de, T: GoStruct> Element<'de> for StructElement<T> {
+impl<'de, T: TypedStruct> Element<'de> for StructElement<T> {
     type Value = T::Output;
 
     fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<T::Output, D::Error> {
@@ -387,7 +416,7 @@ impl<'de, T: GoStruct> Element<'de> for StructElement<T> {
 /// value, another kind than an object is Go's top-level type error.
 pub struct Document<'p, T>(pub Path<'p>, pub T);
 
-impl<'de, T: GoStruct> DeserializeSeed<'de> for Document<'_, T> {
+impl<'de, T: TypedStruct> DeserializeSeed<'de> for Document<'_, T> {
     type Value = T::Output;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T::Output, D::Error> {

@@ -199,8 +199,9 @@ impl<'de> DeserializeSeed<'de> for BoolProbe {
 
 struct KindProbe<T>(std::marker::PhantomData<T>);
 
-/// What a probe keeps from each JSON kind; everything else is `None`.
-trait Probed: Sized {
+/// What a probe keeps from each JSON kind; everything else is `None`. Typed scalar fields
+/// ([`super::typed::Str`], [`super::typed::Bool`]) take the same kinds and refuse the rest.
+pub(crate) trait Probed: Sized {
     fn from_str(_: &str) -> Option<Self> {
         None
     }

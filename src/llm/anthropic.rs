@@ -10,24 +10,15 @@ use std::fmt;
 use serde::Deserializer;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::request::{self, Scope};
-use super::{ChatRequest, ContentBlock, Message, ParseError};
+use super::parse::Scope;
+use super::{ChatRequest, ContentBlock, Message};
 use crate::gojson::typed::{Bool, Float, Int, StrList, set_str};
 use crate::gojson::{
-    BoolProbe, Document, GoFields, GoStruct, Key, List, ObjectProbe, Path, StrProbe, StructElement,
-    ignore_kinds,
+    BoolProbe, Document, Key, List, ObjectProbe, Path, StrProbe, StructElement, TypedStruct,
+    ignore_kinds, typed_fields,
 };
 
 static ROOT: Path<'static> = Path::Root("anthropicRequest");
-
-/// Parses an Anthropic request body.
-pub fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
-    parse(raw, Scope::Full)
-}
-
-pub(super) fn parse(raw: &str, scope: Scope) -> Result<ChatRequest, ParseError> {
-    request::run(raw, request_seed(scope))
-}
 
 /// The seed of a whole request, filled in as far as `scope` asks.
 pub(super) fn request_seed(scope: Scope) -> Document<'static, RawRequest> {
@@ -49,44 +40,31 @@ pub(super) struct RawRequest {
     max_tokens: i64,
 }
 
-impl GoFields for RawRequest {
-    const TARGET: &'static str = "anthropic.anthropicRequest";
-    const EXPECTING: &'static str = "an Anthropic request object";
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        p: &Path<'_>,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        let req = &mut self.req;
-        match key {
-            "model" => set_str(map, p.field("model"), &mut req.model)?,
-            "messages" => req.messages = map.next_value_seed(messages(p.field("messages")))?,
-            // `system` is a Go `any`: it never fails, so a chain need not read it.
-            "system" if self.scope == Scope::Chain => return Ok(false),
-            "system" => req.system = map.next_value_seed(SystemProbe)?,
-            "max_tokens" => {
-                if let Some(v) = map.next_value_seed(Int(p.field("max_tokens")))? {
-                    self.max_tokens = v;
-                }
+typed_fields! {
+    RawRequest, "anthropic.anthropicRequest", "an Anthropic request object", |this, p, map| {
+        "model" => set_str(map, p.field("model"), &mut this.req.model)?,
+        "messages" => this.req.messages = map.next_value_seed(messages(p.field("messages")))?,
+        // `system` is a Go `any`: it never fails, so a chain need not read it.
+        "system" if this.scope == Scope::Chain => return Ok(false),
+        "system" => this.req.system = map.next_value_seed(SystemProbe)?,
+        "max_tokens" => {
+            if let Some(v) = map.next_value_seed(Int(p.field("max_tokens")))? {
+                this.max_tokens = v;
             }
-            "temperature" => {
-                req.temperature = map.next_value_seed(Float(p.field("temperature")))?
-            }
-            "top_p" => req.top_p = map.next_value_seed(Float(p.field("top_p")))?,
-            "top_k" => req.top_k = map.next_value_seed(Int(p.field("top_k")))?,
-            "stop_sequences" => {
-                req.stop = map.next_value_seed(StrList(p.field("stop_sequences")))?;
-            }
-            "stream" => req.stream = map.next_value_seed(Bool(p.field("stream")))?,
-            _ => return Ok(false),
-        }
-        Ok(true)
+        },
+        "temperature" => {
+            this.req.temperature = map.next_value_seed(Float(p.field("temperature")))?
+        },
+        "top_p" => this.req.top_p = map.next_value_seed(Float(p.field("top_p")))?,
+        "top_k" => this.req.top_k = map.next_value_seed(Int(p.field("top_k")))?,
+        "stop_sequences" => {
+            this.req.stop = map.next_value_seed(StrList(p.field("stop_sequences")))?;
+        },
+        "stream" => this.req.stream = map.next_value_seed(Bool(p.field("stream")))?,
     }
 }
 
-impl GoStruct for RawRequest {
+impl TypedStruct for RawRequest {
     type Output = ChatRequest;
 
     fn finish(self) -> ChatRequest {
@@ -110,26 +88,14 @@ fn messages(path: Path<'_>) -> List<'_, StructElement<AnthropicMessage>> {
 #[derive(Default)]
 struct AnthropicMessage(Message);
 
-impl GoFields for AnthropicMessage {
-    const TARGET: &'static str = "anthropic.anthropicMessage";
-    const EXPECTING: &'static str = "a message object";
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        p: &Path<'_>,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        match key {
-            "role" => set_str(map, p.field("role"), &mut self.0.role)?,
-            "content" => self.0.content = map.next_value_seed(ContentProbe)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
+typed_fields! {
+    AnthropicMessage, "anthropic.anthropicMessage", "a message object", |this, p, map| {
+        "role" => set_str(map, p.field("role"), &mut this.0.role)?,
+        "content" => this.0.content = map.next_value_seed(ContentProbe)?,
     }
 }
 
-impl GoStruct for AnthropicMessage {
+impl TypedStruct for AnthropicMessage {
     type Output = Message;
 
     fn finish(self) -> Message {
@@ -435,6 +401,16 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::llm::ParseError;
+    use crate::llm::parse::run;
+
+    fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
+        run(raw, request_seed(Scope::Full))
+    }
+
+    fn parse_for_chain(raw: &str) -> Result<ChatRequest, ParseError> {
+        run(raw, request_seed(Scope::Chain))
+    }
 
     fn parse(v: serde_json::Value) -> ChatRequest {
         parse_request(&v.to_string()).unwrap()
@@ -460,14 +436,14 @@ mod tests {
             "messages": [{"role": "user", "content": "Hi"}]})
         .to_string();
         let full = parse_request(&raw).unwrap();
-        let chain = super::parse(&raw, Scope::Chain).unwrap();
+        let chain = parse_for_chain(&raw).unwrap();
         assert_eq!(full.system, "sys");
         assert_eq!(chain.system, "");
         assert_eq!(
             (&chain.model, &chain.messages),
             (&full.model, &full.messages)
         );
-        assert!(super::parse(r#"{"system":"s","max_tokens":1.5}"#, Scope::Chain).is_err());
+        assert!(parse_for_chain(r#"{"system":"s","max_tokens":1.5}"#).is_err());
     }
 
     #[test]

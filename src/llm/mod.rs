@@ -10,15 +10,15 @@ pub mod anthropic;
 mod error;
 pub mod ollama;
 pub mod openai;
-mod request;
+mod parse;
+pub mod provider;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::gojson::{go_struct, null_clears};
+use crate::gojson::{in_place_struct, null_clears};
 
 pub use error::ParseError;
-pub use request::{ChainSeed, ChatRequest, Provider};
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -31,6 +31,28 @@ fn is_zero(n: &i64) -> bool {
 /// Go's `omitempty` on a map: omitted when nil or empty.
 fn is_empty_map(m: &Option<Map<String, Value>>) -> bool {
     m.as_ref().is_none_or(Map::is_empty)
+}
+
+/// A provider request reduced to provider-neutral fields (wire.md §2 `ChatRequest`).
+///
+/// Only `model` and `messages` reach the node chain; the rest is kept because the parsers
+/// must type-check it anyway, and tests pin what each provider maps where. The verbatim
+/// request stays in [`crate::wire::TurnPayload::request`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<Message>,
+    /// Anthropic's system prompt (never a message, never hashed).
+    pub system: String,
+    pub max_tokens: Option<i64>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub top_k: Option<i64>,
+    pub stop: Vec<String>,
+    pub seed: Option<i64>,
+    pub stream: Option<bool>,
+    /// Provider-specific parameters (`frequency_penalty`, `num_ctx`, `keep_alive`, …).
+    pub extra: Map<String, Value>,
 }
 
 /// One block of a message's content.
@@ -102,7 +124,7 @@ pub struct Usage {
     pub prompt_duration_ns: i64,
 }
 
-go_struct!(ContentBlock, "a content block object" {
+in_place_struct!(ContentBlock, "a content block object" {
     "type" => kind,
     "text" => text,
     "image_url" => image_url,
@@ -118,12 +140,12 @@ go_struct!(ContentBlock, "a content block object" {
     "thinking_signature" => thinking_signature,
 });
 
-go_struct!(Message, "a message object" {
+in_place_struct!(Message, "a message object" {
     "role" => role,
     "content" => content,
 });
 
-go_struct!(Usage, "a usage object" {
+in_place_struct!(Usage, "a usage object" {
     "prompt_tokens" => prompt_tokens,
     "completion_tokens" => completion_tokens,
     "total_tokens" => total_tokens,

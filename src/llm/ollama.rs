@@ -3,19 +3,15 @@
 //! Everything here is typed: `content` must be a string and tool-call `arguments` an object,
 //! otherwise the request fails as it does in the reference.
 
-use serde::de::MapAccess;
 use serde_json::{Map, Value};
 
-use super::{ChatRequest, ContentBlock, Message, ParseError, request};
+use super::{ChatRequest, ContentBlock, Message};
 use crate::gojson::typed::{Bool, Float, Int, Object, StrList, set_str};
-use crate::gojson::{Document, Fields, GoFields, GoStruct, List, Path, StructElement, go_number};
+use crate::gojson::{
+    Document, Fields, List, Path, StructElement, TypedStruct, go_number, typed_fields,
+};
 
 static ROOT: Path<'static> = Path::Root("ollamaRequest");
-
-/// Parses an Ollama chat request body.
-pub fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
-    request::run(raw, request_seed())
-}
 
 /// The seed of a whole request.
 pub(super) fn request_seed() -> Document<'static, RawRequest> {
@@ -32,36 +28,24 @@ pub(super) struct RawRequest {
     options: Option<Options>,
 }
 
-impl GoFields for RawRequest {
-    const TARGET: &'static str = "ollama.ollamaRequest";
-    const EXPECTING: &'static str = "an Ollama request object";
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        p: &Path<'_>,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        match key {
-            "model" => set_str(map, p.field("model"), &mut self.req.model)?,
-            "messages" => self.req.messages = map.next_value_seed(messages(p.field("messages")))?,
-            "stream" => self.req.stream = map.next_value_seed(Bool(p.field("stream")))?,
-            "format" => set_str(map, p.field("format"), &mut self.format)?,
-            "keep_alive" => set_str(map, p.field("keep_alive"), &mut self.keep_alive)?,
-            // A pointer field: `null` clears it; an object is decoded into the struct it
-            // already points to (a repeated key merges), or into a new one.
-            "options" => {
-                let mut o = self.options.take().unwrap_or_default();
-                let object = map.next_value_seed(Fields(p.field("options"), &mut o))?;
-                self.options = object.then_some(o);
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
+typed_fields! {
+    RawRequest, "ollama.ollamaRequest", "an Ollama request object", |this, p, map| {
+        "model" => set_str(map, p.field("model"), &mut this.req.model)?,
+        "messages" => this.req.messages = map.next_value_seed(messages(p.field("messages")))?,
+        "stream" => this.req.stream = map.next_value_seed(Bool(p.field("stream")))?,
+        "format" => set_str(map, p.field("format"), &mut this.format)?,
+        "keep_alive" => set_str(map, p.field("keep_alive"), &mut this.keep_alive)?,
+        // A pointer field: `null` clears it; an object is decoded into the struct it
+        // already points to (a repeated key merges), or into a new one.
+        "options" => {
+            let mut o = this.options.take().unwrap_or_default();
+            let object = map.next_value_seed(Fields(p.field("options"), &mut o))?;
+            this.options = object.then_some(o);
+        },
     }
 }
 
-impl GoStruct for RawRequest {
+impl TypedStruct for RawRequest {
     type Output = ChatRequest;
 
     fn finish(self) -> ChatRequest {
@@ -110,35 +94,23 @@ struct Options {
     stop: Vec<String>,
 }
 
-impl GoFields for Options {
-    const TARGET: &'static str = "ollama.ollamaOptions";
-    const EXPECTING: &'static str = "an options object";
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        p: &Path<'_>,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        match key {
-            "temperature" => {
-                self.temperature = map.next_value_seed(Float(p.field("temperature")))?
-            }
-            "top_p" => self.top_p = map.next_value_seed(Float(p.field("top_p")))?,
-            "top_k" => self.top_k = map.next_value_seed(Int(p.field("top_k")))?,
-            "seed" => self.seed = map.next_value_seed(Int(p.field("seed")))?,
-            "num_predict" => self.num_predict = map.next_value_seed(Int(p.field("num_predict")))?,
-            "num_ctx" => self.num_ctx = map.next_value_seed(Int(p.field("num_ctx")))?,
-            "repeat_penalty" => {
-                self.repeat_penalty = map.next_value_seed(Float(p.field("repeat_penalty")))?;
-            }
-            "repeat_last_n" => {
-                self.repeat_last_n = map.next_value_seed(Int(p.field("repeat_last_n")))?;
-            }
-            "stop" => self.stop = map.next_value_seed(StrList(p.field("stop")))?,
-            _ => return Ok(false),
-        }
-        Ok(true)
+typed_fields! {
+    Options, "ollama.ollamaOptions", "an options object", |this, p, map| {
+        "temperature" => {
+            this.temperature = map.next_value_seed(Float(p.field("temperature")))?
+        },
+        "top_p" => this.top_p = map.next_value_seed(Float(p.field("top_p")))?,
+        "top_k" => this.top_k = map.next_value_seed(Int(p.field("top_k")))?,
+        "seed" => this.seed = map.next_value_seed(Int(p.field("seed")))?,
+        "num_predict" => this.num_predict = map.next_value_seed(Int(p.field("num_predict")))?,
+        "num_ctx" => this.num_ctx = map.next_value_seed(Int(p.field("num_ctx")))?,
+        "repeat_penalty" => {
+            this.repeat_penalty = map.next_value_seed(Float(p.field("repeat_penalty")))?;
+        },
+        "repeat_last_n" => {
+            this.repeat_last_n = map.next_value_seed(Int(p.field("repeat_last_n")))?;
+        },
+        "stop" => this.stop = map.next_value_seed(StrList(p.field("stop")))?,
     }
 }
 
@@ -160,30 +132,18 @@ struct RawMessage {
     tool_calls: Vec<ToolCall>,
 }
 
-impl GoFields for RawMessage {
-    const TARGET: &'static str = "ollama.ollamaMessage";
-    const EXPECTING: &'static str = "a message object";
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        p: &Path<'_>,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        match key {
-            "role" => set_str(map, p.field("role"), &mut self.role)?,
-            "content" => set_str(map, p.field("content"), &mut self.content)?,
-            "images" => self.images = map.next_value_seed(StrList(p.field("images")))?,
-            "tool_calls" => {
-                self.tool_calls = map.next_value_seed(tool_calls(p.field("tool_calls")))?;
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
+typed_fields! {
+    RawMessage, "ollama.ollamaMessage", "a message object", |this, p, map| {
+        "role" => set_str(map, p.field("role"), &mut this.role)?,
+        "content" => set_str(map, p.field("content"), &mut this.content)?,
+        "images" => this.images = map.next_value_seed(StrList(p.field("images")))?,
+        "tool_calls" => {
+            this.tool_calls = map.next_value_seed(tool_calls(p.field("tool_calls")))?;
+        },
     }
 }
 
-impl GoStruct for RawMessage {
+impl TypedStruct for RawMessage {
     type Output = Message;
 
     /// A text block when `content` is non-empty, then one image block per image, then one
@@ -234,29 +194,17 @@ struct ToolCall {
     function: Function,
 }
 
-impl GoFields for ToolCall {
-    const TARGET: &'static str = "ollama.ollamaToolCall";
-    const EXPECTING: &'static str = "a tool call object";
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        p: &Path<'_>,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        match key {
-            "id" => set_str(map, p.field("id"), &mut self.id)?,
-            // A struct field: decoded in place, so a repeated key keeps what it does not name.
-            "function" => {
-                map.next_value_seed(Fields(p.field("function"), &mut self.function))?;
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
+typed_fields! {
+    ToolCall, "ollama.ollamaToolCall", "a tool call object", |this, p, map| {
+        "id" => set_str(map, p.field("id"), &mut this.id)?,
+        // A struct field: decoded in place, so a repeated key keeps what it does not name.
+        "function" => {
+            map.next_value_seed(Fields(p.field("function"), &mut this.function))?;
+        },
     }
 }
 
-impl GoStruct for ToolCall {
+impl TypedStruct for ToolCall {
     type Output = ToolCall;
 
     fn finish(self) -> ToolCall {
@@ -270,26 +218,14 @@ struct Function {
     arguments: Option<Map<String, Value>>,
 }
 
-impl GoFields for Function {
-    const TARGET: &'static str = "ollama.ollamaFunction";
-    const EXPECTING: &'static str = "a function object";
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        p: &Path<'_>,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        match key {
-            // Typed but unused.
-            "index" => {
-                map.next_value_seed(Int(p.field("index")))?;
-            }
-            "name" => set_str(map, p.field("name"), &mut self.name)?,
-            "arguments" => self.arguments = map.next_value_seed(Object(p.field("arguments")))?,
-            _ => return Ok(false),
-        }
-        Ok(true)
+typed_fields! {
+    Function, "ollama.ollamaFunction", "a function object", |this, p, map| {
+        // Typed but unused.
+        "index" => {
+            map.next_value_seed(Int(p.field("index")))?;
+        },
+        "name" => set_str(map, p.field("name"), &mut this.name)?,
+        "arguments" => this.arguments = map.next_value_seed(Object(p.field("arguments")))?,
     }
 }
 
@@ -301,6 +237,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::llm::ParseError;
+    use crate::llm::parse::run;
+
+    fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
+        run(raw, request_seed())
+    }
 
     fn parse(v: Value) -> ChatRequest {
         parse_request(&v.to_string()).unwrap()

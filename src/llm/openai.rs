@@ -10,19 +10,14 @@ use serde::Deserializer;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{ChatRequest, ContentBlock, Message, ParseError, request};
+use super::{ChatRequest, ContentBlock, Message};
 use crate::gojson::typed::{Bool, Float, Int, Object, Str, set_str};
 use crate::gojson::{
-    AnyValue, Document, Fields, GoFields, GoStruct, Key, List, Path, StrProbe, StructElement,
-    go_number, ignore_kinds, repair_lone_surrogates_str,
+    AnyValue, Document, Fields, Key, List, Path, StrProbe, StructElement, TypedStruct, go_number,
+    ignore_kinds, repair_lone_surrogates_str, typed_fields,
 };
 
 static ROOT: Path<'static> = Path::Root("openaiRequest");
-
-/// Parses an OpenAI Chat Completions request body.
-pub fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
-    request::run(raw, request_seed())
-}
 
 /// The seed of a whole request.
 pub(super) fn request_seed() -> Document<'static, RawRequest> {
@@ -38,45 +33,32 @@ pub(super) struct RawRequest {
     response_format: Option<Map<String, Value>>,
 }
 
-impl GoFields for RawRequest {
-    const TARGET: &'static str = "openai.openaiRequest";
-    const EXPECTING: &'static str = "an OpenAI request object";
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        p: &Path<'_>,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        let req = &mut self.req;
-        match key {
-            "model" => set_str(map, p.field("model"), &mut req.model)?,
-            "messages" => req.messages = map.next_value_seed(messages(p.field("messages")))?,
-            "max_tokens" => req.max_tokens = map.next_value_seed(Int(p.field("max_tokens")))?,
-            "temperature" => {
-                req.temperature = map.next_value_seed(Float(p.field("temperature")))?
-            }
-            "top_p" => req.top_p = map.next_value_seed(Float(p.field("top_p")))?,
-            "stop" => req.stop = map.next_value_seed(StopProbe)?,
-            "seed" => req.seed = map.next_value_seed(Int(p.field("seed")))?,
-            "stream" => req.stream = map.next_value_seed(Bool(p.field("stream")))?,
-            "frequency_penalty" => {
-                self.frequency_penalty =
-                    map.next_value_seed(Float(p.field("frequency_penalty")))?;
-            }
-            "presence_penalty" => {
-                self.presence_penalty = map.next_value_seed(Float(p.field("presence_penalty")))?;
-            }
-            "response_format" => {
-                self.response_format = map.next_value_seed(Object(p.field("response_format")))?;
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
+typed_fields! {
+    RawRequest, "openai.openaiRequest", "an OpenAI request object", |this, p, map| {
+        "model" => set_str(map, p.field("model"), &mut this.req.model)?,
+        "messages" => this.req.messages = map.next_value_seed(messages(p.field("messages")))?,
+        "max_tokens" => this.req.max_tokens = map.next_value_seed(Int(p.field("max_tokens")))?,
+        "temperature" => {
+            this.req.temperature = map.next_value_seed(Float(p.field("temperature")))?
+        },
+        "top_p" => this.req.top_p = map.next_value_seed(Float(p.field("top_p")))?,
+        "stop" => this.req.stop = map.next_value_seed(StopProbe)?,
+        "seed" => this.req.seed = map.next_value_seed(Int(p.field("seed")))?,
+        "stream" => this.req.stream = map.next_value_seed(Bool(p.field("stream")))?,
+        "frequency_penalty" => {
+            this.frequency_penalty =
+                map.next_value_seed(Float(p.field("frequency_penalty")))?;
+        },
+        "presence_penalty" => {
+            this.presence_penalty = map.next_value_seed(Float(p.field("presence_penalty")))?;
+        },
+        "response_format" => {
+            this.response_format = map.next_value_seed(Object(p.field("response_format")))?;
+        },
     }
 }
 
-impl GoStruct for RawRequest {
+impl TypedStruct for RawRequest {
     type Output = ChatRequest;
 
     fn finish(self) -> ChatRequest {
@@ -151,7 +133,7 @@ enum Content {
     Other,
 }
 
-/// One `openaiMessage` as decoded; [`GoStruct::finish`] converts it to a [`Message`] in
+/// One `openaiMessage` as decoded; [`TypedStruct::finish`] converts it to a [`Message`] in
 /// the reference's order: content, then the tool calls that decode, then the
 /// `role:"tool"` replacement.
 #[derive(Default)]
@@ -162,34 +144,22 @@ struct RawMessage {
     tool_calls: Vec<ToolCall>,
 }
 
-impl GoFields for RawMessage {
-    const TARGET: &'static str = "openai.openaiMessage";
-    const EXPECTING: &'static str = "a message object";
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        p: &Path<'_>,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        match key {
-            "role" => set_str(map, p.field("role"), &mut self.role)?,
-            "content" => self.content = map.next_value_seed(ContentProbe)?,
-            // Typed but unused: only its kind is checked.
-            "name" => {
-                map.next_value_seed(Str(p.field("name")))?;
-            }
-            "tool_call_id" => set_str(map, p.field("tool_call_id"), &mut self.tool_call_id)?,
-            "tool_calls" => {
-                self.tool_calls = map.next_value_seed(tool_calls(p.field("tool_calls")))?;
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
+typed_fields! {
+    RawMessage, "openai.openaiMessage", "a message object", |this, p, map| {
+        "role" => set_str(map, p.field("role"), &mut this.role)?,
+        "content" => this.content = map.next_value_seed(ContentProbe)?,
+        // Typed but unused: only its kind is checked.
+        "name" => {
+            map.next_value_seed(Str(p.field("name")))?;
+        },
+        "tool_call_id" => set_str(map, p.field("tool_call_id"), &mut this.tool_call_id)?,
+        "tool_calls" => {
+            this.tool_calls = map.next_value_seed(tool_calls(p.field("tool_calls")))?;
+        },
     }
 }
 
-impl GoStruct for RawMessage {
+impl TypedStruct for RawMessage {
     type Output = Message;
 
     fn finish(self) -> Message {
@@ -392,33 +362,21 @@ struct ToolCall {
     function: Function,
 }
 
-impl GoFields for ToolCall {
-    const TARGET: &'static str = "openai.openaiToolCall";
-    const EXPECTING: &'static str = "a tool call object";
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        p: &Path<'_>,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        match key {
-            "id" => set_str(map, p.field("id"), &mut self.id)?,
-            // Typed but unused.
-            "type" => {
-                map.next_value_seed(Str(p.field("type")))?;
-            }
-            // A struct field: decoded in place, so a repeated key keeps what it does not name.
-            "function" => {
-                map.next_value_seed(Fields(p.field("function"), &mut self.function))?;
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
+typed_fields! {
+    ToolCall, "openai.openaiToolCall", "a tool call object", |this, p, map| {
+        "id" => set_str(map, p.field("id"), &mut this.id)?,
+        // Typed but unused.
+        "type" => {
+            map.next_value_seed(Str(p.field("type")))?;
+        },
+        // A struct field: decoded in place, so a repeated key keeps what it does not name.
+        "function" => {
+            map.next_value_seed(Fields(p.field("function"), &mut this.function))?;
+        },
     }
 }
 
-impl GoStruct for ToolCall {
+impl TypedStruct for ToolCall {
     type Output = ToolCall;
 
     fn finish(self) -> ToolCall {
@@ -433,22 +391,10 @@ struct Function {
     arguments: String,
 }
 
-impl GoFields for Function {
-    const TARGET: &'static str = "openai.openaiFunctionCall";
-    const EXPECTING: &'static str = "a function object";
-
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        p: &Path<'_>,
-        map: &mut A,
-    ) -> Result<bool, A::Error> {
-        match key {
-            "name" => set_str(map, p.field("name"), &mut self.name)?,
-            "arguments" => set_str(map, p.field("arguments"), &mut self.arguments)?,
-            _ => return Ok(false),
-        }
-        Ok(true)
+typed_fields! {
+    Function, "openai.openaiFunctionCall", "a function object", |this, p, map| {
+        "name" => set_str(map, p.field("name"), &mut this.name)?,
+        "arguments" => set_str(map, p.field("arguments"), &mut this.arguments)?,
     }
 }
 
@@ -460,6 +406,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::llm::ParseError;
+    use crate::llm::parse::run;
+
+    fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
+        run(raw, request_seed())
+    }
 
     fn parse(v: Value) -> ChatRequest {
         parse_request(&v.to_string()).unwrap()

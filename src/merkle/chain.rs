@@ -1,7 +1,8 @@
 //! Building a turn's chain of nodes from its payload (docs/hashing.md#the-turn-chain).
 
 use super::{Bucket, Chain, ChainNode, MESSAGE_KIND, NodeHasher};
-use crate::llm::{ChatRequest, Provider, Usage};
+use crate::llm::provider::Provider;
+use crate::llm::{ChatRequest, Usage};
 use crate::wire::{ChatResponse, TurnError, TurnPayload};
 
 /// Parses the payload's request with its provider's parser (unless the decode already did)

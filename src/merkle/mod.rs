@@ -4,6 +4,8 @@
 
 mod canonical;
 mod chain;
+#[cfg(test)]
+mod decoded;
 mod hash;
 mod projection;
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::gojson::{go_struct, null_clears};
+use crate::gojson::{in_place_struct, null_clears};
 
 /// Harness id used when the envelope has none.
 pub const UNKNOWN_HARNESS: &str = "unknown";
@@ -29,7 +29,7 @@ pub struct SessionEnvelope {
     pub harness_metadata: Option<Box<RawValue>>,
 }
 
-go_struct!(SessionEnvelope, "a session envelope object" {
+in_place_struct!(SessionEnvelope, "a session envelope object" {
     "org_id" => org_id,
     "auth_subject" => auth_subject,
     "harness_id" => harness_id,

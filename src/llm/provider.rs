@@ -1,32 +1,13 @@
-//! The parsed request of any provider, and the dispatch from a provider name to its parser.
+//! The providers the ingest path accepts, and the dispatch from a provider to its parser.
+//!
+//! The parsers know nothing of this module: they build on the shared types of [`super`],
+//! and only this module names them all.
 
 use serde::Deserializer;
 use serde::de::DeserializeSeed;
-use serde_json::{Map, Value};
 
-use super::{Message, ParseError, anthropic, ollama, openai};
-
-/// A provider request reduced to provider-neutral fields (wire.md §2 `ChatRequest`).
-///
-/// Only `model` and `messages` reach the node chain; the rest is kept because the parsers
-/// must type-check it anyway, and tests pin what each provider maps where. The verbatim
-/// request stays in [`crate::wire::TurnPayload::request`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ChatRequest {
-    pub model: String,
-    pub messages: Vec<Message>,
-    /// Anthropic's system prompt (never a message, never hashed).
-    pub system: String,
-    pub max_tokens: Option<i64>,
-    pub temperature: Option<f64>,
-    pub top_p: Option<f64>,
-    pub top_k: Option<i64>,
-    pub stop: Vec<String>,
-    pub seed: Option<i64>,
-    pub stream: Option<bool>,
-    /// Provider-specific parameters (`frequency_penalty`, `num_ctx`, `keep_alive`, …).
-    pub extra: Map<String, Value>,
-}
+use super::parse::{Scope, run};
+use super::{ChatRequest, ParseError, anthropic, ollama, openai};
 
 /// The providers the ingest path accepts, by canonical name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,9 +65,10 @@ impl Provider {
     fn parse(self, raw: Option<&str>, scope: Scope) -> Result<ChatRequest, ParseError> {
         let raw = raw.ok_or(ParseError::UnexpectedEnd)?;
         match self {
-            Provider::Anthropic => anthropic::parse(raw, scope),
-            Provider::OpenAi => openai::parse_request(raw),
-            Provider::Ollama => ollama::parse_request(raw),
+            Provider::Anthropic => run(raw, anthropic::request_seed(scope)),
+            // Only Anthropic has parts a chain can skip.
+            Provider::OpenAi => run(raw, openai::request_seed()),
+            Provider::Ollama => run(raw, ollama::request_seed()),
         }
     }
 }
@@ -105,25 +87,4 @@ impl<'de> DeserializeSeed<'de> for ChainSeed {
             Provider::Ollama => ollama::request_seed().deserialize(d),
         }
     }
-}
-
-/// How much of a request a parser fills in.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) enum Scope {
-    #[default]
-    Full,
-    Chain,
-}
-
-/// Runs a request seed over the whole text, refusing trailing data as Go does.
-pub(super) fn run<'de, S>(raw: &'de str, seed: S) -> Result<S::Value, ParseError>
-where
-    S: DeserializeSeed<'de>,
-{
-    let mut de = serde_json::Deserializer::from_str(raw);
-    let value = seed
-        .deserialize(&mut de)
-        .map_err(|e| ParseError::from_json(&e))?;
-    de.end().map_err(|e| ParseError::from_json(&e))?;
-    Ok(value)
 }
