@@ -19,7 +19,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Ingest server for the conversations of LLM coding agents.
 ///
 /// Environment overrides (they win over the config file): REEL_LISTEN, REEL_WORKERS,
-/// REEL_DATABASE_URL, REEL_MIGRATE, REEL_ADMIN_TOKEN, REEL_LOG, REEL_LOG_FORMAT,
+/// REEL_DATABASE_URL, REEL_MIGRATE, REEL_ADMIN_TOKEN, REEL_AUTH_MODE,
+/// REEL_AUTH_ALLOW_ANONYMOUS, REEL_LOG, REEL_LOG_FORMAT,
 /// REEL_PROJECT.
 #[derive(Parser)]
 #[command(name = "reel", version, about, long_about)]

@@ -13,6 +13,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::AppState;
+use super::auth::authenticate;
 use super::error::ApiError;
 use super::json::respond;
 use super::nodes::ORG_HEADER;
@@ -45,8 +46,11 @@ pub async fn get(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant = authenticate(&req, &state).await?;
     let hash = path.into_inner();
     let org_id = org_from_header(&req)?;
+    tenant.check_named(req.headers().get(ORG_HEADER).and_then(|v| v.to_str().ok()))?;
+    let org_id = tenant.org_or(org_id);
     let chain = store::ancestry(state.store.connection(), org_id, &hash)
         .await
         .map_err(|e| ApiError::Downstream(e.to_string()))?;
