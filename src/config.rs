@@ -491,6 +491,29 @@ mod tests {
     }
 
     #[test]
+    fn auth_settings_from_the_file_and_the_environment() {
+        let mut config =
+            Config::from_toml("[auth]\nmode = \"keys\"\norg_max_in_flight = 8\n").expect("parses");
+        assert_eq!(config.auth.mode, AuthMode::Keys);
+        assert_eq!(config.auth.org_max_in_flight, 8);
+        config
+            .apply_env(|var| match var {
+                "REEL_AUTH_MODE" => Some("none".to_owned()),
+                "REEL_AUTH_ALLOW_ANONYMOUS" => Some("true".to_owned()),
+                _ => None,
+            })
+            .expect("applies");
+        assert_eq!(config.auth.mode, AuthMode::None);
+        assert!(config.auth.allow_anonymous);
+        let err = config
+            .apply_env(|var| (var == "REEL_AUTH_MODE").then(|| "open".to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("REEL_AUTH_MODE"), "{err}");
+        config.auth.org_max_in_flight = 0;
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
     fn zero_limits_are_refused() {
         let mut config = Config::default();
         config.sessions.pending_per_session = 0;

@@ -4,7 +4,8 @@
 //!
 //! The org comes from the reference's `X-Tapes-Org-Id` header (the nil-UUID "no org" sentinel
 //! without it). Unlike the reference, a malformed header is refused instead of silently
-//! reading the sentinel org, and a node the org does not hold is a 404.
+//! reading the sentinel org, and a node the org does not hold is a 404. With API keys the
+//! org is the key's; a header naming another is 403.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};

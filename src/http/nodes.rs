@@ -2,8 +2,8 @@
 //!
 //! The reference listed every node of every org with no bound
 //! (docs/divergences.md#node-listing); reel lists one org's nodes (`org_id` query parameter
-//! or `X-Tapes-Org-Id` header; the nil-UUID "no org" sentinel by default), at most `limit`
-//! of them, oldest first.
+//! or `X-Tapes-Org-Id` header; the nil-UUID "no org" sentinel by default; with API keys
+//! the key's org, naming another is 403), at most `limit` of them, oldest first.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
