@@ -401,3 +401,86 @@ async fn the_keys_cli_creates_lists_and_revokes() {
         assert!(!ok && err.contains("invalid expiry"), "{err}");
     }
 }
+
+#[actix_rt::test]
+async fn secrets_never_reach_the_server_log() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::{Arc, Mutex, mpsc};
+
+    for db in TestDb::all().await {
+        let (ok, _, err) = reel(&["migrate", "--database-url", &db.url]);
+        assert!(ok, "{err}");
+        let conn = db.connect_raw().await;
+        let good = store::create_key(&conn, ORG_A, None, None).await.unwrap();
+        let revoked = store::create_key(&conn, ORG_A, None, None).await.unwrap();
+        store::revoke_key(&conn, &revoked.key.prefix).await.unwrap();
+        let unknown = format!("reel_12345678_{}", "ab".repeat(32));
+
+        let mut child = Command::new(REEL)
+            .arg("serve")
+            .env("REEL_LISTEN", "127.0.0.1:0")
+            .env("REEL_DATABASE_URL", &db.url)
+            .env("REEL_AUTH_MODE", "keys")
+            .env("REEL_LOG", "debug")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start reel");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = log.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("reel listening on ") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("reel reports its address");
+
+        let client = crate::harness::client();
+        let turn = serde_json::to_vec(&Conversation::claude("logged").turn(0)).unwrap();
+        for (secret, want) in [
+            (good.secret.expose(), StatusCode::ACCEPTED),
+            (revoked.secret.expose(), StatusCode::UNAUTHORIZED),
+            (unknown.as_str(), StatusCode::UNAUTHORIZED),
+        ] {
+            let res = client
+                .post(format!("{base}/v1/ingest"))
+                .insert_header(("content-type", "application/json"))
+                .insert_header(("authorization", format!("Bearer {secret}")))
+                .send_body(turn.clone())
+                .await
+                .expect("POST");
+            let res = read(res).await;
+            assert_eq!(res.status, want, "{}", res.text());
+            assert!(!res.text().contains(secret));
+        }
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        child.wait().expect("reel exits");
+        reader.join().expect("log reader");
+
+        let log = log.lock().unwrap().clone();
+        assert!(log.contains("request"), "the log was captured: {log}");
+        for secret in [good.secret.expose(), revoked.secret.expose(), &unknown] {
+            assert!(
+                !log.contains(&secret[14..]),
+                "{:?}: secret logged",
+                db.backend
+            );
+        }
+    }
+}
