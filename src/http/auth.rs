@@ -214,3 +214,69 @@ fn presented(req: &HttpRequest) -> Option<Secret> {
     })?;
     (!key.is_empty()).then(|| Secret::new(key))
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    const ORG: Uuid = Uuid::from_u128(7);
+
+    #[test]
+    fn a_key_comes_from_bearer_or_x_api_key() {
+        let req = TestRequest::default()
+            .insert_header(("authorization", "bearer  reel_a_b "))
+            .to_http_request();
+        assert_eq!(presented(&req), Some(Secret::new("reel_a_b")));
+        let req = TestRequest::default()
+            .insert_header(("x-api-key", "reel_c_d"))
+            .to_http_request();
+        assert_eq!(presented(&req), Some(Secret::new("reel_c_d")));
+        let req = TestRequest::default()
+            .insert_header(("authorization", "Basic abc"))
+            .to_http_request();
+        assert_eq!(presented(&req), None);
+        let req = TestRequest::default()
+            .insert_header(("authorization", "Bearer "))
+            .to_http_request();
+        assert_eq!(presented(&req), None);
+    }
+
+    #[test]
+    fn a_named_org_must_be_the_keys() {
+        let keyed = Tenant::Org(ORG);
+        assert!(keyed.check_named(None).is_ok());
+        assert!(keyed.check_named(Some("")).is_ok());
+        assert!(keyed.check_named(Some(&ORG.to_string())).is_ok());
+        assert!(keyed.check_named(Some(&ORG.simple().to_string())).is_ok());
+        assert!(
+            keyed.check_named(Some("not a uuid")).is_ok(),
+            "left to validation"
+        );
+        let other = Uuid::from_u128(8).to_string();
+        assert!(matches!(
+            keyed.check_named(Some(&other)),
+            Err(ApiError::Forbidden(_))
+        ));
+        assert!(Tenant::Anonymous.check_named(Some(&other)).is_ok());
+        assert_eq!(keyed.org_or(Uuid::nil()), ORG);
+        assert_eq!(Tenant::Anonymous.org_or(ORG), ORG);
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_expires() {
+        let auth = Auth::new(&AuthConfig {
+            mode: AuthMode::Keys,
+            cache_ttl_secs: 0,
+            cache_capacity: 2,
+            ..AuthConfig::default()
+        });
+        for i in 0..10 {
+            auth.remember(Secret::new(format!("k{i}")).hash(), None);
+            assert!(auth.keys.lock().unwrap().len() <= 2);
+        }
+        // A zero TTL never serves an entry: every lookup reads the database again.
+        assert_eq!(auth.cached(&Secret::new("k9").hash()), None);
+    }
+}
