@@ -14,9 +14,9 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, middleware::from_fn, web};
 use sea_orm::DatabaseConnection;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{AuthMode, Config, ConfigError};
 use crate::cost::{PriceBook, PriceTableError};
-use crate::http::{self, AdminAuth, AppState, BodyLimits};
+use crate::http::{self, AdminAuth, AppState, Auth, BodyLimits};
 use crate::sessions::{Registry, SessionSettings};
 use crate::store::{self, CommitOptions, Store, StoreError, StoreOptions};
 use crate::telemetry::{Metrics, MetricsError};
@@ -35,6 +35,11 @@ pub enum StartupError {
     },
     #[error("cannot start the session arbiters: {0}")]
     Arbiters(std::io::Error),
+    #[error(
+        "refusing to serve without API keys on {listen}: set auth.mode = \"keys\", listen on \
+         loopback, or set auth.allow_anonymous = true"
+    )]
+    Anonymous { listen: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -59,6 +64,7 @@ impl Application {
     /// `#[actix_rt::test]`).
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         config.validate()?;
+        check_anonymous(&config)?;
         let metrics = Metrics::new()?;
         let prices = PriceBook::with_overrides(&config.pricing)?;
         let options = StoreOptions {
@@ -82,7 +88,8 @@ impl Application {
                 writer_queued: Some(metrics.writer_queued.clone()),
             },
         );
-        let settings = SessionSettings::from(&config.sessions);
+        let mut settings = SessionSettings::from(&config.sessions);
+        settings.org_max_in_flight = config.auth.org_max_in_flight;
         let registry = Registry::new(store.clone(), settings, metrics.clone())
             .map_err(StartupError::Arbiters)?;
         let state = web::Data::new(AppState {
@@ -95,6 +102,7 @@ impl Application {
                 config.server.body_budget_bytes,
             ),
             admin: AdminAuth::new(config.admin.token.clone(), config.listens_on_loopback()),
+            auth: Auth::new(&config.auth),
             retry_after_secs: config.sessions.retry_after_secs,
             batch_parallelism: config.sessions.batch_parallelism,
             nodes_default_limit: config.server.nodes_default_limit,
@@ -192,6 +200,24 @@ impl Application {
         tracing::info!("shutdown complete");
         served
     }
+}
+
+/// Without keys any client may write as any org, so that is allowed off loopback only when
+/// asked for explicitly, and then loudly.
+fn check_anonymous(config: &Config) -> Result<(), StartupError> {
+    if config.auth.mode != AuthMode::None || config.listens_on_loopback() {
+        return Ok(());
+    }
+    if !config.auth.allow_anonymous {
+        return Err(StartupError::Anonymous {
+            listen: config.server.listen.clone(),
+        });
+    }
+    tracing::warn!(
+        listen = %config.server.listen,
+        "auth.mode = none on a non-loopback address: any client can write and read any org"
+    );
+    Ok(())
 }
 
 /// Resolves on the first SIGTERM or SIGINT (Ctrl-C).

@@ -49,6 +49,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub sessions: SessionsConfig,
     pub admin: AdminConfig,
+    pub auth: AuthConfig,
     pub log: LogConfig,
     /// Per-model prices, merged over the shipped defaults (`cost::PriceBook`).
     pub pricing: BTreeMap<String, Rates>,
@@ -167,6 +168,44 @@ pub struct AdminConfig {
     pub token: Option<String>,
 }
 
+/// How ingest and read routes authenticate, and what one org may hold in flight.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `keys`: every ingest and read route needs an API key, whose org it acts as. `none`:
+    /// the org is whatever the envelope names (allowed only on loopback unless
+    /// `allow_anonymous`).
+    pub mode: AuthMode,
+    /// Lets a `none` server listen on a non-loopback address.
+    pub allow_anonymous: bool,
+    /// How long a key lookup is reused; a revocation takes effect within this time.
+    pub cache_ttl_secs: u64,
+    /// Keys (known or not) remembered at once.
+    pub cache_capacity: usize,
+    /// Turns of one org accepted but not yet committed; one more answers 429.
+    pub org_max_in_flight: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: AuthMode::None,
+            allow_anonymous: false,
+            cache_ttl_secs: 5,
+            cache_capacity: 10_000,
+            org_max_in_flight: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Keys,
+    #[default]
+    None,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -251,6 +290,24 @@ impl Config {
         if let Some(v) = get("REEL_ADMIN_TOKEN") {
             self.admin.token = Some(v);
         }
+        if let Some(v) = get("REEL_AUTH_MODE") {
+            self.auth.mode = match v.as_str() {
+                "keys" => AuthMode::Keys,
+                "none" => AuthMode::None,
+                _ => {
+                    return Err(ConfigError::Env {
+                        var: "REEL_AUTH_MODE",
+                        reason: format!("expected keys or none, got {v:?}"),
+                    });
+                }
+            };
+        }
+        if let Some(v) = get("REEL_AUTH_ALLOW_ANONYMOUS") {
+            self.auth.allow_anonymous = parse_bool(&v).ok_or(ConfigError::Env {
+                var: "REEL_AUTH_ALLOW_ANONYMOUS",
+                reason: format!("expected true or false, got {v:?}"),
+            })?;
+        }
         if let Some(v) = get("REEL_LOG") {
             self.log.filter = v;
         }
@@ -284,6 +341,8 @@ impl Config {
                 "sessions.batch_parallelism",
                 self.sessions.batch_parallelism,
             ),
+            ("auth.cache_capacity", self.auth.cache_capacity),
+            ("auth.org_max_in_flight", self.auth.org_max_in_flight),
         ];
         for (setting, value) in positive {
             if value == 0 {
@@ -429,6 +488,29 @@ mod tests {
             .apply_env(|var| (var == "REEL_MIGRATE").then(|| "maybe".to_owned()))
             .unwrap_err();
         assert!(err.to_string().contains("REEL_MIGRATE"), "{err}");
+    }
+
+    #[test]
+    fn auth_settings_from_the_file_and_the_environment() {
+        let mut config =
+            Config::from_toml("[auth]\nmode = \"keys\"\norg_max_in_flight = 8\n").expect("parses");
+        assert_eq!(config.auth.mode, AuthMode::Keys);
+        assert_eq!(config.auth.org_max_in_flight, 8);
+        config
+            .apply_env(|var| match var {
+                "REEL_AUTH_MODE" => Some("none".to_owned()),
+                "REEL_AUTH_ALLOW_ANONYMOUS" => Some("true".to_owned()),
+                _ => None,
+            })
+            .expect("applies");
+        assert_eq!(config.auth.mode, AuthMode::None);
+        assert!(config.auth.allow_anonymous);
+        let err = config
+            .apply_env(|var| (var == "REEL_AUTH_MODE").then(|| "open".to_owned()))
+            .unwrap_err();
+        assert!(err.to_string().contains("REEL_AUTH_MODE"), "{err}");
+        config.auth.org_max_in_flight = 0;
+        assert!(config.validate().is_err());
     }
 
     #[test]

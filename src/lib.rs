@@ -9,6 +9,7 @@ pub mod config;
 pub mod cost;
 pub mod gojson;
 pub mod http;
+pub mod keys_cli;
 pub mod llm;
 pub mod merkle;
 pub mod sessions;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use reel::app::{Application, shutdown_signal};
 use reel::config::{Config, DEFAULT_DATABASE_URL};
+use reel::keys_cli::{KeysAction, parse_expiry};
 use reel::telemetry::init_tracing;
 
 /// mimalloc instead of the system allocator: a turn allocates and frees thousands of small
@@ -18,7 +19,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Ingest server for the conversations of LLM coding agents.
 ///
 /// Environment overrides (they win over the config file): REEL_LISTEN, REEL_WORKERS,
-/// REEL_DATABASE_URL, REEL_MIGRATE, REEL_ADMIN_TOKEN, REEL_LOG, REEL_LOG_FORMAT,
+/// REEL_DATABASE_URL, REEL_MIGRATE, REEL_ADMIN_TOKEN, REEL_AUTH_MODE,
+/// REEL_AUTH_ALLOW_ANONYMOUS, REEL_LOG, REEL_LOG_FORMAT,
 /// REEL_PROJECT.
 #[derive(Parser)]
 #[command(name = "reel", version, about, long_about)]
@@ -63,6 +65,43 @@ enum Command {
         #[command(subcommand)]
         action: Option<MigrateAction>,
     },
+    /// Create, list or revoke the API keys that bind clients to orgs (auth.mode = "keys").
+    ///
+    /// Finds the database as `migrate` does; the schema must be migrated.
+    Keys {
+        /// Path of a TOML config file (for database.url).
+        #[arg(long, short = 'c', value_name = "PATH", global = true)]
+        config: Option<PathBuf>,
+        /// Database URL, e.g. postgres://user@host:5432/reel or sqlite://reel.db?mode=rwc.
+        #[arg(long, value_name = "URL", global = true)]
+        database_url: Option<String>,
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Mint a key for an org and print its secret (shown only this once).
+    Create {
+        /// The org the key writes and reads as.
+        #[arg(long, value_name = "UUID")]
+        org: uuid::Uuid,
+        /// A note for `keys list`, e.g. who holds the key.
+        #[arg(long)]
+        label: Option<String>,
+        /// When the key stops working: RFC 3339, or a duration such as 30d, 12h.
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
+    },
+    /// List keys (prefix, org, label, created, last used, expiry, revoked); never secrets.
+    List {
+        /// Only this org's keys.
+        #[arg(long, value_name = "UUID")]
+        org: Option<uuid::Uuid>,
+    },
+    /// Revoke a key by its prefix; servers refuse it within auth.cache_ttl_secs.
+    Revoke { prefix: String },
 }
 
 #[derive(Subcommand, Clone, Copy)]
@@ -98,6 +137,11 @@ fn main() -> ExitCode {
             database_url,
             action.unwrap_or(MigrateAction::Up { num: None }),
         ),
+        Command::Keys {
+            config,
+            database_url,
+            action,
+        } => keys(config, database_url, action),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -131,20 +175,7 @@ fn migrate(
 ) -> Result<(), String> {
     use migration::{Migrator, MigratorTrait};
 
-    let mut config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
-    if let Some(url) = database_url {
-        config.database.url = url;
-    }
-    init_tracing(&config.log);
-    let url = if config.database.url.is_empty() {
-        DEFAULT_DATABASE_URL.to_owned()
-    } else {
-        config.database.url
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let (runtime, url) = database(config, database_url)?;
     runtime.block_on(async move {
         let db = reel::store::connect(&url, &reel::store::StoreOptions::default())
             .await
@@ -160,4 +191,59 @@ fn migrate(
         db.close().await.ok();
         result.map_err(|e| format!("migration failed: {e}"))
     })
+}
+
+fn keys(
+    config: Option<PathBuf>,
+    database_url: Option<String>,
+    command: KeysCommand,
+) -> Result<(), String> {
+    let action = match command {
+        KeysCommand::Create {
+            org,
+            label,
+            expires,
+        } => KeysAction::Create {
+            org,
+            label,
+            expires: expires
+                .map(|e| parse_expiry(&e, chrono::Utc::now()))
+                .transpose()
+                .map_err(|e| e.to_string())?,
+        },
+        KeysCommand::List { org } => KeysAction::List { org },
+        KeysCommand::Revoke { prefix } => KeysAction::Revoke { prefix },
+    };
+    let (runtime, url) = database(config, database_url)?;
+    runtime.block_on(async move {
+        let db = reel::store::connect(&url, &reel::store::StoreOptions::default())
+            .await
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+        let result = reel::keys_cli::run(&db, action, &mut std::io::stdout().lock()).await;
+        db.close().await.ok();
+        result
+    })
+}
+
+/// The database URL of the config file, REEL_DATABASE_URL or --database-url (the last one
+/// given wins), and a runtime to reach it on; tracing is set up from the same config.
+fn database(
+    config: Option<PathBuf>,
+    database_url: Option<String>,
+) -> Result<(tokio::runtime::Runtime, String), String> {
+    let mut config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(url) = database_url {
+        config.database.url = url;
+    }
+    init_tracing(&config.log);
+    let url = if config.database.url.is_empty() {
+        DEFAULT_DATABASE_URL.to_owned()
+    } else {
+        config.database.url
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok((runtime, url))
 }

@@ -49,6 +49,7 @@ pub mod status {
 pub enum OverloadReason {
     SessionPending,
     InFlight,
+    OrgInFlight,
     LiveActors,
     BodyBudget,
 }
@@ -58,6 +59,7 @@ impl OverloadReason {
         match self {
             OverloadReason::SessionPending => "session_pending",
             OverloadReason::InFlight => "in_flight",
+            OverloadReason::OrgInFlight => "org_in_flight",
             OverloadReason::LiveActors => "live_actors",
             OverloadReason::BodyBudget => "body_budget",
         }

@@ -17,6 +17,11 @@ end
 
 local filler = string.rep("lorem ipsum dolor sit amet ", 6)
 local counter = 0
+-- REEL_KEY=<api key> measures a server in auth.mode = "keys".
+local headers = { ["Content-Type"] = "application/json" }
+if os.getenv("REEL_KEY") then
+  headers["Authorization"] = "Bearer " .. os.getenv("REEL_KEY")
+end
 
 function request()
   counter = counter + 1
@@ -33,5 +38,5 @@ function request()
     .. '"usage":{"prompt_tokens":1200,"completion_tokens":80}},'
     .. '"session":{"org_id":"","auth_subject":"bench","harness_id":"claude","harness_session_id":"bench-'
     .. tid .. '-' .. (counter % 64) .. '"}}'
-  return wrk.format("POST", "/v1/ingest", { ["Content-Type"] = "application/json" }, body)
+  return wrk.format("POST", "/v1/ingest", headers, body)
 end

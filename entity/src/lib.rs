@@ -1,4 +1,4 @@
-//! sea-orm entities of reel's schema: `nodes` and `sessions`.
+//! sea-orm entities of reel's schema: `nodes`, `sessions` and `api_keys`.
 //!
 //! The schema itself is written by the `migration` crate; these entities only describe it.
 //! How values are stored per backend:
@@ -14,10 +14,12 @@
 //! * **Cost** is `NUMERIC(12,4)` on Postgres; SQLite has no decimal type, so it keeps a
 //!   `REAL` rounded to four decimals after every addition.
 
+pub mod api_keys;
 pub mod nodes;
 pub mod sessions;
 
 pub mod prelude {
+    pub use super::api_keys::Entity as ApiKeys;
     pub use super::nodes::Entity as Nodes;
     pub use super::sessions::Entity as Sessions;
 }

@@ -4,7 +4,8 @@
 //!
 //! The org comes from the reference's `X-Tapes-Org-Id` header (the nil-UUID "no org" sentinel
 //! without it). Unlike the reference, a malformed header is refused instead of silently
-//! reading the sentinel org, and a node the org does not hold is a 404.
+//! reading the sentinel org, and a node the org does not hold is a 404. With API keys the
+//! org is the key's; a header naming another is 403.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -13,6 +14,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::AppState;
+use super::auth::authenticate;
 use super::error::ApiError;
 use super::json::respond;
 use super::nodes::ORG_HEADER;
@@ -45,8 +47,11 @@ pub async fn get(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant = authenticate(&req, &state).await?;
     let hash = path.into_inner();
     let org_id = org_from_header(&req)?;
+    tenant.check_named(req.headers().get(ORG_HEADER).and_then(|v| v.to_str().ok()))?;
+    let org_id = tenant.org_or(org_id);
     let chain = store::ancestry(state.store.connection(), org_id, &hash)
         .await
         .map_err(|e| ApiError::Downstream(e.to_string()))?;

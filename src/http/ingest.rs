@@ -14,6 +14,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::AppState;
+use super::auth::{Tenant, authenticate};
 use super::body::{BodyError, read_body};
 use super::error::ApiError;
 use super::json::respond;
@@ -40,6 +41,8 @@ pub async fn ingest(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    // Before the body is read: an unauthenticated client costs no memory or parsing.
+    let tenant = authenticate(&req, &state).await?;
     // The budget share stays reserved until the turn is answered: the parsed turn takes
     // about as much memory as its body.
     let (bytes, _reserved) = read_ingest_body(&req, payload, &state).await?.into_parts();
@@ -75,7 +78,10 @@ pub async fn ingest(
         state.metrics.turn_priced_unknown();
     }
 
-    let Prepared { provider, turn, .. } = prepared;
+    let Prepared {
+        provider, mut turn, ..
+    } = prepared;
+    tenant.claim(&mut turn)?;
     tracing::Span::current().record("session", tracing::field::display(&turn.key));
     let started = Instant::now();
     let result = submit(&state, turn).await;
@@ -168,6 +174,7 @@ pub async fn ingest_batch(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let tenant = authenticate(&req, &state).await?;
     let (bytes, _reserved) = read_ingest_body(&req, payload, &state).await?.into_parts();
     check_content_type(&req).inspect_err(|_| state.metrics.body_rejected())?;
     let decoded = if bytes.len() > INLINE_PREPARE_LIMIT {
@@ -183,9 +190,14 @@ pub async fn ingest_batch(
         ApiError::from(rejection)
     })?;
 
+    // A batch naming another org is refused whole, before anything is prepared or written:
+    // the client holds the wrong key, not one bad turn.
+    for payload in &payloads {
+        tenant.check_named(payload.session.as_ref().map(|s| s.org_id.as_str()))?;
+    }
     let count = payloads.len();
     let mut results: Vec<Option<TurnResult>> = (0..count).map(|_| None).collect();
-    let (groups, rejected) = prepare_batch(&state, payloads).await?;
+    let (groups, rejected) = prepare_batch(&state, payloads, tenant).await?;
     for (index, message) in rejected {
         results[index] = Some(TurnResult::rejected(index, message));
     }
@@ -229,6 +241,7 @@ pub async fn ingest_batch(
 async fn prepare_batch(
     state: &web::Data<AppState>,
     payloads: Vec<TurnPayload>,
+    tenant: Tenant,
 ) -> Result<(Vec<Group>, Vec<(usize, String)>), ApiError> {
     let prices = state.prices.clone();
     let metrics = state.metrics.clone();
@@ -247,7 +260,9 @@ async fn prepare_batch(
             // Per-turn size as the reference counts it, less the re-encoded response.
             let bytes = payload.request.raw().map_or(0, |r| r.get().len());
             match prepare(payload, &prices) {
-                Ok(prepared) => {
+                Ok(mut prepared) => {
+                    // Checked against the key's org above; this only fills in the org.
+                    prepared.turn.key.org_id = tenant.org_or(prepared.turn.key.org_id);
                     unknown_models += usize::from(prepared.unknown_model);
                     let key = &prepared.turn.key;
                     let slot = *by_key.entry(key.clone()).or_insert_with(|| {

@@ -5,6 +5,7 @@
 //! here, and no actor addresses.
 
 mod admin;
+mod auth;
 mod body;
 mod conversation;
 mod error;
@@ -21,6 +22,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
 
 pub use admin::AdminAuth;
+pub use auth::{API_KEY_HEADER, Auth};
 pub use body::BodyLimits;
 pub use error::ApiError;
 pub use request_id::REQUEST_ID_HEADER;
@@ -38,6 +40,7 @@ pub struct AppState {
     pub prices: Arc<PriceBook>,
     pub body_limits: BodyLimits,
     pub admin: AdminAuth,
+    pub auth: Auth,
     pub retry_after_secs: u64,
     pub batch_parallelism: usize,
     pub nodes_default_limit: u64,

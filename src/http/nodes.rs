@@ -2,14 +2,15 @@
 //!
 //! The reference listed every node of every org with no bound
 //! (docs/divergences.md#node-listing); reel lists one org's nodes (`org_id` query parameter
-//! or `X-Tapes-Org-Id` header; the nil-UUID "no org" sentinel by default), at most `limit`
-//! of them, oldest first.
+//! or `X-Tapes-Org-Id` header; the nil-UUID "no org" sentinel by default; with API keys
+//! the key's org, naming another is 403), at most `limit` of them, oldest first.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
+use super::auth::authenticate;
 use super::error::ApiError;
 use super::json::respond;
 use crate::wire::parse_org_id;
@@ -44,6 +45,7 @@ struct NodeSummary {
 }
 
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let tenant = authenticate(&req, &state).await?;
     let query = web::Query::<NodesQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))?
         .into_inner();
@@ -62,6 +64,8 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     };
     let org_id =
         parse_org_id(&org).map_err(|e| ApiError::BadRequest(format!("invalid org_id: {e}")))?;
+    tenant.check_named(Some(&org))?;
+    let org_id = tenant.org_or(org_id);
     let limit = query.limit.unwrap_or(state.nodes_default_limit);
     if limit == 0 || limit > state.nodes_max_limit {
         return Err(ApiError::BadRequest(format!(

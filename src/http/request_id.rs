@@ -38,6 +38,7 @@ pub async fn middleware(
         method = %req.method(),
         path = %req.path(),
         session = tracing::field::Empty,
+        key = tracing::field::Empty,
     );
     let started = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;

@@ -10,6 +10,8 @@ pub enum SubmitError {
     SessionBusy { limit: usize },
     #[error("overloaded: {limit} turns in flight")]
     InFlight { limit: usize },
+    #[error("overloaded: org has {limit} turns in flight")]
+    OrgInFlight { limit: usize },
     #[error("overloaded: {limit} live sessions")]
     LiveActors { limit: usize },
     /// The database is unreachable (or was moments ago): retry later.
@@ -33,6 +35,7 @@ impl SubmitError {
         match self {
             SubmitError::SessionBusy { .. } => Some(OverloadReason::SessionPending),
             SubmitError::InFlight { .. } => Some(OverloadReason::InFlight),
+            SubmitError::OrgInFlight { .. } => Some(OverloadReason::OrgInFlight),
             SubmitError::LiveActors { .. } => Some(OverloadReason::LiveActors),
             _ => None,
         }

@@ -12,6 +12,12 @@ use super::shared::{Shared, Slot};
 use super::snapshot::ActorInfo;
 use crate::turn::{Committed, SessionKey, Turn};
 
+/// The in-flight permits of a submission (its org's and the server's), returned on drop.
+struct Admitted {
+    _org: OwnedSemaphorePermit,
+    _global: OwnedSemaphorePermit,
+}
+
 /// A session's actor as the HTTP layer sees it. Holding one does not keep the actor alive;
 /// a handle whose actor stopped meanwhile resubmits to a fresh one.
 pub struct SessionHandle {
@@ -60,7 +66,9 @@ impl SessionHandle {
                     Err(err) => err,
                 },
                 // No room for all at once: one by one, as separate requests would go.
-                Err(SubmitError::InFlight { .. }) => return self.submit_each(turns).await,
+                Err(SubmitError::InFlight { .. } | SubmitError::OrgInFlight { .. }) => {
+                    return self.submit_each(turns).await;
+                }
                 Err(err) => err,
             };
             return vec![Err(refused); count];
@@ -77,17 +85,33 @@ impl SessionHandle {
     }
 
     /// Refuses while the database is known to be down; else takes `count` in-flight permits.
-    fn admit(&self, count: usize) -> Result<OwnedSemaphorePermit, SubmitError> {
+    /// The org's share is taken first, so a flooding org is refused before it can take
+    /// the global permits another org's turns need.
+    fn admit(&self, count: usize) -> Result<Admitted, SubmitError> {
         if self.shared.is_unavailable() {
             return Err(SubmitError::Unavailable(
                 "database unreachable; retry later".to_owned(),
             ));
         }
-        let limit = self.shared.settings.max_in_flight;
-        u32::try_from(count)
-            .ok()
-            .and_then(|n| self.shared.in_flight.clone().try_acquire_many_owned(n).ok())
-            .ok_or(SubmitError::InFlight { limit })
+        let n = u32::try_from(count).unwrap_or(u32::MAX);
+        let org = self
+            .shared
+            .admit_org(self.key.org_id, n)
+            .ok_or(SubmitError::OrgInFlight {
+                limit: self.shared.settings.org_max_in_flight,
+            })?;
+        let global = self
+            .shared
+            .in_flight
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| SubmitError::InFlight {
+                limit: self.shared.settings.max_in_flight,
+            })?;
+        Ok(Admitted {
+            _org: org,
+            _global: global,
+        })
     }
 
     /// Sends `turns` as one message and waits for their results. `Err` means none of them
@@ -95,7 +119,7 @@ impl SessionHandle {
     async fn commit(
         &mut self,
         turns: Arc<[Turn]>,
-        in_flight: OwnedSemaphorePermit,
+        in_flight: Admitted,
     ) -> Result<Vec<Result<Committed, SubmitError>>, SubmitError> {
         let shared = self.shared.clone();
         shared.publish_in_flight();

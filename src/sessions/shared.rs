@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use actix::Recipient;
 use actix_rt::{Arbiter, ArbiterHandle};
 use arc_swap::ArcSwap;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::error::SubmitError;
@@ -29,6 +29,8 @@ pub struct SessionSettings {
     pub arbiters: usize,
     pub pending_per_session: usize,
     pub max_in_flight: usize,
+    /// Turns in flight of one org, so one tenant cannot take all of `max_in_flight`.
+    pub org_max_in_flight: usize,
     pub max_live_actors: usize,
     pub idle_timeout: Duration,
     pub known_hashes_per_session: usize,
@@ -47,6 +49,7 @@ impl From<&SessionsConfig> for SessionSettings {
             },
             pending_per_session: c.pending_per_session,
             max_in_flight: c.max_in_flight,
+            org_max_in_flight: crate::config::AuthConfig::default().org_max_in_flight,
             max_live_actors: c.max_live_actors,
             idle_timeout: c.idle_timeout(),
             known_hashes_per_session: c.known_hashes_per_session,
@@ -84,6 +87,8 @@ pub(super) struct Shared {
     pub(super) arbiters: Mutex<Vec<Arbiter>>,
     next_generation: AtomicU64,
     pub(super) in_flight: Arc<Semaphore>,
+    /// One semaphore per org with turns in flight; idle ones are dropped when the map grows.
+    org_in_flight: Mutex<HashMap<Uuid, Arc<Semaphore>>>,
     pub(super) store: Store,
     pub(super) settings: SessionSettings,
     pub(super) metrics: Metrics,
@@ -104,6 +109,7 @@ impl Shared {
             arbiters: Mutex::new(arbiters),
             next_generation: AtomicU64::new(1),
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+            org_in_flight: Mutex::new(HashMap::new()),
             store,
             settings,
             metrics,
@@ -128,6 +134,24 @@ impl Shared {
 
     pub(super) fn in_flight(&self) -> usize {
         self.settings.max_in_flight - self.in_flight.available_permits()
+    }
+
+    /// Takes `count` of `org`'s in-flight permits, or `None` when the org has too many turns
+    /// in flight.
+    pub(super) fn admit_org(&self, org: Uuid, count: u32) -> Option<OwnedSemaphorePermit> {
+        let limit = self.settings.org_max_in_flight;
+        let semaphore = {
+            let mut orgs = self.org_in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            // Bounded: an org with nothing in flight holds all its permits and can go; at most
+            // `max_in_flight` orgs are busy at once.
+            if orgs.len() >= self.settings.max_in_flight && !orgs.contains_key(&org) {
+                orgs.retain(|_, s| s.available_permits() < limit);
+            }
+            orgs.entry(org)
+                .or_insert_with(|| Arc::new(Semaphore::new(limit)))
+                .clone()
+        };
+        semaphore.try_acquire_many_owned(count).ok()
     }
 
     /// The current slot of `key`, or the one `spawn` starts (given its generation) when

@@ -7,11 +7,14 @@
 //!   commit.
 //! * [`list_nodes`], [`ancestry`] and [`identity_by_hash`] read through sea-orm, always
 //!   within one org.
+//! * [`create_key`], [`list_keys`], [`revoke_key`] and [`find_key`] manage the API keys
+//!   that bind clients to orgs (only hashes of their secrets are stored).
 
 mod commit;
 mod connect;
 mod error;
 mod ingest;
+mod keys;
 mod node_row;
 mod reads;
 mod sanitize;
@@ -22,6 +25,10 @@ mod writer;
 pub use commit::{CommitOptions, Results, Store};
 pub use connect::{StoreOptions, connect, migrate};
 pub use error::StoreError;
+pub use keys::{
+    ApiKey, CreatedKey, KEY_PREFIX, KeyError, Secret, SecretHash, create_key, find_key, list_keys,
+    revoke_key, touch_key,
+};
 pub use reads::{
     MAX_ANCESTRY_DEPTH, NodeSummary, SessionIdentity, ancestry, identity_by_hash, list_nodes,
 };

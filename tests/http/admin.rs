@@ -36,7 +36,11 @@ async fn admin_without_a_token_is_open_on_loopback_only() {
         app.stop().await;
 
         // Listening on every interface without a token: refused (reached via loopback).
-        let app = TestApp::spawn_with(&db, |c| c.server.listen = "0.0.0.0:0".to_owned()).await;
+        let app = TestApp::spawn_with(&db, |c| {
+            c.server.listen = "0.0.0.0:0".to_owned();
+            c.auth.allow_anonymous = true;
+        })
+        .await;
         let res = app.get("/admin/actors").await;
         assert_eq!(res.status, StatusCode::FORBIDDEN);
         assert!(res.error().contains("no admin token"), "{}", res.text());

@@ -11,6 +11,7 @@ mod harness;
 
 mod actors;
 mod admin;
+mod auth;
 mod backpressure;
 mod basics;
 mod batch;

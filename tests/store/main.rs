@@ -10,6 +10,7 @@ mod connect;
 mod fixtures;
 mod identity;
 mod ingest;
+mod keys;
 mod migrations;
 mod orgs;
 mod parents;
