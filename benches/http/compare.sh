@@ -4,6 +4,9 @@
 # (say, before and after a change) are measured under the same conditions, interleaved.
 #
 #   benches/http/compare.sh target-before/release/reel target/release/reel
+#   benches/http/compare.sh target/release/reel keys:target/release/reel   # auth cost
+#
+# A `keys:` prefix runs that binary with `auth.mode = "keys"` and a fresh key sent by wrk.
 #
 # Env: DURATION (wrk seconds, default 20), PG_ADMIN (default
 # postgres://postgres@127.0.0.1:5432/postgres; empty skips Postgres). Loopback only.
@@ -16,7 +19,11 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 run() { # binary backend script
-  local bin="$1" backend="$2" script="$3" url db=""
+  local bin="$1" backend="$2" script="$3" url db="" mode=none
+  if [[ "$bin" == keys:* ]]; then
+    bin="${bin#keys:}"
+    mode=keys
+  fi
   port=$((port + 1))
   if [[ "$backend" == sqlite ]]; then
     url="sqlite://$work/$port.db?mode=rwc"
@@ -25,14 +32,21 @@ run() { # binary backend script
     psql -q "$pg_admin" -c "CREATE DATABASE $db" >/dev/null
     url="${pg_admin%/*}/$db"
   fi
-  REEL_LISTEN="127.0.0.1:$port" REEL_DATABASE_URL="$url" REEL_LOG=warn "$bin" serve &
+  local key=""
+  if [[ "$mode" == keys ]]; then
+    "$bin" migrate --database-url "$url" >/dev/null
+    key="$("$bin" keys create --database-url "$url" --org 11111111-1111-1111-1111-111111111111 |
+      grep -o 'reel_[0-9a-f]*_[0-9a-f]*' | head -1)"
+  fi
+  REEL_AUTH_MODE="$mode" REEL_LISTEN="127.0.0.1:$port" REEL_DATABASE_URL="$url" REEL_LOG=warn \
+    "$bin" serve &
   local pid=$!
   for _ in $(seq 1 100); do
     curl -sf "127.0.0.1:$port/ping" >/dev/null && break
     sleep 0.1
   done
   local out
-  out="$(wrk -t2 -c8 -d"${duration}s" --latency -s "$here/$script" "http://127.0.0.1:$port")"
+  out="$(env ${key:+REEL_KEY="$key"} wrk -t2 -c8 -d"${duration}s" --latency -s "$here/$script" "http://127.0.0.1:$port")"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
   [[ -n "$db" ]] && psql -q "$pg_admin" -c "DROP DATABASE $db WITH (FORCE)" >/dev/null
@@ -42,7 +56,7 @@ run() { # binary backend script
   p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
   non2xx="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
   printf '%-40s %-8s %-16s %10s turns/s  p50 %-8s p99 %-8s non-2xx %s\n' \
-    "$bin" "$backend" "$script" "$rate" "$p50" "$p99" "${non2xx:-0}"
+    "$mode:$bin" "$backend" "$script" "$rate" "$p50" "$p99" "${non2xx:-0}"
 }
 
 backends=(sqlite)
