@@ -8,7 +8,8 @@
 //! - unknown keys are ignored.
 //! - numbers decoded into `any` are float64 ([`AnyValue`]).
 //! - typed fields of the provider requests fail with Go's error texts ([`typed`]).
-//! - lone UTF-16 surrogate escapes become U+FFFD ([`repair_lone_surrogates`]).
+//! - lone UTF-16 surrogate escapes become U+FFFD ([`repair_lone_surrogates`]), and so does
+//!   each byte that is not UTF-8 ([`repair_invalid_utf8`]); [`repair_body`] does both.
 //!
 //! Keys are matched case-sensitively (README.md 10, a documented divergence).
 //!
@@ -20,6 +21,7 @@
 
 mod surrogates;
 pub mod typed;
+mod utf8;
 mod value;
 
 use std::borrow::Cow;
@@ -33,6 +35,7 @@ pub(crate) use typed::typed_fields;
 pub use typed::{
     Document, Element, Fields, List, Path, StructElement, TypedFields, TypedStruct, mismatch,
 };
+pub use utf8::repair_invalid_utf8;
 pub(crate) use value::ignore_kinds;
 pub use value::{AnyValue, BoolProbe, ObjectProbe, StrProbe, go_number, skip_map, skip_seq};
 
@@ -69,6 +72,18 @@ impl<'de> Deserialize<'de> for Key<'de> {
         }
         d.deserialize_str(KeyVisitor)
     }
+}
+
+/// A body as Go's decoder reads it: text in which every byte that is not UTF-8 is U+FFFD and
+/// every lone surrogate escape is `\ufffd`, with the number of bytes that were not UTF-8.
+/// A body that needs neither repair is borrowed.
+pub fn repair_body(body: &[u8]) -> (Cow<'_, str>, usize) {
+    let (text, invalid_utf8) = repair_invalid_utf8(body);
+    let repaired = match repair_lone_surrogates_str(&text) {
+        Cow::Owned(repaired) => Some(repaired),
+        Cow::Borrowed(_) => None,
+    };
+    (repaired.map_or(text, Cow::Owned), invalid_utf8)
 }
 
 /// Runs `seed` over the whole of `text`, refusing trailing data, as Go's `json.Unmarshal`

@@ -10,6 +10,26 @@ fn chain_error(body: &str) -> String {
 }
 
 #[test]
+fn invalid_utf8_hashes_as_the_replacement_characters_go_puts_in_its_place() {
+    let body = |text: &[u8]| {
+        let mut body =
+            br#"{"provider":"anthropic","request":{"messages":[{"role":"user","content":""#
+                .to_vec();
+        body.extend_from_slice(text);
+        body.extend_from_slice(
+            br#""}]},"response":{"message":{"role":"assistant","content":[{"type":"text","text":""#,
+        );
+        body.extend_from_slice(text);
+        body.extend_from_slice(br#""}]}}}"#);
+        body
+    };
+    let chain = |body: &[u8]| build_chain(decode_turn(body).unwrap()).unwrap();
+    let invalid = chain(&body(b"caf\xe9 \xf0\x9f\x98!"));
+    let replaced = chain(&body("caf\u{fffd} \u{fffd}\u{fffd}\u{fffd}!".as_bytes()));
+    assert_eq!(invalid, replaced);
+}
+
+#[test]
 fn a_request_its_parser_refuses_gives_the_reference_error() {
     assert_eq!(
         chain_error(r#"{"provider":"anthropic","request":{"max_tokens":1.5}}"#),

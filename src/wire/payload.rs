@@ -1,8 +1,8 @@
 //! Turn and batch payloads (wire.md §1.4) and their decoding.
 //!
-//! Bodies are decoded with Go's leniencies (see [`crate::gojson`]): lone surrogate escapes
-//! become U+FFFD, `null` leaves a field at its zero value, the last duplicate key wins and
-//! unknown keys are ignored. Unlike the reference, a body that is not UTF-8 is refused.
+//! Bodies are decoded with Go's leniencies (see [`crate::gojson`]): bytes that are not UTF-8
+//! and lone surrogate escapes become U+FFFD, `null` leaves a field at its zero value, the
+//! last duplicate key wins and unknown keys are ignored.
 
 use std::cell::Cell;
 use std::fmt;
@@ -16,8 +16,7 @@ use serde_json::value::RawValue;
 use super::{EnvelopeError, SessionEnvelope};
 use crate::gojson::typed::Object;
 use crate::gojson::{
-    InPlace, Key, Path, decode_whole, in_place_struct, null_clears, null_keeps,
-    repair_lone_surrogates,
+    InPlace, Key, Path, decode_whole, in_place_struct, null_clears, null_keeps, repair_body,
 };
 use crate::llm::provider::Provider;
 use crate::llm::{ChatRequest, Message, ParseError, Usage};
@@ -164,46 +163,54 @@ pub enum TurnError {
 /// (request kept verbatim), so errors, their texts and their order are exactly those of
 /// decoding first and parsing the request afterwards.
 pub fn decode_turn(body: &[u8]) -> Result<TurnPayload, DecodeError> {
-    let body = repair_lone_surrogates(body);
-    let text = utf8(&body)?;
+    decode_turn_with_repairs(body).map(|(turn, _)| turn)
+}
+
+/// [`decode_turn`], also telling what had to be repaired in the body.
+pub fn decode_turn_with_repairs(body: &[u8]) -> Result<(TurnPayload, Repairs), DecodeError> {
+    let (text, invalid_utf8) = repair_body(body);
     let retry = Cell::new(false);
-    match decode_text(text, TurnSeed(Some(&retry))) {
-        Err(_) if retry.get() => decode_text(text, TurnSeed(None)),
+    let turn = match decode_text(&text, TurnSeed(Some(&retry))) {
+        Err(_) if retry.get() => decode_text(&text, TurnSeed(None)),
         decoded => decoded,
-    }
+    }?;
+    Ok((turn, Repairs { invalid_utf8 }))
 }
 
 /// Decodes a batch body `{"turns":[…]}`; a missing, null or empty `turns` is `EmptyBatch`.
 pub fn decode_batch(body: &[u8]) -> Result<Vec<TurnPayload>, DecodeError> {
-    let batch: BatchPayload = decode(body)?;
+    decode_batch_with_repairs(body).map(|(turns, _)| turns)
+}
+
+/// [`decode_batch`], also telling what had to be repaired in the body (all turns together).
+pub fn decode_batch_with_repairs(body: &[u8]) -> Result<(Vec<TurnPayload>, Repairs), DecodeError> {
+    let (batch, repairs): (BatchPayload, _) = decode(body)?;
     match batch.turns {
-        Some(turns) if !turns.is_empty() => Ok(turns),
+        Some(turns) if !turns.is_empty() => Ok((turns, repairs)),
         _ => Err(DecodeError::EmptyBatch),
     }
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeError> {
-    let body = repair_lone_surrogates(body);
-    decode_text(utf8(&body)?, PhantomData)
+/// What decoding a body had to repair, as the reference repairs it silently; for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Repairs {
+    /// Bytes that were not UTF-8, each of which became U+FFFD.
+    pub invalid_utf8: usize,
 }
 
-/// Runs `seed` over the whole text, refusing trailing data. The text was validated as
-/// UTF-8 once, so parsing from `str` skips serde_json's per-string checks.
+fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<(T, Repairs), DecodeError> {
+    let (text, invalid_utf8) = repair_body(body);
+    let value = decode_text(&text, PhantomData)?;
+    Ok((value, Repairs { invalid_utf8 }))
+}
+
+/// Runs `seed` over the whole text, refusing trailing data. The text is UTF-8 by now, so
+/// parsing from `str` skips serde_json's per-string checks.
 fn decode_text<'de, S: DeserializeSeed<'de>>(
     text: &'de str,
     seed: S,
 ) -> Result<S::Value, DecodeError> {
     decode_whole(text, seed).map_err(|e| DecodeError::from_json(&e))
-}
-
-/// The body as text. Validation is SIMD-accelerated (`simdutf8`): bodies carry mostly
-/// text, and this is the one check that covers every byte; the standard library's check
-/// only runs again to locate the error.
-fn utf8(body: &[u8]) -> Result<&str, DecodeError> {
-    simdutf8::basic::from_utf8(body).map_err(|_| {
-        let at = std::str::from_utf8(body).map_or_else(|e| e.valid_up_to(), |s| s.len());
-        DecodeError::Json(format!("body is not valid UTF-8 (byte {at})"))
-    })
 }
 
 impl<'de> Deserialize<'de> for TurnPayload {
@@ -497,11 +504,33 @@ mod tests {
     }
 
     #[test]
+    fn invalid_utf8_in_strings_becomes_replacement_characters_and_is_counted() {
+        let (p, repairs) =
+            decode_turn_with_repairs(b"{\"provider\":\"o\xffpen\",\"agent_name\":\"\xe2\x82\"}")
+                .unwrap();
+        assert_eq!(p.provider, "o\u{fffd}pen");
+        assert_eq!(p.agent_name, "\u{fffd}\u{fffd}");
+        assert_eq!(repairs, Repairs { invalid_utf8: 3 });
+        let (turns, repairs) =
+            decode_batch_with_repairs(b"{\"turns\":[{\"provider\":\"\xc0\"},{\"\xff\":1}]}")
+                .unwrap();
+        assert_eq!(turns[0].provider, "\u{fffd}");
+        assert_eq!(repairs.invalid_utf8, 2);
+        assert_eq!(
+            decode_turn_with_repairs(b"{}").unwrap().1,
+            Repairs::default()
+        );
+        // Outside a string the byte is a syntax error, as in Go.
+        assert!(decode_turn(b"{\"provider\":\xff}").is_err());
+        assert!(decode_batch(b"\xff").is_err());
+    }
+
+    #[test]
     fn undecodable_bodies_are_errors() {
         assert_eq!(turn("").unwrap_err(), "unexpected end of JSON input");
         assert!(turn("{").is_err());
         assert!(turn("[1]").is_err());
-        assert!(decode_turn(b"{\"provider\":\"\xff\"}").is_err());
+        assert!(decode_turn(b"{\"provider\":\"x\"\xff}").is_err());
         assert!(turn(r#"{"response":{"usage":{"prompt_tokens":1.5}}}"#).is_err());
         assert!(turn(r#"{"response":{"created_at":"yesterday"}}"#).is_err());
         assert!(turn(r#"{"response":{"created_at":5}}"#).is_err());
