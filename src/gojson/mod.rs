@@ -3,7 +3,10 @@
 //! The reference decodes every body with Go's decoder; reel decodes with serde_json and
 //! reproduces the observable differences here, in one place:
 //! - `null` for a string, number, bool or struct field leaves its zero value; for a pointer,
-//!   slice or map field it gives "absent" ([`DecodeInPlace`], [`in_place_struct!`]).
+//!   slice or map field it gives "absent" ([`DecodeInPlace`], `in_place_struct!`).
+//! - a key names the struct field it spells exactly, or else the one it spells under case
+//!   folding (`match_field!`); keys of Go maps, and of `any` values probed as maps, are data
+//!   and stay exact.
 //! - duplicate keys: the last one wins, without an error.
 //! - unknown keys are ignored.
 //! - numbers decoded into `any` are float64 ([`AnyValue`]).
@@ -19,6 +22,7 @@
 //! - provider requests decode through [`TypedFields`] ([`typed`]): a request that fails is a
 //!   422 whose text must be Go's, naming the field's path.
 
+mod fold;
 mod surrogates;
 pub mod typed;
 mod utf8;
@@ -30,6 +34,8 @@ use std::fmt;
 use serde::Deserializer;
 use serde::de::{self, Deserialize, DeserializeSeed, Visitor};
 
+pub use fold::fold_match;
+pub(crate) use fold::match_field;
 pub use surrogates::{repair_lone_surrogates, repair_lone_surrogates_str};
 pub(crate) use typed::typed_fields;
 pub use typed::{
@@ -192,7 +198,7 @@ pub fn json_kind(v: &serde_json::Value) -> &'static str {
 }
 
 /// Implements `Deserialize` for one of the body's own structs with Go v1 semantics: keys
-/// matched exactly, unknown keys skipped, duplicates resolved last-wins, each field decoded
+/// matched to fields as Go matches them (`match_field!`), unknown keys skipped, duplicates resolved last-wins, each field decoded
 /// through [`DecodeInPlace`] (or through a custom seed given as `key => field with seed_fn`),
 /// a top-level `null` giving the default value.
 macro_rules! in_place_struct {
@@ -219,12 +225,12 @@ macro_rules! in_place_struct {
                     ) -> Result<$ty, A::Error> {
                         let mut out = <$ty>::default();
                         while let Some(key) = map.next_key::<$crate::gojson::Key<'de>>()? {
-                            match key.as_str() {
+                            $crate::gojson::match_field!(key.as_str(), {
                                 $($key => in_place_struct!(@assign map, out.$field $(, $seed)?),)*
                                 _ => {
                                     map.next_value::<serde::de::IgnoredAny>()?;
-                                }
-                            }
+                                },
+                            });
                         }
                         Ok(out)
                     }

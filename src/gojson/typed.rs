@@ -284,7 +284,7 @@ impl<'de, T: Element<'de>> Visitor<'de> for List<'_, T> {
 /// seed of its Go type, whose errors are Go's texts naming the field's path (a request that
 /// fails is a 422 quoting them); unknown keys skipped, the last duplicate winning. The body's
 /// own types decode through [`super::DecodeInPlace`] instead. Implemented with
-/// [`typed_fields!`].
+/// `typed_fields!`.
 pub trait TypedFields {
     /// Go's type name, as its type errors print it (`ollama.ollamaToolCall`).
     const TARGET: &'static str;
@@ -305,7 +305,8 @@ pub trait TypedFields {
 /// reports it expected, and one arm per Go field, `"key" => expression`, each decoding the
 /// key's value from the map (an arm may carry a guard, and may `return Ok(false)` to have the
 /// value skipped). The closure-like head names the struct, the struct's path and the map as
-/// the arms use them. Keys without an arm are skipped.
+/// the arms use them. Keys are matched as Go matches them (`match_field!`); keys
+/// of no arm are skipped.
 macro_rules! typed_fields {
     ($ty:ty, $target:literal, $expecting:literal, |$this:ident, $path:ident, $map:ident| {
         $($key:literal $(if $guard:expr)? => $arm:expr),* $(,)?
@@ -321,12 +322,12 @@ macro_rules! typed_fields {
                 $map: &mut A,
             ) -> Result<bool, A::Error> {
                 let $this = self;
-                match key {
+                $crate::gojson::match_field!(key, {
                     $($key $(if $guard)? => {
                         $arm;
-                    })*
+                    },)*
                     _ => return Ok(false),
-                }
+                });
                 Ok(true)
             }
         }

@@ -594,11 +594,30 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_case_sensitive() {
-        // A documented divergence (README.md 10): Go would match `MODEL` and `Messages`.
+    fn key_case_folds_to_struct_fields_but_not_to_content_keys() {
         let req = parse(json!({"MODEL": "x", "Messages": [{"ROLE": "user", "content": "hi"}]}));
-        assert_eq!(req.model, "");
-        assert!(req.messages.is_empty());
+        assert_eq!(req.model, "x");
+        assert_eq!(req.messages[0].role, "user");
+        assert_eq!(only_content(&req), [ContentBlock::text("hi")]);
+        // The last of an exact and a folded key wins, whichever comes first.
+        for body in [
+            r#"{"model":"a","Model":"b"}"#,
+            r#"{"MODEL":"a","model":"b"}"#,
+        ] {
+            assert_eq!(parse_request(body).unwrap().model, "b", "{body}");
+        }
+        assert_eq!(
+            parse_request(r#"{"max_tokens":1,"max_to\u212Aen\u017F":2}"#)
+                .unwrap()
+                .max_tokens,
+            Some(2)
+        );
+        // Folded keys are typed like exact ones.
+        assert!(parse_request(r#"{"Max_Tokens":1.5}"#).is_err());
+        // Content blocks are Go maps, probed by exact key.
+        let req = parse(json!({"messages": [{"role": "user", "content": [
+            {"TYPE": "text", "Text": "t"}]}]}));
+        assert_eq!(only_content(&req), [ContentBlock::default()]);
     }
 
     #[test]

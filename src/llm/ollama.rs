@@ -284,6 +284,16 @@ mod tests {
     }
 
     #[test]
+    fn key_case_folds_to_struct_fields() {
+        let req = parse(json!({"Options": {"Temperature": 0.5, "TOP_\u{212A}": 3},
+            "MESSAGES": [{"Role": "user", "Content": "hi", "Images": ["A"]}]}));
+        assert_eq!((req.temperature, req.top_k), (Some(0.5), Some(3)));
+        let blocks = req.messages[0].content.as_deref().unwrap();
+        assert_eq!(blocks[0], ContentBlock::text("hi"));
+        assert_eq!(blocks[1].image_base64, "A");
+    }
+
+    #[test]
     fn system_and_user() {
         let req = parse(json!({"model": "llama3", "messages": [
             {"role": "system", "content": "be brief"}, {"role": "user", "content": "Hi"}]}));

@@ -439,6 +439,18 @@ mod tests {
     }
 
     #[test]
+    fn key_case_folds_to_struct_fields() {
+        let req = parse(json!({"Messages": [{"Role": "assistant", "TOOL_CALLS": [
+            {"ID": "c", "Function": {"NAME": "f", "Arguments": "{}"}}]}], "STREAM": true}));
+        assert_eq!(req.stream, Some(true));
+        let call = &content(&req, 0).unwrap()[0];
+        assert_eq!((&*call.tool_use_id, &*call.tool_name), ("c", "f"));
+        // Content parts are Go maps, probed by exact key.
+        let req = parse(json!({"messages": [{"role": "user", "content": [{"Type": "text"}]}]}));
+        assert_eq!(content(&req, 0).unwrap()[0].kind, "");
+    }
+
+    #[test]
     fn system_and_user_are_ordinary_messages() {
         let req = parse(json!({"model": "gpt-4", "messages": [
             {"role": "system", "content": "be brief"}, {"role": "user", "content": "Hi"}]}));

@@ -30,6 +30,18 @@ fn invalid_utf8_hashes_as_the_replacement_characters_go_puts_in_its_place() {
 }
 
 #[test]
+fn key_case_folds_as_in_go_and_hashes_as_the_exact_spelling() {
+    let exact = r#"{"provider":"openai","request":{"model":"m","messages":[
+        {"role":"user","content":"hi"}]},"response":{"message":{"role":"assistant",
+        "content":[{"type":"text","text":"yo"}]}}}"#;
+    let folded = r#"{"PROVIDER":"openai","Request":{"MODEL":"m","Messages":[
+        {"ROLE":"user","Content":"hi"}]},"RESPONSE":{"Message":{"Role":"assistant",
+        "CONTENT":[{"TYPE":"text","Text":"yo"}]}}}"#;
+    let chain = |body: &str| build_chain(decode_turn(body.as_bytes()).unwrap()).unwrap();
+    assert_eq!(chain(folded), chain(exact));
+}
+
+#[test]
 fn a_request_its_parser_refuses_gives_the_reference_error() {
     assert_eq!(
         chain_error(r#"{"provider":"anthropic","request":{"max_tokens":1.5}}"#),

@@ -16,7 +16,8 @@ use serde_json::value::RawValue;
 use super::{EnvelopeError, SessionEnvelope};
 use crate::gojson::typed::Object;
 use crate::gojson::{
-    InPlace, Key, Path, decode_whole, in_place_struct, null_clears, null_keeps, repair_body,
+    InPlace, Key, Path, decode_whole, in_place_struct, match_field, null_clears, null_keeps,
+    repair_body,
 };
 use crate::llm::provider::Provider;
 use crate::llm::{ChatRequest, Message, ParseError, Usage};
@@ -247,7 +248,7 @@ impl<'de> Visitor<'de> for TurnSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TurnPayload, A::Error> {
         let mut out = TurnPayload::default();
         while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
+            match_field!(key.as_str(), {
                 "provider" => map.next_value_seed(InPlace(&mut out.provider))?,
                 "agent_name" => map.next_value_seed(InPlace(&mut out.agent_name))?,
                 "request" => {
@@ -263,13 +264,13 @@ impl<'de> Visitor<'de> for TurnSeed<'_> {
                         }
                         None => Request::Raw(map.next_value()?),
                     };
-                }
+                },
                 "response" => map.next_value_seed(InPlace(&mut out.response))?,
                 "session" => map.next_value_seed(InPlace(&mut out.session))?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
-                }
-            }
+                },
+            });
         }
         if let (Request::Parsed(parsed_by, _), Some(retry)) = (&out.request, self.0) {
             // A duplicate `provider` after `request` wins in Go: the request must be read
@@ -314,7 +315,7 @@ impl<'de> Visitor<'de> for ResponseVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChatResponse, A::Error> {
         let mut out = ChatResponse::default();
         while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
+            match_field!(key.as_str(), {
                 "model" => map.next_value_seed(InPlace(&mut out.model))?,
                 "message" => map.next_value_seed(InPlace(&mut out.message))?,
                 "done" => map.next_value_seed(InPlace(&mut out.done))?,
@@ -324,11 +325,11 @@ impl<'de> Visitor<'de> for ResponseVisitor {
                 "created_at" => map.next_value_seed(CreatedAt)?,
                 "extra" => {
                     map.next_value_seed(Object(RESPONSE.field("extra")))?;
-                }
+                },
                 _ => {
                     map.next_value::<IgnoredAny>()?;
-                }
-            }
+                },
+            });
         }
         Ok(out)
     }
@@ -491,6 +492,40 @@ mod tests {
         assert_eq!(p.response.message.content, None);
         assert!(p.session.is_none());
         assert!(turn("null").unwrap().provider.is_empty());
+    }
+
+    #[test]
+    fn key_case_folds_to_struct_fields_at_every_level() {
+        let p = turn(
+            r#"{"Provider":"openai","AGENT_NAME":"a","Response":{"Model":"m","DONE":true,
+                "Stop_Reason":"end","Usage":{"Prompt_Tokens":3},"Created_At":"2024-05-01T10:00:00Z",
+                "Message":{"ROLE":"assistant","Content":[{"TYPE":"tool_use","Tool_Input":{"K":1},
+                "I\u017F_error":true}]}},"SESSION":{"Harness_Id":"claude","Parent_Harness_Session_ID":"p"}}"#,
+        )
+        .unwrap();
+        assert_eq!((&*p.provider, &*p.agent_name), ("openai", "a"));
+        let r = &p.response;
+        assert_eq!((&*r.model, r.done, &*r.stop_reason), ("m", true, "end"));
+        assert_eq!(r.usage.as_ref().map(|u| u.prompt_tokens), Some(3));
+        assert_eq!(r.message.role, "assistant");
+        let block = &r.message.content.as_ref().unwrap()[0];
+        assert_eq!(block.kind, "tool_use");
+        assert!(block.is_error);
+        // Inside a map[string]any the key is data, kept as written.
+        assert!(block.tool_input.as_ref().unwrap().contains_key("K"));
+        let session = p.session.unwrap();
+        assert_eq!(session.harness_id, "claude");
+        assert_eq!(session.parent_harness_session_id.as_deref(), Some("p"));
+        // Folded keys are typed like exact ones.
+        assert!(turn(r#"{"Response":{"CREATED_AT":5}}"#).is_err());
+        assert!(turn(r#"{"response":{"Extra":"x"}}"#).is_err());
+        // Exact or folded, the later key wins.
+        for body in [
+            r#"{"provider":"a","PROVIDER":"b"}"#,
+            r#"{"PROVIDER":"a","provider":"b"}"#,
+        ] {
+            assert_eq!(turn(body).unwrap().provider, "b", "{body}");
+        }
     }
 
     #[test]
