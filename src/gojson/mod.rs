@@ -24,6 +24,7 @@
 
 mod fold;
 mod surrogates;
+mod time;
 pub mod typed;
 mod utf8;
 mod value;
@@ -37,6 +38,7 @@ use serde::de::{self, Deserialize, DeserializeSeed, Visitor};
 pub use fold::fold_match;
 pub(crate) use fold::match_field;
 pub use surrogates::{repair_lone_surrogates, repair_lone_surrogates_str};
+pub use time::{TimeCheck, TimeError, check_rfc3339, check_time_json};
 pub(crate) use typed::typed_fields;
 pub use typed::{
     Document, Element, Fields, List, Path, StructElement, TypedFields, TypedStruct, mismatch,

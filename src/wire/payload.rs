@@ -16,8 +16,8 @@ use serde_json::value::RawValue;
 use super::{EnvelopeError, SessionEnvelope};
 use crate::gojson::typed::Object;
 use crate::gojson::{
-    InPlace, Key, Path, decode_whole, in_place_struct, match_field, null_clears, null_keeps,
-    repair_body,
+    InPlace, Key, Path, TimeCheck, decode_whole, in_place_struct, match_field, null_clears,
+    null_keeps, repair_body,
 };
 use crate::llm::provider::Provider;
 use crate::llm::{ChatRequest, Message, ParseError, Usage};
@@ -322,7 +322,7 @@ impl<'de> Visitor<'de> for ResponseVisitor {
                 "stop_reason" => map.next_value_seed(InPlace(&mut out.stop_reason))?,
                 "usage" => map.next_value_seed(InPlace(&mut out.usage))?,
                 // Not kept, but typed in the reference: a wrong kind fails the decode.
-                "created_at" => map.next_value_seed(CreatedAt)?,
+                "created_at" => map.next_value_seed(TimeCheck)?,
                 "extra" => {
                     map.next_value_seed(Object(RESPONSE.field("extra")))?;
                 },
@@ -333,63 +333,6 @@ impl<'de> Visitor<'de> for ResponseVisitor {
         }
         Ok(out)
     }
-}
-
-/// `created_at`: an RFC 3339 string or `null` (Go `time.Time`).
-struct CreatedAt;
-
-impl<'de> DeserializeSeed<'de> for CreatedAt {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for CreatedAt {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an RFC 3339 time string or null")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .map(|_| ())
-            .map_err(|e| E::custom(format_args!("parsing time {s:?}: {e}")))
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
-        Err(not_a_time_string())
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
-        Err(not_a_time_string())
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
-        Err(not_a_time_string())
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
-        Err(not_a_time_string())
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(not_a_time_string())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(not_a_time_string())
-    }
-}
-
-fn not_a_time_string<E: serde::de::Error>() -> E {
-    E::custom("Time.UnmarshalJSON: input is not a JSON string")
 }
 
 #[cfg(test)]
@@ -558,6 +501,27 @@ mod tests {
         // Outside a string the byte is a syntax error, as in Go.
         assert!(decode_turn(b"{\"provider\":\xff}").is_err());
         assert!(decode_batch(b"\xff").is_err());
+    }
+
+    #[test]
+    fn created_at_is_checked_as_go_time_unmarshal_json_checks_it() {
+        let created_at = |at: &str| turn(&format!(r#"{{"response":{{"created_at":{at}}}}}"#));
+        for ok in [
+            r#""2024-05-01T10:00:00+24:00""#,
+            r#""2024-05-01T1:02:03,5Z""#,
+            "null",
+        ] {
+            assert!(created_at(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            r#""2024-05-01T23:59:60Z""#,
+            r#""2024-05-01 10:00:00Z""#,
+            r#""2024-05-01t10:00:00z""#,
+            // Go reads the string raw, without unescaping it.
+            r#""2024-05-01T10:00:00\u005a""#,
+        ] {
+            assert!(created_at(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
