@@ -12,9 +12,9 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::parse::Scope;
 use super::{ChatRequest, ContentBlock, Message};
-use crate::gojson::typed::{Bool, Float, Int, StrList, set_str};
+use crate::gojson::typed::{Bool, Float, Int, set_str};
 use crate::gojson::{
-    BoolProbe, Document, Key, List, ObjectProbe, Path, StrProbe, StructElement, TypedStruct,
+    BoolProbe, Document, GoSlice, Key, List, ObjectProbe, Path, StrProbe, TypedStruct, finished,
     ignore_kinds, typed_fields,
 };
 
@@ -38,12 +38,18 @@ pub(super) struct RawRequest {
     req: ChatRequest,
     /// `MaxTokens` is a plain int in the reference: always reported, 0 when absent.
     max_tokens: i64,
+    messages: GoSlice<AnthropicMessage>,
+    stop: GoSlice<String>,
 }
 
 typed_fields! {
     RawRequest, "anthropic.anthropicRequest", "an Anthropic request object", |this, p, map| {
         "model" => set_str(map, p.field("model"), &mut this.req.model)?,
-        "messages" => this.req.messages = map.next_value_seed(messages(p.field("messages")))?,
+        "messages" => map.next_value_seed(List::new(
+            p.field("messages"),
+            "[]anthropic.anthropicMessage",
+            &mut this.messages,
+        ))?,
         // `system` is a Go `any`: it never fails, so a chain need not read it.
         "system" if this.scope == Scope::Chain => return Ok(false),
         "system" => this.req.system = map.next_value_seed(SystemProbe)?,
@@ -58,7 +64,7 @@ typed_fields! {
         "top_p" => this.req.top_p = map.next_value_seed(Float(p.field("top_p")))?,
         "top_k" => this.req.top_k = map.next_value_seed(Int(p.field("top_k")))?,
         "stop_sequences" => {
-            this.req.stop = map.next_value_seed(StrList(p.field("stop_sequences")))?;
+            map.next_value_seed(List::new(p.field("stop_sequences"), "[]string", &mut this.stop))?;
         },
         "stream" => this.req.stream = map.next_value_seed(Bool(p.field("stream")))?,
     }
@@ -70,17 +76,10 @@ impl TypedStruct for RawRequest {
     fn finish(self) -> ChatRequest {
         ChatRequest {
             max_tokens: Some(self.max_tokens),
+            messages: finished(self.messages),
+            stop: self.stop.into_vec(),
             ..self.req
         }
-    }
-}
-
-/// `messages`: `[]anthropicMessage`.
-fn messages(path: Path<'_>) -> List<'_, StructElement<AnthropicMessage>> {
-    List {
-        path,
-        target: "[]anthropic.anthropicMessage",
-        element: StructElement::new(),
     }
 }
 
@@ -444,6 +443,20 @@ mod tests {
             (&full.model, &full.messages)
         );
         assert!(parse_for_chain(r#"{"system":"s","max_tokens":1.5}"#).is_err());
+    }
+
+    #[test]
+    fn repeated_keys_decode_into_the_earlier_messages() {
+        let req = parse_request(
+            r#"{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}],
+                "messages":[{"content":"c"}],"stop_sequences":["x","y"],"stop_sequences":[null]}"#,
+        )
+        .unwrap();
+        // Element 0 keeps its role; `content` is an `any`, replaced whole.
+        assert_eq!(req.messages.len(), 1);
+        assert_eq!(req.messages[0].role, "user");
+        assert_eq!(only_content(&req), [ContentBlock::text("c")]);
+        assert_eq!(req.stop, ["x"]);
     }
 
     #[test]

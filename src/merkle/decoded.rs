@@ -2,6 +2,7 @@
 //! that need both the decoder and the chain builder.
 
 use super::build_chain;
+use crate::llm::ContentBlock;
 use crate::wire::{TurnError, decode_turn};
 
 fn chain_error(body: &str) -> String {
@@ -39,6 +40,22 @@ fn key_case_folds_as_in_go_and_hashes_as_the_exact_spelling() {
         "CONTENT":[{"TYPE":"text","Text":"yo"}]}}}"#;
     let chain = |body: &str| build_chain(decode_turn(body.as_bytes()).unwrap()).unwrap();
     assert_eq!(chain(folded), chain(exact));
+}
+
+#[test]
+fn a_repeated_content_key_merges_into_the_earlier_blocks_as_in_go() {
+    // The second `content` names no `type`: the block keeps the earlier one's, so the turn
+    // is valid and its head holds the second text, as the reference stores it.
+    let payload = decode_turn(
+        br#"{"provider":"openai","request":{"messages":[]},"response":{"message":{
+            "role":"assistant","content":[{"type":"text","text":"a"}],"content":[{"text":"b"}]}}}"#,
+    )
+    .unwrap();
+    let chain = build_chain(payload).unwrap();
+    assert_eq!(
+        chain.head().bucket.content,
+        Some(vec![ContentBlock::text("b")])
+    );
 }
 
 #[test]
