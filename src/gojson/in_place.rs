@@ -7,7 +7,7 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::GoSlice;
-use super::typed::{ObjectInto, Path};
+use super::typed::{Int, ObjectInto, Path};
 
 /// How a field takes a decoded JSON value, in place, as Go decodes into a struct field:
 /// `null` leaves a value field (string, bool, int, struct) as it is and makes a pointer,
@@ -30,8 +30,8 @@ impl<'de, T: DecodeInPlace<'de>> DeserializeSeed<'de> for InPlace<'_, T> {
     }
 }
 
-/// Value fields (`string`, `bool`, `int`): `null` leaves the current value, another value
-/// replaces it.
+/// Value fields (`string`, `bool`): `null` leaves the current value, another value replaces
+/// it.
 macro_rules! null_keeps {
     ($($t:ty),* $(,)?) => {$(
         impl<'de> $crate::gojson::DecodeInPlace<'de> for $t {
@@ -58,7 +58,18 @@ macro_rules! pointer_fields {
 }
 pub(crate) use pointer_fields;
 
-null_keeps!(String, bool, i64);
+null_keeps!(String, bool);
+
+/// A Go `int` field: the literal must be an integer, read as Go's `strconv.ParseInt` reads it
+/// (so `-0` is 0, while `1.0` and `1e2` are errors); `null` leaves the current value.
+impl<'de> DecodeInPlace<'de> for i64 {
+    fn decode_in_place<D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
+        if let Some(v) = Int(Path::Root("int")).deserialize(d)? {
+            *self = v;
+        }
+        Ok(())
+    }
+}
 
 /// The visitor of a pointer field (see `pointer_fields!`).
 pub struct Pointee<'a, T>(pub &'a mut Option<T>);

@@ -305,6 +305,10 @@ mod tests {
     fn int_rejects_fractions_with_the_literal() {
         let path = ROOT.field("max_tokens");
         assert_eq!(run(Int(path), "1024"), Ok(Some(1024)));
+        assert_eq!(run(Int(path), "-0"), Ok(Some(0)));
+        assert_eq!(run(Int(path), "-9223372036854775808"), Ok(Some(i64::MIN)));
+        assert!(run(Int(path), "9223372036854775808").is_err());
+        assert!(run(Int(path), "-0.0").is_err());
         assert_eq!(run(Int(path), "null"), Ok(None));
         assert_eq!(
             run(Int(path), "64.5"),

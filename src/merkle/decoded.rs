@@ -59,6 +59,20 @@ fn a_repeated_content_key_merges_into_the_earlier_blocks_as_in_go() {
 }
 
 #[test]
+fn minus_zero_in_an_int_field_is_accepted_as_zero() {
+    let payload = decode_turn(
+        br#"{"provider":"ollama","request":{"options":{"num_predict":-0}},"response":{
+            "usage":{"prompt_tokens":-0},"message":{"role":"assistant","content":[{"type":"text"}]}}}"#,
+    )
+    .unwrap();
+    let chain = build_chain(payload).unwrap();
+    assert_eq!(
+        chain.head().usage.as_ref().map(|u| u.prompt_tokens),
+        Some(0)
+    );
+}
+
+#[test]
 fn a_request_its_parser_refuses_gives_the_reference_error() {
     assert_eq!(
         chain_error(r#"{"provider":"anthropic","request":{"max_tokens":1.5}}"#),

@@ -270,6 +270,21 @@ mod tests {
     }
 
     #[test]
+    fn minus_zero_in_an_int_field_is_zero() {
+        let usage = |n: &str| {
+            turn(&format!(
+                r#"{{"response":{{"usage":{{"prompt_tokens":7,"prompt_tokens":{n}}}}}}}"#
+            ))
+            .map(|p| p.response.usage.map(|u| u.prompt_tokens))
+        };
+        assert_eq!(usage("-0"), Ok(Some(0)));
+        assert_eq!(usage("-12"), Ok(Some(-12)));
+        for refused in ["-0.0", "0.0", "1e2", "-0e0", "9223372036854775808"] {
+            assert!(usage(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
     fn go_leniencies() {
         let p = turn(
             r#"{"provider":"x","provider":"openai","agent_name":null,"unknown":[1],
