@@ -52,7 +52,9 @@ pub use time::{TimeCheck, TimeError, check_rfc3339, check_time_json};
 pub use typed::{Path, mismatch};
 pub use utf8::repair_invalid_utf8;
 pub(crate) use value::ignore_kinds;
-pub use value::{AnyValue, BoolProbe, ObjectProbe, StrProbe, go_number, skip_map, skip_seq};
+pub use value::{
+    AnySkip, AnyValue, BoolProbe, ObjectProbe, StrProbe, go_number, skip_map, skip_seq,
+};
 
 /// An object key, borrowed from the input unless it contained escapes.
 pub struct Key<'de>(pub Cow<'de, str>);

@@ -8,14 +8,14 @@
 use std::fmt;
 
 use serde::Deserializer;
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 use super::parse::Scope;
 use super::{ChatRequest, ContentBlock, Message};
 use crate::gojson::typed::{Bool, Float, Int, set_str};
 use crate::gojson::{
-    BoolProbe, Document, GoSlice, Key, List, ObjectProbe, Path, StrProbe, TypedStruct, finished,
-    ignore_kinds, typed_fields,
+    AnySkip, BoolProbe, Document, GoSlice, Key, List, ObjectProbe, Path, StrProbe, TypedStruct,
+    finished, ignore_kinds, typed_fields,
 };
 
 static ROOT: Path<'static> = Path::Root("anthropicRequest");
@@ -50,8 +50,9 @@ typed_fields! {
             "[]anthropic.anthropicMessage",
             &mut this.messages,
         ))?,
-        // `system` is a Go `any`: it never fails, so a chain need not read it.
-        "system" if this.scope == Scope::Chain => return Ok(false),
+        // `system` is a Go `any`: a chain needs nothing of it, but Go still builds it, and
+        // a number beyond float64 in it fails the request.
+        "system" if this.scope == Scope::Chain => map.next_value_seed(AnySkip)?,
         "system" => this.req.system = map.next_value_seed(SystemProbe)?,
         "max_tokens" => {
             if let Some(v) = map.next_value_seed(Int(p.field("max_tokens")))? {
@@ -188,7 +189,7 @@ impl<'de> Visitor<'de> for BlockVisitor {
                 "is_error" => is_error = map.next_value_seed(BoolProbe)?,
                 "content" => output = map.next_value_seed(ToolOutputProbe)?,
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(AnySkip)?;
                 }
             }
         }
@@ -243,7 +244,7 @@ impl<'de> Visitor<'de> for SourceVisitor {
                 "media_type" => media_type = map.next_value_seed(StrProbe)?,
                 "data" => data = map.next_value_seed(StrProbe)?,
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(AnySkip)?;
                 }
             }
         }
@@ -328,7 +329,7 @@ impl<'de> Visitor<'de> for TextPartProbe {
                 "type" if self.only_type.is_some() => kind = map.next_value_seed(StrProbe)?,
                 "text" => text = map.next_value_seed(StrProbe)?,
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(AnySkip)?;
                 }
             }
         }
@@ -631,6 +632,29 @@ mod tests {
         let req = parse(json!({"messages": [{"role": "user", "content": [
             {"TYPE": "text", "Text": "t"}]}]}));
         assert_eq!(only_content(&req), [ContentBlock::default()]);
+    }
+
+    #[test]
+    fn a_number_beyond_float64_in_an_any_value_fails_the_request() {
+        for body in [
+            r#"{"messages":[{"role":"user","content":[{"type":"text","text":"t","cache_control":{"ttl":1e400}}]}]}"#,
+            r#"{"messages":[{"role":"user","content":[{"type":"tool_result","content":[{"type":"text","x":[1e400]}]}]}]}"#,
+            r#"{"messages":[{"role":"user","content":{"a":1e400}}]}"#,
+            r#"{"messages":[{"role":"user","content":[1e400]}]}"#,
+            r#"{"system":[{"type":"text","text":"s","n":-1e400}]}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse_request(body),
+                    Err(ParseError::Syntax(_) | ParseError::Type(_))
+                ),
+                "{body}"
+            );
+            assert!(parse_for_chain(body).is_err(), "{body}");
+        }
+        // Keys no field takes are skipped unbuilt, by Go as here.
+        assert!(parse_request(r#"{"tools":[{"n":1e400}],"messages":[]}"#).is_ok());
+        assert!(parse_request(r#"{"messages":[{"role":"user","extra":1e400}]}"#).is_ok());
     }
 
     #[test]

@@ -7,13 +7,13 @@
 use std::fmt;
 
 use serde::Deserializer;
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{ChatRequest, ContentBlock, Message};
 use crate::gojson::typed::{Bool, Float, Int, ObjectInto, Str, set_str};
 use crate::gojson::{
-    AnyValue, Document, Fields, GoSlice, Key, List, Path, StrProbe, TypedStruct, finished,
+    AnySkip, AnyValue, Document, Fields, GoSlice, Key, List, Path, StrProbe, TypedStruct, finished,
     go_number, ignore_kinds, repair_lone_surrogates_str, typed_fields,
 };
 
@@ -297,7 +297,7 @@ impl<'de> Visitor<'de> for PartProbe {
                 "text" => text = map.next_value_seed(StrProbe)?,
                 "image_url" => image = map.next_value_seed(ImageUrlProbe)?,
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(AnySkip)?;
                 }
             }
         }
@@ -340,7 +340,7 @@ impl<'de> Visitor<'de> for ImageUrlProbe {
             match key.as_str() {
                 "url" => url = map.next_value_seed(StrProbe)?,
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(AnySkip)?;
                 }
             }
         }
@@ -588,6 +588,25 @@ mod tests {
         assert_eq!(content(&req, 3), None);
         assert_eq!(content(&req, 4), None);
         assert_eq!(content(&req, 5), None);
+    }
+
+    #[test]
+    fn a_number_beyond_float64_in_an_any_value_fails_the_request() {
+        for body in [
+            r#"{"messages":[{"role":"user","content":[{"type":"text","text":"t","x":1e400}]}]}"#,
+            r#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"u","w":1e400}}]}]}"#,
+            r#"{"stop":["a",1e400]}"#,
+        ] {
+            assert!(parse_request(body).is_err(), "{body}");
+        }
+        assert!(
+            parse_request(r#"{"tools":[1e400],"messages":[{"role":"user","audio":1e400}]}"#)
+                .is_ok()
+        );
+        // Arguments that do not decode drop the call, as a failed `json.Unmarshal` does.
+        let req = parse(json!({"messages": [{"role": "assistant", "tool_calls": [
+            {"id": "c", "function": {"name": "f", "arguments": "{\"a\":1e400}"}}]}]}));
+        assert_eq!(content(&req, 0), Some(&[][..]));
     }
 
     #[test]

@@ -73,6 +73,18 @@ fn minus_zero_in_an_int_field_is_accepted_as_zero() {
 }
 
 #[test]
+fn a_number_beyond_float64_in_a_request_any_value_is_unprocessable() {
+    let body = r#"{"provider":"anthropic","request":{"messages":[{"role":"user","content":[
+        {"type":"text","text":"hi","cache_control":{"ttl":1e400}}]}]},
+        "response":{"message":{"role":"assistant","content":[{"type":"text","text":"yo"}]}}}"#;
+    assert!(chain_error(body).starts_with("cannot parse request: "));
+    // In the payload's own `any` values it fails the body itself.
+    let body = r#"{"provider":"anthropic","response":{"message":{"role":"assistant",
+        "content":[{"type":"tool_use","tool_input":{"n":1e400}}]}}}"#;
+    assert!(decode_turn(body.as_bytes()).is_err());
+}
+
+#[test]
 fn a_request_its_parser_refuses_gives_the_reference_error() {
     assert_eq!(
         chain_error(r#"{"provider":"anthropic","request":{"max_tokens":1.5}}"#),
