@@ -7,10 +7,10 @@ use std::marker::PhantomData;
 
 use serde::Deserialize;
 use serde::Deserializer;
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
-use super::Key;
 use super::value::Probed;
 
 /// Where a value sits in the Go struct being decoded, for error messages.
@@ -105,6 +105,7 @@ macro_rules! reject_kinds {
         }
     };
 }
+pub(crate) use reject_kinds;
 
 /// Implements a seed per Go scalar type (`Seed: Rust type = "Go type"`): the field takes the
 /// JSON kind its [`Probed`] type keeps, `null` gives `None`, any other kind is Go's type error.
@@ -229,280 +230,60 @@ impl<'de> DeserializeSeed<'de> for Float<'_> {
     }
 }
 
-/// Decodes one element of a typed slice, knowing where it sits (for error messages).
-pub trait Element<'de> {
-    type Value;
+/// A Go `map[string]any` field decoded into `slot`: `null` makes it nil; an object adds its
+/// entries (numbers as float64) to the map already there, as Go decodes into a non-nil map,
+/// so a repeated key merges; any other kind is Go's type error.
+pub struct ObjectInto<'p, 's>(pub Path<'p>, pub &'s mut Option<Map<String, Value>>);
 
-    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<Self::Value, D::Error>;
-}
+impl<'de> DeserializeSeed<'de> for ObjectInto<'_, '_> {
+    type Value = ();
 
-/// A Go slice field (`[]T`): `null` gives no elements, another JSON kind is a type error
-/// naming `target`, and element `i` is decoded by `element` at `<path>.<i>`.
-pub struct List<'p, T> {
-    pub path: Path<'p>,
-    pub target: &'static str,
-    pub element: T,
-}
-
-impl<'de, T: Element<'de>> DeserializeSeed<'de> for List<'_, T> {
-    type Value = Vec<T::Value>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de, T: Element<'de>> Visitor<'de> for List<'_, T> {
-    type Value = Vec<T::Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array")
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        loop {
-            let at = At {
-                element: &self.element,
-                path: self.path.index(out.len()),
-            };
-            match seq.next_element_seed(at)? {
-                Some(v) => out.push(v),
-                None => return Ok(out),
-            }
-        }
-    }
-
-    reject_kinds!(bool, number, string, object);
-}
-
-/// A Go struct of a provider request, decoded key by key: each of its fields through the
-/// seed of its Go type, whose errors are Go's texts naming the field's path (a request that
-/// fails is a 422 quoting them); unknown keys skipped, the last duplicate winning. The body's
-/// own types decode through [`super::DecodeInPlace`] instead. Implemented with
-/// [`typed_fields!`].
-pub trait TypedFields {
-    /// Go's type name, as its type errors print it (`ollama.ollamaToolCall`).
-    const TARGET: &'static str;
-    /// What serde reports it expected.
-    const EXPECTING: &'static str;
-
-    /// Decodes the value of `key`, a field of the struct at `path`. `Ok(false)` when `key`
-    /// is no field of the struct: the value is then skipped.
-    fn field<'de, A: MapAccess<'de>>(
-        &mut self,
-        key: &str,
-        path: &Path<'_>,
-        map: &mut A,
-    ) -> Result<bool, A::Error>;
-}
-
-/// Implements [`TypedFields`] for a struct: its Go type name (for type errors), what serde
-/// reports it expected, and one arm per Go field, `"key" => expression`, each decoding the
-/// key's value from the map (an arm may carry a guard, and may `return Ok(false)` to have the
-/// value skipped). The closure-like head names the struct, the struct's path and the map as
-/// the arms use them. Keys without an arm are skipped.
-macro_rules! typed_fields {
-    ($ty:ty, $target:literal, $expecting:literal, |$this:ident, $path:ident, $map:ident| {
-        $($key:literal $(if $guard:expr)? => $arm:expr),* $(,)?
-    }) => {
-        impl $crate::gojson::TypedFields for $ty {
-            const TARGET: &'static str = $target;
-            const EXPECTING: &'static str = $expecting;
-
-            fn field<'de, A: serde::de::MapAccess<'de>>(
-                &mut self,
-                key: &str,
-                $path: &$crate::gojson::Path<'_>,
-                $map: &mut A,
-            ) -> Result<bool, A::Error> {
-                let $this = self;
-                match key {
-                    $($key $(if $guard)? => {
-                        $arm;
-                    })*
-                    _ => return Ok(false),
-                }
-                Ok(true)
-            }
-        }
-    };
-}
-pub(crate) use typed_fields;
-
-/// A [`TypedFields`] struct that is a whole request or an element of a [`List`]: decoded
-/// from its zero value, then turned into what the parser keeps.
-pub trait TypedStruct: TypedFields + Default {
-    type Output;
-
-    fn finish(self) -> Self::Output;
-}
-
-/// Decodes a Go struct into an existing value, as Go decodes into a struct field: keys
-/// overwrite what they name and leave the rest. `null` changes nothing; any other kind
-/// than an object is Go's type error. The seed's value says whether an object was read.
-pub struct Fields<'p, 'v, T>(pub Path<'p>, pub &'v mut T);
-
-impl<'de, T: TypedFields> DeserializeSeed<'de> for Fields<'_, '_, T> {
-    type Value = bool;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(FieldsVisitor {
-            path: self.0,
-            target: T::TARGET,
-            value: self.1,
-        })
-    }
-}
-
-struct FieldsVisitor<'p, 'v, T> {
-    path: Path<'p>,
-    target: &'static str,
-    value: &'v mut T,
-}
-
-impl<'de, T: TypedFields> Visitor<'de> for FieldsVisitor<'_, '_, T> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(T::EXPECTING)
-    }
-
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        while let Some(key) = map.next_key::<Key>()? {
-            if !self.value.field(key.as_str(), &self.path, &mut map)? {
-                map.next_value::<de::IgnoredAny>()?;
-            }
-        }
-        Ok(true)
-    }
-
-    reject_kinds!(bool, number, string, array);
-}
-
-/// The [`Element`] of a list of Go structs `T`.
-pub struct StructElement<T>(PhantomData<fn() -> T>);
-
-impl<T> StructElement<T> {
-    pub const fn new() -> Self {
-        StructElement(PhantomData)
-    }
-}
-
-impl<T> Default for StructElement<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<'de, T: TypedStruct> Element<'de> for StructElement<T> {
-    type Value = T::Output;
-
-    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<T::Output, D::Error> {
-        Document(path, T::default()).deserialize(d)
-    }
-}
-
-/// A Go struct decoded from `value` (its zero value, or one carrying settings) and then
-/// finished. At [`Path::Root`] it is a whole document: `null` gives the finished zero
-/// value, another kind than an object is Go's top-level type error.
-pub struct Document<'p, T>(pub Path<'p>, pub T);
-
-impl<'de, T: TypedStruct> DeserializeSeed<'de> for Document<'_, T> {
-    type Value = T::Output;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<T::Output, D::Error> {
-        let Document(path, mut value) = self;
-        Fields(path, &mut value).deserialize(d)?;
-        Ok(value.finish())
-    }
-}
-
-/// One element of a [`List`] with its path.
-struct At<'a, 'q, E> {
-    element: &'a E,
-    path: Path<'q>,
-}
-
-impl<'de, E: Element<'de>> DeserializeSeed<'de> for At<'_, '_, E> {
-    type Value = E::Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<E::Value, D::Error> {
-        self.element.decode(self.path, d)
-    }
-}
-
-/// A Go `[]string` field; `null` gives no elements, a `null` element is `""`.
-pub struct StrList<'p>(pub Path<'p>);
-
-impl<'de> DeserializeSeed<'de> for StrList<'_> {
-    type Value = Vec<String>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
-        List {
-            path: self.0,
-            target: "[]string",
-            element: StrElement,
-        }
-        .deserialize(d)
-    }
-}
-
-struct StrElement;
-
-impl<'de> Element<'de> for StrElement {
-    type Value = String;
-
-    fn decode<D: Deserializer<'de>>(&self, path: Path<'_>, d: D) -> Result<String, D::Error> {
-        Ok(Str(path).deserialize(d)?.unwrap_or_default())
-    }
-}
-
-/// A Go `map[string]any` field: an object (numbers as float64) or `null`.
-pub struct Object<'p>(pub Path<'p>);
-
-impl<'de> DeserializeSeed<'de> for Object<'_> {
-    type Value = Option<serde_json::Map<String, serde_json::Value>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(ObjectVisitor {
             path: self.0,
             target: "map[string]interface {}",
+            slot: self.1,
         })
     }
 }
 
-struct ObjectVisitor<'p> {
-    path: Path<'p>,
-    target: &'static str,
+/// A Go `map[string]any` field whose value is not kept, only checked.
+pub struct ObjectCheck<'p>(pub Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for ObjectCheck<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        ObjectInto(self.0, &mut None).deserialize(d)
+    }
 }
 
-impl<'de> Visitor<'de> for ObjectVisitor<'_> {
-    type Value = Option<serde_json::Map<String, serde_json::Value>>;
+struct ObjectVisitor<'p, 's> {
+    path: Path<'p>,
+    target: &'static str,
+    slot: &'s mut Option<Map<String, Value>>,
+}
+
+impl<'de> Visitor<'de> for ObjectVisitor<'_, '_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object")
     }
 
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_unit<E>(self) -> Result<(), E> {
+        *self.slot = None;
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = serde_json::Map::new();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let out = self.slot.get_or_insert_with(Map::new);
+        // An entry's value is an `any`, replaced whole by a repeated key.
         while let Some(key) = map.next_key::<String>()? {
             let v = map.next_value_seed(super::AnyValue)?;
             out.insert(key, v);
         }
-        Ok(Some(out))
+        Ok(())
     }
 
     reject_kinds!(bool, number, string, array);
@@ -524,6 +305,10 @@ mod tests {
     fn int_rejects_fractions_with_the_literal() {
         let path = ROOT.field("max_tokens");
         assert_eq!(run(Int(path), "1024"), Ok(Some(1024)));
+        assert_eq!(run(Int(path), "-0"), Ok(Some(0)));
+        assert_eq!(run(Int(path), "-9223372036854775808"), Ok(Some(i64::MIN)));
+        assert!(run(Int(path), "9223372036854775808").is_err());
+        assert!(run(Int(path), "-0.0").is_err());
         assert_eq!(run(Int(path), "null"), Ok(None));
         assert_eq!(
             run(Int(path), "64.5"),
@@ -549,28 +334,30 @@ mod tests {
     }
 
     #[test]
-    fn string_list_reports_the_element_index() {
-        let path = ROOT.field("stop_sequences");
-        assert_eq!(
-            run(StrList(path), r#"["a",null,"b"]"#),
-            Ok(vec!["a".to_owned(), String::new(), "b".to_owned()])
-        );
-        assert_eq!(run(StrList(path), "null"), Ok(vec![]));
-        assert_eq!(
-            run(StrList(path), r#"["a",1]"#),
-            Err("json: cannot unmarshal number into Go struct field anthropicRequest.stop_sequences.1 of type string".into())
-        );
-        assert_eq!(
-            run(StrList(path), r#""a""#),
-            Err("json: cannot unmarshal string into Go struct field anthropicRequest.stop_sequences of type []string".into())
-        );
+    fn a_repeated_map_key_merges_entries() {
+        let mut slot = None;
+        let path = ROOT.field("response_format");
+        run(ObjectInto(path, &mut slot), r#"{"a":1,"b":{"x":1}}"#).unwrap();
+        run(ObjectInto(path, &mut slot), r#"{"b":{"y":2},"c":3}"#).unwrap();
+        let merged = slot.unwrap();
+        assert_eq!(merged.len(), 3);
+        // The entry's value is an `any`: replaced, not merged.
+        assert_eq!(merged["b"], serde_json::json!({"y": 2}));
     }
 
     #[test]
     fn bool_and_object_kinds() {
         assert_eq!(run(Bool(ROOT.field("stream")), "true"), Ok(Some(true)));
         assert!(run(Bool(ROOT.field("stream")), "1").is_err());
-        assert!(run(Object(ROOT.field("response_format")), "\"json\"").is_err());
-        assert_eq!(run(Object(ROOT.field("response_format")), "null"), Ok(None));
+        let object = |json| {
+            let mut slot = Some(Map::new());
+            run(ObjectInto(ROOT.field("response_format"), &mut slot), json).map(|()| slot)
+        };
+        assert!(object("\"json\"").is_err());
+        assert_eq!(object("null"), Ok(None));
+        assert_eq!(
+            object(r#"{"a":1,"b":{"c":2}}"#).unwrap().unwrap()["b"]["c"],
+            2
+        );
     }
 }

@@ -8,14 +8,14 @@
 use std::fmt;
 
 use serde::Deserializer;
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 use super::parse::Scope;
 use super::{ChatRequest, ContentBlock, Message};
-use crate::gojson::typed::{Bool, Float, Int, StrList, set_str};
+use crate::gojson::typed::{Bool, Float, Int, set_str};
 use crate::gojson::{
-    BoolProbe, Document, Key, List, ObjectProbe, Path, StrProbe, StructElement, TypedStruct,
-    ignore_kinds, typed_fields,
+    AnySkip, BoolProbe, Document, GoSlice, Key, List, ObjectProbe, Path, StrProbe, TypedStruct,
+    finished, ignore_kinds, typed_fields,
 };
 
 static ROOT: Path<'static> = Path::Root("anthropicRequest");
@@ -38,14 +38,21 @@ pub(super) struct RawRequest {
     req: ChatRequest,
     /// `MaxTokens` is a plain int in the reference: always reported, 0 when absent.
     max_tokens: i64,
+    messages: GoSlice<AnthropicMessage>,
+    stop: GoSlice<String>,
 }
 
 typed_fields! {
     RawRequest, "anthropic.anthropicRequest", "an Anthropic request object", |this, p, map| {
         "model" => set_str(map, p.field("model"), &mut this.req.model)?,
-        "messages" => this.req.messages = map.next_value_seed(messages(p.field("messages")))?,
-        // `system` is a Go `any`: it never fails, so a chain need not read it.
-        "system" if this.scope == Scope::Chain => return Ok(false),
+        "messages" => map.next_value_seed(List::new(
+            p.field("messages"),
+            "[]anthropic.anthropicMessage",
+            &mut this.messages,
+        ))?,
+        // `system` is a Go `any`: a chain needs nothing of it, but Go still builds it, and
+        // a number beyond float64 in it fails the request.
+        "system" if this.scope == Scope::Chain => map.next_value_seed(AnySkip)?,
         "system" => this.req.system = map.next_value_seed(SystemProbe)?,
         "max_tokens" => {
             if let Some(v) = map.next_value_seed(Int(p.field("max_tokens")))? {
@@ -58,7 +65,7 @@ typed_fields! {
         "top_p" => this.req.top_p = map.next_value_seed(Float(p.field("top_p")))?,
         "top_k" => this.req.top_k = map.next_value_seed(Int(p.field("top_k")))?,
         "stop_sequences" => {
-            this.req.stop = map.next_value_seed(StrList(p.field("stop_sequences")))?;
+            map.next_value_seed(List::new(p.field("stop_sequences"), "[]string", &mut this.stop))?;
         },
         "stream" => this.req.stream = map.next_value_seed(Bool(p.field("stream")))?,
     }
@@ -70,17 +77,10 @@ impl TypedStruct for RawRequest {
     fn finish(self) -> ChatRequest {
         ChatRequest {
             max_tokens: Some(self.max_tokens),
+            messages: finished(self.messages),
+            stop: self.stop.into_vec(),
             ..self.req
         }
-    }
-}
-
-/// `messages`: `[]anthropicMessage`.
-fn messages(path: Path<'_>) -> List<'_, StructElement<AnthropicMessage>> {
-    List {
-        path,
-        target: "[]anthropic.anthropicMessage",
-        element: StructElement::new(),
     }
 }
 
@@ -189,7 +189,7 @@ impl<'de> Visitor<'de> for BlockVisitor {
                 "is_error" => is_error = map.next_value_seed(BoolProbe)?,
                 "content" => output = map.next_value_seed(ToolOutputProbe)?,
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(AnySkip)?;
                 }
             }
         }
@@ -244,7 +244,7 @@ impl<'de> Visitor<'de> for SourceVisitor {
                 "media_type" => media_type = map.next_value_seed(StrProbe)?,
                 "data" => data = map.next_value_seed(StrProbe)?,
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(AnySkip)?;
                 }
             }
         }
@@ -329,7 +329,7 @@ impl<'de> Visitor<'de> for TextPartProbe {
                 "type" if self.only_type.is_some() => kind = map.next_value_seed(StrProbe)?,
                 "text" => text = map.next_value_seed(StrProbe)?,
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(AnySkip)?;
                 }
             }
         }
@@ -444,6 +444,20 @@ mod tests {
             (&full.model, &full.messages)
         );
         assert!(parse_for_chain(r#"{"system":"s","max_tokens":1.5}"#).is_err());
+    }
+
+    #[test]
+    fn repeated_keys_decode_into_the_earlier_messages() {
+        let req = parse_request(
+            r#"{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}],
+                "messages":[{"content":"c"}],"stop_sequences":["x","y"],"stop_sequences":[null]}"#,
+        )
+        .unwrap();
+        // Element 0 keeps its role; `content` is an `any`, replaced whole.
+        assert_eq!(req.messages.len(), 1);
+        assert_eq!(req.messages[0].role, "user");
+        assert_eq!(only_content(&req), [ContentBlock::text("c")]);
+        assert_eq!(req.stop, ["x"]);
     }
 
     #[test]
@@ -594,11 +608,53 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_case_sensitive() {
-        // A documented divergence (README.md 10): Go would match `MODEL` and `Messages`.
+    fn key_case_folds_to_struct_fields_but_not_to_content_keys() {
         let req = parse(json!({"MODEL": "x", "Messages": [{"ROLE": "user", "content": "hi"}]}));
-        assert_eq!(req.model, "");
-        assert!(req.messages.is_empty());
+        assert_eq!(req.model, "x");
+        assert_eq!(req.messages[0].role, "user");
+        assert_eq!(only_content(&req), [ContentBlock::text("hi")]);
+        // The last of an exact and a folded key wins, whichever comes first.
+        for body in [
+            r#"{"model":"a","Model":"b"}"#,
+            r#"{"MODEL":"a","model":"b"}"#,
+        ] {
+            assert_eq!(parse_request(body).unwrap().model, "b", "{body}");
+        }
+        assert_eq!(
+            parse_request(r#"{"max_tokens":1,"max_to\u212Aen\u017F":2}"#)
+                .unwrap()
+                .max_tokens,
+            Some(2)
+        );
+        // Folded keys are typed like exact ones.
+        assert!(parse_request(r#"{"Max_Tokens":1.5}"#).is_err());
+        // Content blocks are Go maps, probed by exact key.
+        let req = parse(json!({"messages": [{"role": "user", "content": [
+            {"TYPE": "text", "Text": "t"}]}]}));
+        assert_eq!(only_content(&req), [ContentBlock::default()]);
+    }
+
+    #[test]
+    fn a_number_beyond_float64_in_an_any_value_fails_the_request() {
+        for body in [
+            r#"{"messages":[{"role":"user","content":[{"type":"text","text":"t","cache_control":{"ttl":1e400}}]}]}"#,
+            r#"{"messages":[{"role":"user","content":[{"type":"tool_result","content":[{"type":"text","x":[1e400]}]}]}]}"#,
+            r#"{"messages":[{"role":"user","content":{"a":1e400}}]}"#,
+            r#"{"messages":[{"role":"user","content":[1e400]}]}"#,
+            r#"{"system":[{"type":"text","text":"s","n":-1e400}]}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse_request(body),
+                    Err(ParseError::Syntax(_) | ParseError::Type(_))
+                ),
+                "{body}"
+            );
+            assert!(parse_for_chain(body).is_err(), "{body}");
+        }
+        // Keys no field takes are skipped unbuilt, by Go as here.
+        assert!(parse_request(r#"{"tools":[{"n":1e400}],"messages":[]}"#).is_ok());
+        assert!(parse_request(r#"{"messages":[{"role":"user","extra":1e400}]}"#).is_ok());
     }
 
     #[test]

@@ -6,9 +6,9 @@
 use serde_json::{Map, Value};
 
 use super::{ChatRequest, ContentBlock, Message};
-use crate::gojson::typed::{Bool, Float, Int, Object, StrList, set_str};
+use crate::gojson::typed::{Bool, Float, Int, ObjectInto, set_str};
 use crate::gojson::{
-    Document, Fields, List, Path, StructElement, TypedStruct, go_number, typed_fields,
+    Document, Fields, GoSlice, List, Path, TypedStruct, finished, go_number, typed_fields,
 };
 
 static ROOT: Path<'static> = Path::Root("ollamaRequest");
@@ -26,12 +26,17 @@ pub(super) struct RawRequest {
     format: String,
     keep_alive: String,
     options: Option<Options>,
+    messages: GoSlice<RawMessage>,
 }
 
 typed_fields! {
     RawRequest, "ollama.ollamaRequest", "an Ollama request object", |this, p, map| {
         "model" => set_str(map, p.field("model"), &mut this.req.model)?,
-        "messages" => this.req.messages = map.next_value_seed(messages(p.field("messages")))?,
+        "messages" => map.next_value_seed(List::new(
+            p.field("messages"),
+            "[]ollama.ollamaMessage",
+            &mut this.messages,
+        ))?,
         "stream" => this.req.stream = map.next_value_seed(Bool(p.field("stream")))?,
         "format" => set_str(map, p.field("format"), &mut this.format)?,
         "keep_alive" => set_str(map, p.field("keep_alive"), &mut this.keep_alive)?,
@@ -49,14 +54,17 @@ impl TypedStruct for RawRequest {
     type Output = ChatRequest;
 
     fn finish(self) -> ChatRequest {
-        let mut req = self.req;
+        let mut req = ChatRequest {
+            messages: finished(self.messages),
+            ..self.req
+        };
         if let Some(o) = self.options {
             req.temperature = o.temperature;
             req.top_p = o.top_p;
             req.top_k = o.top_k;
             req.seed = o.seed;
             req.max_tokens = o.num_predict;
-            req.stop = o.stop;
+            req.stop = o.stop.into_vec();
             if let Some(v) = o.num_ctx {
                 req.extra.insert("num_ctx".into(), Value::from(v));
             }
@@ -91,7 +99,7 @@ struct Options {
     num_ctx: Option<i64>,
     repeat_penalty: Option<f64>,
     repeat_last_n: Option<i64>,
-    stop: Vec<String>,
+    stop: GoSlice<String>,
 }
 
 typed_fields! {
@@ -110,16 +118,7 @@ typed_fields! {
         "repeat_last_n" => {
             this.repeat_last_n = map.next_value_seed(Int(p.field("repeat_last_n")))?;
         },
-        "stop" => this.stop = map.next_value_seed(StrList(p.field("stop")))?,
-    }
-}
-
-/// `messages`: `[]ollamaMessage`.
-fn messages(path: Path<'_>) -> List<'_, StructElement<RawMessage>> {
-    List {
-        path,
-        target: "[]ollama.ollamaMessage",
-        element: StructElement::new(),
+        "stop" => map.next_value_seed(List::new(p.field("stop"), "[]string", &mut this.stop))?,
     }
 }
 
@@ -128,17 +127,21 @@ fn messages(path: Path<'_>) -> List<'_, StructElement<RawMessage>> {
 struct RawMessage {
     role: String,
     content: String,
-    images: Vec<String>,
-    tool_calls: Vec<ToolCall>,
+    images: GoSlice<String>,
+    tool_calls: GoSlice<ToolCall>,
 }
 
 typed_fields! {
     RawMessage, "ollama.ollamaMessage", "a message object", |this, p, map| {
         "role" => set_str(map, p.field("role"), &mut this.role)?,
         "content" => set_str(map, p.field("content"), &mut this.content)?,
-        "images" => this.images = map.next_value_seed(StrList(p.field("images")))?,
+        "images" => map.next_value_seed(List::new(p.field("images"), "[]string", &mut this.images))?,
         "tool_calls" => {
-            this.tool_calls = map.next_value_seed(tool_calls(p.field("tool_calls")))?;
+            map.next_value_seed(List::new(
+                p.field("tool_calls"),
+                "[]ollama.ollamaToolCall",
+                &mut this.tool_calls,
+            ))?;
         },
     }
 }
@@ -155,6 +158,7 @@ impl TypedStruct for RawMessage {
             images,
             tool_calls: calls,
         } = self;
+        let (images, calls) = (images.into_vec(), calls.into_vec());
         let mut content =
             Vec::with_capacity(usize::from(!text.is_empty()) + images.len() + calls.len());
         if !text.is_empty() {
@@ -179,15 +183,7 @@ impl TypedStruct for RawMessage {
     }
 }
 
-/// `tool_calls`: `[{id string, function: {index int, name string, arguments object}}]`.
-fn tool_calls(path: Path<'_>) -> List<'_, StructElement<ToolCall>> {
-    List {
-        path,
-        target: "[]ollama.ollamaToolCall",
-        element: StructElement::new(),
-    }
-}
-
+/// One of `tool_calls`: `{id string, function: {index int, name string, arguments object}}`.
 #[derive(Default)]
 struct ToolCall {
     id: String,
@@ -204,14 +200,6 @@ typed_fields! {
     }
 }
 
-impl TypedStruct for ToolCall {
-    type Output = ToolCall;
-
-    fn finish(self) -> ToolCall {
-        self
-    }
-}
-
 #[derive(Default)]
 struct Function {
     name: String,
@@ -225,7 +213,7 @@ typed_fields! {
             map.next_value_seed(Int(p.field("index")))?;
         },
         "name" => set_str(map, p.field("name"), &mut this.name)?,
-        "arguments" => this.arguments = map.next_value_seed(Object(p.field("arguments")))?,
+        "arguments" => map.next_value_seed(ObjectInto(p.field("arguments"), &mut this.arguments))?,
     }
 }
 
@@ -258,6 +246,25 @@ mod tests {
     }
 
     #[test]
+    fn repeated_keys_decode_into_the_earlier_values() {
+        let req = parse_request(
+            r#"{"messages":[{"role":"user","content":"a","images":["I","J"]}],
+                "messages":[{"images":["K"],"tool_calls":[{"function":{"arguments":{"x":1}}}]}],
+                "messages":[{"tool_calls":[{"function":{"name":"f","arguments":{"y":2}}}]}]}"#,
+        )
+        .unwrap();
+        let blocks = req.messages[0].content.as_deref().unwrap();
+        assert_eq!(req.messages[0].role, "user");
+        assert_eq!(blocks[0], ContentBlock::text("a"));
+        assert_eq!(blocks[1].image_base64, "K");
+        assert_eq!(blocks[2].tool_name, "f");
+        assert_eq!(
+            blocks[2].tool_input,
+            Some(json!({"x": 1, "y": 2}).as_object().unwrap().clone())
+        );
+    }
+
+    #[test]
     fn a_request_that_is_not_an_object_is_a_top_level_type_error() {
         assert_eq!(
             parse_request("[1]").unwrap_err().to_string(),
@@ -281,6 +288,16 @@ mod tests {
                 .as_ref()
                 .is_some_and(|m| m.contains_key("q"))
         );
+    }
+
+    #[test]
+    fn key_case_folds_to_struct_fields() {
+        let req = parse(json!({"Options": {"Temperature": 0.5, "TOP_\u{212A}": 3},
+            "MESSAGES": [{"Role": "user", "Content": "hi", "Images": ["A"]}]}));
+        assert_eq!((req.temperature, req.top_k), (Some(0.5), Some(3)));
+        let blocks = req.messages[0].content.as_deref().unwrap();
+        assert_eq!(blocks[0], ContentBlock::text("hi"));
+        assert_eq!(blocks[1].image_base64, "A");
     }
 
     #[test]

@@ -7,14 +7,14 @@
 use std::fmt;
 
 use serde::Deserializer;
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{ChatRequest, ContentBlock, Message};
-use crate::gojson::typed::{Bool, Float, Int, Object, Str, set_str};
+use crate::gojson::typed::{Bool, Float, Int, ObjectInto, Str, set_str};
 use crate::gojson::{
-    AnyValue, Document, Fields, Key, List, Path, StrProbe, StructElement, TypedStruct, go_number,
-    ignore_kinds, repair_lone_surrogates_str, typed_fields,
+    AnySkip, AnyValue, Document, Fields, GoSlice, Key, List, Path, StrProbe, TypedStruct, finished,
+    go_number, ignore_kinds, repair_lone_surrogates_str, typed_fields,
 };
 
 static ROOT: Path<'static> = Path::Root("openaiRequest");
@@ -31,12 +31,17 @@ pub(super) struct RawRequest {
     frequency_penalty: Option<f64>,
     presence_penalty: Option<f64>,
     response_format: Option<Map<String, Value>>,
+    messages: GoSlice<RawMessage>,
 }
 
 typed_fields! {
     RawRequest, "openai.openaiRequest", "an OpenAI request object", |this, p, map| {
         "model" => set_str(map, p.field("model"), &mut this.req.model)?,
-        "messages" => this.req.messages = map.next_value_seed(messages(p.field("messages")))?,
+        "messages" => map.next_value_seed(List::new(
+            p.field("messages"),
+            "[]openai.openaiMessage",
+            &mut this.messages,
+        ))?,
         "max_tokens" => this.req.max_tokens = map.next_value_seed(Int(p.field("max_tokens")))?,
         "temperature" => {
             this.req.temperature = map.next_value_seed(Float(p.field("temperature")))?
@@ -53,7 +58,7 @@ typed_fields! {
             this.presence_penalty = map.next_value_seed(Float(p.field("presence_penalty")))?;
         },
         "response_format" => {
-            this.response_format = map.next_value_seed(Object(p.field("response_format")))?;
+            map.next_value_seed(ObjectInto(p.field("response_format"), &mut this.response_format))?;
         },
     }
 }
@@ -62,7 +67,10 @@ impl TypedStruct for RawRequest {
     type Output = ChatRequest;
 
     fn finish(self) -> ChatRequest {
-        let mut req = self.req;
+        let mut req = ChatRequest {
+            messages: finished(self.messages),
+            ..self.req
+        };
         if let Some(v) = self.frequency_penalty {
             req.extra
                 .insert("frequency_penalty".into(), Value::Number(go_number(v)));
@@ -111,15 +119,6 @@ impl<'de> Visitor<'de> for StopProbe {
     ignore_kinds!(Vec::new(); null, bool, number, object);
 }
 
-/// `messages`: `[]openaiMessage`.
-fn messages(path: Path<'_>) -> List<'_, StructElement<RawMessage>> {
-    List {
-        path,
-        target: "[]openai.openaiMessage",
-        element: StructElement::new(),
-    }
-}
-
 /// `content` as the reference sees it before conversion.
 #[derive(Default)]
 enum Content {
@@ -141,7 +140,7 @@ struct RawMessage {
     role: String,
     content: Content,
     tool_call_id: String,
-    tool_calls: Vec<ToolCall>,
+    tool_calls: GoSlice<ToolCall>,
 }
 
 typed_fields! {
@@ -154,7 +153,11 @@ typed_fields! {
         },
         "tool_call_id" => set_str(map, p.field("tool_call_id"), &mut this.tool_call_id)?,
         "tool_calls" => {
-            this.tool_calls = map.next_value_seed(tool_calls(p.field("tool_calls")))?;
+            map.next_value_seed(List::new(
+                p.field("tool_calls"),
+                "[]openai.openaiToolCall",
+                &mut this.tool_calls,
+            ))?;
         },
     }
 }
@@ -163,7 +166,8 @@ impl TypedStruct for RawMessage {
     type Output = Message;
 
     fn finish(self) -> Message {
-        convert(self.role, self.content, self.tool_calls, self.tool_call_id)
+        let calls = self.tool_calls.into_vec();
+        convert(self.role, self.content, calls, self.tool_call_id)
     }
 }
 
@@ -293,7 +297,7 @@ impl<'de> Visitor<'de> for PartProbe {
                 "text" => text = map.next_value_seed(StrProbe)?,
                 "image_url" => image = map.next_value_seed(ImageUrlProbe)?,
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(AnySkip)?;
                 }
             }
         }
@@ -336,7 +340,7 @@ impl<'de> Visitor<'de> for ImageUrlProbe {
             match key.as_str() {
                 "url" => url = map.next_value_seed(StrProbe)?,
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value_seed(AnySkip)?;
                 }
             }
         }
@@ -344,15 +348,6 @@ impl<'de> Visitor<'de> for ImageUrlProbe {
     }
 
     ignore_kinds!(None; null, bool, number, string, array);
-}
-
-/// `tool_calls`: a typed array of `{id, type, function: {name, arguments}}`.
-fn tool_calls(path: Path<'_>) -> List<'_, StructElement<ToolCall>> {
-    List {
-        path,
-        target: "[]openai.openaiToolCall",
-        element: StructElement::new(),
-    }
 }
 
 /// One tool call: `id`, `function.name`, `function.arguments`.
@@ -373,14 +368,6 @@ typed_fields! {
         "function" => {
             map.next_value_seed(Fields(p.field("function"), &mut this.function))?;
         },
-    }
-}
-
-impl TypedStruct for ToolCall {
-    type Output = ToolCall;
-
-    fn finish(self) -> ToolCall {
-        self
     }
 }
 
@@ -435,6 +422,35 @@ mod tests {
         assert_eq!(
             call.tool_input.as_ref().and_then(|m| m["q"].as_f64()),
             Some(1.0)
+        );
+    }
+
+    #[test]
+    fn key_case_folds_to_struct_fields() {
+        let req = parse(json!({"Messages": [{"Role": "assistant", "TOOL_CALLS": [
+            {"ID": "c", "Function": {"NAME": "f", "Arguments": "{}"}}]}], "STREAM": true}));
+        assert_eq!(req.stream, Some(true));
+        let call = &content(&req, 0).unwrap()[0];
+        assert_eq!((&*call.tool_use_id, &*call.tool_name), ("c", "f"));
+        // Content parts are Go maps, probed by exact key.
+        let req = parse(json!({"messages": [{"role": "user", "content": [{"Type": "text"}]}]}));
+        assert_eq!(content(&req, 0).unwrap()[0].kind, "");
+    }
+
+    #[test]
+    fn repeated_keys_decode_into_the_earlier_values() {
+        let req = parse_request(
+            r#"{"messages":[{"role":"assistant","tool_calls":[{"id":"c1","function":{"name":"f"}}]}],
+                "messages":[{"tool_calls":[{"function":{"arguments":"{}"}}]}],
+                "response_format":{"type":"json_schema","a":1},"response_format":{"type":"json_object"}}"#,
+        )
+        .unwrap();
+        let call = &content(&req, 0).unwrap()[0];
+        assert_eq!(req.messages[0].role, "assistant");
+        assert_eq!((&*call.tool_use_id, &*call.tool_name), ("c1", "f"));
+        assert_eq!(
+            req.extra["response_format"],
+            json!({"type": "json_object", "a": 1})
         );
     }
 
@@ -572,6 +588,25 @@ mod tests {
         assert_eq!(content(&req, 3), None);
         assert_eq!(content(&req, 4), None);
         assert_eq!(content(&req, 5), None);
+    }
+
+    #[test]
+    fn a_number_beyond_float64_in_an_any_value_fails_the_request() {
+        for body in [
+            r#"{"messages":[{"role":"user","content":[{"type":"text","text":"t","x":1e400}]}]}"#,
+            r#"{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"u","w":1e400}}]}]}"#,
+            r#"{"stop":["a",1e400]}"#,
+        ] {
+            assert!(parse_request(body).is_err(), "{body}");
+        }
+        assert!(
+            parse_request(r#"{"tools":[1e400],"messages":[{"role":"user","audio":1e400}]}"#)
+                .is_ok()
+        );
+        // Arguments that do not decode drop the call, as a failed `json.Unmarshal` does.
+        let req = parse(json!({"messages": [{"role": "assistant", "tool_calls": [
+            {"id": "c", "function": {"name": "f", "arguments": "{\"a\":1e400}"}}]}]}));
+        assert_eq!(content(&req, 0), Some(&[][..]));
     }
 
     #[test]

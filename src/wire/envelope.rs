@@ -1,9 +1,10 @@
 //! The optional `session` block of a turn: which org, harness and harness session it belongs to.
 
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use crate::gojson::{in_place_struct, null_clears};
+use crate::gojson::{DecodeInPlace, in_place_struct, pointer_fields};
 
 /// Harness id used when the envelope has none.
 pub const UNKNOWN_HARNESS: &str = "unknown";
@@ -42,7 +43,16 @@ in_place_struct!(SessionEnvelope, "a session envelope object" {
     "harness_metadata" => harness_metadata,
 });
 
-null_clears!(String, Box<RawValue>);
+pointer_fields!(SessionEnvelope, String);
+
+/// `harness_metadata` is a `json.RawMessage`: a value replaces it whole, and `null` is
+/// taken as its absence.
+impl<'de> DecodeInPlace<'de> for Option<Box<RawValue>> {
+    fn decode_in_place<D: serde::Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
+        *self = Option::<Box<RawValue>>::deserialize(d)?;
+        Ok(())
+    }
+}
 
 /// Why an envelope was refused (wire.md §5.2). The texts match the reference's.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

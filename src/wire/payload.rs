@@ -1,26 +1,21 @@
 //! Turn and batch payloads (wire.md §1.4) and their decoding.
 //!
-//! Bodies are decoded with Go's leniencies (see [`crate::gojson`]): lone surrogate escapes
-//! become U+FFFD, `null` leaves a field at its zero value, the last duplicate key wins and
-//! unknown keys are ignored. Unlike the reference, a body that is not UTF-8 is refused.
+//! Bodies are decoded with Go's leniencies (see [`crate::gojson`]): bytes that are not UTF-8
+//! and lone surrogate escapes become U+FFFD, `null` leaves a field at its zero value, the
+//! last duplicate key wins and unknown keys are ignored.
 
 use std::cell::Cell;
 use std::fmt;
-use std::marker::PhantomData;
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use serde_json::error::Category;
 use serde_json::value::RawValue;
 
+use super::response::{ChatResponse, ResponseError, ResponseSlots};
 use super::{EnvelopeError, SessionEnvelope};
-use crate::gojson::typed::Object;
-use crate::gojson::{
-    InPlace, Key, Path, decode_whole, in_place_struct, null_clears, null_keeps,
-    repair_lone_surrogates,
-};
+use crate::gojson::{DecodeInPlace, GoSlice, InPlace, Key, in_place_struct, match_field};
 use crate::llm::provider::Provider;
-use crate::llm::{ChatRequest, Message, ParseError, Usage};
+use crate::llm::{ChatRequest, ParseError};
 
 /// One captured turn: the provider's request and the reduced response.
 #[derive(Debug, Default)]
@@ -86,64 +81,6 @@ pub struct BatchPayload {
     pub turns: Option<Vec<TurnPayload>>,
 }
 
-/// The already-reduced, provider-agnostic response.
-#[derive(Debug, Default)]
-pub struct ChatResponse {
-    pub model: String,
-    pub message: Message,
-    pub done: bool,
-    pub stop_reason: String,
-    pub usage: Option<Usage>,
-}
-
-/// Why a reduced response cannot make a head node (wire.md §1.5 4c), in check order.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ResponseError {
-    #[error("missing response.message.role")]
-    MissingRole,
-    #[error("missing response.message.content")]
-    MissingContent,
-    #[error("missing response.message.content[{0}].type")]
-    MissingBlockType(usize),
-}
-
-impl ChatResponse {
-    /// The reference's checks before a turn is accepted: a role, at least one block, and a
-    /// type on every block.
-    pub fn validate(&self) -> Result<(), ResponseError> {
-        if self.message.role.is_empty() {
-            return Err(ResponseError::MissingRole);
-        }
-        let blocks = self.message.content.as_deref().unwrap_or_default();
-        if blocks.is_empty() {
-            return Err(ResponseError::MissingContent);
-        }
-        match blocks.iter().position(|b| b.kind.is_empty()) {
-            Some(i) => Err(ResponseError::MissingBlockType(i)),
-            None => Ok(()),
-        }
-    }
-}
-
-/// A body that could not be decoded: 400 `invalid envelope: <text>`.
-#[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
-    #[error("{0}")]
-    Json(String),
-    #[error("empty batch")]
-    EmptyBatch,
-}
-
-impl DecodeError {
-    fn from_json(e: &serde_json::Error) -> Self {
-        match e.classify() {
-            // Go's text for a truncated or empty body.
-            Category::Eof => DecodeError::Json("unexpected end of JSON input".to_owned()),
-            _ => DecodeError::Json(e.to_string()),
-        }
-    }
-}
-
 /// A turn that decoded but cannot be turned into a chain: 422 `unprocessable turn: <text>`.
 #[derive(Debug, thiserror::Error)]
 pub enum TurnError {
@@ -155,96 +92,74 @@ pub enum TurnError {
     InvalidResponse(#[from] ResponseError),
 }
 
-/// Decodes a single-turn body.
-///
-/// When `provider` names a supported provider before `request` comes (the order capture
-/// proxies write), the request is parsed for the chain in the same pass as the body: on
-/// large turns that halves the bytes scanned. Whenever that pass fails, or a later
-/// duplicate `provider` key changes the provider, the body is decoded again the plain way
-/// (request kept verbatim), so errors, their texts and their order are exactly those of
-/// decoding first and parsing the request afterwards.
-pub fn decode_turn(body: &[u8]) -> Result<TurnPayload, DecodeError> {
-    let body = repair_lone_surrogates(body);
-    let text = utf8(&body)?;
-    let retry = Cell::new(false);
-    match decode_text(text, TurnSeed(Some(&retry))) {
-        Err(_) if retry.get() => decode_text(text, TurnSeed(None)),
-        decoded => decoded,
+/// A turn as Go decodes it, before its slices are cut to length (see [`GoSlice`]). A batch
+/// keeps its turns so until the whole body is decoded, since a repeated `turns` key decodes
+/// into them.
+#[derive(Default)]
+pub(super) struct TurnSlots {
+    provider: String,
+    agent_name: String,
+    request: Request,
+    response: ResponseSlots,
+    session: Option<SessionEnvelope>,
+}
+
+impl TurnSlots {
+    pub(super) fn finish(self) -> TurnPayload {
+        TurnPayload {
+            provider: self.provider,
+            agent_name: self.agent_name,
+            request: self.request,
+            response: self.response.finish(),
+            session: self.session,
+        }
     }
-}
-
-/// Decodes a batch body `{"turns":[…]}`; a missing, null or empty `turns` is `EmptyBatch`.
-pub fn decode_batch(body: &[u8]) -> Result<Vec<TurnPayload>, DecodeError> {
-    let batch: BatchPayload = decode(body)?;
-    match batch.turns {
-        Some(turns) if !turns.is_empty() => Ok(turns),
-        _ => Err(DecodeError::EmptyBatch),
-    }
-}
-
-fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeError> {
-    let body = repair_lone_surrogates(body);
-    decode_text(utf8(&body)?, PhantomData)
-}
-
-/// Runs `seed` over the whole text, refusing trailing data. The text was validated as
-/// UTF-8 once, so parsing from `str` skips serde_json's per-string checks.
-fn decode_text<'de, S: DeserializeSeed<'de>>(
-    text: &'de str,
-    seed: S,
-) -> Result<S::Value, DecodeError> {
-    decode_whole(text, seed).map_err(|e| DecodeError::from_json(&e))
-}
-
-/// The body as text. Validation is SIMD-accelerated (`simdutf8`): bodies carry mostly
-/// text, and this is the one check that covers every byte; the standard library's check
-/// only runs again to locate the error.
-fn utf8(body: &[u8]) -> Result<&str, DecodeError> {
-    simdutf8::basic::from_utf8(body).map_err(|_| {
-        let at = std::str::from_utf8(body).map_or_else(|e| e.valid_up_to(), |s| s.len());
-        DecodeError::Json(format!("body is not valid UTF-8 (byte {at})"))
-    })
 }
 
 impl<'de> Deserialize<'de> for TurnPayload {
     /// The plain decode: the request is kept verbatim (batches need its size).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        TurnSeed(None).deserialize(d)
+        let mut turn = TurnSlots::default();
+        turn.decode_in_place(d)?;
+        Ok(turn.finish())
     }
 }
 
-/// Decodes a turn payload. With a flag, a request whose provider is already known is
-/// parsed in the same pass, and the flag is raised when the decode must be redone the
-/// plain way (see [`decode_turn`]).
-struct TurnSeed<'a>(Option<&'a Cell<bool>>);
+/// Decodes a turn payload into `turn`. With `inline`, a request whose provider is already
+/// known is parsed in the same pass, and the flag is raised when the decode must be redone
+/// the plain way (see [`super::decode_turn`]).
+pub(super) struct TurnSeed<'a, 't> {
+    pub(super) inline: Option<&'a Cell<bool>>,
+    pub(super) turn: &'t mut TurnSlots,
+}
 
-impl<'de> DeserializeSeed<'de> for TurnSeed<'_> {
-    type Value = TurnPayload;
+impl<'de> DeserializeSeed<'de> for TurnSeed<'_, '_> {
+    type Value = ();
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<TurnPayload, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for TurnSeed<'_> {
-    type Value = TurnPayload;
+impl<'de> Visitor<'de> for TurnSeed<'_, '_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a turn payload object")
     }
 
-    fn visit_unit<E>(self) -> Result<TurnPayload, E> {
-        Ok(TurnPayload::default())
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TurnPayload, A::Error> {
-        let mut out = TurnPayload::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let out = self.turn;
         while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
+            match_field!(key.as_str(), {
                 "provider" => map.next_value_seed(InPlace(&mut out.provider))?,
                 "agent_name" => map.next_value_seed(InPlace(&mut out.agent_name))?,
                 "request" => {
-                    let inline = self.0.zip(Provider::from_name(&out.provider));
+                    let inline = self.inline.zip(Provider::from_name(&out.provider));
                     out.request = match inline {
                         Some((retry, provider)) => {
                             // Any failure inside the request is reported by the plain
@@ -254,17 +169,18 @@ impl<'de> Visitor<'de> for TurnSeed<'_> {
                             retry.set(false);
                             Request::Parsed(provider, request)
                         }
+                        // `json.RawMessage`: a repeated key replaces it.
                         None => Request::Raw(map.next_value()?),
                     };
-                }
+                },
                 "response" => map.next_value_seed(InPlace(&mut out.response))?,
                 "session" => map.next_value_seed(InPlace(&mut out.session))?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
-                }
-            }
+                },
+            });
         }
-        if let (Request::Parsed(parsed_by, _), Some(retry)) = (&out.request, self.0) {
+        if let (Request::Parsed(parsed_by, _), Some(retry)) = (&out.request, self.inline) {
             // A duplicate `provider` after `request` wins in Go: the request must be read
             // again by the final provider's parser, or not at all.
             if parsed_by.name() != out.provider {
@@ -272,277 +188,41 @@ impl<'de> Visitor<'de> for TurnSeed<'_> {
                 return Err(serde::de::Error::custom("provider changed after request"));
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
-in_place_struct!(BatchPayload, "a batch payload object" {
+/// A batch element is decoded into the turn already at its place (see [`GoSlice`]).
+impl<'de> DecodeInPlace<'de> for TurnSlots {
+    fn decode_in_place<D: Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
+        TurnSeed {
+            inline: None,
+            turn: self,
+        }
+        .deserialize(d)
+    }
+}
+
+/// A batch body as Go decodes it (see [`TurnSlots`]).
+#[derive(Default)]
+struct BatchSlots {
+    turns: Option<GoSlice<TurnSlots>>,
+}
+
+in_place_struct!(BatchSlots, "a batch payload object" {
     "turns" => turns,
 });
 
-null_keeps!(ChatResponse);
-null_clears!(SessionEnvelope, Vec<TurnPayload>);
-
-static RESPONSE: Path<'static> = Path::Root("ChatResponse");
-
-impl<'de> Deserialize<'de> for ChatResponse {
+impl<'de> Deserialize<'de> for BatchPayload {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(ResponseVisitor)
-    }
-}
-
-struct ResponseVisitor;
-
-impl<'de> Visitor<'de> for ResponseVisitor {
-    type Value = ChatResponse;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a response object")
-    }
-
-    fn visit_unit<E>(self) -> Result<ChatResponse, E> {
-        Ok(ChatResponse::default())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ChatResponse, A::Error> {
-        let mut out = ChatResponse::default();
-        while let Some(key) = map.next_key::<Key>()? {
-            match key.as_str() {
-                "model" => map.next_value_seed(InPlace(&mut out.model))?,
-                "message" => map.next_value_seed(InPlace(&mut out.message))?,
-                "done" => map.next_value_seed(InPlace(&mut out.done))?,
-                "stop_reason" => map.next_value_seed(InPlace(&mut out.stop_reason))?,
-                "usage" => map.next_value_seed(InPlace(&mut out.usage))?,
-                // Not kept, but typed in the reference: a wrong kind fails the decode.
-                "created_at" => map.next_value_seed(CreatedAt)?,
-                "extra" => {
-                    map.next_value_seed(Object(RESPONSE.field("extra")))?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// `created_at`: an RFC 3339 string or `null` (Go `time.Time`).
-struct CreatedAt;
-
-impl<'de> DeserializeSeed<'de> for CreatedAt {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for CreatedAt {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an RFC 3339 time string or null")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .map(|_| ())
-            .map_err(|e| E::custom(format_args!("parsing time {s:?}: {e}")))
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
-        Err(not_a_time_string())
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
-        Err(not_a_time_string())
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
-        Err(not_a_time_string())
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
-        Err(not_a_time_string())
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(not_a_time_string())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(not_a_time_string())
-    }
-}
-
-fn not_a_time_string<E: serde::de::Error>() -> E {
-    E::custom("Time.UnmarshalJSON: input is not a JSON string")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::llm::ContentBlock;
-
-    fn turn(json: &str) -> Result<TurnPayload, String> {
-        decode_turn(json.as_bytes()).map_err(|e| e.to_string())
-    }
-
-    /// The turn as a batch decodes it: request kept verbatim.
-    fn batch_turn(json: &str) -> TurnPayload {
-        let body = format!(r#"{{"turns":[{json}]}}"#);
-        decode_batch(body.as_bytes()).unwrap().remove(0)
-    }
-
-    #[test]
-    fn request_null_is_kept_and_absence_is_none() {
-        let p = batch_turn(r#"{"provider":"openai","request":null}"#);
-        assert_eq!(p.request.raw().map(RawValue::get), Some("null"));
-        let p = turn(r#"{"provider":"openai"}"#).unwrap();
-        assert!(matches!(p.request, Request::Absent));
-    }
-
-    #[test]
-    fn request_is_kept_byte_exact() {
-        let raw = r#"{ "model" : "m",  "messages":[ ] }"#;
-        let p = batch_turn(&format!(r#"{{"provider":"openai","request":{raw}}}"#));
-        assert_eq!(p.request.raw().map(RawValue::get), Some(raw));
-    }
-
-    #[test]
-    fn request_is_parsed_in_the_body_pass_when_its_provider_comes_first() {
-        let body = r#"{"provider":"openai","request":{"model":"a"},
-            "request":{"model":"m","messages":[{"role":"user","content":"hi"}]}}"#;
-        match turn(body).unwrap().request {
-            Request::Parsed(Provider::OpenAi, request) => {
-                assert_eq!(request.model, "m", "the last duplicate wins");
-                assert_eq!(request.messages.len(), 1);
-            }
-            other => panic!("expected a parsed request, got {other:?}"),
-        }
-        let raw = |body: &str| matches!(turn(body).unwrap().request, Request::Raw(_));
-        assert!(raw(r#"{"request":{},"provider":"openai"}"#));
-        assert!(raw(r#"{"provider":"bedrock","request":{}}"#));
-    }
-
-    #[test]
-    fn a_request_its_parser_refuses_is_kept_verbatim_for_the_reference_error() {
-        let p = turn(r#"{"provider":"anthropic","request":{"max_tokens":1.5}}"#).unwrap();
-        assert!(matches!(p.request, Request::Raw(_)));
-        assert!(matches!(
-            p.request.into_chain_request(Provider::Anthropic),
-            Err(ParseError::Type(_))
-        ));
-    }
-
-    #[test]
-    fn a_provider_changed_after_the_request_is_the_one_that_parses_it() {
-        let p = turn(
-            r#"{"provider":"openai","request":{"messages":[{"role":"user","content":"x"}]},
-                "provider":"ollama"}"#,
-        )
-        .unwrap();
-        assert_eq!(p.provider, "ollama");
-        assert!(matches!(p.request, Request::Raw(_)));
-        let p = turn(r#"{"provider":"openai","request":{},"provider":"nope"}"#).unwrap();
-        assert_eq!(p.provider, "nope");
-        assert!(matches!(p.request, Request::Raw(_)));
-    }
-
-    #[test]
-    fn body_errors_read_the_same_whether_or_not_the_request_was_parsed_inline() {
-        for body in [
-            r#"{"provider":"openai","request":{"model":}}"#,
-            r#"{"provider":"openai","request":{"model":"m""#,
-            r#"{"provider":"openai","request":{"messages":[1]},"response":{"usage":{"prompt_tokens":"x"}}}"#,
-            r#"{"provider":"openai","request":{},"response":{"done":"yes"}}"#,
-        ] {
-            let plain = decode::<TurnPayload>(body.as_bytes()).map(drop);
-            assert_eq!(
-                turn(body).map(drop),
-                plain.map_err(|e| e.to_string()),
-                "{body}"
-            );
-        }
-    }
-
-    #[test]
-    fn go_leniencies() {
-        let p = turn(
-            r#"{"provider":"x","provider":"openai","agent_name":null,"unknown":[1],
-                "response":{"model":null,"done":null,"usage":null,"message":{"role":"assistant","content":null}},
-                "session":null}"#,
-        )
-        .unwrap();
-        assert_eq!(p.provider, "openai");
-        assert_eq!(p.agent_name, "");
-        assert_eq!(p.response.message.content, None);
-        assert!(p.session.is_none());
-        assert!(turn("null").unwrap().provider.is_empty());
-    }
-
-    #[test]
-    fn lone_surrogates_become_replacement_characters() {
-        let p = turn(
-            r#"{"response":{"message":{"role":"assistant","content":[{"type":"text","text":"\ud800 \udc00 \ud83d\ude00"}]}}}"#,
-        )
-        .unwrap();
-        let text = &p.response.message.content.unwrap()[0].text;
-        assert_eq!(text, "\u{fffd} \u{fffd} \u{1f600}");
-    }
-
-    #[test]
-    fn undecodable_bodies_are_errors() {
-        assert_eq!(turn("").unwrap_err(), "unexpected end of JSON input");
-        assert!(turn("{").is_err());
-        assert!(turn("[1]").is_err());
-        assert!(decode_turn(b"{\"provider\":\"\xff\"}").is_err());
-        assert!(turn(r#"{"response":{"usage":{"prompt_tokens":1.5}}}"#).is_err());
-        assert!(turn(r#"{"response":{"created_at":"yesterday"}}"#).is_err());
-        assert!(turn(r#"{"response":{"created_at":5}}"#).is_err());
-        assert!(turn(r#"{"response":{"extra":"x"}}"#).is_err());
-        assert!(turn(r#"{"response":{"created_at":"2024-05-01T10:00:00Z","extra":{"a":1},"raw_response":[1]}}"#).is_ok());
-    }
-
-    #[test]
-    fn batches() {
-        assert!(matches!(decode_batch(b"{}"), Err(DecodeError::EmptyBatch)));
-        assert!(matches!(
-            decode_batch(b"{\"turns\":null}"),
-            Err(DecodeError::EmptyBatch)
-        ));
-        assert!(matches!(
-            decode_batch(b"{\"turns\":[]}"),
-            Err(DecodeError::EmptyBatch)
-        ));
-        let turns = decode_batch(br#"{"turns":[{"provider":"openai"},null]}"#).unwrap();
-        assert_eq!(turns.len(), 2);
-        assert_eq!(turns[1].provider, "");
-        assert!(
-            decode_batch(br#"{"turns":[{"response":{"usage":{"total_tokens":"x"}}}]}"#).is_err()
-        );
-    }
-
-    #[test]
-    fn response_validation_in_order() {
-        let mut r = ChatResponse::default();
-        assert_eq!(r.validate(), Err(ResponseError::MissingRole));
-        r.message.role = "assistant".into();
-        assert_eq!(r.validate(), Err(ResponseError::MissingContent));
-        r.message.content = Some(vec![]);
-        assert_eq!(r.validate(), Err(ResponseError::MissingContent));
-        r.message.content = Some(vec![ContentBlock::text("a"), ContentBlock::default()]);
-        assert_eq!(r.validate(), Err(ResponseError::MissingBlockType(1)));
-        assert_eq!(
-            ResponseError::MissingBlockType(1).to_string(),
-            "missing response.message.content[1].type"
-        );
-        r.message.content = Some(vec![ContentBlock::text("a")]);
-        assert_eq!(r.validate(), Ok(()));
+        let batch = BatchSlots::deserialize(d)?;
+        let turns = batch.turns.map(|turns| {
+            turns
+                .into_vec()
+                .into_iter()
+                .map(TurnSlots::finish)
+                .collect()
+        });
+        Ok(BatchPayload { turns })
     }
 }
