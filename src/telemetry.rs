@@ -287,7 +287,7 @@ impl Metrics {
         let status = match rejection {
             Rejection::Body(_) | Rejection::Envelope(_) => status::REJECT_ENVELOPE,
             Rejection::Turn(TurnError::UnsupportedProvider(_)) => status::UNKNOWN_PROVIDER,
-            Rejection::Turn(_) => status::REJECT_PARSE,
+            Rejection::Turn(_) | Rejection::Limit(_) => status::REJECT_PARSE,
         };
         self.write(provider, status);
     }

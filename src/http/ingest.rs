@@ -59,7 +59,7 @@ pub async fn ingest(
             // The reference labels an envelope rejection "unknown" even though the provider
             // is known at that point; dashboards rely on it.
             let label = match rejection {
-                Rejection::Turn(_) => provider.as_str(),
+                Rejection::Turn(_) | Rejection::Limit(_) => provider.as_str(),
                 Rejection::Body(_) | Rejection::Envelope(_) => "",
             };
             metrics.turn_rejected(label, &rejection);

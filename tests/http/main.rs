@@ -16,6 +16,7 @@ mod basics;
 mod batch;
 mod conversation;
 mod ingest;
+mod limits;
 mod nodes;
 mod ordering;
 mod process;
