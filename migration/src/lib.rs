@@ -2,7 +2,7 @@
 //! (`cargo run -p migration -- up|down|status|fresh|refresh`).
 //!
 //! The first three migrations are equivalent to the reference's (baseline nodes, ancestry
-//! helper, session tracking); the fourth holds reel's additions. Each has a working `down`.
+//! helper, session tracking); the later ones hold reel's additions. Each has a working `down`.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -14,6 +14,7 @@ mod m20260421_121449_baseline_nodes;
 mod m20260421_155913_ancestry_helper;
 mod m20260521_020542_session_tracking;
 mod m20261125_000001_turn_heads;
+mod m20261202_000001_session_cost_range;
 mod script;
 
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260421_155913_ancestry_helper::Migration),
             Box::new(m20260521_020542_session_tracking::Migration),
             Box::new(m20261125_000001_turn_heads::Migration),
+            Box::new(m20261202_000001_session_cost_range::Migration),
         ]
     }
 }

@@ -3,6 +3,8 @@
 
 use actix_web::http::StatusCode;
 use entity::{nodes, sessions};
+use reel::cost::{MAX_RATE, Rates};
+use sea_orm::ConnectionTrait;
 use sea_orm::prelude::Decimal;
 use serde_json::{Value, json};
 
@@ -194,6 +196,66 @@ async fn indexed_node_text_is_bounded() {
         turn["response"]["message"]["role"] = json!("\u{0}".repeat(128));
         counted(&app.ingest(&turn).await);
         counted(&app.ingest(&conv.turn(1)).await);
+        app.stop().await;
+    }
+}
+
+#[actix_rt::test]
+async fn session_costs_past_the_reference_column_are_stored() {
+    for db in TestDb::all().await {
+        // The most expensive price a table may hold: one dollar a token.
+        let app = TestApp::spawn_with(&db, |c| {
+            let rates = Rates {
+                input: MAX_RATE,
+                output: MAX_RATE,
+                cache_read: None,
+                cache_write: None,
+            };
+            c.pricing.insert("pricey".to_owned(), rates);
+        })
+        .await;
+        let conv = Conversation::claude("pricey");
+        let usage = json!({
+            "prompt_tokens": MAX, "completion_tokens": MAX,
+            "cache_creation_input_tokens": MAX, "cache_read_input_tokens": MAX,
+        });
+        let pricey = |n: usize| {
+            let mut turn = with_usage(conv.turn(n), usage.clone());
+            turn["response"]["model"] = json!("pricey");
+            turn
+        };
+        // 4 × 10^9 USD a turn: the reference's NUMERIC(12,4) held less than 10^8.
+        let session = counted(&app.ingest(&pricey(0)).await);
+        assert_eq!(counted(&app.ingest(&pricey(1)).await), session);
+        assert_eq!(counted(&app.ingest(&conv.turn(2)).await), session);
+        let conn = app.db().await;
+        let row = rows::session(&conn, session).await;
+        assert_eq!(row.turn_count, 3);
+        assert_eq!(usd(row.total_cost_usd), 8e9 + 0.0005);
+        app.stop().await;
+    }
+}
+
+#[actix_rt::test]
+async fn counters_stop_at_the_largest_turn_count() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        let conv = Conversation::claude("full");
+        let session = counted(&app.ingest(&conv.turn(0)).await);
+        let conn = app.db().await;
+        conn.execute_unprepared("UPDATE sessions SET turn_count = 2147483647")
+            .await
+            .expect("fill the counter");
+        let before = rows::session(&conn, session).await;
+
+        // Stored and counted as a turn (its head is marked), but no counter moves.
+        assert_eq!(counted(&app.ingest(&conv.turn(1)).await), session);
+        let after = rows::session(&conn, session).await;
+        assert_eq!(after.turn_count, i32::MAX);
+        assert_eq!(after.total_input_tokens, before.total_input_tokens);
+        assert_eq!(after.total_output_tokens, before.total_output_tokens);
+        assert_eq!(after.total_cost_usd, before.total_cost_usd);
+        assert_eq!(rows::node_count(&conn).await, 4);
         app.stop().await;
     }
 }

@@ -92,7 +92,7 @@ async fn stepping_down_keeps_one_row_per_hash_and_stepping_up_restores_the_schem
         assert_eq!(count(&db, "SELECT COUNT(*) FROM nodes").await, 4);
 
         // Down past reel's additions and the session tracking migration.
-        Migrator::down(&db, Some(2)).await.unwrap();
+        Migrator::down(&db, Some(3)).await.unwrap();
         assert!(!has_table(&db, "sessions").await, "{:?}", t.backend);
         assert_eq!(count(&db, "SELECT COUNT(*) FROM nodes").await, 2);
 
