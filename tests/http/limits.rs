@@ -259,3 +259,86 @@ async fn counters_stop_at_the_largest_turn_count() {
         app.stop().await;
     }
 }
+
+/// `turn` as JSON text with its session's `harness_metadata` an object nested `levels`
+/// deep. Built as text: serde_json's values recurse to serialize and drop.
+pub fn with_nested_metadata(turn: &Value, levels: usize) -> String {
+    let mut turn = turn.clone();
+    turn["session"]["harness_metadata"] = json!("@metadata@");
+    let nested = format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels));
+    turn.to_string().replace(r#""@metadata@""#, &nested)
+}
+
+/// Posts a JSON text body to `/v1/ingest`.
+pub async fn ingest_text(app: &TestApp, body: String) -> TestResponse {
+    app.post_raw("/v1/ingest", &[("content-type", "application/json")], body)
+        .await
+}
+
+#[actix_rt::test]
+async fn envelope_fields_have_byte_limits() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        let conv = Conversation::claude("envelope-limits");
+        counted(&app.ingest(&conv.turn(0)).await);
+        let long = |n: usize| json!("x".repeat(n));
+        for (field, value, limit) in [
+            ("auth_subject", long(513), 512),
+            ("harness_id", long(3000), 256),
+            ("harness_session_id", long(3000), 512),
+            ("harness_version", long(257), 256),
+            ("cwd", long(4097), 4096),
+            ("name", long(4097), 4096),
+            ("parent_harness_session_id", long(3000), 512),
+            ("parent_harness_id", long(257), 256),
+            ("harness_metadata", json!({"k": "x".repeat(65536)}), 65536),
+        ] {
+            let mut turn = conv.turn(1);
+            turn["session"][field] = value;
+            let error = format!("invalid envelope: {field} longer than {limit} bytes");
+            refused(&app, &turn, StatusCode::BAD_REQUEST, &error).await;
+        }
+        // The org id keeps the reference's check, which allows at most 45 bytes.
+        let mut turn = conv.turn(1);
+        turn["session"]["org_id"] = long(3000);
+        let error = "invalid envelope: org_id is not a valid UUID: invalid UUID length: 3000";
+        refused(&app, &turn, StatusCode::BAD_REQUEST, error).await;
+
+        // At the limits, every byte a U+0000 stored as three bytes, the session's indexes
+        // (natural key, auth subject) and its fork parent's still hold them on Postgres.
+        let nul = |n: usize| json!("\u{0}".repeat(n));
+        let mut turn = Conversation::new("nul-key", None).turn(0);
+        turn["session"] = json!({
+            "harness_id": nul(256), "harness_session_id": nul(512), "auth_subject": nul(512),
+            "parent_harness_id": nul(255) , "parent_harness_session_id": nul(512),
+            "harness_version": nul(256), "cwd": nul(4096), "name": nul(4096),
+        });
+        counted(&app.ingest(&turn).await);
+        counted(&app.ingest(&conv.turn(1)).await);
+        app.stop().await;
+    }
+}
+
+#[actix_rt::test]
+async fn metadata_nested_too_deep_is_400() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        let conv = Conversation::claude("deep");
+        for levels in [65, 127, 200, 10_000] {
+            let before = snapshot(&app).await;
+            let res = ingest_text(&app, with_nested_metadata(&conv.turn(0), levels)).await;
+            let error = "invalid envelope: harness_metadata nested deeper than 64 levels";
+            assert_refused(&res, StatusCode::BAD_REQUEST, error);
+            assert!(
+                before == snapshot(&app).await,
+                "a refused turn changed rows"
+            );
+        }
+        let res = ingest_text(&app, with_nested_metadata(&conv.turn(0), 64)).await;
+        counted(&res);
+        // Merged into the stored object by the next turn.
+        let res = ingest_text(&app, with_nested_metadata(&conv.turn(1), 64)).await;
+        counted(&res);
+        app.stop().await;
+    }
+}
