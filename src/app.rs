@@ -43,6 +43,10 @@ pub enum StartupError {
     Prices(#[from] PriceTableError),
 }
 
+/// How often the server checks whether a large body's memory was freed and, if so, asks
+/// the allocator to give it back ([`Application::release_memory_with`]).
+const RELEASE_CHECK: Duration = Duration::from_secs(1);
+
 /// A built server, listening but not yet serving.
 pub struct Application {
     server: Server,
@@ -51,6 +55,8 @@ pub struct Application {
     db: DatabaseConnection,
     metrics: Metrics,
     shutdown_timeout: Duration,
+    body_limits: BodyLimits,
+    release_memory: Option<fn()>,
 }
 
 impl Application {
@@ -82,6 +88,10 @@ impl Application {
                 writer_queued: Some(metrics.writer_queued.clone()),
             },
         );
+        let body_limits = BodyLimits::new(
+            config.server.body_limit_bytes,
+            config.server.body_budget_bytes,
+        );
         let settings = SessionSettings::from(&config.sessions);
         let registry = Registry::new(store.clone(), settings, metrics.clone())
             .map_err(StartupError::Arbiters)?;
@@ -90,10 +100,7 @@ impl Application {
             store,
             metrics: metrics.clone(),
             prices: Arc::new(prices),
-            body_limits: BodyLimits::new(
-                config.server.body_limit_bytes,
-                config.server.body_budget_bytes,
-            ),
+            body_limits: body_limits.clone(),
             admin: AdminAuth::new(config.admin.token.clone(), config.listens_on_loopback()),
             retry_after_secs: config.sessions.retry_after_secs,
             batch_parallelism: config.sessions.batch_parallelism,
@@ -139,7 +146,18 @@ impl Application {
             db,
             metrics,
             shutdown_timeout,
+            body_limits,
+            release_memory: None,
         })
+    }
+
+    /// Calls `release` (within a second) after a large request body's memory was freed: the
+    /// binary passes its allocator's collection, which returns freed memory to the system
+    /// that the allocator would otherwise keep until its next allocations
+    /// (ARCHITECTURE.md#memory).
+    pub fn release_memory_with(mut self, release: fn()) -> Self {
+        self.release_memory = Some(release);
+        self
     }
 
     /// The address actually bound (the chosen port when configured with port 0).
@@ -163,10 +181,25 @@ impl Application {
             registry,
             db,
             shutdown_timeout,
+            body_limits,
+            release_memory,
             ..
         } = self;
         let handle: ServerHandle = server.handle();
         let mut server = actix_rt::spawn(server);
+        let releaser = release_memory.map(|release| {
+            actix_rt::spawn(async move {
+                let mut check = actix_rt::time::interval(RELEASE_CHECK);
+                loop {
+                    check.tick().await;
+                    if body_limits.take_released() {
+                        release();
+                    }
+                }
+            })
+        });
+        // The releaser only runs while the server does.
+        let _releaser = releaser.map(AbortOnDrop);
         tokio::select! {
             () = shutdown => {}
             ended = &mut server => {
@@ -191,6 +224,15 @@ impl Application {
         }
         tracing::info!("shutdown complete");
         served
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(actix_rt::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -75,7 +75,8 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Largest accepted request body after Content-Encoding decoding, in bytes.
     pub body_limit_bytes: usize,
-    /// Total bytes of request bodies held in memory at once, across all requests.
+    /// Total bytes of request bodies held in memory at once, across all requests: decoded
+    /// bytes, the capacity they grow into and their decoders' state.
     pub body_budget_bytes: usize,
     /// How long a graceful shutdown waits for in-flight requests, in seconds.
     pub shutdown_timeout_secs: u64,
@@ -96,7 +97,7 @@ impl Default for ServerConfig {
             listen: DEFAULT_LISTEN.to_owned(),
             workers: 0,
             body_limit_bytes: 64 * 1024 * 1024,
-            body_budget_bytes: 1024 * 1024 * 1024,
+            body_budget_bytes: 256 * 1024 * 1024,
             shutdown_timeout_secs: 30,
             keep_alive_secs: 5,
             nodes_default_limit: 1000,
@@ -304,10 +305,15 @@ impl Config {
                 });
             }
         }
-        if self.server.body_budget_bytes < self.server.body_limit_bytes {
+        // One largest body must fit the budget, or it would be refused with a 429 forever.
+        let min_budget = crate::http::min_body_budget(self.server.body_limit_bytes);
+        if self.server.body_budget_bytes < min_budget {
             return Err(ConfigError::Invalid {
                 setting: "server.body_budget_bytes",
-                reason: "must be at least server.body_limit_bytes".to_owned(),
+                reason: format!(
+                    "must be at least server.body_limit_bytes + 69 MiB ({min_budget} bytes): \
+                     room for one largest body and its decoders"
+                ),
             });
         }
         if self.server.nodes_default_limit > self.server.nodes_max_limit {
@@ -448,6 +454,19 @@ mod tests {
         config.sessions.pending_per_session = 0;
         let err = config.validate().unwrap_err();
         assert!(err.to_string().contains("pending_per_session"), "{err}");
+    }
+
+    #[test]
+    fn the_body_budget_must_admit_one_largest_body() {
+        let mut config = Config::default();
+        config.server.body_limit_bytes = 64 << 20;
+        config.server.body_budget_bytes = (64 + 1 + 68) << 20;
+        config
+            .validate()
+            .expect("the smallest budget for 64 MiB bodies");
+        config.server.body_budget_bytes -= 1;
+        let err = config.validate().unwrap_err();
+        assert!(err.to_string().contains("body_budget_bytes"), "{err}");
     }
 
     #[test]

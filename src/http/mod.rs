@@ -21,7 +21,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::Serialize;
 
 pub use admin::AdminAuth;
-pub use body::BodyLimits;
+pub use body::{BodyLimits, min_budget as min_body_budget};
 pub use error::ApiError;
 pub use request_id::REQUEST_ID_HEADER;
 
