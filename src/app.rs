@@ -91,6 +91,7 @@ impl Application {
         let body_limits = BodyLimits::new(
             config.server.body_limit_bytes,
             config.server.body_budget_bytes,
+            Duration::from_secs(config.server.body_timeout_secs),
         );
         let settings = SessionSettings::from(&config.sessions);
         let registry = Registry::new(store.clone(), settings, metrics.clone())
@@ -118,7 +119,8 @@ impl Application {
             source,
         })?;
         let shutdown_timeout = Duration::from_secs(config.server.shutdown_timeout_secs);
-        let mut server = HttpServer::new(move || {
+        let workers = config.http_workers();
+        let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(http::request_middleware))
                 .configure(http::configure(state.clone()))
@@ -127,10 +129,13 @@ impl Application {
         // and reel must drain actors after the HTTP server stopped.
         .disable_signals()
         .shutdown_timeout(config.server.shutdown_timeout_secs)
-        .keep_alive(Duration::from_secs(config.server.keep_alive_secs));
-        if config.server.workers > 0 {
-            server = server.workers(config.server.workers);
-        }
+        .keep_alive(Duration::from_secs(config.server.keep_alive_secs))
+        .client_request_timeout(Duration::from_secs(
+            config.server.client_request_timeout_secs,
+        ))
+        .workers(workers)
+        // actix bounds connections per worker.
+        .max_connections(config.server.max_connections.div_ceil(workers));
         let server = server
             .listen(listener)
             .map_err(|source| StartupError::Bind {

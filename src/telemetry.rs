@@ -114,6 +114,7 @@ pub struct Metrics {
     pub overloaded_total: IntCounterVec,
     pub unavailable_total: IntCounter,
     pub body_too_large_total: IntCounter,
+    pub body_timeout_total: IntCounter,
     pub nul_replacements_total: IntCounter,
     pub unknown_model_cost_total: IntCounter,
 }
@@ -205,6 +206,10 @@ impl Metrics {
             "reel_body_too_large_total",
             "Requests answered 413 because the body exceeded the limit.",
         )?;
+        let body_timeout_total = IntCounter::new(
+            "reel_body_timeout_total",
+            "Requests answered 408 because the body did not arrive in time.",
+        )?;
         let nul_replacements_total = IntCounter::new(
             "reel_nul_replacements_total",
             "U+0000 characters stored as U+FFFD.",
@@ -229,6 +234,7 @@ impl Metrics {
         registry.register(Box::new(overloaded_total.clone()))?;
         registry.register(Box::new(unavailable_total.clone()))?;
         registry.register(Box::new(body_too_large_total.clone()))?;
+        registry.register(Box::new(body_timeout_total.clone()))?;
         registry.register(Box::new(nul_replacements_total.clone()))?;
         registry.register(Box::new(unknown_model_cost_total.clone()))?;
 
@@ -249,6 +255,7 @@ impl Metrics {
             overloaded_total,
             unavailable_total,
             body_too_large_total,
+            body_timeout_total,
             nul_replacements_total,
             unknown_model_cost_total,
         })

@@ -22,6 +22,8 @@ pub enum ApiError {
     Rejected(#[from] Rejection),
     #[error("Request Entity Too Large: the body exceeds {limit} bytes")]
     TooLarge { limit: usize },
+    #[error("Request Timeout: the body did not arrive within {secs} seconds")]
+    BodyTimeout { secs: u64 },
     /// A limit is full: retry after `retry_after` seconds.
     #[error("{message}")]
     Overloaded { message: String, retry_after: u64 },
@@ -85,6 +87,7 @@ impl ResponseError for ApiError {
             },
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,

@@ -339,6 +339,12 @@ async fn read_ingest_body(
                 state.metrics.body_too_large_total.inc();
                 ApiError::TooLarge { limit }
             }
+            BodyError::Timeout(timeout) => {
+                state.metrics.body_timeout_total.inc();
+                ApiError::BodyTimeout {
+                    secs: timeout.as_secs(),
+                }
+            }
             BodyError::OverBudget => {
                 state.metrics.overloaded(OverloadReason::BodyBudget);
                 ApiError::Overloaded {

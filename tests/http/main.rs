@@ -23,3 +23,4 @@ mod ordering;
 mod process;
 mod raw;
 mod rows;
+mod timeouts;

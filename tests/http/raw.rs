@@ -80,6 +80,13 @@ impl Raw {
         }
     }
 
+    /// True when the server sent something (or closed) within `wait`.
+    pub async fn readable_within(&self, wait: Duration) -> bool {
+        actix_rt::time::timeout(wait, self.stream.readable())
+            .await
+            .is_ok()
+    }
+
     /// Reads one response: its head, then `Content-Length` bytes of body, or the rest of
     /// the stream without one.
     pub async fn response(&mut self) -> RawResponse {

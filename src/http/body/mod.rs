@@ -12,6 +12,7 @@ mod inflate;
 use std::cell::Cell;
 use std::io::{self, Write as _};
 use std::rc::Rc;
+use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::http::header::{self, ContentEncoding};
@@ -43,13 +44,17 @@ const FIRST_GUESS_RATIO: usize = 8;
 pub struct BodyLimits {
     /// Largest decoded body.
     pub limit: usize,
+    /// Time a client has to send the whole body: a slow client would otherwise hold its
+    /// connection and its budget share for as long as it likes.
+    pub timeout: Duration,
     budget: Budget,
 }
 
 impl BodyLimits {
-    pub fn new(limit: usize, budget_bytes: usize) -> Self {
+    pub fn new(limit: usize, budget_bytes: usize, timeout: Duration) -> Self {
         BodyLimits {
             limit,
+            timeout,
             budget: Budget::new(budget_bytes),
         }
     }
@@ -94,6 +99,8 @@ pub enum BodyError {
     Read(String),
     #[error("overloaded: request bodies in memory exceed the budget")]
     OverBudget,
+    #[error("the body did not arrive within {} seconds", .0.as_secs())]
+    Timeout(Duration),
 }
 
 impl From<Refusal> for BodyError {
@@ -107,8 +114,18 @@ impl From<Refusal> for BodyError {
 
 /// Reads the whole body, decoding every `Content-Encoding` listed (gzip, deflate, br, zstd,
 /// stacked in any order) as it arrives, refusing it as soon as it is known to exceed the
-/// limit or the budget.
+/// limit or the budget, or once it took longer than the limits allow.
 pub async fn read_body(
+    req: &HttpRequest,
+    payload: Payload,
+    limits: &BodyLimits,
+) -> Result<Body, BodyError> {
+    tokio::time::timeout(limits.timeout, read(req, payload, limits))
+        .await
+        .map_err(|_| BodyError::Timeout(limits.timeout))?
+}
+
+async fn read(
     req: &HttpRequest,
     mut payload: Payload,
     limits: &BodyLimits,
