@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{App, HttpServer, middleware::from_fn, web};
+use actix_web::web;
 use sea_orm::DatabaseConnection;
 
 use crate::config::{Config, ConfigError};
 use crate::cost::{PriceBook, PriceTableError};
-use crate::http::{self, AdminAuth, AppState, BodyLimits};
+use crate::http::{self, AdminAuth, AppState, BodyLimits, ServerSettings};
 use crate::sessions::{Registry, SessionSettings};
 use crate::store::{self, CommitOptions, Store, StoreError, StoreOptions};
 use crate::telemetry::{Metrics, MetricsError};
@@ -119,30 +119,18 @@ impl Application {
             source,
         })?;
         let shutdown_timeout = Duration::from_secs(config.server.shutdown_timeout_secs);
-        let workers = config.http_workers();
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(http::request_middleware))
-                .configure(http::configure(state.clone()))
-        })
-        // Signals are handled by `run_until`'s caller: actix treats SIGINT as a hard stop,
-        // and reel must drain actors after the HTTP server stopped.
-        .disable_signals()
-        .shutdown_timeout(config.server.shutdown_timeout_secs)
-        .keep_alive(Duration::from_secs(config.server.keep_alive_secs))
-        .client_request_timeout(Duration::from_secs(
-            config.server.client_request_timeout_secs,
-        ))
-        .workers(workers)
-        // actix bounds connections per worker.
-        .max_connections(config.server.max_connections.div_ceil(workers));
-        let server = server
-            .listen(listener)
-            .map_err(|source| StartupError::Bind {
+        let settings = ServerSettings {
+            workers: config.http_workers(),
+            max_connections: config.server.max_connections,
+            keep_alive: Duration::from_secs(config.server.keep_alive_secs),
+            client_request_timeout: Duration::from_secs(config.server.client_request_timeout_secs),
+            shutdown_timeout_secs: config.server.shutdown_timeout_secs,
+        };
+        let server =
+            http::serve(listener, &settings, state).map_err(|source| StartupError::Bind {
                 addr: config.server.listen.clone(),
                 source,
-            })?
-            .run();
+            })?;
 
         Ok(Application {
             server,

@@ -53,6 +53,11 @@ struct ErrorBody<'a> {
     error: &'a str,
 }
 
+/// The `{"error": …}` body of every error answer.
+pub(super) fn error_body(text: &str) -> Vec<u8> {
+    to_go_json(&ErrorBody { error: text })
+}
+
 impl ApiError {
     /// A body that cannot be read or decoded as a payload: 400 `invalid envelope: …`.
     pub fn undecodable(reason: impl Into<String>) -> Self {
@@ -113,6 +118,6 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.body(to_go_json(&ErrorBody { error: &message }))
+        response.body(error_body(&message))
     }
 }

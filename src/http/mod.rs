@@ -6,12 +6,14 @@
 
 mod admin;
 mod body;
+mod connection_errors;
 mod conversation;
 mod error;
 mod ingest;
 mod json;
 mod nodes;
 mod request_id;
+mod server;
 
 use std::sync::Arc;
 
@@ -24,6 +26,7 @@ pub use admin::AdminAuth;
 pub use body::{BodyLimits, min_budget as min_body_budget};
 pub use error::ApiError;
 pub use request_id::REQUEST_ID_HEADER;
+pub use server::{ServerSettings, serve};
 
 use crate::cost::PriceBook;
 use crate::sessions::Registry;

@@ -15,6 +15,7 @@ mod backpressure;
 mod basics;
 mod batch;
 mod conversation;
+mod heads;
 mod ingest;
 mod limits;
 mod memory;

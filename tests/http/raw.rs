@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::harness::TestApp;
@@ -90,54 +90,61 @@ impl Raw {
     /// Reads one response: its head, then `Content-Length` bytes of body, or the rest of
     /// the stream without one.
     pub async fn response(&mut self) -> RawResponse {
-        actix_rt::time::timeout(Duration::from_secs(60), self.read_response())
+        actix_rt::time::timeout(Duration::from_secs(60), read_response(&mut self.stream))
             .await
             .expect("a response within 60 s")
     }
 
-    async fn read_response(&mut self) -> RawResponse {
-        let mut data = Vec::new();
-        let mut chunk = [0u8; 8192];
-        let head_end = loop {
-            if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at;
-            }
-            let n = self
-                .stream
-                .read(&mut chunk)
-                .await
-                .expect("read the response");
-            assert!(n > 0, "connection closed before a response: {data:?}");
-            data.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
-        let mut body = data[head_end + 4..].to_vec();
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status in {head}"));
-        let mut response = RawResponse {
-            status,
-            head,
-            body: Vec::new(),
-        };
-        match response.header("content-length").map(str::parse::<usize>) {
-            Some(Ok(len)) => {
-                while body.len() < len {
-                    let n = self.stream.read(&mut chunk).await.expect("read the body");
-                    assert!(n > 0, "connection closed inside the body");
-                    body.extend_from_slice(&chunk[..n]);
-                }
-                body.truncate(len);
-            }
-            _ => {
-                let _ = self.stream.read_to_end(&mut body).await;
-            }
-        }
-        response.body = body;
-        response
+    /// Writes `bytes` while reading the response, for a server that answers (and closes)
+    /// before it read everything sent; write errors are ignored.
+    pub async fn send_and_read(&mut self, bytes: &[u8]) -> RawResponse {
+        let (mut read, mut write) = self.stream.split();
+        let (_, res) = tokio::join!(
+            async { write.write_all(bytes).await },
+            actix_rt::time::timeout(Duration::from_secs(60), read_response(&mut read)),
+        );
+        res.expect("a response within 60 s")
     }
+}
+
+async fn read_response<R: AsyncRead + Unpin>(stream: &mut R) -> RawResponse {
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        let n = stream.read(&mut chunk).await.expect("read the response");
+        assert!(n > 0, "connection closed before a response: {data:?}");
+        data.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let mut body = data[head_end + 4..].to_vec();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head}"));
+    let mut response = RawResponse {
+        status,
+        head,
+        body: Vec::new(),
+    };
+    match response.header("content-length").map(str::parse::<usize>) {
+        Some(Ok(len)) => {
+            while body.len() < len {
+                let n = stream.read(&mut chunk).await.expect("read the body");
+                assert!(n > 0, "connection closed inside the body");
+                body.extend_from_slice(&chunk[..n]);
+            }
+            body.truncate(len);
+        }
+        _ => {
+            let _ = stream.read_to_end(&mut body).await;
+        }
+    }
+    response.body = body;
+    response
 }
 
 /// The head of a `POST /v1/ingest` with a JSON body of `len` bytes and extra header lines.
