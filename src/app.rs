@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{App, HttpServer, middleware::from_fn, web};
+use actix_web::web;
 use sea_orm::DatabaseConnection;
 
 use crate::config::{AuthMode, Config, ConfigError};
 use crate::cost::{PriceBook, PriceTableError};
-use crate::http::{self, AdminAuth, AppState, Auth, BodyLimits};
+use crate::http::{self, AdminAuth, AppState, Auth, BodyLimits, ServerSettings};
 use crate::sessions::{Registry, SessionSettings};
 use crate::store::{self, CommitOptions, Store, StoreError, StoreOptions};
 use crate::telemetry::{Metrics, MetricsError};
@@ -48,6 +48,10 @@ pub enum StartupError {
     Prices(#[from] PriceTableError),
 }
 
+/// How often the server checks whether a large body's memory was freed and, if so, asks
+/// the allocator to give it back ([`Application::release_memory_with`]).
+const RELEASE_CHECK: Duration = Duration::from_secs(1);
+
 /// A built server, listening but not yet serving.
 pub struct Application {
     server: Server,
@@ -56,6 +60,8 @@ pub struct Application {
     db: DatabaseConnection,
     metrics: Metrics,
     shutdown_timeout: Duration,
+    body_limits: BodyLimits,
+    release_memory: Option<fn()>,
 }
 
 impl Application {
@@ -64,6 +70,7 @@ impl Application {
     /// `#[actix_rt::test]`).
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         config.validate()?;
+        check_body_budget(&config)?;
         check_anonymous(&config)?;
         let metrics = Metrics::new()?;
         let prices = PriceBook::with_overrides(&config.pricing)?;
@@ -88,6 +95,11 @@ impl Application {
                 writer_queued: Some(metrics.writer_queued.clone()),
             },
         );
+        let body_limits = BodyLimits::new(
+            config.server.body_limit_bytes,
+            config.server.body_budget_bytes,
+            Duration::from_secs(config.server.body_timeout_secs),
+        );
         let mut settings = SessionSettings::from(&config.sessions);
         settings.org_max_in_flight = config.auth.org_max_in_flight;
         let registry = Registry::new(store.clone(), settings, metrics.clone())
@@ -97,10 +109,7 @@ impl Application {
             store,
             metrics: metrics.clone(),
             prices: Arc::new(prices),
-            body_limits: BodyLimits::new(
-                config.server.body_limit_bytes,
-                config.server.body_budget_bytes,
-            ),
+            body_limits: body_limits.clone(),
             admin: AdminAuth::new(config.admin.token.clone(), config.listens_on_loopback()),
             auth: Auth::new(&config.auth),
             retry_after_secs: config.sessions.retry_after_secs,
@@ -119,26 +128,18 @@ impl Application {
             source,
         })?;
         let shutdown_timeout = Duration::from_secs(config.server.shutdown_timeout_secs);
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(http::request_middleware))
-                .configure(http::configure(state.clone()))
-        })
-        // Signals are handled by `run_until`'s caller: actix treats SIGINT as a hard stop,
-        // and reel must drain actors after the HTTP server stopped.
-        .disable_signals()
-        .shutdown_timeout(config.server.shutdown_timeout_secs)
-        .keep_alive(Duration::from_secs(config.server.keep_alive_secs));
-        if config.server.workers > 0 {
-            server = server.workers(config.server.workers);
-        }
-        let server = server
-            .listen(listener)
-            .map_err(|source| StartupError::Bind {
+        let settings = ServerSettings {
+            workers: config.http_workers(),
+            max_connections: config.server.max_connections,
+            keep_alive: Duration::from_secs(config.server.keep_alive_secs),
+            client_request_timeout: Duration::from_secs(config.server.client_request_timeout_secs),
+            shutdown_timeout_secs: config.server.shutdown_timeout_secs,
+        };
+        let server =
+            http::serve(listener, &settings, state).map_err(|source| StartupError::Bind {
                 addr: config.server.listen.clone(),
                 source,
-            })?
-            .run();
+            })?;
 
         Ok(Application {
             server,
@@ -147,7 +148,18 @@ impl Application {
             db,
             metrics,
             shutdown_timeout,
+            body_limits,
+            release_memory: None,
         })
+    }
+
+    /// Calls `release` (within a second) after a large request body's memory was freed: the
+    /// binary passes its allocator's collection, which returns freed memory to the system
+    /// that the allocator would otherwise keep until its next allocations
+    /// (ARCHITECTURE.md#memory).
+    pub fn release_memory_with(mut self, release: fn()) -> Self {
+        self.release_memory = Some(release);
+        self
     }
 
     /// The address actually bound (the chosen port when configured with port 0).
@@ -171,10 +183,25 @@ impl Application {
             registry,
             db,
             shutdown_timeout,
+            body_limits,
+            release_memory,
             ..
         } = self;
         let handle: ServerHandle = server.handle();
         let mut server = actix_rt::spawn(server);
+        let releaser = release_memory.map(|release| {
+            actix_rt::spawn(async move {
+                let mut check = actix_rt::time::interval(RELEASE_CHECK);
+                loop {
+                    check.tick().await;
+                    if body_limits.take_released() {
+                        release();
+                    }
+                }
+            })
+        });
+        // The releaser only runs while the server does.
+        let _releaser = releaser.map(AbortOnDrop);
         tokio::select! {
             () = shutdown => {}
             ended = &mut server => {
@@ -220,6 +247,32 @@ fn check_anonymous(config: &Config) -> Result<(), StartupError> {
     Ok(())
 }
 
+/// One largest body must fit the body budget, or it would be refused with a 429 forever. The
+/// minimum depends on how bodies are decoded, which the HTTP layer knows (config.rs sits below
+/// it and cannot ask).
+fn check_body_budget(config: &Config) -> Result<(), ConfigError> {
+    let min_budget = http::min_body_budget(config.server.body_limit_bytes);
+    if config.server.body_budget_bytes < min_budget {
+        return Err(ConfigError::Invalid {
+            setting: "server.body_budget_bytes",
+            reason: format!(
+                "must be at least server.body_limit_bytes + 69 MiB ({min_budget} bytes): \
+                 room for one largest body and its decoders"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(actix_rt::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Resolves on the first SIGTERM or SIGINT (Ctrl-C).
 pub async fn shutdown_signal() {
     #[cfg(unix)]
@@ -243,5 +296,21 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_budget_must_admit_one_largest_body() {
+        let mut config = Config::default();
+        config.server.body_limit_bytes = 64 << 20;
+        config.server.body_budget_bytes = (64 + 1 + 68) << 20;
+        check_body_budget(&config).expect("the smallest budget for 64 MiB bodies");
+        config.server.body_budget_bytes -= 1;
+        let err = check_body_budget(&config).unwrap_err();
+        assert!(err.to_string().contains("body_budget_bytes"), "{err}");
     }
 }

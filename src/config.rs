@@ -64,12 +64,19 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Largest accepted request body after Content-Encoding decoding, in bytes.
     pub body_limit_bytes: usize,
-    /// Total bytes of request bodies held in memory at once, across all requests.
+    /// Total bytes of request bodies held in memory at once, across all requests: decoded
+    /// bytes, the capacity they grow into and their decoders' state.
     pub body_budget_bytes: usize,
     /// How long a graceful shutdown waits for in-flight requests, in seconds.
     pub shutdown_timeout_secs: u64,
     /// Idle keep-alive of client connections, in seconds.
     pub keep_alive_secs: u64,
+    /// Seconds a client has to send a request's head (line and headers); 0 disables it.
+    pub client_request_timeout_secs: u64,
+    /// Seconds a client has to send a whole body, from the end of its head.
+    pub body_timeout_secs: u64,
+    /// Client connections open at once, across HTTP workers; more wait to be accepted.
+    pub max_connections: usize,
     /// Rows returned by `GET /v1/ingest/nodes` when the request names no `limit`.
     pub nodes_default_limit: u64,
     /// Largest `limit` accepted by `GET /v1/ingest/nodes`.
@@ -85,9 +92,12 @@ impl Default for ServerConfig {
             listen: DEFAULT_LISTEN.to_owned(),
             workers: 0,
             body_limit_bytes: 64 * 1024 * 1024,
-            body_budget_bytes: 1024 * 1024 * 1024,
+            body_budget_bytes: 256 * 1024 * 1024,
             shutdown_timeout_secs: 30,
             keep_alive_secs: 5,
+            client_request_timeout_secs: 5,
+            body_timeout_secs: 60,
+            max_connections: 1024,
             nodes_default_limit: 1000,
             nodes_max_limit: 10_000,
             project: String::new(),
@@ -331,6 +341,11 @@ impl Config {
         let positive = [
             ("server.body_limit_bytes", self.server.body_limit_bytes),
             ("server.body_budget_bytes", self.server.body_budget_bytes),
+            ("server.max_connections", self.server.max_connections),
+            (
+                "server.body_timeout_secs",
+                usize::try_from(self.server.body_timeout_secs).unwrap_or(usize::MAX),
+            ),
             (
                 "sessions.pending_per_session",
                 self.sessions.pending_per_session,
@@ -351,12 +366,6 @@ impl Config {
                     reason: "must be greater than 0".to_owned(),
                 });
             }
-        }
-        if self.server.body_budget_bytes < self.server.body_limit_bytes {
-            return Err(ConfigError::Invalid {
-                setting: "server.body_budget_bytes",
-                reason: "must be at least server.body_limit_bytes".to_owned(),
-            });
         }
         if self.server.nodes_default_limit > self.server.nodes_max_limit {
             return Err(ConfigError::Invalid {
@@ -391,6 +400,16 @@ impl Config {
                 .listen
                 .rsplit_once(':')
                 .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
+        }
+    }
+}
+
+impl Config {
+    /// HTTP worker threads: `server.workers`, or one per core (as actix counts them) when 0.
+    pub fn http_workers(&self) -> usize {
+        match self.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            n => n,
         }
     }
 }

@@ -29,6 +29,11 @@ pub struct Rates {
     pub cache_write: Option<f64>,
 }
 
+/// The highest rate a price table may hold, in USD per million tokens (one dollar a token).
+/// With at most 10^9 tokens in each of the four priced fields, a turn then costs at most
+/// 4 × 10^9 USD, which bounds every session's sum (docs/storage.md#counting-a-turn-once).
+pub const MAX_RATE: f64 = 1_000_000.0;
+
 impl Rates {
     pub(crate) fn validate(&self) -> Result<(), String> {
         let all = [
@@ -39,9 +44,11 @@ impl Rates {
         ];
         for (name, rate) in all {
             if let Some(rate) = rate
-                && !(rate.is_finite() && rate >= 0.0)
+                && !(0.0..=MAX_RATE).contains(&rate)
             {
-                return Err(format!("{name} must be a non-negative number, got {rate}"));
+                return Err(format!(
+                    "{name} must be a number from 0 to {MAX_RATE}, got {rate}"
+                ));
             }
         }
         Ok(())
@@ -180,6 +187,24 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn rates_must_be_finite_and_at_most_the_bound() {
+        let rates = |input| Rates {
+            input,
+            output: 0.0,
+            cache_read: None,
+            cache_write: None,
+        };
+        assert_eq!(rates(MAX_RATE).validate(), Ok(()));
+        for bad in [-1.0, MAX_RATE * 2.0, f64::NAN, f64::INFINITY] {
+            let err = rates(bad).validate().unwrap_err();
+            assert!(
+                err.starts_with("input must be a number from 0 to 1000000"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -116,6 +116,7 @@ pub struct Metrics {
     pub overloaded_total: IntCounterVec,
     pub unavailable_total: IntCounter,
     pub body_too_large_total: IntCounter,
+    pub body_timeout_total: IntCounter,
     pub nul_replacements_total: IntCounter,
     pub unknown_model_cost_total: IntCounter,
 }
@@ -207,6 +208,10 @@ impl Metrics {
             "reel_body_too_large_total",
             "Requests answered 413 because the body exceeded the limit.",
         )?;
+        let body_timeout_total = IntCounter::new(
+            "reel_body_timeout_total",
+            "Requests answered 408 because the body did not arrive in time.",
+        )?;
         let nul_replacements_total = IntCounter::new(
             "reel_nul_replacements_total",
             "U+0000 characters stored as U+FFFD.",
@@ -231,6 +236,7 @@ impl Metrics {
         registry.register(Box::new(overloaded_total.clone()))?;
         registry.register(Box::new(unavailable_total.clone()))?;
         registry.register(Box::new(body_too_large_total.clone()))?;
+        registry.register(Box::new(body_timeout_total.clone()))?;
         registry.register(Box::new(nul_replacements_total.clone()))?;
         registry.register(Box::new(unknown_model_cost_total.clone()))?;
 
@@ -251,6 +257,7 @@ impl Metrics {
             overloaded_total,
             unavailable_total,
             body_too_large_total,
+            body_timeout_total,
             nul_replacements_total,
             unknown_model_cost_total,
         })
@@ -289,7 +296,7 @@ impl Metrics {
         let status = match rejection {
             Rejection::Body(_) | Rejection::Envelope(_) => status::REJECT_ENVELOPE,
             Rejection::Turn(TurnError::UnsupportedProvider(_)) => status::UNKNOWN_PROVIDER,
-            Rejection::Turn(_) => status::REJECT_PARSE,
+            Rejection::Turn(_) | Rejection::Limit(_) => status::REJECT_PARSE,
         };
         self.write(provider, status);
     }

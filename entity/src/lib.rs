@@ -11,8 +11,9 @@
 //!   (`2026-05-21T02:05:42.123456+00:00`). Every timestamp is written in UTC by the store, so
 //!   the text sorts chronologically.
 //! * **JSON** is `JSONB` on Postgres and `TEXT` on SQLite.
-//! * **Cost** is `NUMERIC(12,4)` on Postgres; SQLite has no decimal type, so it keeps a
-//!   `REAL` rounded to four decimals after every addition.
+//! * **Cost** is `NUMERIC(28,4)` on Postgres (the reference's `NUMERIC(12,4)` widened so
+//!   that no reachable sum overflows); SQLite has no decimal type, so it keeps a `REAL`
+//!   rounded to four decimals after every addition.
 
 pub mod api_keys;
 pub mod nodes;

@@ -27,7 +27,7 @@ pub struct Model {
     pub harness_metadata: Json,
     pub total_input_tokens: i64,
     pub total_output_tokens: i64,
-    #[sea_orm(column_type = "Decimal(Some((12, 4)))")]
+    #[sea_orm(column_type = "Decimal(Some((28, 4)))")]
     pub total_cost_usd: Decimal,
     pub turn_count: i32,
 }

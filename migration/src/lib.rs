@@ -2,8 +2,8 @@
 //! (`cargo run -p migration -- up|down|status|fresh|refresh`).
 //!
 //! The first three migrations are equivalent to the reference's (baseline nodes, ancestry
-//! helper, session tracking); the fourth holds reel's additions, the fifth the API keys.
-//! Each has a working `down`.
+//! helper, session tracking); the later ones hold reel's additions (turn heads, API keys,
+//! the cost column's range). Each has a working `down`.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -16,6 +16,7 @@ mod m20260421_155913_ancestry_helper;
 mod m20260521_020542_session_tracking;
 mod m20261125_000001_turn_heads;
 mod m20261201_000001_api_keys;
+mod m20261202_000001_session_cost_range;
 mod script;
 
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260521_020542_session_tracking::Migration),
             Box::new(m20261125_000001_turn_heads::Migration),
             Box::new(m20261201_000001_api_keys::Migration),
+            Box::new(m20261202_000001_session_cost_range::Migration),
         ]
     }
 }

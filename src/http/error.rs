@@ -22,6 +22,8 @@ pub enum ApiError {
     Rejected(#[from] Rejection),
     #[error("Request Entity Too Large: the body exceeds {limit} bytes")]
     TooLarge { limit: usize },
+    #[error("Request Timeout: the body did not arrive within {secs} seconds")]
+    BodyTimeout { secs: u64 },
     /// A limit is full: retry after `retry_after` seconds.
     #[error("{message}")]
     Overloaded { message: String, retry_after: u64 },
@@ -49,6 +51,11 @@ pub enum ApiError {
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
+}
+
+/// The `{"error": …}` body of every error answer.
+pub(super) fn error_body(text: &str) -> Vec<u8> {
+    to_go_json(&ErrorBody { error: text })
 }
 
 impl ApiError {
@@ -85,6 +92,7 @@ impl ResponseError for ApiError {
             },
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -110,6 +118,6 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.body(to_go_json(&ErrorBody { error: &message }))
+        response.body(error_body(&message))
     }
 }

@@ -62,7 +62,7 @@ pub async fn ingest(
             // The reference labels an envelope rejection "unknown" even though the provider
             // is known at that point; dashboards rely on it.
             let label = match rejection {
-                Rejection::Turn(_) => provider.as_str(),
+                Rejection::Turn(_) | Rejection::Limit(_) => provider.as_str(),
                 Rejection::Body(_) | Rejection::Envelope(_) => "",
             };
             metrics.turn_rejected(label, &rejection);
@@ -353,6 +353,12 @@ async fn read_ingest_body(
             BodyError::TooLarge { limit } => {
                 state.metrics.body_too_large_total.inc();
                 ApiError::TooLarge { limit }
+            }
+            BodyError::Timeout(timeout) => {
+                state.metrics.body_timeout_total.inc();
+                ApiError::BodyTimeout {
+                    secs: timeout.as_secs(),
+                }
             }
             BodyError::OverBudget => {
                 state.metrics.overloaded(OverloadReason::BodyBudget);

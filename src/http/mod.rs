@@ -7,12 +7,14 @@
 mod admin;
 mod auth;
 mod body;
+mod connection_errors;
 mod conversation;
 mod error;
 mod ingest;
 mod json;
 mod nodes;
 mod request_id;
+mod server;
 
 use std::sync::Arc;
 
@@ -23,9 +25,10 @@ use serde::Serialize;
 
 pub use admin::AdminAuth;
 pub use auth::{API_KEY_HEADER, Auth};
-pub use body::BodyLimits;
+pub use body::{BodyLimits, min_budget as min_body_budget};
 pub use error::ApiError;
 pub use request_id::REQUEST_ID_HEADER;
+pub use server::{ServerSettings, serve};
 
 use crate::cost::PriceBook;
 use crate::sessions::Registry;

@@ -579,27 +579,35 @@ impl SessionUpdate {
             sets.item().push("last_seen_at = ").bind(now);
         }
         if self.counted {
-            sets.item().push("turn_count = turn_count + 1");
-            sets.item()
-                .push("total_input_tokens = total_input_tokens + ")
-                .bind(turn.input_tokens);
-            sets.item()
-                .push("total_output_tokens = total_output_tokens + ")
-                .bind(turn.output_tokens);
-            match backend {
-                DbBackend::Postgres => {
-                    sets.item()
-                        .push("total_cost_usd = total_cost_usd + ")
-                        .bind(turn.cost_usd);
-                }
-                // REAL on SQLite: rounding after each addition keeps NUMERIC(12,4) semantics.
-                _ => {
-                    sets.item()
-                        .push("total_cost_usd = ROUND(total_cost_usd + ")
-                        .bind(turn.cost_usd)
-                        .push(", 4)");
-                }
+            // `turn_count` is an INT: at its maximum the counters stop, so no sum can
+            // overflow and no later turn can fail on one (docs/storage.md#counting-a-turn-once).
+            // SET expressions read the row as it was, so all four see the same count.
+            sets.item().push(
+                "turn_count = turn_count + CASE WHEN turn_count < 2147483647 THEN 1 ELSE 0 END",
+            );
+            for (column, tokens) in [
+                ("total_input_tokens", turn.input_tokens),
+                ("total_output_tokens", turn.output_tokens),
+            ] {
+                sets.item()
+                    .push(column)
+                    .push(" = ")
+                    .push(column)
+                    .push(" + CASE WHEN turn_count < 2147483647 THEN ")
+                    .bind(tokens)
+                    .push(" ELSE 0 END");
             }
+            // REAL on SQLite: rounding after each addition keeps NUMERIC(28,4) semantics.
+            let (open, close) = match backend {
+                DbBackend::Postgres => ("total_cost_usd = total_cost_usd + ", ""),
+                _ => ("total_cost_usd = ROUND(total_cost_usd + ", ", 4)"),
+            };
+            sets.item()
+                .push(open)
+                .push("CASE WHEN turn_count < 2147483647 THEN ")
+                .bind(turn.cost_usd)
+                .push(" ELSE 0 END")
+                .push(close);
         }
         if let Some(changes) = envelope {
             if changes.auth_subject {

@@ -6,12 +6,14 @@
 
 mod key;
 mod known;
+mod limits;
 mod prepare;
 
 use uuid::Uuid;
 
 pub use key::SessionKey;
 pub use known::KnownHashes;
+pub use limits::{LimitError, MAX_AGENT_NAME_BYTES, MAX_MODEL_BYTES, MAX_ROLE_BYTES, MAX_TOKENS};
 pub use prepare::{Prepared, Rejection, prepare, prepare_body};
 
 use crate::merkle::Chain;

@@ -4,6 +4,7 @@
 //!
 //! Pure CPU: no I/O, so it may run on a blocking thread for large bodies.
 
+use super::limits::{self, LimitError};
 use super::{SessionKey, Turn};
 use crate::cost::{PriceBook, Priced};
 use crate::merkle::build_chain;
@@ -32,6 +33,9 @@ pub enum Rejection {
     /// The turn cannot become a chain: 422.
     #[error("unprocessable turn: {0}")]
     Turn(#[from] TurnError),
+    /// The chain is outside the bounds that keep storing it safe: 422.
+    #[error("unprocessable turn: {0}")]
+    Limit(#[from] LimitError),
 }
 
 impl Rejection {
@@ -39,7 +43,7 @@ impl Rejection {
     pub fn status_code(&self) -> u16 {
         match self {
             Rejection::Body(_) | Rejection::Envelope(_) => 400,
-            Rejection::Turn(_) => 422,
+            Rejection::Turn(_) | Rejection::Limit(_) => 422,
         }
     }
 }
@@ -56,6 +60,7 @@ pub fn prepare(mut payload: TurnPayload, prices: &PriceBook) -> Result<Prepared,
     }
     let envelope = payload.session.take();
     let chain = build_chain(payload)?;
+    limits::check(&chain)?;
     let key = SessionKey::resolve(envelope.as_ref(), &chain);
     // The head carries the response's model and usage, and the provider's canonical name
     // (the payload's own, since names match exactly).

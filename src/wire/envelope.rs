@@ -54,7 +54,21 @@ impl<'de> DecodeInPlace<'de> for Option<Box<RawValue>> {
     }
 }
 
-/// Why an envelope was refused (wire.md §5.2). The texts match the reference's.
+/// The longest `harness_id` and `parent_harness_id`, in bytes.
+pub const MAX_HARNESS_ID_BYTES: usize = 256;
+/// The longest `harness_session_id`, `parent_harness_session_id` and `auth_subject`.
+pub const MAX_SESSION_ID_BYTES: usize = 512;
+/// The longest `harness_version`.
+pub const MAX_VERSION_BYTES: usize = 256;
+/// The longest `name` and `cwd` (a Linux path is at most 4096 bytes).
+pub const MAX_FREE_TEXT_BYTES: usize = 4096;
+/// The largest `harness_metadata`, as its JSON text.
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+/// The deepest nesting of `harness_metadata`, the object itself being level 1.
+pub const MAX_METADATA_DEPTH: usize = 64;
+
+/// Why an envelope was refused (docs/wire.md#envelope-validation). The texts of the
+/// reference's checks match its own.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EnvelopeError {
     #[error("org_id is not a valid UUID: {0}")]
@@ -65,6 +79,10 @@ pub enum EnvelopeError {
     EmptyParentHarness,
     #[error("harness_metadata is not a JSON object: {0}")]
     Metadata(String),
+    #[error("{field} longer than {limit} bytes")]
+    TooLong { field: &'static str, limit: usize },
+    #[error("harness_metadata nested deeper than {MAX_METADATA_DEPTH} levels")]
+    MetadataTooDeep,
 }
 
 /// Parses an org id the way the reference's `uuid.Parse` does; `""` is the nil-UUID sentinel.
@@ -120,7 +138,62 @@ impl SessionEnvelope {
                 )));
             }
         }
-        Ok(())
+        self.validate_sizes()
+    }
+
+    /// reel's bounds (docs/wire.md#limits), after the reference's checks: every stored
+    /// text fits its indexes on Postgres even when each byte is a U+0000 stored as the
+    /// three bytes of U+FFFD (a btree entry holds 2704 bytes; `harness_id` and
+    /// `harness_session_id` share one), and metadata stays small and shallow enough for the
+    /// store to parse it again.
+    fn validate_sizes(&self) -> Result<(), EnvelopeError> {
+        let optional = |s: &Option<String>| s.as_deref().map_or(0, str::len);
+        let fields = [
+            (
+                "auth_subject",
+                self.auth_subject.len(),
+                MAX_SESSION_ID_BYTES,
+            ),
+            ("harness_id", self.harness_id.len(), MAX_HARNESS_ID_BYTES),
+            (
+                "harness_session_id",
+                self.harness_session_id.len(),
+                MAX_SESSION_ID_BYTES,
+            ),
+            (
+                "harness_version",
+                self.harness_version.len(),
+                MAX_VERSION_BYTES,
+            ),
+            ("cwd", self.cwd.len(), MAX_FREE_TEXT_BYTES),
+            ("name", self.name.len(), MAX_FREE_TEXT_BYTES),
+            (
+                "parent_harness_session_id",
+                optional(&self.parent_harness_session_id),
+                MAX_SESSION_ID_BYTES,
+            ),
+            (
+                "parent_harness_id",
+                optional(&self.parent_harness_id),
+                MAX_HARNESS_ID_BYTES,
+            ),
+            (
+                "harness_metadata",
+                self.harness_metadata.as_ref().map_or(0, |m| m.get().len()),
+                MAX_METADATA_BYTES,
+            ),
+        ];
+        for (field, len, limit) in fields {
+            if len > limit {
+                return Err(EnvelopeError::TooLong { field, limit });
+            }
+        }
+        match &self.harness_metadata {
+            Some(raw) if json_depth(raw.get()) > MAX_METADATA_DEPTH => {
+                Err(EnvelopeError::MetadataTooDeep)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The metadata object, with `null` treated as absent.
@@ -152,6 +225,36 @@ impl SessionEnvelope {
             _ => self.harness_id_or_unknown(),
         }
     }
+}
+
+/// The deepest nesting of arrays and objects in valid JSON text. Kept verbatim, metadata was
+/// never depth-checked by the body decoder, and the store parses it again with a recursion
+/// limit, so too deep a value must be refused here.
+fn json_depth(json: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut in_string = false;
+    let mut escaped = false;
+    for byte in json.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 #[cfg(test)]
@@ -292,6 +395,55 @@ mod tests {
         assert!(env.needs_synthetic_harness_session_id());
         env.harness_id = " Claude ".into();
         assert_eq!(env.harness_id_or_unknown(), " Claude ");
+    }
+
+    #[test]
+    fn every_stored_text_has_a_byte_limit() {
+        let long = |n| "x".repeat(n);
+        for (field, limit) in [
+            ("auth_subject", 512),
+            ("harness_id", 256),
+            ("harness_session_id", 512),
+            ("harness_version", 256),
+            ("cwd", 4096),
+            ("name", 4096),
+            ("parent_harness_session_id", 512),
+            ("parent_harness_id", 256),
+        ] {
+            let env = envelope(&format!(r#"{{"{field}":"{}"}}"#, long(limit + 1)));
+            let err = env.validate().unwrap_err();
+            assert_eq!(err, EnvelopeError::TooLong { field, limit });
+            assert_eq!(
+                err.to_string(),
+                format!("{field} longer than {limit} bytes")
+            );
+            let env = envelope(&format!(r#"{{"{field}":"{}"}}"#, long(limit)));
+            assert_eq!(env.validate(), Ok(()), "{field}");
+        }
+        // Worst case of the shared index, every byte stored as three.
+        const { assert!(3 * (MAX_HARNESS_ID_BYTES + MAX_SESSION_ID_BYTES) + 16 < 2704) };
+    }
+
+    #[test]
+    fn metadata_is_bounded_in_size_and_depth() {
+        let nested = |levels: usize| format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+        let env = |json: String| SessionEnvelope {
+            harness_metadata: raw(&json),
+            ..SessionEnvelope::default()
+        };
+        assert_eq!(env(nested(64)).validate(), Ok(()));
+        assert_eq!(
+            env(nested(65)).validate(),
+            Err(EnvelopeError::MetadataTooDeep)
+        );
+        // Brackets inside strings do not nest.
+        let text = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(100), "{".repeat(100));
+        assert_eq!(env(text).validate(), Ok(()));
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_METADATA_BYTES));
+        assert_eq!(
+            env(big).validate().unwrap_err().to_string(),
+            "harness_metadata longer than 65536 bytes"
+        );
     }
 
     #[test]

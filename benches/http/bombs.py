@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Decompression bombs against a fresh `reel serve`: RSS during and after the burst.
+
+    cargo build --release --bin reel
+    python3 benches/http/bombs.py [--binary target/release/reel] [--bombs 16]
+
+Starts the release binary with the default configuration (only the listen port and the
+SQLite file are set, both on 127.0.0.1 / a temporary directory), sends `--bombs` concurrent
+`POST /v1/ingest` bodies of `--gib` GiB of zeros compressed with zstd (about 34 KB on the
+wire each; the `zstd` command line tool makes them), samples the server's RSS every 10 ms
+while they run, then for 10 s afterwards, and prints the statuses and the figures.
+Every request goes to 127.0.0.1 only.
+"""
+import argparse
+import collections
+import concurrent.futures
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from idle_actors import rss_kib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bomb(gib, cache_dir):
+    """GiB of zeros through `zstd -3`, cached between runs."""
+    path = os.path.join(cache_dir, f"reel-bomb-{gib}g.zst")
+    if not os.path.exists(path):
+        chunk = bytes(1 << 20)
+        with open(path + ".tmp", "wb") as out:
+            z = subprocess.Popen(["zstd", "-3", "-q", "-c"], stdin=subprocess.PIPE, stdout=out)
+            for _ in range(gib * 1024):
+                z.stdin.write(chunk)
+            z.stdin.close()
+            if z.wait() != 0:
+                sys.exit("zstd failed")
+        os.rename(path + ".tmp", path)
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def wait_ready(port, proc):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"reel exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/ping")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("reel did not start")
+
+
+def post(port, body):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request("POST", "/v1/ingest", body,
+                     {"Content-Type": "application/json", "Content-Encoding": "zstd"})
+        res = conn.getresponse()
+        text = res.read()
+        return res.status, text[:120].decode("utf-8", "replace")
+    except OSError as e:
+        return 0, str(e)
+    finally:
+        conn.close()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--binary", default=os.path.join(ROOT, "target/release/reel"))
+    p.add_argument("--bombs", type=int, default=16)
+    p.add_argument("--gib", type=int, default=1)
+    p.add_argument("--after-secs", type=float, default=10.0)
+    args = p.parse_args()
+
+    body = bomb(args.gib, tempfile.gettempdir())
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        env = dict(os.environ,
+                   REEL_LISTEN=f"127.0.0.1:{port}",
+                   REEL_DATABASE_URL=f"sqlite://{tmp}/reel.db?mode=rwc",
+                   REEL_LOG="warn")
+        proc = subprocess.Popen([args.binary, "serve"], env=env, cwd=tmp)
+        try:
+            wait_ready(port, proc)
+            idle = rss_kib(proc.pid)
+
+            samples = []
+            done = threading.Event()
+
+            def sample():
+                while not done.is_set():
+                    samples.append(rss_kib(proc.pid))
+                    time.sleep(0.01)
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            started = time.time()
+            with concurrent.futures.ThreadPoolExecutor(args.bombs) as pool:
+                answers = list(pool.map(lambda _: post(port, body), range(args.bombs)))
+            elapsed = time.time() - started
+            done.set()
+            sampler.join()
+            at_end = rss_kib(proc.pid)
+
+            after = []
+            t0 = time.time()
+            while time.time() - t0 < args.after_secs:
+                time.sleep(1)
+                after.append((round(time.time() - t0), rss_kib(proc.pid)))
+            # A normal request after the burst must still be served.
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/ping")
+            ping = conn.getresponse().status
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+    statuses = collections.Counter(status for status, _ in answers)
+    print(f"bombs={args.bombs} wire_bytes={len(body)} decoded_bytes={args.gib << 30} "
+          f"seconds={elapsed:.2f} statuses={dict(sorted(statuses.items()))} ping_after={ping}")
+    for status in sorted(statuses):
+        print(f"  {status}: {next(text for s, text in answers if s == status)}")
+    mib = lambda kib: f"{kib / 1024:.1f}"
+    print(f"rss_mib idle={mib(idle)} peak_during={mib(max(samples))} at_end={mib(at_end)}")
+    print("rss_mib after: " + " ".join(f"+{s}s={mib(k)}" for s, k in after))
+
+
+if __name__ == "__main__":
+    main()
