@@ -20,7 +20,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogConfig, LogFormat};
 use crate::turn::{Committed, Rejection};
-use crate::wire::TurnError;
+use crate::wire::{Repairs, TurnError};
 
 /// The providers the `provider` label may name, besides `unknown`.
 pub const KNOWN_PROVIDERS: [&str; 3] = ["anthropic", "openai", "ollama"];
@@ -118,6 +118,7 @@ pub struct Metrics {
     pub body_too_large_total: IntCounter,
     pub body_timeout_total: IntCounter,
     pub nul_replacements_total: IntCounter,
+    pub invalid_utf8_total: IntCounter,
     pub unknown_model_cost_total: IntCounter,
 }
 
@@ -216,6 +217,10 @@ impl Metrics {
             "reel_nul_replacements_total",
             "U+0000 characters stored as U+FFFD.",
         )?;
+        let invalid_utf8_total = IntCounter::new(
+            "reel_invalid_utf8_replacements_total",
+            "Bytes of request bodies that were not UTF-8 and were decoded as U+FFFD, as Go does.",
+        )?;
         let unknown_model_cost_total = IntCounter::new(
             "reel_cost_unknown_model_total",
             "Turns whose model has no price; they were recorded at 0 USD.",
@@ -238,6 +243,7 @@ impl Metrics {
         registry.register(Box::new(body_too_large_total.clone()))?;
         registry.register(Box::new(body_timeout_total.clone()))?;
         registry.register(Box::new(nul_replacements_total.clone()))?;
+        registry.register(Box::new(invalid_utf8_total.clone()))?;
         registry.register(Box::new(unknown_model_cost_total.clone()))?;
 
         Ok(Metrics {
@@ -259,6 +265,7 @@ impl Metrics {
             body_too_large_total,
             body_timeout_total,
             nul_replacements_total,
+            invalid_utf8_total,
             unknown_model_cost_total,
         })
     }
@@ -304,6 +311,13 @@ impl Metrics {
     /// A body was refused before it could be decoded (unreadable, wrong content type).
     pub fn body_rejected(&self) {
         self.write("", status::REJECT_ENVELOPE);
+    }
+
+    /// A body decoded with bytes that were not UTF-8, each replaced by U+FFFD.
+    pub fn body_repaired(&self, repairs: Repairs) {
+        if repairs.invalid_utf8 > 0 {
+            self.invalid_utf8_total.inc_by(repairs.invalid_utf8 as u64);
+        }
     }
 
     /// A turn was priced at 0 because its model has no price.

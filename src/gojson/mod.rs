@@ -16,8 +16,6 @@
 //! - lone UTF-16 surrogate escapes become U+FFFD ([`repair_lone_surrogates`]), and so does
 //!   each byte that is not UTF-8 ([`repair_invalid_utf8`]); [`repair_body`] does both.
 //!
-//! Keys are matched case-sensitively (README.md 10, a documented divergence).
-//!
 //! Two decoding paths share these rules and differ in their errors:
 //! - the body's own types (turn, response, session, content blocks) decode through
 //!   [`DecodeInPlace`]: a body that fails is a 400 whose text may stay serde's;

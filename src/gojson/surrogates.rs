@@ -1,7 +1,8 @@
 //! Lone UTF-16 surrogate escapes (`"\ud800"`) become U+FFFD, as Go's decoder does.
 //!
 //! serde_json refuses lone surrogates; the reference accepts them and substitutes U+FFFD
-//! (README.md 10). Rewriting the six-byte escape `\uD8xx` to the six-byte escape `\ufffd`
+//! (docs/divergences.md#lone-surrogates).
+//! Rewriting the six-byte escape `\uD8xx` to the six-byte escape `\ufffd`
 //! before parsing keeps every offset intact, so positions in later error messages still point
 //! into the caller's bytes. Only bodies that actually contain a lone surrogate are copied.
 

@@ -21,7 +21,7 @@ use super::json::respond;
 use crate::sessions::SubmitError;
 use crate::telemetry::OverloadReason;
 use crate::turn::{Committed, Prepared, Rejection, SessionKey, Turn, prepare};
-use crate::wire::{DecodeError, TurnPayload, decode_batch, decode_turn};
+use crate::wire::{DecodeError, TurnPayload, decode_batch_with_repairs, decode_turn_with_repairs};
 
 /// Bodies larger than this are decoded and hashed on a blocking thread, so one huge turn
 /// does not stall the other connections of its HTTP worker.
@@ -52,11 +52,12 @@ pub async fn ingest(
     let prices = state.prices.clone();
     let metrics = state.metrics.clone();
     let work = move || -> Result<Prepared, ApiError> {
-        let payload = decode_turn(&bytes).map_err(|e| {
+        let (payload, repairs) = decode_turn_with_repairs(&bytes).map_err(|e| {
             let rejection = Rejection::from(e);
             metrics.turn_rejected("", &rejection);
             ApiError::from(rejection)
         })?;
+        metrics.body_repaired(repairs);
         let provider = payload.provider.clone();
         prepare(payload, &prices).map_err(|rejection| {
             // The reference labels an envelope rejection "unknown" even though the provider
@@ -178,17 +179,18 @@ pub async fn ingest_batch(
     let (bytes, _reserved) = read_ingest_body(&req, payload, &state).await?.into_parts();
     check_content_type(&req).inspect_err(|_| state.metrics.body_rejected())?;
     let decoded = if bytes.len() > INLINE_PREPARE_LIMIT {
-        web::block(move || decode_batch(&bytes))
+        web::block(move || decode_batch_with_repairs(&bytes))
             .await
             .map_err(|_| ApiError::Internal)?
     } else {
-        decode_batch(&bytes)
+        decode_batch_with_repairs(&bytes)
     };
-    let payloads = decoded.map_err(|e: DecodeError| {
+    let (payloads, repairs) = decoded.map_err(|e: DecodeError| {
         let rejection = Rejection::from(e);
         state.metrics.turn_rejected("", &rejection);
         ApiError::from(rejection)
     })?;
+    state.metrics.body_repaired(repairs);
 
     // A batch naming another org is refused whole, before anything is prepared or written:
     // the client holds the wrong key, not one bad turn.

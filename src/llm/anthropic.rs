@@ -1,9 +1,10 @@
-//! Anthropic Messages API requests (hashing.md §3.1).
+//! Anthropic Messages API requests (docs/hashing.md#anthropic).
 //!
 //! Typed fields are checked as Go's decoder checks them; `messages[].content` and `system`
 //! are Go `any` values, probed key by key, so a wrong kind inside them is ignored rather
 //! than an error. Thinking text and signatures are not extracted on the request side
-//! (hashing.md §4.8): a re-sent thinking block becomes `{type:"thinking"}`.
+//! (docs/hashing.md#quirks-kept-for-compatibility): a re-sent thinking block
+//! becomes `{type:"thinking"}`.
 
 use std::fmt;
 
@@ -395,8 +396,8 @@ impl<'de> Visitor<'de> for SystemVisitor {
 
 #[cfg(test)]
 mod tests {
-    //! The reference's Anthropic `ParseRequest` tests (reference-tests.md §8.11) and the
-    //! observed outputs of hashing.md §3.4.
+    //! The reference's Anthropic `ParseRequest` tests (docs/hashing.md#anthropic) and the
+    //! observed outputs of docs/hashing.md#observed-parse-outputs.
 
     use serde_json::json;
 

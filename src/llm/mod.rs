@@ -33,7 +33,8 @@ fn is_empty_map(m: &Option<Map<String, Value>>) -> bool {
     m.as_ref().is_none_or(Map::is_empty)
 }
 
-/// A provider request reduced to provider-neutral fields (wire.md §2 `ChatRequest`).
+/// A provider request reduced to provider-neutral fields
+/// (docs/hashing.md#provider-request-parsing).
 ///
 /// Only `model` and `messages` reach the node chain; the rest is kept because the parsers
 /// must type-check it anyway, and tests pin what each provider maps where. The verbatim

@@ -1,4 +1,4 @@
-//! Ollama `/api/chat` requests (hashing.md §3.3).
+//! Ollama `/api/chat` requests (docs/hashing.md#ollama).
 //!
 //! Everything here is typed: `content` must be a string and tool-call `arguments` an object,
 //! otherwise the request fails as it does in the reference.
@@ -219,8 +219,8 @@ typed_fields! {
 
 #[cfg(test)]
 mod tests {
-    //! The reference's Ollama `ParseRequest` tests (reference-tests.md §8.11) and the
-    //! observed outputs of hashing.md §3.4.
+    //! The reference's Ollama `ParseRequest` tests (docs/hashing.md#ollama) and the
+    //! observed outputs of docs/hashing.md#observed-parse-outputs.
 
     use serde_json::json;
 

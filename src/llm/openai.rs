@@ -1,4 +1,4 @@
-//! OpenAI Chat Completions requests (hashing.md §3.2).
+//! OpenAI Chat Completions requests (docs/hashing.md#openai-chat-completions).
 //!
 //! `messages[].content` is a Go `any` (string, parts array, null); tool calls are typed, and
 //! their `function.arguments` string is decoded as a JSON object only when it is one: other
@@ -387,8 +387,9 @@ typed_fields! {
 
 #[cfg(test)]
 mod tests {
-    //! The reference's OpenAI `ParseRequest` tests (reference-tests.md §8.11) and the
-    //! observed outputs of hashing.md §3.4.
+    //! The reference's OpenAI `ParseRequest` tests (docs/hashing.md#openai-chat-completions)
+    //! and the
+    //! observed outputs of docs/hashing.md#observed-parse-outputs.
 
     use serde_json::json;
 

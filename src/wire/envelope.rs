@@ -9,7 +9,7 @@ use crate::gojson::{DecodeInPlace, in_place_struct, pointer_fields};
 /// Harness id used when the envelope has none.
 pub const UNKNOWN_HARNESS: &str = "unknown";
 
-/// The session envelope (wire.md §5.1, plus reel's `parent_harness_id`).
+/// The session envelope (docs/wire.md#session-envelope, plus reel's `parent_harness_id`).
 ///
 /// Decoded with Go's rules (`null` strings are `""`, unknown keys ignored); `null` for the
 /// optional members is the same as their absence.
@@ -112,7 +112,8 @@ pub fn parse_org_id(s: &str) -> Result<Uuid, String> {
 }
 
 impl SessionEnvelope {
-    /// The reference's checks at the HTTP boundary (wire.md §5.2), in its order, plus reel's
+    /// The reference's checks at the HTTP boundary
+    /// (docs/wire.md#envelope-validation), in its order, plus reel's
     /// `parent_harness_id`, which may not be present but empty either.
     pub fn validate(&self) -> Result<(), EnvelopeError> {
         parse_org_id(&self.org_id).map_err(EnvelopeError::OrgId)?;
@@ -124,7 +125,8 @@ impl SessionEnvelope {
         }
         if let Some(raw) = &self.harness_metadata {
             // `raw` is valid JSON (it was decoded or built through `RawValue`), so its first
-            // byte names its kind. `null` is accepted and means "no metadata" (README.md 8).
+            // byte names its kind. `null` is accepted and means "no metadata"
+            // (docs/divergences.md#null-metadata).
             let kind = match raw.get().trim_start().as_bytes().first() {
                 Some(b'{') | Some(b'n') => None,
                 Some(b'[') => Some("array"),
@@ -259,7 +261,7 @@ fn json_depth(json: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    //! The reference's `Validate` tests (reference-tests.md §8.5) and reel's additions.
+    //! The reference's `Validate` tests (docs/wire.md#envelope-validation) and reel's additions.
 
     use super::*;
     use crate::wire::decode_turn;

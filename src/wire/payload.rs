@@ -1,4 +1,4 @@
-//! Turn and batch payloads (wire.md §1.4) and their decoding.
+//! Turn and batch payloads (docs/wire.md#turn-payload) and their decoding.
 //!
 //! Bodies are decoded with Go's leniencies (see [`crate::gojson`]): bytes that are not UTF-8
 //! and lone surrogate escapes become U+FFFD, `null` leaves a field at its zero value, the
@@ -67,7 +67,8 @@ impl Request {
 }
 
 impl TurnPayload {
-    /// Validates the session envelope, if any (wire.md §5.2); no envelope is valid.
+    /// Validates the session envelope, if any
+    /// (docs/wire.md#envelope-validation); no envelope is valid.
     pub fn validate_session(&self) -> Result<(), EnvelopeError> {
         self.session
             .as_ref()

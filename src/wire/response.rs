@@ -14,7 +14,7 @@ pub struct ChatResponse {
     pub usage: Option<Usage>,
 }
 
-/// Why a reduced response cannot make a head node (wire.md §1.5 4c), in check order.
+/// Why a reduced response cannot make a head node (docs/wire.md#reduced-response), in check order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResponseError {
     #[error("missing response.message.role")]

@@ -526,3 +526,43 @@ async fn a_failing_commit_answers_500_and_stores_nothing() {
     })
     .await;
 }
+
+/// Bytes that are not UTF-8 are decoded as U+FFFD, one per byte, as Go does, and counted;
+/// the turn is stored (docs/divergences.md#invalid-utf-8).
+#[actix_rt::test]
+async fn invalid_utf8_is_replaced_counted_and_stored() {
+    each_backend(|db| async move {
+        let app = TestApp::spawn(&db).await;
+        let turn = ollama_turn("utf8", "cut mid-sequence: MARK");
+        let body = serde_json::to_vec(&turn).expect("serialisable");
+        let text = String::from_utf8(body).expect("utf-8");
+        // Two invalid bytes where MARK was: the end of a cut "€" (\xe2\x82) is one
+        // sequence Go replaces byte by byte, so the answer counts 2.
+        let mut bytes = Vec::new();
+        let (before, after) = text.split_once("MARK").expect("marker");
+        bytes.extend_from_slice(before.as_bytes());
+        bytes.extend_from_slice(b"\xe2\x82");
+        bytes.extend_from_slice(after.as_bytes());
+        let res = app
+            .post_raw("/v1/ingest", &[("content-type", "application/json")], bytes)
+            .await;
+        accepted(&res);
+        let metrics = app.metrics().await;
+        assert_eq!(
+            metric(&metrics, "reel_invalid_utf8_replacements_total"),
+            2.0,
+            "{metrics}"
+        );
+        let conn = app.db().await;
+        let nodes = rows::all_nodes(&conn).await;
+        assert!(
+            nodes.iter().any(|n| n
+                .content
+                .as_ref()
+                .is_some_and(|c| c.to_string().contains("cut mid-sequence: \u{FFFD}\u{FFFD}"))),
+            "{nodes:?}"
+        );
+        app.stop().await;
+    })
+    .await;
+}
