@@ -35,7 +35,10 @@ impl<'de, T: DecodeInPlace<'de>> DeserializeSeed<'de> for InPlace<'_, T> {
 macro_rules! null_keeps {
     ($($t:ty),* $(,)?) => {$(
         impl<'de> $crate::gojson::DecodeInPlace<'de> for $t {
-            fn decode_in_place<D: serde::Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
+            fn decode_in_place<D: serde::Deserializer<'de>>(
+                &mut self,
+                d: D,
+            ) -> Result<(), D::Error> {
                 if let Some(v) = <Option<$t> as serde::Deserialize>::deserialize(d)? {
                     *self = v;
                 }
@@ -50,7 +53,10 @@ macro_rules! null_keeps {
 macro_rules! pointer_fields {
     ($($t:ty),* $(,)?) => {$(
         impl<'de> $crate::gojson::DecodeInPlace<'de> for Option<$t> {
-            fn decode_in_place<D: serde::Deserializer<'de>>(&mut self, d: D) -> Result<(), D::Error> {
+            fn decode_in_place<D: serde::Deserializer<'de>>(
+                &mut self,
+                d: D,
+            ) -> Result<(), D::Error> {
                 d.deserialize_option($crate::gojson::Pointee(self))
             }
         }
@@ -169,7 +175,9 @@ macro_rules! in_place_struct {
                         let out = self.0;
                         while let Some(key) = map.next_key::<$crate::gojson::Key<'de>>()? {
                             $crate::gojson::match_field!(key.as_str(), {
-                                $($key => $crate::gojson::in_place_struct!(@field map, out, $slot),)*
+                                $($key => {
+                                    $crate::gojson::in_place_struct!(@field map, out, $slot)
+                                },)*
                                 _ => {
                                     map.next_value::<serde::de::IgnoredAny>()?;
                                 },

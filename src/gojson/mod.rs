@@ -22,6 +22,7 @@
 //! - provider requests decode through [`TypedFields`] ([`typed`]): a request that fails is a
 //!   422 whose text must be Go's, naming the field's path.
 
+mod any_skip;
 mod fields;
 mod fold;
 mod in_place;
@@ -38,6 +39,7 @@ use std::fmt;
 use serde::Deserializer;
 use serde::de::{Deserialize, DeserializeSeed, Visitor};
 
+pub use any_skip::AnySkip;
 pub(crate) use fields::typed_fields;
 pub use fields::{Document, Element, Fields, List, TypedFields, TypedStruct, finished};
 pub use fold::fold_match;
@@ -50,9 +52,7 @@ pub use time::{TimeCheck, TimeError, check_rfc3339, check_time_json};
 pub use typed::{Path, mismatch};
 pub use utf8::repair_invalid_utf8;
 pub(crate) use value::ignore_kinds;
-pub use value::{
-    AnySkip, AnyValue, BoolProbe, ObjectProbe, StrProbe, go_number, skip_map, skip_seq,
-};
+pub use value::{AnyValue, BoolProbe, ObjectProbe, StrProbe, go_number, skip_map, skip_seq};
 
 /// An object key, borrowed from the input unless it contained escapes.
 pub struct Key<'de>(pub Cow<'de, str>);

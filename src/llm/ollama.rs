@@ -135,7 +135,9 @@ typed_fields! {
     RawMessage, "ollama.ollamaMessage", "a message object", |this, p, map| {
         "role" => set_str(map, p.field("role"), &mut this.role)?,
         "content" => set_str(map, p.field("content"), &mut this.content)?,
-        "images" => map.next_value_seed(List::new(p.field("images"), "[]string", &mut this.images))?,
+        "images" => {
+            map.next_value_seed(List::new(p.field("images"), "[]string", &mut this.images))?;
+        },
         "tool_calls" => {
             map.next_value_seed(List::new(
                 p.field("tool_calls"),
