@@ -10,6 +10,7 @@ pub mod cost;
 pub mod gojson;
 pub mod http;
 pub mod llm;
+pub mod memory;
 pub mod merkle;
 pub mod sessions;
 pub mod store;
