@@ -356,7 +356,10 @@ async fn metadata_numbers_out_of_range_are_400() {
         let res = ingest_text(&app, body).await;
         let error = "invalid envelope: harness_metadata: number out of range at line 1 column 10";
         assert_refused(&res, StatusCode::BAD_REQUEST, error);
-        assert!(before == snapshot(&app).await, "a refused turn changed rows");
+        assert!(
+            before == snapshot(&app).await,
+            "a refused turn changed rows"
+        );
         app.stop().await;
     }
 }
