@@ -17,6 +17,7 @@ use sea_orm::DatabaseConnection;
 use crate::config::{AuthMode, Config, ConfigError};
 use crate::cost::{PriceBook, PriceTableError};
 use crate::http::{self, AdminAuth, AppState, Auth, BodyLimits, ServerSettings};
+use crate::memory::{Purge, Releaser};
 use crate::sessions::{Registry, SessionSettings};
 use crate::store::{self, CommitOptions, Store, StoreError, StoreOptions};
 use crate::telemetry::{Metrics, MetricsError};
@@ -48,10 +49,6 @@ pub enum StartupError {
     Prices(#[from] PriceTableError),
 }
 
-/// How often the server checks whether a large body's memory was freed and, if so, asks
-/// the allocator to give it back ([`Application::release_memory_with`]).
-const RELEASE_CHECK: Duration = Duration::from_secs(1);
-
 /// A built server, listening but not yet serving.
 pub struct Application {
     server: Server,
@@ -60,8 +57,7 @@ pub struct Application {
     db: DatabaseConnection,
     metrics: Metrics,
     shutdown_timeout: Duration,
-    body_limits: BodyLimits,
-    release_memory: Option<fn()>,
+    releaser: Releaser,
 }
 
 impl Application {
@@ -95,21 +91,26 @@ impl Application {
                 writer_queued: Some(metrics.writer_queued.clone()),
             },
         );
+        let releaser = Releaser::default();
         let body_limits = BodyLimits::new(
             config.server.body_limit_bytes,
             config.server.body_budget_bytes,
             Duration::from_secs(config.server.body_timeout_secs),
+            releaser.clone(),
         );
         let mut settings = SessionSettings::from(&config.sessions);
         settings.org_max_in_flight = config.auth.org_max_in_flight;
         let registry = Registry::new(store.clone(), settings, metrics.clone())
             .map_err(StartupError::Arbiters)?;
+        // Actors free the turns they committed on their own threads (the SQLite writer, on
+        // the system's, is covered by `run_until`).
+        registry.spawn_on_arbiters(|| releaser.expiry());
         let state = web::Data::new(AppState {
             registry: registry.clone(),
             store,
             metrics: metrics.clone(),
             prices: Arc::new(prices),
-            body_limits: body_limits.clone(),
+            body_limits,
             admin: AdminAuth::new(config.admin.token.clone(), config.listens_on_loopback()),
             auth: Auth::new(&config.auth),
             retry_after_secs: config.sessions.retry_after_secs,
@@ -134,6 +135,7 @@ impl Application {
             keep_alive: Duration::from_secs(config.server.keep_alive_secs),
             client_request_timeout: Duration::from_secs(config.server.client_request_timeout_secs),
             shutdown_timeout_secs: config.server.shutdown_timeout_secs,
+            releaser: releaser.clone(),
         };
         let server =
             http::serve(listener, &settings, state).map_err(|source| StartupError::Bind {
@@ -148,17 +150,16 @@ impl Application {
             db,
             metrics,
             shutdown_timeout,
-            body_limits,
-            release_memory: None,
+            releaser,
         })
     }
 
-    /// Calls `release` (within a second) after a large request body's memory was freed: the
-    /// binary passes its allocator's collection, which returns freed memory to the system
-    /// that the allocator would otherwise keep until its next allocations
-    /// (ARCHITECTURE.md#memory).
-    pub fn release_memory_with(mut self, release: fn()) -> Self {
-        self.release_memory = Some(release);
+    /// Gives the allocator's collection to the server: it is called to purge everything
+    /// free when a large request body's memory was freed, and on every HTTP worker each
+    /// second to purge what has been free for the allocator's delay, so memory a burst used
+    /// goes back to the system (ARCHITECTURE.md#memory).
+    pub fn release_memory_with(self, collect: fn(Purge)) -> Self {
+        self.releaser.set(collect);
         self
     }
 
@@ -183,25 +184,12 @@ impl Application {
             registry,
             db,
             shutdown_timeout,
-            body_limits,
-            release_memory,
+            releaser,
             ..
         } = self;
         let handle: ServerHandle = server.handle();
         let mut server = actix_rt::spawn(server);
-        let releaser = release_memory.map(|release| {
-            actix_rt::spawn(async move {
-                let mut check = actix_rt::time::interval(RELEASE_CHECK);
-                loop {
-                    check.tick().await;
-                    if body_limits.take_released() {
-                        release();
-                    }
-                }
-            })
-        });
-        // The releaser only runs while the server does.
-        let _releaser = releaser.map(AbortOnDrop);
+        let _expiry = AbortOnDrop(actix_rt::spawn(releaser.expiry()));
         tokio::select! {
             () = shutdown => {}
             ended = &mut server => {
@@ -264,7 +252,7 @@ fn check_body_budget(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Aborts a background task when dropped.
+/// Aborts a background task when dropped: the task lives as long as the server runs.
 struct AbortOnDrop(actix_rt::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {

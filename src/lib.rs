@@ -11,6 +11,7 @@ pub mod gojson;
 pub mod http;
 pub mod keys_cli;
 pub mod llm;
+pub mod memory;
 pub mod merkle;
 pub mod sessions;
 pub mod store;

@@ -1,7 +1,8 @@
 //! The layering of `src/` (ARCHITECTURE.md, "Layers"), checked on the source text.
 //!
 //! Modules import strictly downwards, in this order:
-//! `http → sessions → store → telemetry → config → turn → cost → merkle → wire → llm → gojson`.
+//! `http → sessions → store → telemetry → config → turn → cost → merkle → wire → llm → gojson
+//! → memory` (`memory` holds only the allocator hook).
 //! The binary's glue (`app`, `main`, `chain_cli`, `keys_cli`, `lib`) sits above them all. A few names are
 //! kept out of layers that must not know them: the actor layer names no database backend or
 //! SQL, the store no actix, and only the store names sea-orm or sqlx.
@@ -13,7 +14,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Top first. A module may name `crate::<m>` only for modules after itself.
-const LAYERS: [&str; 11] = [
+const LAYERS: [&str; 12] = [
     "http",
     "sessions",
     "store",
@@ -25,6 +26,7 @@ const LAYERS: [&str; 11] = [
     "wire",
     "llm",
     "gojson",
+    "memory",
 ];
 
 /// Words a layer must not contain in its code, with the reason.

@@ -6,10 +6,12 @@
 
 Starts the release binary with the default configuration (only the listen port and the
 SQLite file are set, both on 127.0.0.1 / a temporary directory), sends `--bombs` concurrent
-`POST /v1/ingest` bodies of `--gib` GiB of zeros compressed with zstd (about 34 KB on the
+`POST /v1/ingest` bodies of `--mib` MiB of zeros (1 GiB by default) compressed with zstd (about 34 KB on the
 wire each; the `zstd` command line tool makes them), samples the server's RSS every 10 ms
 while they run, then for 10 s afterwards, and prints the statuses and the figures.
-Every request goes to 127.0.0.1 only.
+With `--hold-secs N --mib 60` each bomb (under the 64 MiB limit) is held open, decoded but
+for its last bytes, for N seconds, so all of them would be in memory at once: the body
+budget admits what fits and answers the rest 429. Every request goes to 127.0.0.1 only.
 """
 import argparse
 import collections
@@ -35,14 +37,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def bomb(gib, cache_dir):
-    """GiB of zeros through `zstd -3`, cached between runs."""
-    path = os.path.join(cache_dir, f"reel-bomb-{gib}g.zst")
+def bomb(mib, cache_dir):
+    """MiB of zeros through `zstd -3`, cached between runs."""
+    path = os.path.join(cache_dir, f"reel-bomb-{mib}m.zst")
     if not os.path.exists(path):
         chunk = bytes(1 << 20)
         with open(path + ".tmp", "wb") as out:
             z = subprocess.Popen(["zstd", "-3", "-q", "-c"], stdin=subprocess.PIPE, stdout=out)
-            for _ in range(gib * 1024):
+            for _ in range(mib):
                 z.stdin.write(chunk)
             z.stdin.close()
             if z.wait() != 0:
@@ -67,6 +69,28 @@ def wait_ready(port, proc):
     sys.exit("reel did not start")
 
 
+def post_held(port, body, hold):
+    """Sends all but the last bytes, holds them `hold` seconds (the server has decoded
+    almost everything by then), then the rest."""
+    head = (f"POST /v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Encoding: zstd\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=120) as s:
+            s.sendall(head.encode() + body[:-8])
+            time.sleep(hold)
+            try:
+                s.sendall(body[-8:])
+            except OSError:
+                pass  # answered (and closed) while held
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+    except OSError as e:
+        return 0, str(e)
+    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else 0
+    return status, data.split(b"\r\n\r\n", 1)[-1][:120].decode("utf-8", "replace")
+
+
 def post(port, body):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
@@ -85,11 +109,14 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--binary", default=os.path.join(ROOT, "target/release/reel"))
     p.add_argument("--bombs", type=int, default=16)
-    p.add_argument("--gib", type=int, default=1)
+    p.add_argument("--mib", type=int, default=1024, help="decoded size of each bomb")
     p.add_argument("--after-secs", type=float, default=10.0)
+    p.add_argument("--hold-secs", type=float, default=0.0,
+                   help="hold each bomb open this long before its last bytes, so that they "
+                        "are all decoded at once (the body budget then answers 429)")
     args = p.parse_args()
 
-    body = bomb(args.gib, tempfile.gettempdir())
+    body = bomb(args.mib, tempfile.gettempdir())
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         env = dict(os.environ,
@@ -113,7 +140,9 @@ def main():
             sampler.start()
             started = time.time()
             with concurrent.futures.ThreadPoolExecutor(args.bombs) as pool:
-                answers = list(pool.map(lambda _: post(port, body), range(args.bombs)))
+                send = ((lambda _: post_held(port, body, args.hold_secs)) if args.hold_secs
+                        else (lambda _: post(port, body)))
+                answers = list(pool.map(send, range(args.bombs)))
             elapsed = time.time() - started
             done.set()
             sampler.join()
@@ -133,7 +162,7 @@ def main():
             proc.wait(timeout=30)
 
     statuses = collections.Counter(status for status, _ in answers)
-    print(f"bombs={args.bombs} wire_bytes={len(body)} decoded_bytes={args.gib << 30} "
+    print(f"bombs={args.bombs} wire_bytes={len(body)} decoded_bytes={args.mib << 20} "
           f"seconds={elapsed:.2f} statuses={dict(sorted(statuses.items()))} ping_after={ping}")
     for status in sorted(statuses):
         print(f"  {status}: {next(text for s, text in answers if s == status)}")

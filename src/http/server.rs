@@ -18,6 +18,7 @@ use actix_web::{App, web};
 
 use super::connection_errors::JsonErrorBodies;
 use super::{AppState, configure, request_middleware};
+use crate::memory::Releaser;
 
 /// How the HTTP server runs.
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct ServerSettings {
     pub client_request_timeout: Duration,
     /// Seconds a graceful stop waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
+    /// Run on every worker each second to purge memory freed there.
+    pub releaser: Releaser,
 }
 
 /// Starts serving `listener` with reel's routes. Must run inside an actix `System`.
@@ -44,6 +47,7 @@ pub fn serve(
     let head_timeout = settings.client_request_timeout;
     let keep_alive = settings.keep_alive;
     let workers = settings.workers.max(1);
+    let releaser = settings.releaser.clone();
     builder
         .workers(workers)
         // actix bounds connections per worker.
@@ -53,6 +57,8 @@ pub fn serve(
         // a hard stop, and reel must drain actors after the HTTP server stopped.
         .disable_signals()
         .listen("reel", listener, move || {
+            // The factory runs once on each worker, inside its runtime.
+            releaser.spawn_expiry();
             let shutdown = shutdown.clone();
             let app = App::new()
                 .wrap(from_fn(request_middleware))

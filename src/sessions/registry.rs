@@ -36,6 +36,16 @@ impl Registry {
         })
     }
 
+    /// Runs `task()` on every actor arbiter, for as long as the arbiter lives.
+    pub fn spawn_on_arbiters<F>(&self, task: impl Fn() -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        for arbiter in self.shared.arbiter_handles() {
+            arbiter.spawn(task());
+        }
+    }
+
     /// The handle of `key`'s actor, spawning one when the session has none.
     pub fn handle(&self, key: SessionKey) -> Result<SessionHandle, SubmitError> {
         SessionHandle::new(self.shared.clone(), key)

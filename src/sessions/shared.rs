@@ -269,3 +269,10 @@ fn arbiter_index(key: &SessionKey, arbiters: usize) -> usize {
     key.hash(&mut hasher);
     (hasher.finish() % arbiters as u64) as usize
 }
+
+impl Shared {
+    /// The actor arbiters, for tasks that must run on each of them.
+    pub(super) fn arbiter_handles(&self) -> &[ArbiterHandle] {
+        &self.arbiter_handles
+    }
+}

@@ -8,8 +8,15 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::StoreError;
 use super::sql::Sql;
+use super::{StoreError, sanitize};
+
+/// A value looked up as it is stored: U+0000 becomes U+FFFD
+/// (docs/divergences.md#nul-characters). It then matches what was written, and Postgres,
+/// whose text cannot hold U+0000, does not refuse the query.
+fn stored(text: &str) -> std::borrow::Cow<'_, str> {
+    sanitize::text(text, &mut 0)
+}
 
 /// How far an ancestry walk goes (the reference's limit).
 pub const MAX_ANCESTRY_DEPTH: i32 = 5000;
@@ -50,7 +57,7 @@ pub async fn list_nodes(
         ])
         .filter(nodes::Column::OrgId.eq(org_id));
     if let Some(agent) = agent {
-        query = query.filter(nodes::Column::AgentName.eq(agent));
+        query = query.filter(nodes::Column::AgentName.eq(stored(agent)));
     }
     let rows = query
         .order_by_asc(nodes::Column::CreatedAt)
@@ -87,6 +94,8 @@ pub async fn ancestry(
     org_id: Uuid,
     hash: &str,
 ) -> Result<Vec<nodes::Model>, StoreError> {
+    let hash = stored(hash);
+    let hash = hash.as_ref();
     let backend = db.get_database_backend();
     let mut sql = Sql::new(backend);
     match backend {
@@ -136,7 +145,7 @@ pub async fn identity_by_hash(
         .column(sessions::Column::HarnessId)
         .column(sessions::Column::HarnessSessionId)
         .filter(nodes::Column::OrgId.eq(org_id))
-        .filter(nodes::Column::Hash.eq(hash))
+        .filter(nodes::Column::Hash.eq(stored(hash)))
         .filter(sessions::Column::OrgId.eq(org_id))
         .into_tuple::<(String, String)>()
         .one(db)

@@ -83,6 +83,8 @@ pub enum EnvelopeError {
     TooLong { field: &'static str, limit: usize },
     #[error("harness_metadata nested deeper than {MAX_METADATA_DEPTH} levels")]
     MetadataTooDeep,
+    #[error("harness_metadata: {0}")]
+    MetadataValue(String),
 }
 
 /// Parses an org id the way the reference's `uuid.Parse` does; `""` is the nil-UUID sentinel.
@@ -190,12 +192,16 @@ impl SessionEnvelope {
                 return Err(EnvelopeError::TooLong { field, limit });
             }
         }
-        match &self.harness_metadata {
-            Some(raw) if json_depth(raw.get()) > MAX_METADATA_DEPTH => {
-                Err(EnvelopeError::MetadataTooDeep)
-            }
-            _ => Ok(()),
+        let Some(raw) = &self.harness_metadata else {
+            return Ok(());
+        };
+        if json_depth(raw.get()) > MAX_METADATA_DEPTH {
+            return Err(EnvelopeError::MetadataTooDeep);
         }
+        // Kept verbatim, the metadata's numbers were scanned but never parsed.
+        serde_json::from_str::<Parses>(raw.get())
+            .map(drop)
+            .map_err(|e| EnvelopeError::MetadataValue(e.to_string()))
     }
 
     /// The metadata object, with `null` treated as absent.
@@ -226,6 +232,58 @@ impl SessionEnvelope {
             Some(h) if !h.is_empty() => h,
             _ => self.harness_id_or_unknown(),
         }
+    }
+}
+
+/// A JSON document visited the way the store will parse it, without building anything:
+/// a number outside the range of a double fails here, not at commit.
+struct Parses;
+
+impl<'de> serde::Deserialize<'de> for Parses {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Parses)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Parses {
+    type Value = Parses;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Parses, E> {
+        Ok(Parses)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Parses, E> {
+        Ok(Parses)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Parses, E> {
+        Ok(Parses)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Parses, E> {
+        Ok(Parses)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Parses, E> {
+        Ok(Parses)
+    }
+
+    fn visit_unit<E>(self) -> Result<Parses, E> {
+        Ok(Parses)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Parses, A::Error> {
+        while seq.next_element::<Parses>()?.is_some() {}
+        Ok(Parses)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Parses, A::Error> {
+        while map.next_entry::<serde::de::IgnoredAny, Parses>()?.is_some() {}
+        Ok(Parses)
     }
 }
 
@@ -441,6 +499,17 @@ mod tests {
         // Brackets inside strings do not nest.
         let text = format!("{{\"a\":\"{}\\\"{}\"}}", "[".repeat(100), "{".repeat(100));
         assert_eq!(env(text).validate(), Ok(()));
+        assert_eq!(
+            env(r#"{"a":[1,-2.5e10,true,null,{"b":"\u00e9"}]}"#.to_owned()).validate(),
+            Ok(())
+        );
+        assert_eq!(
+            env(r#"{"a":[1e400]}"#.to_owned())
+                .validate()
+                .unwrap_err()
+                .to_string(),
+            "harness_metadata: number out of range at line 1 column 11"
+        );
         let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_METADATA_BYTES));
         assert_eq!(
             env(big).validate().unwrap_err().to_string(),

@@ -342,3 +342,24 @@ async fn metadata_nested_too_deep_is_400() {
         app.stop().await;
     }
 }
+
+#[actix_rt::test]
+async fn metadata_numbers_out_of_range_are_400() {
+    for db in TestDb::all().await {
+        let app = TestApp::spawn(&db).await;
+        let mut turn = Conversation::claude("metadata-number").turn(0);
+        turn["session"]["harness_metadata"] = json!("@metadata@");
+        let body = turn
+            .to_string()
+            .replace(r#""@metadata@""#, r#"{"x":1e400}"#);
+        let before = snapshot(&app).await;
+        let res = ingest_text(&app, body).await;
+        let error = "invalid envelope: harness_metadata: number out of range at line 1 column 10";
+        assert_refused(&res, StatusCode::BAD_REQUEST, error);
+        assert!(
+            before == snapshot(&app).await,
+            "a refused turn changed rows"
+        );
+        app.stop().await;
+    }
+}

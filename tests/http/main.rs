@@ -17,6 +17,7 @@ mod basics;
 mod batch;
 mod conversation;
 mod heads;
+mod hostile;
 mod ingest;
 mod limits;
 mod memory;

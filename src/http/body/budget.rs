@@ -2,14 +2,15 @@
 //! capacity they grow into, and the state of the decoders producing them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Semaphore;
 
+use crate::memory::{Purge, Releaser};
+
 /// The budget is counted in units of this many bytes.
 const UNIT: usize = 1024;
-/// Returning a share at least this large asks for memory to be given back to the system
-/// (see [`Budget::take_released`]): smaller bodies reuse what the allocator keeps.
+/// Returning a share at least this large gives freed memory back to the system at once:
+/// smaller bodies reuse what the allocator keeps.
 const RELEASE_THRESHOLD: usize = 4 * 1024 * 1024;
 
 /// A share of the budget was not available.
@@ -20,14 +21,14 @@ pub(super) struct OverBudget;
 #[derive(Clone)]
 pub(super) struct Budget {
     units: Arc<Semaphore>,
-    released: Arc<AtomicBool>,
+    releaser: Releaser,
 }
 
 impl Budget {
-    pub(super) fn new(bytes: usize) -> Self {
+    pub(super) fn new(bytes: usize, releaser: Releaser) -> Self {
         Budget {
             units: Arc::new(Semaphore::new((bytes / UNIT).min(Semaphore::MAX_PERMITS))),
-            released: Arc::new(AtomicBool::new(false)),
+            releaser,
         }
     }
 
@@ -37,12 +38,6 @@ impl Budget {
             budget: self.clone(),
             units: 0,
         }
-    }
-
-    /// True once after a large share was returned since the last call: the allocator may
-    /// now hold freed memory worth giving back.
-    pub(super) fn take_released(&self) -> bool {
-        self.released.swap(false, Ordering::Relaxed)
     }
 }
 
@@ -90,10 +85,12 @@ impl Charge {
 
 impl Drop for Charge {
     fn drop(&mut self) {
-        if self.units * UNIT >= RELEASE_THRESHOLD {
-            self.budget.released.store(true, Ordering::Relaxed);
-        }
         self.budget.units.add_permits(self.units);
+        // A share is dropped after the memory it covered (its buffer or decoder). What is
+        // freed later (a parsed turn outliving its answer) waits for the periodic purge.
+        if self.units * UNIT >= RELEASE_THRESHOLD {
+            self.budget.releaser.release(Purge::Now);
+        }
     }
 }
 
@@ -103,7 +100,7 @@ mod tests {
 
     #[test]
     fn shares_take_from_and_return_to_the_budget() {
-        let budget = Budget::new(10 * UNIT);
+        let budget = Budget::new(10 * UNIT, Releaser::default());
         let mut a = budget.share();
         a.grow_to(6 * UNIT).unwrap();
         let mut b = budget.share();
@@ -115,16 +112,25 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(budget.units.available_permits(), 10);
-        assert!(!budget.take_released(), "small shares ask for nothing");
     }
 
     #[test]
-    fn returning_a_large_share_asks_for_memory_back_once() {
-        let budget = Budget::new(64 * 1024 * 1024);
-        let mut share = budget.share();
-        share.grow_to(RELEASE_THRESHOLD).unwrap();
-        drop(share);
-        assert!(budget.take_released());
-        assert!(!budget.take_released());
+    fn returning_a_large_share_purges_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static PURGES: AtomicUsize = AtomicUsize::new(0);
+        let releaser = Releaser::default();
+        releaser.set(|purge| {
+            assert_eq!(purge, Purge::Now);
+            PURGES.fetch_add(1, Ordering::Relaxed);
+        });
+        let budget = Budget::new(64 * 1024 * 1024, releaser);
+        let mut small = budget.share();
+        small.grow_to(RELEASE_THRESHOLD - UNIT).unwrap();
+        drop(small);
+        assert_eq!(PURGES.load(Ordering::Relaxed), 0);
+        let mut large = budget.share();
+        large.grow_to(RELEASE_THRESHOLD).unwrap();
+        drop(large);
+        assert_eq!(PURGES.load(Ordering::Relaxed), 1);
     }
 }

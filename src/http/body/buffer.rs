@@ -122,6 +122,7 @@ impl io::Write for BodyBuffer {
 mod tests {
     use super::super::budget::Budget;
     use super::*;
+    use crate::memory::Releaser;
 
     fn buffer(budget: &Budget, limit: usize) -> BodyBuffer {
         BodyBuffer::new(limit, 0, budget.share(), Rc::default()).unwrap()
@@ -135,7 +136,7 @@ mod tests {
 
     #[test]
     fn refuses_more_than_the_limit() {
-        let budget = Budget::new(1 << 20);
+        let budget = Budget::new(1 << 20, Releaser::default());
         let mut buf = buffer(&budget, 10_000);
         buf.append(&[1; 9_000]).unwrap();
         assert_eq!(
@@ -149,11 +150,11 @@ mod tests {
     #[test]
     fn a_growth_needs_room_for_both_allocations() {
         // 8 KiB to 16 KiB: 24 KiB while the bytes move.
-        let budget = Budget::new(23 * 1024);
+        let budget = Budget::new(23 * 1024, Releaser::default());
         let mut buf = buffer(&budget, 1 << 30);
         buf.append(&[0; 8 * 1024]).unwrap();
         assert_eq!(buf.append(&[0; 1]), Err(Refusal::OverBudget));
-        let budget = Budget::new(24 * 1024);
+        let budget = Budget::new(24 * 1024, Releaser::default());
         let mut buf = buffer(&budget, 1 << 30);
         buf.append(&[0; 8 * 1024 + 1]).unwrap();
         // Afterwards only the new allocation is held.
@@ -163,7 +164,7 @@ mod tests {
 
     #[test]
     fn past_the_eager_size_the_buffer_moves_once_and_is_charged_as_written() {
-        let budget = Budget::new(1 << 30);
+        let budget = Budget::new(1 << 30, Releaser::default());
         let mut buf = buffer(&budget, 64 << 20);
         buf.append(&vec![0; EAGER]).unwrap();
         assert_eq!(buf.bytes.capacity(), EAGER);
@@ -176,7 +177,7 @@ mod tests {
 
     #[test]
     fn io_errors_say_why() {
-        let budget = Budget::new(1 << 20);
+        let budget = Budget::new(1 << 20, Releaser::default());
         let refused = Rc::default();
         let mut buf = BodyBuffer::new(4, 0, budget.share(), Rc::clone(&refused)).unwrap();
         assert!(io::Write::write_all(&mut buf, b"12345").is_err());

@@ -172,6 +172,7 @@ mod tests {
 
     use super::super::buffer::Refusal;
     use super::*;
+    use crate::memory::Releaser;
 
     fn pipeline(
         codings: &[Coding],
@@ -195,7 +196,7 @@ mod tests {
 
     #[test]
     fn stacked_codings_are_undone_last_first() {
-        let budget = Budget::new(64 << 20);
+        let budget = Budget::new(64 << 20, Releaser::default());
         let text = b"{\"provider\":\"openai\"}".repeat(100);
         // gzip applied first, then zstd.
         let wire = zstd::encode_all(&gzip(&text)[..], 3).unwrap();
@@ -209,7 +210,7 @@ mod tests {
 
     #[test]
     fn a_bomb_stops_at_the_limit_with_bounded_memory() {
-        let budget = Budget::new(64 << 20);
+        let budget = Budget::new(64 << 20, Releaser::default());
         let wire = zstd::encode_all(&vec![0u8; 64 << 20][..], 3).unwrap();
         let (mut sink, refused) = pipeline(&[Coding::Zstd], &budget, 4 << 20);
         assert!(sink.write_all(&wire).is_err());
@@ -222,7 +223,7 @@ mod tests {
 
     #[test]
     fn truncated_streams_fail_at_the_end() {
-        let budget = Budget::new(64 << 20);
+        let budget = Budget::new(64 << 20, Releaser::default());
         let text = b"some text that compresses".repeat(50);
         let zst = zstd::encode_all(&text[..], 3).unwrap();
         for (coding, wire) in [(Coding::Gzip, gzip(&text)), (Coding::Zstd, zst)] {
@@ -234,7 +235,7 @@ mod tests {
 
     #[test]
     fn zstd_windows_over_8_mib_are_refused() {
-        let budget = Budget::new(64 << 20);
+        let budget = Budget::new(64 << 20, Releaser::default());
         let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
         encoder.window_log(24).unwrap();
         encoder.long_distance_matching(true).unwrap();

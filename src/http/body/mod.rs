@@ -19,6 +19,8 @@ use actix_web::http::header::{self, ContentEncoding};
 use actix_web::web::{Bytes, Payload};
 use futures_util::StreamExt;
 
+use crate::memory::Releaser;
+
 use budget::{Budget, Charge};
 use buffer::{BodyBuffer, EAGER, Refusal};
 use inflate::{Coding, Decoder, MAX_DECODER_STATE, Sink, StartError};
@@ -51,18 +53,13 @@ pub struct BodyLimits {
 }
 
 impl BodyLimits {
-    pub fn new(limit: usize, budget_bytes: usize, timeout: Duration) -> Self {
+    /// `releaser` is asked to purge whenever a large body's share is returned.
+    pub fn new(limit: usize, budget_bytes: usize, timeout: Duration, releaser: Releaser) -> Self {
         BodyLimits {
             limit,
             timeout,
-            budget: Budget::new(budget_bytes),
+            budget: Budget::new(budget_bytes, releaser),
         }
-    }
-
-    /// True once after a large body's memory was returned to the budget since the last call:
-    /// the allocator may hold freed memory worth giving back to the system.
-    pub fn take_released(&self) -> bool {
-        self.budget.take_released()
     }
 }
 
