@@ -18,7 +18,7 @@ use crate::backpressure::WriteLock;
 use crate::fixtures::Conversation;
 use crate::harness::{TestApp, TestResponse, metric, read, test_config};
 use crate::rows;
-use crate::support::TestDb;
+use crate::support::{TestDb, each_backend};
 
 const ORG_A: Uuid = Uuid::from_u128(0xaaaa);
 const ORG_B: Uuid = Uuid::from_u128(0xbbbb);
@@ -106,7 +106,7 @@ async fn dump(app: &TestApp) -> String {
 
 #[actix_rt::test]
 async fn without_a_valid_key_every_tenant_route_answers_401() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = keyed(&db, |_| {}).await;
         let turn = Conversation::claude("nokey").turn(0);
         assert_unauthorized(&app.ingest(&turn).await, "missing API key");
@@ -134,12 +134,13 @@ async fn without_a_valid_key_every_tenant_route_answers_401() {
         assert!(!metrics.contains(&made_up));
         assert!(rows::all_nodes(&app.db().await).await.is_empty());
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn a_key_writes_only_as_its_own_org() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = keyed(&db, |_| {}).await;
         let a = key(&app, ORG_A).await;
         let b = key(&app, ORG_B).await;
@@ -198,12 +199,13 @@ async fn a_key_writes_only_as_its_own_org() {
         }
         assert!(!app.metrics().await.contains(a.secret.expose()));
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn another_orgs_data_cannot_be_read() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = keyed(&db, |_| {}).await;
         let a = key(&app, ORG_A).await;
         let b = key(&app, ORG_B).await;
@@ -239,12 +241,13 @@ async fn another_orgs_data_cannot_be_read() {
         assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
         assert!(!res.text().contains("secret: question"));
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn revoked_and_expired_keys_answer_401() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = keyed(&db, |c| c.auth.cache_ttl_secs = 1).await;
         let a = key(&app, ORG_A).await;
         let conv = Conversation::claude("revoked");
@@ -275,7 +278,8 @@ async fn revoked_and_expired_keys_answer_401() {
             .unwrap();
         assert!(stored.last_used_at.is_some(), "{:?}", db.backend);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
@@ -299,7 +303,7 @@ async fn without_keys_a_non_loopback_server_refuses_to_start() {
 
 #[actix_rt::test]
 async fn one_org_at_its_in_flight_limit_does_not_refuse_another() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = keyed(&db, |c| c.auth.org_max_in_flight = 1).await;
         let a = key(&app, ORG_A).await;
         let b = key(&app, ORG_B).await;
@@ -324,7 +328,8 @@ async fn one_org_at_its_in_flight_limit_does_not_refuse_another() {
             1.0
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 fn reel(args: &[&str]) -> (bool, String, String) {
@@ -338,7 +343,7 @@ fn reel(args: &[&str]) -> (bool, String, String) {
 
 #[actix_rt::test]
 async fn the_keys_cli_creates_lists_and_revokes() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let url = db.url.as_str();
         let (ok, _, err) = reel(&["migrate", "--database-url", url]);
         assert!(ok, "{err}");
@@ -399,7 +404,8 @@ async fn the_keys_cli_creates_lists_and_revokes() {
             url,
         ]);
         assert!(!ok && err.contains("invalid expiry"), "{err}");
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
@@ -408,7 +414,7 @@ async fn secrets_never_reach_the_server_log() {
     use std::process::Stdio;
     use std::sync::{Arc, Mutex, mpsc};
 
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let (ok, _, err) = reel(&["migrate", "--database-url", &db.url]);
         assert!(ok, "{err}");
         let conn = db.connect_raw().await;
@@ -482,5 +488,6 @@ async fn secrets_never_reach_the_server_log() {
                 db.backend
             );
         }
-    }
+    })
+    .await;
 }

@@ -4,7 +4,7 @@
 use crate::harness::TestApp;
 use crate::limits::snapshot;
 use crate::raw::{Raw, RawResponse};
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 const TOO_LARGE: &str =
     "Request Header Fields Too Large: a request head holds at most 96 headers and 128 KiB";
@@ -17,7 +17,7 @@ fn assert_json_error(res: &RawResponse, status: u16, error: &str) {
 
 #[actix_rt::test]
 async fn too_many_or_too_large_headers_are_431_json() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let before = snapshot(&app).await;
 
@@ -40,12 +40,13 @@ async fn too_many_or_too_large_headers_are_431_json() {
             "a refused head changed rows"
         );
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn a_malformed_head_is_400_json() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         for head in [
             &b"GARBAGE\r\n\r\n"[..],
@@ -60,12 +61,13 @@ async fn a_malformed_head_is_400_json() {
             );
         }
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn a_head_that_stops_arriving_is_408_json() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn_with(&db, |c| c.server.client_request_timeout_secs = 1).await;
         let mut conn = Raw::connect(&app).await;
         conn.send(b"POST /v1/ingest HTTP/1.1\r\nHost: test\r\n")
@@ -77,5 +79,6 @@ async fn a_head_that_stops_arriving_is_408_json() {
             "Request Timeout: the request head did not arrive within 1 seconds",
         );
         app.stop().await;
-    }
+    })
+    .await;
 }

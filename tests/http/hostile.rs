@@ -10,7 +10,7 @@ use crate::fixtures::{Conversation, envelope};
 use crate::harness::{TestApp, TestResponse};
 use crate::limits::{ingest_text, with_nested_metadata};
 use crate::raw::Raw;
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 /// `n` bytes of hex that do not compress: Postgres compresses long index entries, so
 /// repeated characters would hide an entry that is too large.
@@ -217,7 +217,7 @@ fn assert_not_a_server_error(what: &str, res: &TestResponse) {
 
 #[actix_rt::test]
 async fn no_input_is_answered_with_a_server_error() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let first = app.ingest(&turn(0)).await;
         assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.text());
@@ -305,12 +305,13 @@ async fn no_input_is_answered_with_a_server_error() {
             .await;
         assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn no_request_head_is_answered_with_a_server_error() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         for head in [
             b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n".to_vec(),
@@ -331,5 +332,5 @@ async fn no_request_head_is_answered_with_a_server_error() {
             assert_eq!(res.header("content-type"), Some("application/json"), "{}", res.head);
         }
         app.stop().await;
-    }
+    }).await;
 }

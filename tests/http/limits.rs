@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::fixtures::Conversation;
 use crate::harness::{TestApp, TestResponse};
 use crate::rows;
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 /// Every row of the server's database.
 pub async fn snapshot(app: &TestApp) -> (Vec<sessions::Model>, Vec<nodes::Model>) {
@@ -61,7 +61,7 @@ const MAX: i64 = 1_000_000_000;
 
 #[actix_rt::test]
 async fn token_counts_outside_the_range_are_422_and_never_poison_the_session() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let conv = Conversation::claude("tokens");
         // The largest valid counts (priced: claude-sonnet-4-5), then an ordinary turn.
@@ -137,12 +137,12 @@ async fn token_counts_outside_the_range_are_422_and_never_poison_the_session() {
         // read) USD per million, plus the small turn's 101 × 3 + 11 × 15 per million.
         assert_eq!(usd(row.total_cost_usd), 22050.0005);
         app.stop().await;
-    }
+    }).await;
 }
 
 #[actix_rt::test]
 async fn batch_turns_outside_the_bounds_are_rejected_alone() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let conv = Conversation::claude("batch-bounds");
         let bad = with_usage(conv.turn(1), json!({"prompt_tokens": -1}));
@@ -158,12 +158,12 @@ async fn batch_turns_outside_the_bounds_are_rejected_alone() {
             "unprocessable turn: invalid reduced response: response.usage.prompt_tokens must be between 0 and 1000000000, got -1"
         );
         app.stop().await;
-    }
+    }).await;
 }
 
 #[actix_rt::test]
 async fn indexed_node_text_is_bounded() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let conv = Conversation::claude("labels");
         let long = |n: usize| "x".repeat(n);
@@ -197,12 +197,13 @@ async fn indexed_node_text_is_bounded() {
         counted(&app.ingest(&turn).await);
         counted(&app.ingest(&conv.turn(1)).await);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn session_costs_past_the_reference_column_are_stored() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         // The most expensive price a table may hold: one dollar a token.
         let app = TestApp::spawn_with(&db, |c| {
             let rates = Rates {
@@ -233,12 +234,13 @@ async fn session_costs_past_the_reference_column_are_stored() {
         assert_eq!(row.turn_count, 3);
         assert_eq!(usd(row.total_cost_usd), 8e9 + 0.0005);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn counters_stop_at_the_largest_turn_count() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let conv = Conversation::claude("full");
         let session = counted(&app.ingest(&conv.turn(0)).await);
@@ -257,7 +259,8 @@ async fn counters_stop_at_the_largest_turn_count() {
         assert_eq!(after.total_cost_usd, before.total_cost_usd);
         assert_eq!(rows::node_count(&conn).await, 4);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 /// `turn` as JSON text with its session's `harness_metadata` an object nested `levels`
@@ -277,7 +280,7 @@ pub async fn ingest_text(app: &TestApp, body: String) -> TestResponse {
 
 #[actix_rt::test]
 async fn envelope_fields_have_byte_limits() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let conv = Conversation::claude("envelope-limits");
         counted(&app.ingest(&conv.turn(0)).await);
@@ -316,12 +319,13 @@ async fn envelope_fields_have_byte_limits() {
         counted(&app.ingest(&turn).await);
         counted(&app.ingest(&conv.turn(1)).await);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn metadata_nested_too_deep_is_400() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let conv = Conversation::claude("deep");
         for levels in [65, 127, 200, 10_000] {
@@ -340,12 +344,13 @@ async fn metadata_nested_too_deep_is_400() {
         let res = ingest_text(&app, with_nested_metadata(&conv.turn(1), 64)).await;
         counted(&res);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn metadata_numbers_out_of_range_are_400() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn(&db).await;
         let mut turn = Conversation::claude("metadata-number").turn(0);
         turn["session"]["harness_metadata"] = json!("@metadata@");
@@ -361,5 +366,6 @@ async fn metadata_numbers_out_of_range_are_400() {
             "a refused turn changed rows"
         );
         app.stop().await;
-    }
+    })
+    .await;
 }

@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use crate::fixtures::Conversation;
 use crate::harness::{TestApp, eventually, metric};
 use crate::raw::{Raw, post_head};
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 const MIB: usize = 1024 * 1024;
 const LIMIT: usize = 16 * MIB;
@@ -24,7 +24,7 @@ fn held_bomb(decoded: usize) -> (usize, Vec<u8>) {
 
 #[actix_rt::test]
 async fn decoded_bytes_held_at_once_are_bounded_by_the_budget() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         // The smallest budget that admits one body of the limit: 16 + 1 + 68 MiB.
         let budget = reel::http::min_body_budget(LIMIT);
         let app = TestApp::spawn_with(&db, |c| {
@@ -89,12 +89,13 @@ async fn decoded_bytes_held_at_once_are_bounded_by_the_budget() {
         .await;
         assert!(accepted);
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn a_bomb_is_413_and_too_many_codings_400() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn_with(&db, |c| c.server.body_limit_bytes = LIMIT).await;
         let bomb = zstd::encode_all(&vec![0u8; 256 * MIB][..], 3).expect("zstd");
         let json = ("content-type", "application/json");
@@ -123,5 +124,6 @@ async fn a_bomb_is_413_and_too_many_codings_400() {
         let res = app.ingest(&Conversation::claude("ok").turn(0)).await;
         assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
         app.stop().await;
-    }
+    })
+    .await;
 }

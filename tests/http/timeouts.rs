@@ -8,13 +8,13 @@ use crate::fixtures::Conversation;
 use crate::harness::{TestApp, metric};
 use crate::limits::snapshot;
 use crate::raw::{Raw, post_head};
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 const TIMEOUT_TEXT: &str = "Request Timeout: the body did not arrive within 1 seconds";
 
 #[actix_rt::test]
 async fn a_body_that_stops_arriving_is_408() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn_with(&db, |c| c.server.body_timeout_secs = 1).await;
         let body = Conversation::claude("stalled").turn(0).to_string();
         let before = snapshot(&app).await;
@@ -35,12 +35,13 @@ async fn a_body_that_stops_arriving_is_408() {
         let text = app.metrics().await;
         assert_eq!(metric(&text, "reel_body_timeout_total"), 1.0, "{text}");
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn a_body_trickled_a_byte_at_a_time_is_408() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         let app = TestApp::spawn_with(&db, |c| c.server.body_timeout_secs = 1).await;
         let body = Conversation::claude("trickled").turn(0).to_string();
         let mut conn = Raw::connect(&app).await;
@@ -62,12 +63,13 @@ async fn a_body_trickled_a_byte_at_a_time_is_408() {
         assert_eq!(res.error(), TIMEOUT_TEXT);
         assert!(sent < body.len());
         app.stop().await;
-    }
+    })
+    .await;
 }
 
 #[actix_rt::test]
 async fn connections_beyond_the_bound_wait_to_be_accepted() {
-    for db in TestDb::all().await {
+    each_backend(|db| async move {
         // Two workers, one connection each.
         let app = TestApp::spawn_with(&db, |c| {
             c.server.max_connections = 2;
@@ -92,5 +94,6 @@ async fn connections_beyond_the_bound_wait_to_be_accepted() {
         let res = third.response().await;
         assert_eq!(res.status, 200, "{}", res.head);
         app.stop().await;
-    }
+    })
+    .await;
 }

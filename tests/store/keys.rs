@@ -7,14 +7,14 @@ use reel::store::{self, Secret};
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
-use crate::support::TestDb;
+use crate::support::each_backend;
 
 const ORG_A: Uuid = Uuid::from_u128(0xa);
 const ORG_B: Uuid = Uuid::from_u128(0xb);
 
 #[tokio::test]
 async fn a_key_is_stored_by_hash_and_found_by_its_secret() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let created = store::create_key(&db, ORG_A, Some("ci".into()), None)
             .await
@@ -54,12 +54,13 @@ async fn a_key_is_stored_by_hash_and_found_by_its_secret() {
             "{:?}",
             t.backend
         );
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn listing_filters_by_org_and_revoking_is_final() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let a = store::create_key(&db, ORG_A, None, None).await.unwrap();
         let b = store::create_key(&db, ORG_B, None, None).await.unwrap();
@@ -86,12 +87,13 @@ async fn listing_filters_by_org_and_revoking_is_final() {
             .unwrap()
             .unwrap();
         assert!(other.is_active(Utc::now()));
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn expiry_and_last_use_round_trip() {
-    for t in TestDb::all().await {
+    each_backend(|t| async move {
         let db = t.connect().await;
         let soon = Utc::now() + Duration::hours(1);
         let key = store::create_key(&db, ORG_A, None, Some(soon))
@@ -123,5 +125,6 @@ async fn expiry_and_last_use_round_trip() {
             "{:?}",
             t.backend
         );
-    }
+    })
+    .await;
 }
