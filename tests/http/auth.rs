@@ -2,7 +2,6 @@
 //! every ingest and read route needs an API key, the org is the key's, another org named in
 //! a body, query or header is refused, and one org's flood does not refuse another's turns.
 
-use std::process::Command;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -15,6 +14,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::backpressure::WriteLock;
+use crate::child::{ReelProcess, run_cli};
 use crate::fixtures::Conversation;
 use crate::harness::{TestApp, TestResponse, metric, read, test_config};
 use crate::rows;
@@ -22,7 +22,6 @@ use crate::support::{TestDb, each_backend};
 
 const ORG_A: Uuid = Uuid::from_u128(0xaaaa);
 const ORG_B: Uuid = Uuid::from_u128(0xbbbb);
-const REEL: &str = env!("CARGO_BIN_EXE_reel");
 
 async fn keyed(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
     TestApp::spawn_with(db, |c| {
@@ -332,23 +331,14 @@ async fn one_org_at_its_in_flight_limit_does_not_refuse_another() {
     .await;
 }
 
-fn reel(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(REEL).args(args).output().expect("run reel");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[actix_rt::test]
 async fn the_keys_cli_creates_lists_and_revokes() {
     each_backend(|db| async move {
         let url = db.url.as_str();
-        let (ok, _, err) = reel(&["migrate", "--database-url", url]);
+        let (ok, _, err) = run_cli(&["migrate", "--database-url", url]);
         assert!(ok, "{err}");
         let org = ORG_A.to_string();
-        let (ok, out, err) = reel(&[
+        let (ok, out, err) = run_cli(&[
             "keys",
             "create",
             "--org",
@@ -366,14 +356,14 @@ async fn the_keys_cli_creates_lists_and_revokes() {
         let prefix = secret.split('_').nth(1).unwrap_or_default().to_owned();
         assert_eq!(prefix.len(), 8);
 
-        let (ok, out, err) = reel(&["keys", "list", "--database-url", url]);
+        let (ok, out, err) = run_cli(&["keys", "list", "--database-url", url]);
         assert!(ok, "{err}");
         assert!(
             out.contains(&prefix) && out.contains("ci") && out.contains(&org),
             "{out}"
         );
         assert!(!out.contains(&secret), "list shows the secret");
-        let (ok, out, _) = reel(&[
+        let (ok, out, _) = run_cli(&[
             "keys",
             "list",
             "--org",
@@ -383,17 +373,17 @@ async fn the_keys_cli_creates_lists_and_revokes() {
         ]);
         assert!(ok && !out.contains(&prefix), "{out}");
 
-        let (ok, _, err) = reel(&["keys", "revoke", &prefix, "--database-url", url]);
+        let (ok, _, err) = run_cli(&["keys", "revoke", &prefix, "--database-url", url]);
         assert!(ok, "{err}");
-        let (ok, _, err) = reel(&["keys", "revoke", &prefix, "--database-url", url]);
+        let (ok, _, err) = run_cli(&["keys", "revoke", &prefix, "--database-url", url]);
         assert!(!ok && err.contains("no active key"), "{err}");
-        let (_, out, _) = reel(&["keys", "list", "--database-url", url]);
+        let (_, out, _) = run_cli(&["keys", "list", "--database-url", url]);
         let line = out
             .lines()
             .find(|l| l.starts_with(&prefix))
             .unwrap_or_default();
         assert!(!line.ends_with("\t-"), "revocation time listed: {line}");
-        let (ok, _, err) = reel(&[
+        let (ok, _, err) = run_cli(&[
             "keys",
             "create",
             "--org",
@@ -410,12 +400,8 @@ async fn the_keys_cli_creates_lists_and_revokes() {
 
 #[actix_rt::test]
 async fn secrets_never_reach_the_server_log() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    use std::sync::{Arc, Mutex, mpsc};
-
     each_backend(|db| async move {
-        let (ok, _, err) = reel(&["migrate", "--database-url", &db.url]);
+        let (ok, _, err) = run_cli(&["migrate", "--database-url", &db.url]);
         assert!(ok, "{err}");
         let conn = db.connect_raw().await;
         let good = store::create_key(&conn, ORG_A, None, None).await.unwrap();
@@ -423,34 +409,11 @@ async fn secrets_never_reach_the_server_log() {
         store::revoke_key(&conn, &revoked.key.prefix).await.unwrap();
         let unknown = format!("reel_12345678_{}", "ab".repeat(32));
 
-        let mut child = Command::new(REEL)
-            .arg("serve")
-            .env("REEL_LISTEN", "127.0.0.1:0")
-            .env("REEL_DATABASE_URL", &db.url)
-            .env("REEL_AUTH_MODE", "keys")
-            .env("REEL_LOG", "debug")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start reel");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let sink = log.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("reel listening on ") {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("reel reports its address");
+        let mut reel = ReelProcess::start_with(
+            &db.url,
+            &[("REEL_AUTH_MODE", "keys"), ("REEL_LOG", "debug")],
+        );
+        let base = reel.url("");
 
         let client = crate::harness::client();
         let turn = serde_json::to_vec(&Conversation::claude("logged").turn(0)).unwrap();
@@ -470,16 +433,10 @@ async fn secrets_never_reach_the_server_log() {
             assert_eq!(res.status, want, "{}", res.text());
             assert!(!res.text().contains(secret));
         }
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        child.wait().expect("reel exits");
-        reader.join().expect("log reader");
+        reel.terminate();
+        assert!(reel.wait(Duration::from_secs(60)).success());
 
-        let log = log.lock().unwrap().clone();
+        let log = reel.log();
         assert!(log.contains("request"), "the log was captured: {log}");
         for secret in [good.secret.expose(), revoked.secret.expose(), &unknown] {
             assert!(

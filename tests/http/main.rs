@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod child;
 mod fixtures;
 mod harness;
 

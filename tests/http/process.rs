@@ -1,9 +1,7 @@
 //! The `reel` binary itself: CLI, graceful shutdown under load, two processes on one Postgres.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use futures_util::StreamExt;
@@ -11,96 +9,11 @@ use futures_util::stream::FuturesUnordered;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::child::{REEL, ReelProcess};
 use crate::fixtures::Conversation;
 use crate::harness::{TestResponse, client, read};
 use crate::rows;
 use crate::support::{TestDb, each_backend};
-
-const REEL: &str = env!("CARGO_BIN_EXE_reel");
-
-/// A `reel serve` child process listening on a free port.
-struct ReelProcess {
-    child: Child,
-    base: String,
-    _config: tempfile::NamedTempFile,
-}
-
-impl ReelProcess {
-    fn start(db_url: &str) -> ReelProcess {
-        let config = tempfile::NamedTempFile::new().expect("config file");
-        std::fs::write(
-            config.path(),
-            "[server]\nworkers = 2\nkeep_alive_secs = 1\nshutdown_timeout_secs = 20\n\
-             [sessions]\narbiters = 2\n[database]\nmax_connections = 8\n",
-        )
-        .expect("write config");
-        let mut child = Command::new(REEL)
-            .arg("serve")
-            .arg("--config")
-            .arg(config.path())
-            .env("REEL_LISTEN", "127.0.0.1:0")
-            .env("REEL_DATABASE_URL", db_url)
-            .env("REEL_LOG", "warn")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start reel");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        // Keeps draining stderr so the child never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("reel listening on ") {
-                    let _ = tx.send(addr.trim().to_owned());
-                } else {
-                    eprintln!("[reel] {line}");
-                }
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("reel reports its address");
-        ReelProcess {
-            child,
-            base,
-            _config: config,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-
-    fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for reel") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "reel did not exit in time");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for ReelProcess {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 async fn post(client: &awc::Client, url: &str, turn: &Value) -> Option<TestResponse> {
     let body = serde_json::to_vec(turn).expect("json");
@@ -307,7 +220,7 @@ async fn two_processes_share_one_postgres() {
                 .await
         }
     };
-    futures_util::future::join(send_all(a.base.clone(), 0), send_all(b.base.clone(), 250)).await;
+    futures_util::future::join(send_all(a.url(""), 0), send_all(b.url(""), 250)).await;
 
     let conn = db.connect_raw().await;
     let sessions = rows::all_sessions(&conn).await;
