@@ -10,7 +10,7 @@
 use sea_orm_migration::prelude::*;
 
 use crate::m20260421_155913_ancestry_helper::{CREATE_UNSCOPED_FUNCTION, DROP_UNSCOPED_FUNCTION};
-use crate::script::{Script, run};
+use crate::script::{Script, scripted_migration};
 
 pub struct Migration;
 
@@ -111,17 +111,7 @@ const UP_SQLITE: Script = &[
 
 const DOWN_SQLITE: Script = &["ALTER TABLE nodes DROP COLUMN is_turn_head"];
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, UP_POSTGRES, UP_SQLITE).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, DOWN_POSTGRES, DOWN_SQLITE).await
-    }
-
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
-    }
+scripted_migration! {
+    up: (UP_POSTGRES, UP_SQLITE),
+    down: (DOWN_POSTGRES, DOWN_SQLITE),
 }

@@ -6,7 +6,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::script::{Script, run};
+use crate::script::{Script, scripted_migration};
 
 pub struct Migration;
 
@@ -57,17 +57,7 @@ const DOWN_SQLITE: Script = &[
     "DROP TABLE IF EXISTS api_keys",
 ];
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, UP_POSTGRES, UP_SQLITE).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, DOWN_POSTGRES, DOWN_SQLITE).await
-    }
-
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
-    }
+scripted_migration! {
+    up: (UP_POSTGRES, UP_SQLITE),
+    down: (DOWN_POSTGRES, DOWN_SQLITE),
 }

@@ -10,7 +10,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::script::{Script, run};
+use crate::script::{Script, scripted_migration};
 
 pub struct Migration;
 
@@ -29,17 +29,7 @@ const DOWN_POSTGRES: Script =
 
 const SQLITE: Script = &[];
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, UP_POSTGRES, SQLITE).await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, DOWN_POSTGRES, SQLITE).await
-    }
-
-    fn use_transaction(&self) -> Option<bool> {
-        Some(true)
-    }
+scripted_migration! {
+    up: (UP_POSTGRES, SQLITE),
+    down: (DOWN_POSTGRES, SQLITE),
 }

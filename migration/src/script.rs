@@ -29,3 +29,28 @@ pub(crate) async fn run(
     }
     Ok(())
 }
+
+/// The `MigrationTrait` of a migration that is exactly its scripts, run in one transaction:
+/// `up` runs the first pair (Postgres, SQLite), `down` the second.
+macro_rules! scripted_migration {
+    (
+        up: ($up_postgres:expr, $up_sqlite:expr),
+        down: ($down_postgres:expr, $down_sqlite:expr) $(,)?
+    ) => {
+        #[async_trait::async_trait]
+        impl MigrationTrait for Migration {
+            async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::script::run(manager, $up_postgres, $up_sqlite).await
+            }
+
+            async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+                $crate::script::run(manager, $down_postgres, $down_sqlite).await
+            }
+
+            fn use_transaction(&self) -> Option<bool> {
+                Some(true)
+            }
+        }
+    };
+}
+pub(crate) use scripted_migration;
