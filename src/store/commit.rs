@@ -101,10 +101,7 @@ impl Store {
             turn,
             known: &KnownHashes::default(),
         };
-        let mut committed = transaction(&self.db, &[write], self.project()).await?;
-        committed
-            .pop()
-            .ok_or_else(|| StoreError::InvalidChain("ingest produced no outcome".into()))
+        commit_one(&self.db, write, self.project()).await
     }
 
     fn project(&self) -> Option<&str> {
@@ -166,13 +163,21 @@ async fn commit_session(
     }
     let mut results = Vec::with_capacity(writes.len());
     for write in writes {
-        let one = transaction(db, std::slice::from_ref(write), project).await;
-        results.push(one.and_then(|mut c| {
-            c.pop()
-                .ok_or_else(|| StoreError::InvalidChain("ingest produced no outcome".into()))
-        }));
+        results.push(commit_one(db, *write, project).await);
     }
     results
+}
+
+/// One turn in its own transaction.
+async fn commit_one(
+    db: &DatabaseConnection,
+    write: Write<'_>,
+    project: Option<&str>,
+) -> Result<Committed, StoreError> {
+    let mut committed = transaction(db, &[write], project).await?;
+    committed
+        .pop()
+        .ok_or_else(|| StoreError::InvalidChain("ingest produced no outcome".into()))
 }
 
 /// One transaction for all `writes`: a result per turn, every one of them the outage when
