@@ -292,46 +292,30 @@ impl Config {
             self.database.url = v;
         }
         if let Some(v) = get("REEL_MIGRATE") {
-            self.database.migrate_on_start = parse_bool(&v).ok_or(ConfigError::Env {
-                var: "REEL_MIGRATE",
-                reason: format!("expected true or false, got {v:?}"),
-            })?;
+            self.database.migrate_on_start = bool_var("REEL_MIGRATE", &v)?;
         }
         if let Some(v) = get("REEL_ADMIN_TOKEN") {
             self.admin.token = Some(v);
         }
         if let Some(v) = get("REEL_AUTH_MODE") {
-            self.auth.mode = match v.as_str() {
-                "keys" => AuthMode::Keys,
-                "none" => AuthMode::None,
-                _ => {
-                    return Err(ConfigError::Env {
-                        var: "REEL_AUTH_MODE",
-                        reason: format!("expected keys or none, got {v:?}"),
-                    });
-                }
-            };
+            self.auth.mode = choice_var(
+                "REEL_AUTH_MODE",
+                &v,
+                &[("keys", AuthMode::Keys), ("none", AuthMode::None)],
+            )?;
         }
         if let Some(v) = get("REEL_AUTH_ALLOW_ANONYMOUS") {
-            self.auth.allow_anonymous = parse_bool(&v).ok_or(ConfigError::Env {
-                var: "REEL_AUTH_ALLOW_ANONYMOUS",
-                reason: format!("expected true or false, got {v:?}"),
-            })?;
+            self.auth.allow_anonymous = bool_var("REEL_AUTH_ALLOW_ANONYMOUS", &v)?;
         }
         if let Some(v) = get("REEL_LOG") {
             self.log.filter = v;
         }
         if let Some(v) = get("REEL_LOG_FORMAT") {
-            self.log.format = match v.as_str() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                _ => {
-                    return Err(ConfigError::Env {
-                        var: "REEL_LOG_FORMAT",
-                        reason: format!("expected text or json, got {v:?}"),
-                    });
-                }
-            };
+            self.log.format = choice_var(
+                "REEL_LOG_FORMAT",
+                &v,
+                &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+            )?;
         }
         Ok(())
     }
@@ -422,6 +406,33 @@ impl SessionsConfig {
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_secs(self.drain_timeout_secs)
     }
+}
+
+/// A boolean variable's value, or the error naming it.
+fn bool_var(var: &'static str, v: &str) -> Result<bool, ConfigError> {
+    parse_bool(v).ok_or(ConfigError::Env {
+        var,
+        reason: format!("expected true or false, got {v:?}"),
+    })
+}
+
+/// The choice a variable names exactly, or the error listing the choices.
+fn choice_var<T: Copy>(
+    var: &'static str,
+    v: &str,
+    choices: &[(&str, T)],
+) -> Result<T, ConfigError> {
+    choices
+        .iter()
+        .find(|(name, _)| *name == v)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+            ConfigError::Env {
+                var,
+                reason: format!("expected {}, got {v:?}", names.join(" or ")),
+            }
+        })
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -538,6 +549,29 @@ mod tests {
         config.sessions.pending_per_session = 0;
         let err = config.validate().unwrap_err();
         assert!(err.to_string().contains("pending_per_session"), "{err}");
+    }
+
+    #[test]
+    fn bad_variables_name_the_variable_and_the_choices() {
+        let apply = |var: &'static str, value: &'static str| {
+            let mut config = Config::default();
+            config
+                .apply_env(|v| (v == var).then(|| value.to_owned()))
+                .unwrap_err()
+                .to_string()
+        };
+        let err = apply("REEL_AUTH_MODE", "open");
+        assert!(
+            err.contains("REEL_AUTH_MODE") && err.contains(r#"expected keys or none, got "open""#),
+            "{err}"
+        );
+        let err = apply("REEL_LOG_FORMAT", "xml");
+        assert!(err.contains(r#"expected text or json, got "xml""#), "{err}");
+        let err = apply("REEL_MIGRATE", "maybe");
+        assert!(
+            err.contains(r#"expected true or false, got "maybe""#),
+            "{err}"
+        );
     }
 
     #[test]
