@@ -4,6 +4,7 @@
 //! See `ARCHITECTURE.md` for the map of modules and the invariants they keep.
 
 pub mod app;
+pub mod capture;
 pub mod chain_cli;
 pub mod config;
 pub mod cost;

@@ -1,7 +1,7 @@
 //! The layering of `src/` (ARCHITECTURE.md, "Layers"), checked on the source text.
 //!
 //! Modules import strictly downwards, in this order:
-//! `http → sessions → store → telemetry → config → turn → cost → merkle → wire → llm → gojson
+//! `http → sessions → store → telemetry → config → turn → capture → cost → merkle → wire → llm → gojson
 //! → memory` (`memory` holds only the allocator hook).
 //! The binary's glue (`app`, `main`, `chain_cli`, `keys_cli`, `lib`) sits above them all. A few names are
 //! kept out of layers that must not know them: the actor layer names no database backend or
@@ -14,13 +14,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Top first. A module may name `crate::<m>` only for modules after itself.
-const LAYERS: [&str; 12] = [
+const LAYERS: [&str; 13] = [
     "http",
     "sessions",
     "store",
     "telemetry",
     "config",
     "turn",
+    "capture",
     "cost",
     "merkle",
     "wire",
@@ -51,6 +52,11 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
         "HTTP talks to handles and the store",
     ),
     ("turn", &["sea_orm", "actix", "tokio"], "turn is pure"),
+    (
+        "capture",
+        &["sea_orm", "actix", "tokio", "std::fs"],
+        "capture decoding is pure",
+    ),
     (
         "merkle",
         &["sea_orm", "actix", "tokio", "std::fs"],
