@@ -4,3 +4,10 @@
 //! chunks that raw request bytes are stored as.
 //!
 //! Pure CPU, no I/O: the HTTP layer and the store call it; it calls only the layers below.
+
+pub mod reduce;
+pub mod sse;
+pub mod stamps;
+
+pub use reduce::{ReduceError, Reduction, reduce};
+pub use stamps::{CreatedAtSource, DurationSource, SkippedStamp, Stamps};

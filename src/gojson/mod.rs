@@ -47,8 +47,12 @@ pub(crate) use fold::match_field;
 pub use in_place::{DecodeInPlace, InPlace, Pointee};
 pub(crate) use in_place::{in_place_struct, pointer_fields};
 pub use slice::GoSlice;
-pub use surrogates::{repair_lone_surrogates, repair_lone_surrogates_str};
-pub use time::{TimeCheck, TimeError, check_rfc3339, check_time_json};
+pub use surrogates::{
+    repair_lone_surrogates, repair_lone_surrogates_counted, repair_lone_surrogates_str,
+};
+pub use time::{
+    TimeCheck, TimeError, check_rfc3339, check_time_json, format_rfc3339_nano, parse_rfc3339,
+};
 pub use typed::{Path, mismatch};
 pub use utf8::repair_invalid_utf8;
 pub(crate) use value::ignore_kinds;
@@ -99,6 +103,19 @@ pub fn repair_body(body: &[u8]) -> (Cow<'_, str>, usize) {
         Cow::Borrowed(_) => None,
     };
     (repaired.map_or(text, Cow::Owned), invalid_utf8)
+}
+
+/// Bytes bound for a value the reference keeps raw (an output item, a block's `content`), as
+/// reel keeps them: text in which every byte that is not UTF-8 and every lone surrogate
+/// escape is U+FFFD, with the number of both replaced. The reference keeps such bytes as
+/// they are and fails later, when it writes them (docs/capture.md §13.5).
+pub fn repair_raw(body: &[u8]) -> (Cow<'_, str>, usize) {
+    let (text, invalid_utf8) = repair_invalid_utf8(body);
+    let (repaired, lone) = match repair_lone_surrogates_counted(&text) {
+        (Cow::Owned(repaired), lone) => (Some(repaired), lone),
+        (Cow::Borrowed(_), _) => (None, 0),
+    };
+    (repaired.map_or(text, Cow::Owned), invalid_utf8 + lone)
 }
 
 /// Runs `seed` over the whole of `text`, refusing trailing data, as Go's `json.Unmarshal`

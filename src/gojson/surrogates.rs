@@ -18,6 +18,19 @@ const REPLACEMENT: &[u8; 6] = b"\\ufffd";
 /// surrogate escape is lone. As in Go, the escape following a rejected high surrogate is
 /// examined on its own (`\ud800\ud83d\ude00` keeps the emoji).
 pub fn repair_lone_surrogates(input: &[u8]) -> Cow<'_, [u8]> {
+    repair_counted(input).0
+}
+
+/// Same as [`repair_lone_surrogates_str`], with the number of escapes replaced.
+pub fn repair_lone_surrogates_counted(input: &str) -> (Cow<'_, str>, usize) {
+    match repair_counted(input.as_bytes()) {
+        (Cow::Borrowed(_), _) => (Cow::Borrowed(input), 0),
+        (Cow::Owned(bytes), replaced) => (Cow::Owned(into_text(bytes)), replaced),
+    }
+}
+
+fn repair_counted(input: &[u8]) -> (Cow<'_, [u8]>, usize) {
+    let mut replaced = 0;
     let mut repaired: Option<Vec<u8>> = None;
     let mut at = 0;
     let finder = memmem::Finder::new(b"\\u");
@@ -47,24 +60,23 @@ pub fn repair_lone_surrogates(input: &[u8]) -> Cow<'_, [u8]> {
         if lone {
             let out = repaired.get_or_insert_with(|| input.to_vec());
             out[pos..pos + 6].copy_from_slice(REPLACEMENT);
+            replaced += 1;
         }
     }
     match repaired {
-        Some(out) => Cow::Owned(out),
-        None => Cow::Borrowed(input),
+        Some(out) => (Cow::Owned(out), replaced),
+        None => (Cow::Borrowed(input), 0),
     }
 }
 
 /// Same as [`repair_lone_surrogates`] for text.
 pub fn repair_lone_surrogates_str(input: &str) -> Cow<'_, str> {
-    match repair_lone_surrogates(input.as_bytes()) {
-        Cow::Borrowed(_) => Cow::Borrowed(input),
-        // Only ASCII bytes of an escape were replaced by ASCII bytes.
-        Cow::Owned(bytes) => Cow::Owned(
-            String::from_utf8(bytes)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        ),
-    }
+    repair_lone_surrogates_counted(input).0
+}
+
+/// Text whose only change was ASCII bytes of an escape replaced by ASCII bytes.
+fn into_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// True when the backslash at `pos` starts an escape: it is preceded by an even number of
@@ -132,6 +144,21 @@ mod tests {
     fn truncated_escape_at_end_is_left_for_the_parser() {
         assert_eq!(repair(r#""\ud8"#), r#""\ud8"#);
         assert_eq!(repair(r#""\ud800"#), r#""\ufffd"#);
+    }
+
+    #[test]
+    fn counted_repair_counts_each_lone_escape() {
+        assert_eq!(
+            repair_lone_surrogates_counted(r#""\ud800 \ud83d\ude00 \udfff\ud800""#),
+            (
+                Cow::Owned(r#""\ufffd \ud83d\ude00 \ufffd\ufffd""#.to_owned()),
+                3
+            )
+        );
+        assert_eq!(
+            repair_lone_surrogates_counted(r#""\u00e9""#),
+            (Cow::Borrowed(r#""\u00e9""#), 0)
+        );
     }
 
     #[test]

@@ -9,8 +9,13 @@
 //!
 //! with a one- or two-digit hour below 24, minutes and seconds below 60 (so no leap second),
 //! a day that exists in its month, and an offset of at most 24 hours and 60 minutes. Letters
-//! are matched exactly: `t`, `z` and a space for `T` are refused.
+//! are matched exactly: `t`, `z` and a space for `T` are refused. Only the first nine digits
+//! of the fraction count (Go truncates the rest).
+//!
+//! [`parse_rfc3339`] gives the instant such a value names, and [`format_rfc3339_nano`] writes
+//! an instant as `Time.MarshalJSON` does.
 
+use chrono::{DateTime, NaiveDate, TimeDelta, Timelike, Utc};
 use serde::de::{self, DeserializeSeed};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -60,6 +65,14 @@ pub fn check_time_json(raw: &str) -> Result<(), TimeError> {
 
 /// Checks `value` as `time.Parse(time.RFC3339, value)` does, element by element.
 pub fn check_rfc3339(value: &str) -> Result<(), TimeError> {
+    parse_rfc3339(value).map(drop)
+}
+
+/// The instant `value` names, parsed as `time.Parse(time.RFC3339Nano, value)` parses it (the
+/// same rules as [`check_rfc3339`]): the fraction truncated to nanoseconds, the offset
+/// subtracted. An offset may reach 24:60, beyond what a `chrono::FixedOffset` holds, so it
+/// is applied as a duration.
+pub fn parse_rfc3339(value: &str) -> Result<DateTime<Utc>, TimeError> {
     let mut p = Parser { value, rest: value };
     let year = p.number("2006", 4, 4)?;
     p.literal("-")?;
@@ -76,15 +89,39 @@ pub fn check_rfc3339(value: &str) -> Result<(), TimeError> {
     p.literal(":")?;
     let second = p.number("05", 2, 2)?;
     p.in_range(second, 0..=59, "second")?;
-    p.fraction();
-    p.zone()?;
+    let nanos = p.fraction();
+    let offset_seconds = p.zone()?;
     if !p.rest.is_empty() {
         return Err(TimeError::ExtraText {
             value: value.to_owned(),
             rest: p.rest.to_owned(),
         });
     }
-    p.in_range(day, 1..=days_in(month, year), "day")
+    p.in_range(day, 1..=days_in(month, year), "day")?;
+    // Every element is in range by now, so these cannot fail; the errors keep it total.
+    let wall = i32::try_from(year)
+        .ok()
+        .and_then(|y| NaiveDate::from_ymd_opt(y, month, day))
+        .and_then(|date| date.and_hms_nano_opt(hour, minute, second, nanos))
+        .ok_or_else(|| p.out_of_range("day"))?;
+    wall.and_utc()
+        .checked_sub_signed(TimeDelta::seconds(offset_seconds))
+        .ok_or_else(|| p.out_of_range("time zone offset hour"))
+}
+
+/// `t` as Go's `Time.MarshalJSON` writes a UTC time (`time.RFC3339Nano`): seconds always,
+/// then a fraction only when there is one, without its trailing zeros
+/// (`2026-05-07T16:38:18.93Z`).
+pub fn format_rfc3339_nano(t: &DateTime<Utc>) -> String {
+    let mut out = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = t.nanosecond() % 1_000_000_000;
+    if nanos > 0 {
+        let digits = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
 }
 
 struct Parser<'a> {
@@ -143,24 +180,32 @@ impl<'a> Parser<'a> {
     }
 
     /// A fraction of a second after the seconds, which Parse takes even though the layout
-    /// has none: `.` or `,` and at least one digit.
-    fn fraction(&mut self) {
+    /// has none: `.` or `,` and at least one digit. Its nanoseconds: the first nine digits,
+    /// the rest dropped.
+    fn fraction(&mut self) -> u32 {
         let mut bytes = self.rest.bytes();
-        if matches!(bytes.next(), Some(b'.' | b','))
-            && bytes.next().is_some_and(|b| b.is_ascii_digit())
+        if !(matches!(bytes.next(), Some(b'.' | b','))
+            && bytes.next().is_some_and(|b| b.is_ascii_digit()))
         {
-            let digits = leading_digits(&self.rest[1..]);
-            self.rest = &self.rest[1 + digits..];
+            return 0;
         }
+        let digits = leading_digits(&self.rest[1..]);
+        let fraction = &self.rest[1..1 + digits];
+        self.rest = &self.rest[1 + digits..];
+        fraction
+            .bytes()
+            .chain(std::iter::repeat(b'0'))
+            .take(9)
+            .fold(0, |n, d| n * 10 + u32::from(d - b'0'))
     }
 
     /// `Z`, or `±hh:mm` with `hh` at most 24 and `mm` at most 60 (Go tests the offset with
-    /// `>`, as some write 24 hours or 60 minutes).
-    fn zone(&mut self) -> Result<(), TimeError> {
+    /// `>`, as some write 24 hours or 60 minutes). The offset east of UTC, in seconds.
+    fn zone(&mut self) -> Result<i64, TimeError> {
         const ELEMENT: &str = "Z07:00";
         if let Some(rest) = self.rest.strip_prefix('Z') {
             self.rest = rest;
-            return Ok(());
+            return Ok(0);
         }
         let zone = self.rest.as_bytes();
         if zone.len() < 6 || zone[3] != b':' {
@@ -182,11 +227,12 @@ impl<'a> Parser<'a> {
         if minutes.is_some_and(|m| m > 60) {
             return Err(self.out_of_range("time zone offset minute"));
         }
-        if hours.is_none() || minutes.is_none() || !matches!(zone[0], b'+' | b'-') {
+        let (Some(hours), Some(minutes), sign @ (b'+' | b'-')) = (hours, minutes, zone[0]) else {
             return Err(self.syntax(self.rest, ELEMENT));
-        }
+        };
         self.rest = &self.rest[6..];
-        Ok(())
+        let east = i64::from(hours * 60 + minutes) * 60;
+        Ok(if sign == b'-' { -east } else { east })
     }
 }
 
@@ -286,6 +332,74 @@ mod tests {
         assert_eq!(check_time_json("null"), Ok(()));
     }
 
+    fn instant(s: &str) -> String {
+        format_rfc3339_nano(&parse_rfc3339(s).unwrap())
+    }
+
+    #[test]
+    fn parse_gives_the_instant_in_utc() {
+        for (given, utc) in [
+            ("2026-01-01T00:00:05Z", "2026-01-01T00:00:05Z"),
+            ("2026-05-07T16:38:18.930Z", "2026-05-07T16:38:18.93Z"),
+            ("2026-09-24T15:11:05.008+02:00", "2026-09-24T13:11:05.008Z"),
+            ("2026-03-01T13:10:10.450+02:00", "2026-03-01T11:10:10.45Z"),
+            ("2026-01-01T00:30:00-01:45", "2026-01-01T02:15:00Z"),
+            // `,` introduces the fraction as `.` does.
+            ("2024-05-01T10:00:00,5Z", "2024-05-01T10:00:00.5Z"),
+            // Only nine digits count, truncated, not rounded.
+            (
+                "2024-05-01T10:00:00.1234567899Z",
+                "2024-05-01T10:00:00.123456789Z",
+            ),
+            ("2024-05-01T10:00:00.000000000Z", "2024-05-01T10:00:00Z"),
+            // A one-digit hour.
+            ("2024-05-01T1:02:03Z", "2024-05-01T01:02:03Z"),
+            // Offsets up to 24:60, which cross the day.
+            ("2024-05-01T10:00:00+24:00", "2024-04-30T10:00:00Z"),
+            ("2024-05-01T10:00:00-24:60", "2024-05-02T11:00:00Z"),
+            ("2024-02-29T23:59:59-00:01", "2024-03-01T00:00:59Z"),
+        ] {
+            assert_eq!(instant(given), utc, "{given}");
+        }
+    }
+
+    #[test]
+    fn parse_refuses_what_check_refuses() {
+        for bad in [
+            "2026-05-07 16:38:18Z",
+            "2026-05-07T24:00:00Z",
+            "2026-05-07T16:38:60Z",
+            "2026-02-30T00:00:00Z",
+            "2026-05-07T16:38:18+0200",
+            "2026-05-07T16:38:18",
+            "not a time",
+            "",
+        ] {
+            assert!(parse_rfc3339(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn format_writes_go_rfc3339_nano() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            format_rfc3339_nano(&at("2026-05-07T16:38:18.930Z")),
+            "2026-05-07T16:38:18.93Z"
+        );
+        assert_eq!(
+            format_rfc3339_nano(&at("2026-05-07T16:38:18Z")),
+            "2026-05-07T16:38:18Z"
+        );
+        assert_eq!(
+            format_rfc3339_nano(&at("2026-05-07T16:38:18.000000001Z")),
+            "2026-05-07T16:38:18.000000001Z"
+        );
+        assert_eq!(
+            format_rfc3339_nano(&at("0001-01-01T00:00:00.5Z")),
+            "0001-01-01T00:00:00.5Z"
+        );
+    }
+
     proptest! {
         /// Every timestamp Go writes (`time.RFC3339Nano`, offsets within a day) is taken.
         #[test]
@@ -303,6 +417,9 @@ mod tests {
                 Some((west, h, m)) => s.push_str(&format!("{}{h:02}:{m:02}", if west { '-' } else { '+' })),
             }
             prop_assert_eq!(check_rfc3339(&s), Ok(()));
+            // And names the instant any RFC 3339 reader finds in it.
+            let expected = DateTime::parse_from_rfc3339(&s).unwrap().with_timezone(&Utc);
+            prop_assert_eq!(parse_rfc3339(&s), Ok(expected));
         }
     }
 }

@@ -1,0 +1,226 @@
+//! The reducers against the reference's own reductions: every raw-only line of
+//! `raw-reduce.jsonl` and `chains-v2.jsonl` (docs: `tests/data/conformance/README.md`)
+//! whose bytes reach a reducer. A line with `expect.reduced_response` must reduce to exactly
+//! that response (JSON equality, stamps applied); a raw-only line without one must fail to
+//! reduce.
+//!
+//! The reducers read plaintext. Lines under `gzip` / `x-gzip` are gunzipped here when their
+//! gzip is whole; the salvage of cut gzip, zstd and the refusals of unsupported codings
+//! belong to the content-encoding decoder and are left to its tests.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use flate2::read::MultiGzDecoder;
+use serde_json::Value;
+
+use reel::capture::{CreatedAtSource, Stamps, reduce};
+use reel::gojson::repair_lone_surrogates;
+
+/// The reducer's clock, which no expected value depends on.
+const NOW: &str = "2031-02-03T04:05:06Z";
+
+fn lines(file: &str) -> Vec<Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/conformance")
+        .join(file);
+    let text = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.split(|&b| b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|line| {
+            // Some lines hold lone surrogate escapes, which serde_json refuses.
+            serde_json::from_slice(&repair_lone_surrogates(line))
+                .unwrap_or_else(|e| panic!("{file}: not a conformance record: {e}"))
+        })
+        .collect()
+}
+
+/// §2.1: the server reduces only when the payload's response is absent.
+fn response_absent(payload: &Value) -> bool {
+    let Some(response) = payload.get("response").filter(|r| !r.is_null()) else {
+        return true;
+    };
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").is_empty();
+    let message = response.get("message");
+    text(response.get("model"))
+        && text(message.and_then(|m| m.get("role")))
+        && message
+            .and_then(|m| m.get("content"))
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+        && !response
+            .get("done")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        && text(response.get("stop_reason"))
+        && response.get("usage").is_none_or(Value::is_null)
+}
+
+/// How the bytes reach the reducer here: as they are, gunzipped, or not at all.
+enum Plaintext {
+    Identity(Vec<u8>),
+    Gunzipped(Vec<u8>),
+    /// A coding, or a cut gzip, that only the content-encoding decoder handles.
+    Decoder,
+}
+
+fn plaintext(bytes: Vec<u8>, encoding: &str) -> Plaintext {
+    let value = encoding.trim().to_lowercase();
+    let layers: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && *t != "identity")
+        .collect();
+    if layers.is_empty() {
+        return Plaintext::Identity(bytes);
+    }
+    let mut bytes = bytes;
+    for layer in layers.iter().rev() {
+        if !matches!(*layer, "gzip" | "x-gzip") {
+            return Plaintext::Decoder;
+        }
+        let mut out = Vec::new();
+        if MultiGzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut out)
+            .is_err()
+        {
+            return Plaintext::Decoder;
+        }
+        bytes = out;
+    }
+    Plaintext::Gunzipped(bytes)
+}
+
+/// JSON equality with numbers compared as doubles.
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    identity: usize,
+    gunzipped: usize,
+    failures_expected: usize,
+    left_to_the_decoder: usize,
+    mismatches: Vec<String>,
+}
+
+fn check_file(file: &str, tally: &mut Tally) {
+    let now: DateTime<Utc> = NOW.parse().unwrap();
+    for line in lines(file) {
+        let name = line["name"].as_str().unwrap_or_default().to_owned();
+        let payload = &line["payload"];
+        let expect = &line["expect"];
+        let status = expect["status"].as_u64().unwrap_or_default();
+        let Some(encoded) = payload.get("raw_response").and_then(Value::as_str) else {
+            continue;
+        };
+        // A 400 never gets as far as the reducer (bad base64 among them).
+        if status == 400 || !response_absent(payload) {
+            continue;
+        }
+        let bytes = STANDARD
+            .decode(encoded)
+            .unwrap_or_else(|e| panic!("{name}: raw_response: {e}"));
+        if bytes.is_empty() {
+            continue;
+        }
+        let encoding = payload["raw_response_encoding"].as_str().unwrap_or("");
+        let (body, gunzipped) = match plaintext(bytes, encoding) {
+            Plaintext::Identity(body) => (body, false),
+            Plaintext::Gunzipped(body) => (body, true),
+            Plaintext::Decoder => {
+                tally.left_to_the_decoder += 1;
+                continue;
+            }
+        };
+        let meta = &payload["meta"];
+        let text = |key: &str| meta.get(key).and_then(Value::as_str).unwrap_or("");
+        let stamps = Stamps {
+            elapsed_seconds: meta.get("elapsed_seconds").and_then(Value::as_f64),
+            ts_request: text("ts_request"),
+            captured_at: text("captured_at"),
+        };
+        let provider = payload["provider"].as_str().unwrap_or("");
+        let result = reduce(
+            provider,
+            text("content_type"),
+            &mut body.as_slice(),
+            &stamps,
+            now,
+        );
+        match (expect.get("reduced_response"), result) {
+            (Some(want), Ok(got)) => {
+                // Every Anthropic line is stamped: none depends on the reference's clock.
+                assert!(
+                    provider != "anthropic" || got.created_at_source != CreatedAtSource::Fallback,
+                    "{name}: dated by the clock"
+                );
+                if !same_json(&got.response, want) {
+                    tally.mismatches.push(format!(
+                        "{file} {name}:\n  expected {want}\n  actual   {}",
+                        got.response
+                    ));
+                }
+            }
+            (Some(_), Err(e)) => tally
+                .mismatches
+                .push(format!("{file} {name}: expected a reduction, got {e}")),
+            (None, Ok(got)) => tally.mismatches.push(format!(
+                "{file} {name}: expected no reduction (status {status}), got {}",
+                got.response
+            )),
+            (None, Err(_)) => {
+                assert_eq!(status, 422, "{name}: a failed reduction is a 422");
+                tally.failures_expected += 1;
+                continue;
+            }
+        }
+        if gunzipped {
+            tally.gunzipped += 1;
+        } else {
+            tally.identity += 1;
+        }
+    }
+}
+
+#[test]
+fn raw_only_lines_reduce_as_the_reference_reduced_them() {
+    let mut tally = Tally::default();
+    check_file("raw-reduce.jsonl", &mut tally);
+    let raw_reduce = tally.identity + tally.gunzipped + tally.failures_expected;
+    check_file("chains-v2.jsonl", &mut tally);
+    println!(
+        "reduce conformance: {} reductions compared ({} identity, {} gunzipped here), \
+         {} failed as expected, {} left to the content-encoding decoder; \
+         {raw_reduce} of them from raw-reduce.jsonl; {} mismatches",
+        tally.identity + tally.gunzipped,
+        tally.identity,
+        tally.gunzipped,
+        tally.failures_expected,
+        tally.left_to_the_decoder,
+        tally.mismatches.len(),
+    );
+    assert!(
+        tally.mismatches.is_empty(),
+        "{} lines differ from the reference:\n{}",
+        tally.mismatches.len(),
+        tally.mismatches.join("\n")
+    );
+    // Every body of raw-reduce.jsonl comes as identity at least once.
+    assert!(tally.identity >= 30, "{tally:?}");
+}
