@@ -599,3 +599,557 @@ impl Turn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, BufReader, Read};
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2030-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    /// An SSE body of `(event field, data)` pairs.
+    fn sse(events: &[(&str, Value)]) -> String {
+        events
+            .iter()
+            .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+            .collect()
+    }
+
+    fn stream_of(body: &str) -> Value {
+        reduce_stream(&mut body.as_bytes(), now()).into_value()
+    }
+
+    fn start(model: &str) -> (&'static str, Value) {
+        (
+            "message_start",
+            json!({"type": "message_start", "message": {"id": "msg_1", "type": "message",
+                "role": "assistant", "model": model, "stop_reason": null, "stop_sequence": null,
+                "usage": {"input_tokens": 10, "output_tokens": 1,
+                    "cache_creation_input_tokens": 2, "cache_read_input_tokens": 3}}}),
+        )
+    }
+
+    fn block_start(index: i64, block: Value) -> (&'static str, Value) {
+        (
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": block}),
+        )
+    }
+
+    fn delta(index: i64, delta: Value) -> (&'static str, Value) {
+        (
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": index, "delta": delta}),
+        )
+    }
+
+    fn stop(index: i64) -> (&'static str, Value) {
+        (
+            "content_block_stop",
+            json!({"type": "content_block_stop", "index": index}),
+        )
+    }
+
+    fn message_delta(stop_reason: &str, output_tokens: i64) -> (&'static str, Value) {
+        (
+            "message_delta",
+            json!({"type": "message_delta", "delta": {"stop_reason": stop_reason,
+                "stop_sequence": null}, "usage": {"output_tokens": output_tokens}}),
+        )
+    }
+
+    fn message_stop() -> (&'static str, Value) {
+        ("message_stop", json!({"type": "message_stop"}))
+    }
+
+    #[test]
+    fn a_complete_stream_with_every_block_kind() {
+        let body = sse(&[
+            start("claude"),
+            block_start(
+                0,
+                json!({"type": "thinking", "thinking": "", "signature": ""}),
+            ),
+            delta(0, json!({"type": "thinking_delta", "thinking": "Let me "})),
+            delta(0, json!({"type": "thinking_delta", "thinking": "think."})),
+            delta(0, json!({"type": "signature_delta", "signature": "sig"})),
+            stop(0),
+            block_start(1, json!({"type": "text", "text": "Hel"})),
+            ("ping", json!({"type": "ping"})),
+            delta(1, json!({"type": "text_delta", "text": "lo"})),
+            stop(1),
+            block_start(
+                2,
+                json!({"type": "tool_use", "id": "tu_1", "name": "get", "input": {}}),
+            ),
+            delta(
+                2,
+                json!({"type": "input_json_delta", "partial_json": "{\"city\": \"S"}),
+            ),
+            delta(
+                2,
+                json!({"type": "input_json_delta", "partial_json": "F\", \"n\": 2.0}"}),
+            ),
+            stop(2),
+            block_start(
+                3,
+                json!({"type": "server_tool_use", "id": "srv_1", "name": "web_search", "input": {}}),
+            ),
+            delta(
+                3,
+                json!({"type": "input_json_delta", "partial_json": "{\"query\":\"go\"}"}),
+            ),
+            stop(3),
+            block_start(
+                4,
+                json!({"type": "web_search_tool_result", "tool_use_id": "srv_1",
+                "content": [{"type": "web_search_result", "url": "https://go.dev", "n": 1.5}]}),
+            ),
+            stop(4),
+            block_start(5, json!({"type": "redacted_thinking", "data": "opaque"})),
+            stop(5),
+            message_delta("tool_use", 40),
+            message_stop(),
+        ]);
+        assert_eq!(
+            stream_of(&body),
+            json!({
+                "model": "claude",
+                "created_at": "2030-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "Let me think.", "thinking_signature": "sig"},
+                    {"type": "text", "text": "Hello"},
+                    {"type": "tool_use", "tool_use_id": "tu_1", "tool_name": "get",
+                        "tool_input": {"city": "SF", "n": 2}},
+                    {"type": "server_tool_use", "tool_use_id": "srv_1", "tool_name": "web_search",
+                        "tool_input": {"query": "go"}},
+                    {"type": "web_search_tool_result", "tool_result_id": "srv_1",
+                        "content": [{"type": "web_search_result", "url": "https://go.dev", "n": 1.5}]},
+                    {"type": "redacted_thinking"},
+                ]},
+                "done": true,
+                "stop_reason": "tool_use",
+                "usage": {"prompt_tokens": 15, "completion_tokens": 40, "total_tokens": 55,
+                    "cache_creation_input_tokens": 2, "cache_read_input_tokens": 3},
+                "extra": {"id": "msg_1", "type": "message"},
+            })
+        );
+    }
+
+    #[test]
+    fn the_event_type_comes_from_the_data_when_the_event_field_is_missing() {
+        let body = sse(&[start("m"), message_stop()])
+            .replace("event: message_start\n", "")
+            .replace("event: message_stop\n", "");
+        let got = stream_of(&body);
+        assert_eq!(got["model"], "m");
+        assert_eq!(got["done"], true);
+        // The `event:` field wins over the data's type.
+        let body = "event: message_stop\ndata: {\"type\":\"ping\"}\n\n";
+        assert_eq!(stream_of(body)["done"], true);
+    }
+
+    #[test]
+    fn a_stream_cut_short_is_incomplete() {
+        let body = sse(&[
+            start("m"),
+            block_start(0, json!({"type": "text", "text": ""})),
+            delta(0, json!({"type": "text_delta", "text": "Partial respon"})),
+        ]);
+        let got = stream_of(&body);
+        assert_eq!(got["done"], false);
+        assert_eq!(got["stop_reason"], "incomplete");
+        assert_eq!(
+            got["extra"],
+            json!({"id": "msg_1", "type": "message", "incomplete": true})
+        );
+        assert_eq!(
+            got["message"]["content"],
+            json!([{"type": "text", "text": "Partial respon"}])
+        );
+        // A stop reason that came before the cut stays.
+        let body = sse(&[start("m"), message_delta("max_tokens", 3)]);
+        assert_eq!(stream_of(&body)["stop_reason"], "max_tokens");
+    }
+
+    #[test]
+    fn an_empty_stream_is_an_empty_reduction() {
+        assert_eq!(
+            stream_of(""),
+            json!({"model": "", "created_at": "2030-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": []}, "done": false,
+                "stop_reason": "incomplete", "usage": {},
+                "extra": {"id": "", "type": "message", "incomplete": true}})
+        );
+    }
+
+    #[test]
+    fn an_error_event_keeps_the_blocks_and_is_not_incomplete() {
+        let error = (
+            "error",
+            json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        );
+        let body = sse(&[
+            start("m"),
+            block_start(0, json!({"type": "text", "text": ""})),
+            delta(0, json!({"type": "text_delta", "text": "Starting"})),
+            error.clone(),
+        ]);
+        let got = stream_of(&body);
+        assert_eq!(got["stop_reason"], "error");
+        assert_eq!(got["done"], false);
+        assert_eq!(
+            got["extra"],
+            json!({"id": "msg_1", "type": "message",
+                "error": {"type": "overloaded_error", "message": "Overloaded"}})
+        );
+        assert_eq!(got["message"]["content"][0]["text"], "Starting");
+        // A stop reason set before the error stays.
+        let body = sse(&[start("m"), message_delta("end_turn", 1), error]);
+        assert_eq!(stream_of(&body)["stop_reason"], "end_turn");
+    }
+
+    #[test]
+    fn a_malformed_event_is_skipped_and_recorded_once() {
+        let body = sse(&[
+            start("m"),
+            block_start(0, json!({"type": "text", "text": "a"})),
+            // `index` must be an integer.
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1.5,
+                    "delta": {"type": "text_delta", "text": "X"}}),
+            ),
+            ("content_block_delta", json!("not an object")),
+            delta(0, json!({"type": "text_delta", "text": "b"})),
+        ]);
+        let got = stream_of(&body);
+        assert_eq!(
+            got["message"]["content"],
+            json!([{"type": "text", "text": "ab"}])
+        );
+        let error = &got["extra"]["error"];
+        assert_eq!(error["type"], "reducer_parse_error");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("anthropic reducer: parse content_block_delta: "),
+            "{message}"
+        );
+        // No stop reason and no incomplete flag, though message_stop never came.
+        assert!(got.get("stop_reason").is_none());
+        assert!(got["extra"].get("incomplete").is_none());
+        assert_eq!(got["done"], false);
+    }
+
+    #[test]
+    fn a_parse_error_does_not_replace_a_recorded_error_but_an_error_event_does() {
+        let error = (
+            "error",
+            json!({"type": "error", "error": {"type": "api_error", "message": "boom"}}),
+        );
+        let malformed = (
+            "message_delta",
+            json!({"type": "message_delta", "usage": 5}),
+        );
+        let got = stream_of(&sse(&[error.clone(), malformed.clone()]));
+        assert_eq!(
+            got["extra"]["error"],
+            json!({"type": "api_error", "message": "boom"})
+        );
+        let got = stream_of(&sse(&[malformed, error]));
+        assert_eq!(
+            got["extra"]["error"],
+            json!({"type": "api_error", "message": "boom"})
+        );
+    }
+
+    #[test]
+    fn tool_input_that_does_not_parse_is_recorded_and_the_start_input_kept() {
+        let body = sse(&[
+            block_start(
+                0,
+                json!({"type": "tool_use", "id": "tu_1", "name": "f", "input": {"a": 1}}),
+            ),
+            delta(
+                0,
+                json!({"type": "input_json_delta", "partial_json": "{\"a\": "}),
+            ),
+            stop(0),
+            block_start(
+                1,
+                json!({"type": "tool_use", "id": "tu_2", "name": "g", "input": {}}),
+            ),
+            delta(
+                1,
+                json!({"type": "input_json_delta", "partial_json": "[1, 2]"}),
+            ),
+            stop(1),
+            message_stop(),
+        ]);
+        let got = stream_of(&body);
+        assert_eq!(
+            got["message"]["content"],
+            json!([
+                {"type": "tool_use", "tool_use_id": "tu_1", "tool_name": "f", "tool_input": {"a": 1}},
+                {"type": "tool_use", "tool_use_id": "tu_2", "tool_name": "g"},
+            ])
+        );
+        let errors = got["extra"]["tool_input_parse_errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0]["tool_use_id"], "tu_1");
+        assert_eq!(errors[0]["raw"], "{\"a\": ");
+        assert!(errors[0]["error"].as_str().is_some_and(|e| !e.is_empty()));
+        assert_eq!(
+            errors[1]["error"],
+            "json: cannot unmarshal array into Go value of type map[string]interface {}"
+        );
+    }
+
+    #[test]
+    fn parsed_null_input_clears_it_and_an_unstopped_block_keeps_its_start_input() {
+        let body = sse(&[
+            block_start(
+                0,
+                json!({"type": "tool_use", "id": "a", "name": "f", "input": {"x": 1}}),
+            ),
+            delta(
+                0,
+                json!({"type": "input_json_delta", "partial_json": "null"}),
+            ),
+            stop(0),
+            block_start(
+                1,
+                json!({"type": "tool_use", "id": "b", "name": "g", "input": {"y": 2}}),
+            ),
+            delta(
+                1,
+                json!({"type": "input_json_delta", "partial_json": "{\"y\": 3}"}),
+            ),
+            message_stop(),
+        ]);
+        assert_eq!(
+            stream_of(&body)["message"]["content"],
+            json!([
+                {"type": "tool_use", "tool_use_id": "a", "tool_name": "f"},
+                {"type": "tool_use", "tool_use_id": "b", "tool_name": "g", "tool_input": {"y": 2}},
+            ])
+        );
+    }
+
+    #[test]
+    fn blocks_come_in_index_order_skipping_gaps_and_negative_indices() {
+        let body = sse(&[
+            block_start(2, json!({"type": "text", "text": "two"})),
+            block_start(-1, json!({"type": "text", "text": "negative"})),
+            block_start(0, json!({"type": "text", "text": "zero"})),
+            // A delta for an index that never started makes a text block.
+            delta(5, json!({"type": "text_delta", "text": "five"})),
+            // A later start replaces the block at its index.
+            block_start(2, json!({"type": "text", "text": "TWO"})),
+            message_stop(),
+        ]);
+        assert_eq!(
+            stream_of(&body)["message"]["content"],
+            json!([
+                {"type": "text", "text": "zero"},
+                {"type": "text", "text": "TWO"},
+                {"type": "text", "text": "five"},
+            ])
+        );
+    }
+
+    #[test]
+    fn message_delta_keeps_a_stop_sequence_and_takes_only_output_tokens() {
+        let body = sse(&[
+            start("m"),
+            (
+                "message_delta",
+                json!({"type": "message_delta",
+                    "delta": {"stop_reason": "stop_sequence", "stop_sequence": "\n\nHuman:"},
+                    "usage": {"output_tokens": 7, "input_tokens": 999}}),
+            ),
+            // An empty stop reason and a null sequence change nothing.
+            (
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "", "stop_sequence": null}}),
+            ),
+            message_stop(),
+        ]);
+        let got = stream_of(&body);
+        assert_eq!(got["stop_reason"], "stop_sequence");
+        assert_eq!(got["extra"]["stop_sequence"], "\n\nHuman:");
+        assert_eq!(
+            got["usage"],
+            json!({"prompt_tokens": 15, "completion_tokens": 7, "total_tokens": 22,
+                "cache_creation_input_tokens": 2, "cache_read_input_tokens": 3})
+        );
+    }
+
+    #[test]
+    fn keys_match_as_go_matches_them() {
+        let body = "event: message_start\n\
+            data: {\"type\":\"message_start\",\"MESSAGE\":{\"Model\":\"a\",\"model\":\"b\"}}\n\n";
+        assert_eq!(stream_of(body)["model"], "b");
+    }
+
+    /// Hands out `data`, then fails.
+    struct FailsAfter(&'static [u8]);
+
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::other("zstd: corrupt block"));
+            }
+            self.0.read(buf)
+        }
+    }
+
+    #[test]
+    fn a_reader_error_ends_the_stream_with_the_blocks_so_far() {
+        let body = "event: content_block_delta\n\
+            data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"so far\"}}\n\n\
+            event: content_block_delta\n\
+            data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_d";
+        let mut reader = BufReader::new(FailsAfter(body.as_bytes()));
+        let got = reduce_stream(&mut reader, now()).into_value();
+        assert_eq!(
+            got["message"]["content"],
+            json!([{"type": "text", "text": "so far"}])
+        );
+        assert_eq!(got["extra"]["reducer_error"], "zstd: corrupt block");
+        assert_eq!(got["extra"]["incomplete"], true);
+        // A line over the limit is a reader error too.
+        let mut long = b"data: ".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 2 * 1024 * 1024));
+        let got = reduce_stream(&mut long.as_slice(), now()).into_value();
+        assert_eq!(
+            got["extra"]["reducer_error"],
+            "bufio.Scanner: token too long"
+        );
+    }
+
+    #[test]
+    fn bad_bytes_in_kept_values_become_replacement_characters_and_are_counted() {
+        let mut body =
+            b"event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\
+            \"content_block\":{\"type\":\"web_search_tool_result\",\"tool_use_id\":\"s\",\
+            \"content\":[{\"title\":\"a\xffb \\ud800\"}]}}\n\n"
+                .to_vec();
+        body.extend_from_slice(b"event: message_stop\ndata: {}\n\n");
+        let reduced = reduce_stream(&mut body.as_slice(), now());
+        assert_eq!(reduced.replacements, 2);
+        assert_eq!(
+            reduced.into_value()["message"]["content"][0]["content"],
+            json!([{"title": "a\u{fffd}b \u{fffd}"}])
+        );
+    }
+
+    fn one_shot(body: &str) -> Result<Value, ReduceError> {
+        reduce_one_shot(&mut body.as_bytes(), now()).map(Reduced::into_value)
+    }
+
+    #[test]
+    fn a_one_shot_message_keeps_each_block_kind_and_itself() {
+        let body = json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+            "content": [
+                {"type": "text", "text": "hi", "id": "ignored"},
+                {"type": "tool_use", "id": "tu", "name": "f", "input": {"a": [1, 2.5]}},
+                {"type": "server_tool_use", "id": "srv", "name": "web_search", "input": {"q": "x"}},
+                {"type": "thinking", "thinking": "hmm", "signature": "sig", "text": "ignored"},
+                {"type": "web_search_tool_result", "tool_use_id": "srv", "content": {"k": null}},
+                {"type": "web_search_tool_result", "tool_use_id": "srv2"},
+                {"type": "redacted_thinking", "data": "opaque"},
+                {"type": "mcp_tool_use", "id": "m", "name": "n", "input": {"z": 1}},
+            ],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": 5, "output_tokens": 7,
+                "cache_creation_input_tokens": 11, "cache_read_input_tokens": 13},
+        });
+        let got = one_shot(&body.to_string()).unwrap();
+        assert_eq!(
+            got,
+            json!({
+                "model": "claude",
+                "created_at": "2030-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": [
+                    {"type": "text", "text": "hi"},
+                    {"type": "tool_use", "tool_use_id": "tu", "tool_name": "f", "tool_input": {"a": [1, 2.5]}},
+                    {"type": "server_tool_use", "tool_use_id": "srv", "tool_name": "web_search", "tool_input": {"q": "x"}},
+                    {"type": "thinking", "thinking": "hmm", "thinking_signature": "sig"},
+                    {"type": "web_search_tool_result", "tool_result_id": "srv", "content": {"k": null}},
+                    {"type": "web_search_tool_result", "tool_result_id": "srv2"},
+                    {"type": "redacted_thinking"},
+                    {"type": "mcp_tool_use"},
+                ]},
+                "done": true,
+                "stop_reason": "end_turn",
+                "usage": {"prompt_tokens": 29, "completion_tokens": 7, "total_tokens": 36,
+                    "cache_creation_input_tokens": 11, "cache_read_input_tokens": 13},
+                "extra": {"id": "msg_1", "type": "message"},
+                "raw_response": body,
+            })
+        );
+    }
+
+    #[test]
+    fn a_bare_one_shot_message_gets_defaults() {
+        let got = one_shot("{}").unwrap();
+        assert_eq!(got["message"], json!({"role": "assistant", "content": []}));
+        assert_eq!(got["extra"], json!({"id": "", "type": "message"}));
+        assert_eq!(got["usage"], json!({}));
+        assert_eq!(got["done"], true);
+        assert_eq!(got["raw_response"], json!({}));
+        assert!(got.get("stop_reason").is_none());
+    }
+
+    #[test]
+    fn a_one_shot_body_that_does_not_decode_fails() {
+        for bad in [
+            "event: message_start\ndata: {}\n\n",
+            r#"{"content":[{"type":"tool_use","input":[1]}]}"#,
+            r#"{"usage":{"input_tokens":1.5}}"#,
+            r#"{"content":{"type":"text"}}"#,
+            r#"{"stop_sequence":5}"#,
+            r#"{"model":"a"} trailing"#,
+            "",
+        ] {
+            match one_shot(bad) {
+                Err(ReduceError::Parse { reducer, .. }) => assert_eq!(reducer, REDUCER),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_one_shot_read_error_fails() {
+        let mut reader = BufReader::new(FailsAfter(b"{\"id\":"));
+        match reduce_one_shot(&mut reader, now()) {
+            Err(e @ ReduceError::Read { .. }) => assert_eq!(
+                e.to_string(),
+                "anthropic reducer: read oneshot body: zstd: corrupt block"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_content_type_alone_chooses_stream_or_one_shot() {
+        let json_body = r#"{"id":"m","model":"x","content":[{"type":"text","text":"hi"}]}"#;
+        let as_stream = reduce("text/event-stream", &mut json_body.as_bytes(), now()).unwrap();
+        assert!(as_stream.content.is_empty());
+        let as_json = reduce("", &mut json_body.as_bytes(), now()).unwrap();
+        assert_eq!(as_json.content.len(), 1);
+        let sse_body = sse(&[start("m"), message_stop()]);
+        assert!(matches!(
+            reduce("application/json", &mut sse_body.as_bytes(), now()),
+            Err(ReduceError::Parse { .. })
+        ));
+        assert!(reduce("application/x-ndjson", &mut sse_body.as_bytes(), now()).is_ok());
+    }
+}
