@@ -1098,6 +1098,19 @@ mod tests {
     }
 
     #[test]
+    fn bad_bytes_in_a_one_shot_body_become_replacement_characters_and_are_counted() {
+        let body = b"{\"content\":[{\"type\":\"text\",\"text\":\"a\xffb\\ud800\"}]}";
+        let reduced = reduce_one_shot(&mut &body[..], now()).unwrap();
+        assert_eq!(reduced.replacements, 2);
+        let got = reduced.into_value();
+        assert_eq!(got["message"]["content"][0]["text"], "a\u{fffd}b\u{fffd}");
+        assert_eq!(
+            got["raw_response"]["content"][0]["text"],
+            "a\u{fffd}b\u{fffd}"
+        );
+    }
+
+    #[test]
     fn a_bare_one_shot_message_gets_defaults() {
         let got = one_shot("{}").unwrap();
         assert_eq!(got["message"], json!({"role": "assistant", "content": []}));

@@ -28,8 +28,9 @@ pub struct Reduction {
     pub response: Value,
     pub duration_source: DurationSource,
     pub created_at_source: CreatedAtSource,
-    /// U+FFFD put in place of bytes that were not UTF-8 and of lone surrogate escapes
-    /// (§13.5), for the replacement metric.
+    /// U+FFFD put in place of bytes that were not UTF-8 and of lone surrogate escapes in the
+    /// body (a stream's event data) and in the JSON texts inside it (§13.5), for the
+    /// replacement metric.
     pub replacements: usize,
     /// Stamps that were present but did not parse, for the log.
     pub skipped_stamps: Vec<SkippedStamp>,

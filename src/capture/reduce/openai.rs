@@ -201,11 +201,11 @@ fn reduce_stream(body: &mut dyn BufRead) -> Reduced {
             }
         };
         let (data, repaired) = repair_raw(&event.data);
+        replacements += repaired;
         // An event that does not decode is skipped without a trace.
         let Ok(envelope) = decode::<Envelope>(&data) else {
             continue;
         };
-        replacements += repaired;
         match envelope.kind.as_str() {
             kind @ ("response.completed" | "response.incomplete" | "response.failed") => {
                 let Some(response) = envelope.response else {
@@ -640,6 +640,23 @@ mod tests {
                 {"type": "unparsed", "content": output[5]},
                 {"type": "unparsed", "content": "a string"},
                 {"type": "", "content": null},
+            ])
+        );
+    }
+
+    #[test]
+    fn bad_bytes_in_raw_items_become_replacement_characters_and_are_counted() {
+        let body = b"{\"object\":\"response\",\"output\":[{\"type\":\"web_search_call\",\
+            \"q\":\"a\xff\xfe \\udc00\"},{\"type\":\"function_call\",\
+            \"arguments\":\"{\\\"k\\\":\\\"\\\\ud800\\\"}\"}]}";
+        let reduced = reduce_one_shot(&mut &body[..]).unwrap();
+        assert_eq!(reduced.replacements, 4);
+        assert_eq!(
+            reduced.into_value()["message"]["content"],
+            json!([
+                {"type": "web_search_call",
+                    "content": {"type": "web_search_call", "q": "a\u{fffd}\u{fffd} \u{fffd}"}},
+                {"type": "tool_use", "tool_input": {"k": "\u{fffd}"}},
             ])
         );
     }
