@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::cost::PriceBook;
-use crate::gojson::repair_lone_surrogates;
+use crate::gojson::repair_body;
 use crate::merkle::Chain;
 use crate::turn::{Rejection, prepare_body};
 
@@ -50,8 +50,10 @@ fn payload_of(line: &[u8]) -> Option<Vec<u8>> {
         #[serde(borrow, default)]
         payload: Option<&'a RawValue>,
     }
-    let line = repair_lone_surrogates(line);
-    let wrapper: Wrapper = serde_json::from_slice(&line).ok()?;
+    // The wrapper is read as Go reads a body (bytes that are not UTF-8 and lone surrogate
+    // escapes become U+FFFD), or serde would refuse the lines the payload decoder accepts.
+    let (line, _) = repair_body(line);
+    let wrapper: Wrapper = serde_json::from_str(&line).ok()?;
     wrapper.payload.map(|raw| raw.get().as_bytes().to_vec())
 }
 

@@ -51,6 +51,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
+    pub capture: CaptureConfig,
     /// Per-model prices, merged over the shipped defaults (`cost::PriceBook`).
     pub pricing: BTreeMap<String, Rates>,
 }
@@ -214,6 +215,36 @@ pub enum AuthMode {
     Keys,
     #[default]
     None,
+}
+
+/// What is kept of each captured turn (docs/capture.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// Store every decoded turn verbatim (request bytes as chunks, response, meta, envelope,
+    /// raw response bytes) beside its nodes.
+    pub raw: bool,
+    /// Keep the turns answered 422 as quarantined raw turns, for `reel reprocess`.
+    pub quarantine: bool,
+    /// Bytes of quarantined turns each org may keep; beyond it a 422 is not captured.
+    pub quarantine_bytes_per_org: u64,
+    /// `raw_response` bytes (after base64) kept with a raw turn; longer ones are dropped and
+    /// flagged, the turn is still processed.
+    pub raw_response_max_bytes: usize,
+    /// Days raw turns are kept by `reel prune`; 0 keeps them for ever.
+    pub retention_days: u32,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            raw: true,
+            quarantine: true,
+            quarantine_bytes_per_org: 1 << 30,
+            raw_response_max_bytes: 8 * 1024 * 1024,
+            retention_days: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -120,6 +120,91 @@ pub struct Metrics {
     pub nul_replacements_total: IntCounter,
     pub invalid_utf8_total: IntCounter,
     pub unknown_model_cost_total: IntCounter,
+    pub capture: CaptureMetrics,
+}
+
+/// What capture adds to a turn's path: server-side reductions, raw turns, the quarantine.
+#[derive(Clone)]
+pub struct CaptureMetrics {
+    /// The reference's `tapes_ingest_rawonly_stamp_total{provider,field,source}`.
+    pub stamps_total: IntCounterVec,
+    pub reductions_total: IntCounterVec,
+    pub quarantined_total: IntCounterVec,
+    pub quarantine_skipped_total: IntCounterVec,
+    pub replayed_total: IntCounter,
+    pub request_id_conflicts_total: IntCounterVec,
+    pub raw_bytes_total: IntCounter,
+    pub chunks_written_total: IntCounter,
+    pub chunks_deduplicated_total: IntCounter,
+}
+
+impl CaptureMetrics {
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok::<_, prometheus::Error>(c)
+        };
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok::<_, prometheus::Error>(c)
+        };
+        Ok(CaptureMetrics {
+            stamps_total: counter_vec(
+                "tapes_ingest_rawonly_stamp_total",
+                "Capture-side fields restored onto a server-side raw-only reduction, by provider, field, and whether the envelope supplied the value or ingest fell back. A rising fallback rate means raw-only rows are landing without a capture-side duration or with an ingest-clock timestamp.",
+                &["provider", "field", "source"],
+            )?,
+            reductions_total: counter_vec(
+                "reel_raw_reductions_total",
+                "Raw-only turns reduced by the server, by provider and outcome (reduced, truncated, failed).",
+                &["provider", "outcome"],
+            )?,
+            quarantined_total: counter_vec(
+                "reel_quarantined_total",
+                "Turns answered 422 and kept as quarantined raw turns, by reason.",
+                &["reason"],
+            )?,
+            quarantine_skipped_total: counter_vec(
+                "reel_quarantine_skipped_total",
+                "Turns answered 422 without being kept, by why (over_budget, disabled).",
+                &["reason"],
+            )?,
+            replayed_total: counter(
+                "reel_raw_replayed_total",
+                "Turns whose meta.request_id was already stored, answered as the first time without parsing again.",
+            )?,
+            request_id_conflicts_total: counter_vec(
+                "reel_raw_request_id_conflicts_total",
+                "Retries whose content differs from the raw turn stored under the same request id (the first row is kept).",
+                &["provider"],
+            )?,
+            raw_bytes_total: counter(
+                "reel_raw_bytes_stored_total",
+                "Bytes written for raw turns: new request chunks (compressed), responses, meta, envelopes and raw response bytes.",
+            )?,
+            chunks_written_total: counter(
+                "reel_raw_chunks_written_total",
+                "Request chunks written because their org did not store them yet.",
+            )?,
+            chunks_deduplicated_total: counter(
+                "reel_raw_chunks_deduplicated_total",
+                "Request chunks not written because their org already stored them.",
+            )?,
+        })
+    }
+
+    /// One server-side reduction was stamped from `meta` (or fell back).
+    pub fn stamped(&self, provider: &str, duration_source: &str, created_at_source: &str) {
+        let provider = provider_label(provider);
+        self.stamps_total
+            .with_label_values(&[provider, "duration", duration_source])
+            .inc();
+        self.stamps_total
+            .with_label_values(&[provider, "created_at", created_at_source])
+            .inc();
+    }
 }
 
 /// Building the registry failed: only a programming error (a duplicate or malformed name).
@@ -246,7 +331,10 @@ impl Metrics {
         registry.register(Box::new(invalid_utf8_total.clone()))?;
         registry.register(Box::new(unknown_model_cost_total.clone()))?;
 
+        let capture = CaptureMetrics::new(&registry)?;
+
         Ok(Metrics {
+            capture,
             registry: Arc::new(registry),
             writes_total,
             dag_write_seconds,

@@ -12,7 +12,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use reel::cost::PriceBook;
-use reel::gojson::repair_lone_surrogates;
+use reel::gojson::repair_body;
 use reel::merkle::{Chain, build_chain, hash_input};
 use reel::turn::prepare_body;
 use reel::wire::{decode_batch, decode_turn};
@@ -71,8 +71,8 @@ fn for_each_line(mut check: impl FnMut(Line)) -> usize {
         if raw_line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let repaired = repair_lone_surrogates(raw_line);
-        let line: Line = serde_json::from_slice(&repaired)
+        let (repaired, _) = repair_body(raw_line);
+        let line: Line = serde_json::from_str(&repaired)
             .unwrap_or_else(|e| panic!("line {}: not a conformance record: {e}", index + 1));
         check(line);
         checked += 1;

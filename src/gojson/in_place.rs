@@ -30,7 +30,7 @@ impl<'de, T: DecodeInPlace<'de>> DeserializeSeed<'de> for InPlace<'_, T> {
     }
 }
 
-/// Value fields (`string`, `bool`): `null` leaves the current value, another value replaces
+/// Value fields (`string`, `bool`, `float64`): `null` leaves the current value, another value replaces
 /// it.
 macro_rules! null_keeps {
     ($($t:ty),* $(,)?) => {$(
@@ -64,7 +64,8 @@ macro_rules! pointer_fields {
 }
 pub(crate) use pointer_fields;
 
-null_keeps!(String, bool);
+// `f64` is Go's `float64`: any JSON number.
+null_keeps!(String, bool, f64);
 
 /// A Go `int` field: the literal must be an integer, read as Go's `strconv.ParseInt` reads it
 /// (so `-0` is 0, while `1.0` and `1e2` are errors); `null` leaves the current value.

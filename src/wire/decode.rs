@@ -8,7 +8,8 @@ use serde::de::DeserializeSeed;
 use serde_json::error::Category;
 
 use super::payload::{BatchPayload, TurnPayload, TurnSeed, TurnSlots};
-use crate::gojson::{decode_whole, repair_body};
+use super::response::{ChatResponse, ResponseSlots};
+use crate::gojson::{InPlace, decode_whole, repair_body};
 
 /// A body that could not be decoded: 400 `invalid envelope: <text>`.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,27 @@ pub fn decode_turn_with_repairs(body: &[u8]) -> Result<(TurnPayload, Repairs), D
         decoded => decoded,
     }?;
     Ok((turn.finish(), Repairs { invalid_utf8 }))
+}
+
+/// [`decode_turn_with_repairs`] with the request kept verbatim ([`super::Request::Raw`]),
+/// to be parsed afterwards: for a turn whose request bytes are stored as they came.
+pub fn decode_turn_verbatim(body: &[u8]) -> Result<(TurnPayload, Repairs), DecodeError> {
+    let (text, invalid_utf8) = repair_body(body);
+    let mut turn = TurnSlots::default();
+    let plain = TurnSeed {
+        inline: None,
+        turn: &mut turn,
+    };
+    decode_text(&text, plain)?;
+    Ok((turn.finish(), Repairs { invalid_utf8 }))
+}
+
+/// Decodes a reduced response as the body's `response` member is decoded; for reductions
+/// made by the server from `raw_response`.
+pub fn decode_response(text: &str) -> Result<ChatResponse, DecodeError> {
+    let mut response = ResponseSlots::default();
+    decode_text(text, InPlace(&mut response))?;
+    Ok(response.finish())
 }
 
 /// Decodes a batch body `{"turns":[…]}`; a missing, null or empty `turns` is `EmptyBatch`.
@@ -416,5 +438,98 @@ mod tests {
         assert!(
             decode_batch(br#"{"turns":[{"response":{"usage":{"total_tokens":"x"}}}]}"#).is_err()
         );
+    }
+
+    #[test]
+    fn capture_members_decode_as_go_decodes_them() {
+        let p = turn(
+            r#"{"provider":"anthropic","raw_response":"aGk=","RAW_RESPONSE_ENCODING":"gzip",
+                "raw_response_withheld":true,"meta":{"request_id":"r1","extra_field":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.raw_response, b"hi");
+        assert_eq!(p.raw_response_encoding, "gzip");
+        assert!(p.raw_response_withheld);
+        assert_eq!(p.meta.as_ref().map(|m| m.request_id.as_str()), Some("r1"));
+        assert_eq!(
+            p.verbatim.meta.as_deref().map(RawValue::get),
+            Some(r#"{"request_id":"r1","extra_field":1}"#),
+            "meta is kept as sent, unknown members included"
+        );
+        let p = turn(r#"{"raw_response":null,"raw_response_encoding":null,"meta":null}"#).unwrap();
+        assert!(p.raw_response.is_empty());
+        assert_eq!(p.meta, None);
+    }
+
+    #[test]
+    fn capture_members_of_the_wrong_type_are_refused() {
+        for body in [
+            r#"{"raw_response":"not base64"}"#,
+            r#"{"raw_response":12}"#,
+            r#"{"raw_response":"aGk"}"#,
+            r#"{"raw_response_encoding":1}"#,
+            r#"{"raw_response_withheld":"true"}"#,
+            r#"{"meta":"x"}"#,
+            r#"{"meta":{"upstream_status":"200"}}"#,
+            r#"{"meta":{"elapsed_seconds":"1"}}"#,
+        ] {
+            assert!(turn(body).is_err(), "{body} must be a 400");
+        }
+    }
+
+    #[test]
+    fn raw_only_means_bytes_and_an_absent_response() {
+        let raw_only = |response: &str| {
+            let body = format!(r#"{{"raw_response":"aGk=","response":{response}}}"#);
+            turn(&body).unwrap().is_raw_only()
+        };
+        assert!(raw_only("null"));
+        assert!(raw_only("{}"));
+        assert!(raw_only(
+            r#"{"model":"","message":{"role":"","content":[]},"done":false}"#
+        ));
+        assert!(raw_only(
+            r#"{"created_at":"2026-01-01T00:00:00Z","extra":{"x":1}}"#
+        ));
+        assert!(!raw_only(r#"{"usage":{}}"#));
+        assert!(!raw_only(r#"{"done":true}"#));
+        assert!(!raw_only(
+            r#"{"stop_reason":"error","usage":{"prompt_tokens":3}}"#
+        ));
+        assert!(!turn(r#"{"raw_response":""}"#).unwrap().is_raw_only());
+        assert!(!turn(r#"{}"#).unwrap().is_raw_only());
+    }
+
+    #[test]
+    fn the_response_and_session_are_kept_verbatim() {
+        let body = r#"{"response":{"model":"m", "extra":{"k":[1]}},"session":{"harness_id":"h"}}"#;
+        let p = turn(body).unwrap();
+        assert_eq!(p.response.model, "m");
+        assert_eq!(
+            p.verbatim.response.as_deref().map(RawValue::get),
+            Some(r#"{"model":"m", "extra":{"k":[1]}}"#)
+        );
+        assert_eq!(
+            p.verbatim.session.as_deref().map(RawValue::get),
+            Some(r#"{"harness_id":"h"}"#)
+        );
+        let (verbatim, _) =
+            decode_turn_verbatim(br#"{"provider":"openai","request":{"model":"x","messages":[]}}"#)
+                .unwrap();
+        assert_eq!(
+            verbatim.request.raw().map(RawValue::get),
+            Some(r#"{"model":"x","messages":[]}"#)
+        );
+    }
+
+    #[test]
+    fn a_reduction_decodes_like_a_sent_response() {
+        let r = decode_response(
+            r#"{"model":"m","message":{"role":"assistant","content":[{"type":"text","text":"a"}]},
+                "done":true,"raw_response":{"any":"thing"}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.message.content, Some(vec![ContentBlock::text("a")]));
+        assert!(r.done);
     }
 }

@@ -11,13 +11,18 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use super::meta::Meta;
+use super::raw_bytes::RawBytes;
 use super::response::{ChatResponse, ResponseError, ResponseSlots};
 use super::{EnvelopeError, SessionEnvelope};
-use crate::gojson::{DecodeInPlace, GoSlice, InPlace, Key, in_place_struct, match_field};
+use crate::gojson::{
+    DecodeInPlace, GoSlice, InPlace, Key, decode_whole, in_place_struct, match_field,
+};
 use crate::llm::provider::Provider;
 use crate::llm::{ChatRequest, ParseError};
 
-/// One captured turn: the provider's request and the reduced response.
+/// One captured turn: the provider's request, the reduced response and what the capture
+/// client sent beside them (docs/capture.md#new-members).
 #[derive(Debug, Default)]
 pub struct TurnPayload {
     pub provider: String,
@@ -25,6 +30,22 @@ pub struct TurnPayload {
     pub request: Request,
     pub response: ChatResponse,
     pub session: Option<SessionEnvelope>,
+    /// The upstream response body still under its content-coding; empty when not sent.
+    pub raw_response: Vec<u8>,
+    pub raw_response_encoding: String,
+    /// The client had the bytes and deliberately did not send them.
+    pub raw_response_withheld: bool,
+    pub meta: Option<Meta>,
+    /// The members kept verbatim with the raw turn, as sent (the last of a repeated key).
+    pub verbatim: Verbatim,
+}
+
+/// JSON members of a payload exactly as they were sent.
+#[derive(Debug, Default)]
+pub struct Verbatim {
+    pub response: Option<Box<RawValue>>,
+    pub meta: Option<Box<RawValue>>,
+    pub session: Option<Box<RawValue>>,
 }
 
 /// The provider's request body of a turn.
@@ -67,6 +88,12 @@ impl Request {
 }
 
 impl TurnPayload {
+    /// The server reduces `raw_response` itself exactly when bytes were sent and the
+    /// response is absent (docs/capture.md#the-raw-only-rule).
+    pub fn is_raw_only(&self) -> bool {
+        !self.raw_response.is_empty() && self.response.is_absent()
+    }
+
     /// Validates the session envelope, if any
     /// (docs/wire.md#envelope-validation); no envelope is valid.
     pub fn validate_session(&self) -> Result<(), EnvelopeError> {
@@ -103,6 +130,11 @@ pub(super) struct TurnSlots {
     request: Request,
     response: ResponseSlots,
     session: Option<SessionEnvelope>,
+    raw_response: RawBytes,
+    raw_response_encoding: String,
+    raw_response_withheld: bool,
+    meta: Option<Meta>,
+    verbatim: Verbatim,
 }
 
 impl TurnSlots {
@@ -113,8 +145,26 @@ impl TurnSlots {
             request: self.request,
             response: self.response.finish(),
             session: self.session,
+            raw_response: self.raw_response.0,
+            raw_response_encoding: self.raw_response_encoding,
+            raw_response_withheld: self.raw_response_withheld,
+            meta: self.meta,
+            verbatim: self.verbatim,
         }
     }
+}
+
+/// Decodes a member into `slot` from its verbatim text, and keeps the text: the members a
+/// raw turn stores as sent cost one more scan of their (small) text, not a copy of the body.
+fn verbatim_into<'de, A: MapAccess<'de>, T: DecodeInPlace<'de>>(
+    map: &mut A,
+    slot: &mut T,
+    kept: &mut Option<Box<RawValue>>,
+) -> Result<(), A::Error> {
+    let raw: &'de RawValue = map.next_value()?;
+    decode_whole(raw.get(), InPlace(slot)).map_err(serde::de::Error::custom)?;
+    *kept = Some(raw.to_owned());
+    Ok(())
 }
 
 impl<'de> Deserialize<'de> for TurnPayload {
@@ -174,8 +224,20 @@ impl<'de> Visitor<'de> for TurnSeed<'_, '_> {
                         None => Request::Raw(map.next_value()?),
                     };
                 },
-                "response" => map.next_value_seed(InPlace(&mut out.response))?,
-                "session" => map.next_value_seed(InPlace(&mut out.session))?,
+                "response" => {
+                    verbatim_into(&mut map, &mut out.response, &mut out.verbatim.response)?
+                },
+                "session" => {
+                    verbatim_into(&mut map, &mut out.session, &mut out.verbatim.session)?
+                },
+                "meta" => verbatim_into(&mut map, &mut out.meta, &mut out.verbatim.meta)?,
+                "raw_response" => map.next_value_seed(InPlace(&mut out.raw_response))?,
+                "raw_response_encoding" => {
+                    map.next_value_seed(InPlace(&mut out.raw_response_encoding))?
+                },
+                "raw_response_withheld" => {
+                    map.next_value_seed(InPlace(&mut out.raw_response_withheld))?
+                },
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 },

@@ -26,6 +26,17 @@ pub enum ResponseError {
 }
 
 impl ChatResponse {
+    /// The response was not sent, or sent with nothing in it: no model, role, content,
+    /// done flag, stop reason or usage (`created_at` and `extra` are not looked at).
+    pub fn is_absent(&self) -> bool {
+        self.model.is_empty()
+            && self.message.role.is_empty()
+            && self.message.content.as_ref().is_none_or(Vec::is_empty)
+            && !self.done
+            && self.stop_reason.is_empty()
+            && self.usage.is_none()
+    }
+
     /// The reference's checks before a turn is accepted: a role, at least one block, and a
     /// type on every block.
     pub fn validate(&self) -> Result<(), ResponseError> {
