@@ -11,19 +11,33 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use flate2::read::MultiGzDecoder;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use reel::capture::{CreatedAtSource, Stamps, reduce};
-use reel::gojson::repair_lone_surrogates;
+use reel::gojson::repair_body;
+use reel::wire::decode_turn_verbatim;
 
 /// The reducer's clock, which no expected value depends on.
 const NOW: &str = "2031-02-03T04:05:06Z";
 
-fn lines(file: &str) -> Vec<Value> {
+/// One conformance record: its name, the payload's text and the expectation.
+struct Line {
+    name: String,
+    payload: String,
+    expect: Value,
+}
+
+fn lines(file: &str) -> Vec<Line> {
+    #[derive(serde::Deserialize)]
+    struct Record<'a> {
+        name: String,
+        #[serde(borrow)]
+        payload: &'a RawValue,
+        expect: Value,
+    }
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/conformance")
         .join(file);
@@ -31,32 +45,17 @@ fn lines(file: &str) -> Vec<Value> {
     text.split(|&b| b == b'\n')
         .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
         .map(|line| {
-            // Some lines hold lone surrogate escapes, which serde_json refuses.
-            serde_json::from_slice(&repair_lone_surrogates(line))
-                .unwrap_or_else(|e| panic!("{file}: not a conformance record: {e}"))
+            // Lines are read as a body is: some hold lone surrogate escapes.
+            let (line, _) = repair_body(line);
+            let record: Record = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("{file}: not a conformance record: {e}"));
+            Line {
+                name: record.name,
+                payload: record.payload.get().to_owned(),
+                expect: record.expect,
+            }
         })
         .collect()
-}
-
-/// §2.1: the server reduces only when the payload's response is absent.
-fn response_absent(payload: &Value) -> bool {
-    let Some(response) = payload.get("response").filter(|r| !r.is_null()) else {
-        return true;
-    };
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").is_empty();
-    let message = response.get("message");
-    text(response.get("model"))
-        && text(message.and_then(|m| m.get("role")))
-        && message
-            .and_then(|m| m.get("content"))
-            .and_then(Value::as_array)
-            .is_none_or(Vec::is_empty)
-        && !response
-            .get("done")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-        && text(response.get("stop_reason"))
-        && response.get("usage").is_none_or(Value::is_null)
 }
 
 /// How the bytes reach the reducer here: as they are, gunzipped, or not at all.
@@ -122,25 +121,18 @@ struct Tally {
 fn check_file(file: &str, tally: &mut Tally) {
     let now: DateTime<Utc> = NOW.parse().unwrap();
     for line in lines(file) {
-        let name = line["name"].as_str().unwrap_or_default().to_owned();
-        let payload = &line["payload"];
-        let expect = &line["expect"];
+        let name = &line.name;
+        let expect = &line.expect;
         let status = expect["status"].as_u64().unwrap_or_default();
-        let Some(encoded) = payload.get("raw_response").and_then(Value::as_str) else {
+        // The payload as the server decodes it; a 400 never reaches a reducer.
+        let Ok((turn, _)) = decode_turn_verbatim(line.payload.as_bytes()) else {
+            assert_eq!(status, 400, "{name}: the payload does not decode");
             continue;
         };
-        // A 400 never gets as far as the reducer (bad base64 among them).
-        if status == 400 || !response_absent(payload) {
+        if !turn.is_raw_only() || turn.validate_session().is_err() {
             continue;
         }
-        let bytes = STANDARD
-            .decode(encoded)
-            .unwrap_or_else(|e| panic!("{name}: raw_response: {e}"));
-        if bytes.is_empty() {
-            continue;
-        }
-        let encoding = payload["raw_response_encoding"].as_str().unwrap_or("");
-        let (body, gunzipped) = match plaintext(bytes, encoding) {
+        let (body, gunzipped) = match plaintext(turn.raw_response, &turn.raw_response_encoding) {
             Plaintext::Identity(body) => (body, false),
             Plaintext::Gunzipped(body) => (body, true),
             Plaintext::Decoder => {
@@ -148,19 +140,13 @@ fn check_file(file: &str, tally: &mut Tally) {
                 continue;
             }
         };
-        let meta = &payload["meta"];
-        let text = |key: &str| meta.get(key).and_then(Value::as_str).unwrap_or("");
-        let stamps = Stamps {
-            elapsed_seconds: meta.get("elapsed_seconds").and_then(Value::as_f64),
-            ts_request: text("ts_request"),
-            captured_at: text("captured_at"),
-        };
-        let provider = payload["provider"].as_str().unwrap_or("");
+        let meta = turn.meta.unwrap_or_default();
+        let provider = turn.provider.as_str();
         let result = reduce(
             provider,
-            text("content_type"),
+            &meta.content_type,
             &mut body.as_slice(),
-            &stamps,
+            &Stamps::from(&meta),
             now,
         );
         match (expect.get("reduced_response"), result) {

@@ -4,6 +4,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::gojson::{TimeError, parse_rfc3339};
+use crate::wire::Meta;
 
 /// The longest call whose `elapsed_seconds` is believed: seven days.
 const MAX_ELAPSED_SECONDS: f64 = 604_800.0;
@@ -15,6 +16,17 @@ pub struct Stamps<'a> {
     pub elapsed_seconds: Option<f64>,
     pub ts_request: &'a str,
     pub captured_at: &'a str,
+}
+
+/// The stamps a decoded `meta` block holds (an absent `elapsed_seconds` is 0, unusable).
+impl<'a> From<&'a Meta> for Stamps<'a> {
+    fn from(meta: &'a Meta) -> Self {
+        Stamps {
+            elapsed_seconds: Some(meta.elapsed_seconds),
+            ts_request: &meta.ts_request,
+            captured_at: &meta.captured_at,
+        }
+    }
 }
 
 /// Where `usage.total_duration_ns` came from (the `source` label of the stamp metric).
