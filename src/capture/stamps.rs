@@ -294,6 +294,22 @@ mod tests {
     }
 
     #[test]
+    fn a_decoded_meta_gives_its_stamps() {
+        let absent = Meta::default();
+        let stamps = Stamps::from(&absent);
+        assert_eq!(stamps.duration_ns(), None);
+        assert_eq!(stamps.created_at().source, CreatedAtSource::Fallback);
+        let meta = Meta {
+            elapsed_seconds: 2.5,
+            ts_request: "2026-01-01T00:00:00Z".into(),
+            ..Meta::default()
+        };
+        let stamps = Stamps::from(&meta);
+        assert_eq!(stamps.duration_ns(), Some(2_500_000_000));
+        assert_eq!(created(stamps).0.as_deref(), Some("2026-01-01T00:00:02.5Z"));
+    }
+
+    #[test]
     fn metric_labels() {
         assert_eq!(DurationSource::ElapsedSeconds.as_str(), "elapsed_seconds");
         assert_eq!(DurationSource::Fallback.as_str(), "fallback");

@@ -8,6 +8,7 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use uuid::Uuid;
 
 use super::json::JSON;
 use super::json::to_go_json;
@@ -20,6 +21,10 @@ pub enum ApiError {
     /// The body is not a turn (400) or cannot become a chain (422); the rejection's text.
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// A 422 whose turn was kept as a quarantined raw turn (docs/capture.md#quarantine): the
+    /// rejection's text, and the raw turn's id beside it in the body.
+    #[error("{message}")]
+    Quarantined { message: String, raw_turn_id: Uuid },
     #[error("Request Entity Too Large: the body exceeds {limit} bytes")]
     TooLarge { limit: usize },
     #[error("Request Timeout: the body did not arrive within {secs} seconds")]
@@ -51,11 +56,16 @@ pub enum ApiError {
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_turn_id: Option<Uuid>,
 }
 
 /// The `{"error": …}` body of every error answer.
 pub(super) fn error_body(text: &str) -> Vec<u8> {
-    to_go_json(&ErrorBody { error: text })
+    to_go_json(&ErrorBody {
+        error: text,
+        raw_turn_id: None,
+    })
 }
 
 impl ApiError {
@@ -90,6 +100,7 @@ impl ResponseError for ApiError {
                 422 => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::BAD_REQUEST,
             },
+            ApiError::Quarantined { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -115,6 +126,12 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::Quarantined { raw_turn_id, .. } => {
+                return response.body(to_go_json(&ErrorBody {
+                    error: &message,
+                    raw_turn_id: Some(*raw_turn_id),
+                }));
             }
             _ => {}
         }

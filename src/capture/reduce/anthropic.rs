@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::raw::{Raw, decode, decode_object};
-use super::{Block, ReduceError, Reduced, is_stream};
-use crate::capture::sse::{Event, Events};
+use super::{Block, ReduceError, Reduced, decode_failure, is_stream, read_body};
+use crate::capture::sse::{Event, Events, SseError};
 use crate::gojson::{GoSlice, in_place_struct, pointer_fields, repair_raw};
 use crate::llm::Usage;
 
@@ -22,7 +22,7 @@ pub(super) fn reduce(
     now: DateTime<Utc>,
 ) -> Result<Reduced, ReduceError> {
     if is_stream(content_type) {
-        Ok(reduce_stream(body, now))
+        reduce_stream(body, now)
     } else {
         reduce_one_shot(body, now)
     }
@@ -250,12 +250,7 @@ pointer_fields!(WireUsage);
 
 /// The message a one-shot body holds.
 fn reduce_one_shot(body: &mut dyn BufRead, now: DateTime<Utc>) -> Result<Reduced, ReduceError> {
-    let mut bytes = Vec::new();
-    body.read_to_end(&mut bytes)
-        .map_err(|source| ReduceError::Read {
-            reducer: REDUCER,
-            source,
-        })?;
+    let bytes = read_body(REDUCER, body)?;
     let (text, replacements) = repair_raw(&bytes);
     let parse = |message| ReduceError::Parse {
         reducer: REDUCER,
@@ -391,23 +386,27 @@ struct Turn {
     replacements: usize,
 }
 
-/// The events of a stream, in order (§5.3). Never fails: a malformed event is recorded and
-/// skipped, a reader error ends the stream with what it gave.
-fn reduce_stream(body: &mut dyn BufRead, now: DateTime<Utc>) -> Reduced {
+/// The events of a stream, in order (§5.3). A malformed event is recorded and skipped, a
+/// reader error ends the stream with what it gave; only a content-coding that does not
+/// decode fails it.
+fn reduce_stream(body: &mut dyn BufRead, now: DateTime<Utc>) -> Result<Reduced, ReduceError> {
     let mut turn = Turn::default();
     for event in Events::new(body) {
         match event {
             Ok(event) => turn.take(&event),
+            Err(SseError::Read(e)) if let Some(failure) = decode_failure(&e) => {
+                return Err(failure);
+            }
             Err(e) => {
                 let mut reduced = turn.finish(now);
                 reduced
                     .extra
                     .insert("reducer_error".into(), e.to_string().into());
-                return reduced;
+                return Ok(reduced);
             }
         }
     }
-    turn.finish(now)
+    Ok(turn.finish(now))
 }
 
 impl Turn {
@@ -621,7 +620,9 @@ mod tests {
     }
 
     fn stream_of(body: &str) -> Value {
-        reduce_stream(&mut body.as_bytes(), now()).into_value()
+        reduce_stream(&mut body.as_bytes(), now())
+            .unwrap()
+            .into_value()
     }
 
     fn start(model: &str) -> (&'static str, Value) {
@@ -1016,7 +1017,7 @@ mod tests {
             event: content_block_delta\n\
             data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_d";
         let mut reader = BufReader::new(FailsAfter(body.as_bytes()));
-        let got = reduce_stream(&mut reader, now()).into_value();
+        let got = reduce_stream(&mut reader, now()).unwrap().into_value();
         assert_eq!(
             got["message"]["content"],
             json!([{"type": "text", "text": "so far"}])
@@ -1026,7 +1027,9 @@ mod tests {
         // A line over the limit is a reader error too.
         let mut long = b"data: ".to_vec();
         long.extend(std::iter::repeat_n(b'x', 2 * 1024 * 1024));
-        let got = reduce_stream(&mut long.as_slice(), now()).into_value();
+        let got = reduce_stream(&mut long.as_slice(), now())
+            .unwrap()
+            .into_value();
         assert_eq!(
             got["extra"]["reducer_error"],
             "bufio.Scanner: token too long"
@@ -1041,7 +1044,7 @@ mod tests {
             \"content\":[{\"title\":\"a\xffb \\ud800\"}]}}\n\n"
                 .to_vec();
         body.extend_from_slice(b"event: message_stop\ndata: {}\n\n");
-        let reduced = reduce_stream(&mut body.as_slice(), now());
+        let reduced = reduce_stream(&mut body.as_slice(), now()).unwrap();
         assert_eq!(reduced.replacements, 2);
         assert_eq!(
             reduced.into_value()["message"]["content"][0]["content"],

@@ -16,6 +16,7 @@ use std::io::{self, BufRead};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::encoding::{EncodingError, error_of};
 use super::stamps::{CreatedAtSource, DurationSource, SkippedStamp, Stamps};
 use crate::gojson::format_rfc3339_nano;
 use crate::llm::Usage;
@@ -36,13 +37,19 @@ pub struct Reduction {
     pub skipped_stamps: Vec<SkippedStamp>,
 }
 
-/// Why there is no reduction (§7). Decode failures of the content-encoding happen before,
-/// in the caller's reader: a reader error during a stream ends the stream (a reduction with
-/// `extra.reducer_error`), during a one-shot body it is [`ReduceError::Read`].
+/// Why there is no reduction (§7).
+///
+/// The body's reader may fail. When its error carries an [`EncodingError`] (a
+/// [`super::encoding::Decoding`] that could not undo the content-coding), the reduction
+/// fails whatever was read before, as the reference decodes the whole body before it
+/// reduces. Any other reader error ends a stream, which still gives a reduction
+/// (`extra.reducer_error`), and fails a one-shot body ([`ReduceError::Read`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ReduceError {
     #[error("no reducer for provider {0:?}")]
     NoReducer(String),
+    #[error(transparent)]
+    Decode(EncodingError),
     #[error("{reducer}: read oneshot body: {source}")]
     Read {
         reducer: &'static str,
@@ -93,6 +100,20 @@ pub fn reduce(
         created_at_source: created.source,
         skipped_stamps: created.skipped,
     })
+}
+
+/// A one-shot body, whole (the caller's reader bounds it).
+fn read_body(reducer: &'static str, body: &mut dyn BufRead) -> Result<Vec<u8>, ReduceError> {
+    let mut bytes = Vec::new();
+    body.read_to_end(&mut bytes).map_err(|source| {
+        decode_failure(&source).unwrap_or(ReduceError::Read { reducer, source })
+    })?;
+    Ok(bytes)
+}
+
+/// The failed reduction a reader error means, when it is the content-coding's.
+fn decode_failure(error: &io::Error) -> Option<ReduceError> {
+    error_of(error).map(|e| ReduceError::Decode(e.clone()))
 }
 
 /// Whether a Content-Type names a stream. Go lower-cases it first; no character outside
@@ -355,6 +376,62 @@ mod tests {
             empty.into_value(),
             json!({"model": "", "message": {"role": "assistant", "content": []}, "done": false, "usage": {}})
         );
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn through_gzip(
+        provider: &str,
+        content_type: &str,
+        gzipped: &[u8],
+    ) -> Result<Reduction, ReduceError> {
+        let mut allowance = crate::capture::encoding::Unlimited;
+        let mut plaintext = crate::capture::encoding::open("gzip", gzipped, &mut allowance)
+            .expect("gzip is supported");
+        reduce(
+            provider,
+            content_type,
+            &mut plaintext,
+            &Stamps::default(),
+            now(),
+        )
+    }
+
+    #[test]
+    fn a_content_coding_that_fails_fails_the_reduction_even_after_whole_events() {
+        let responses = "data: {\"type\":\"response.output_text.delta\",\"delta\":\"x\"}\n\n";
+        for (provider, body) in [("anthropic", ANTHROPIC), ("openai", responses)] {
+            let mut gzipped = gzip(body.as_bytes());
+            // A wrong CRC-32: every event decodes, the trailer does not.
+            let crc = gzipped.len() - 8;
+            gzipped[crc] ^= 0xff;
+            for content_type in ["text/event-stream", "application/json"] {
+                match through_gzip(provider, content_type, &gzipped) {
+                    Err(ReduceError::Decode(e)) => assert_eq!(e.class(), "undecodable"),
+                    other => panic!("{provider} {content_type}: {other:?}"),
+                }
+            }
+        }
+        // The plain bytes claimed as gzip.
+        match through_gzip("anthropic", "text/event-stream", ANTHROPIC.as_bytes()) {
+            Err(ReduceError::Decode(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_salvaged_cut_is_the_end_of_the_stream() {
+        let gzipped = gzip(ANTHROPIC.as_bytes());
+        // Without its trailer the deflate data is whole: everything but the check.
+        let cut = &gzipped[..gzipped.len() - 8];
+        let r = through_gzip("anthropic", "text/event-stream", cut).unwrap();
+        assert_eq!(r.response["done"], true);
+        assert_eq!(r.response["message"]["content"][0]["text"], "hi");
     }
 
     #[test]

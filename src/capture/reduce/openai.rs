@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Map;
 
 use super::raw::{Raw, decode, decode_object};
-use super::{Block, ReduceError, Reduced, is_stream};
-use crate::capture::sse::Events;
+use super::{Block, ReduceError, Reduced, decode_failure, is_stream, read_body};
+use crate::capture::sse::{Events, SseError};
 use crate::gojson::{GoSlice, in_place_struct, pointer_fields, repair_raw};
 use crate::llm::Usage;
 
@@ -24,14 +24,14 @@ const SNIFF_LEN: usize = 16;
 /// without a Content-Type).
 pub(super) fn reduce(content_type: &str, body: &mut dyn BufRead) -> Result<Reduced, ReduceError> {
     if is_stream(content_type) {
-        return Ok(reduce_stream(body));
+        return reduce_stream(body);
     }
     if content_type.to_ascii_lowercase().contains("json") {
         return reduce_one_shot(body);
     }
     let mut sniffed = Sniffed::peek(body);
     if sniffed.looks_like_sse() {
-        Ok(reduce_stream(&mut sniffed))
+        reduce_stream(&mut sniffed)
     } else {
         reduce_one_shot(&mut sniffed)
     }
@@ -165,12 +165,7 @@ pointer_fields!(InputDetails, WireUsage, IncompleteDetails, ResponseObject);
 
 /// A one-shot body: a Response object, or nothing.
 fn reduce_one_shot(body: &mut dyn BufRead) -> Result<Reduced, ReduceError> {
-    let mut bytes = Vec::new();
-    body.read_to_end(&mut bytes)
-        .map_err(|source| ReduceError::Read {
-            reducer: REDUCER,
-            source,
-        })?;
+    let bytes = read_body(REDUCER, body)?;
     let (text, repaired) = repair_raw(&bytes);
     let response: ResponseObject = decode(&text).map_err(|message| ReduceError::Parse {
         reducer: REDUCER,
@@ -186,8 +181,8 @@ fn reduce_one_shot(body: &mut dyn BufRead) -> Result<Reduced, ReduceError> {
 }
 
 /// The events of a stream (§6.4): the first terminal event's response, or a partial
-/// reduction (§6.5). Never fails.
-fn reduce_stream(body: &mut dyn BufRead) -> Reduced {
+/// reduction (§6.5). Only a content-coding that does not decode fails it.
+fn reduce_stream(body: &mut dyn BufRead) -> Result<Reduced, ReduceError> {
     let mut replacements = 0;
     let mut items: Vec<Raw> = Vec::new();
     let mut text = String::new();
@@ -195,9 +190,12 @@ fn reduce_stream(body: &mut dyn BufRead) -> Reduced {
     for event in Events::new(body) {
         let event = match event {
             Ok(event) => event,
+            Err(SseError::Read(e)) if let Some(failure) = decode_failure(&e) => {
+                return Err(failure);
+            }
             Err(e) => {
                 let reason = e.to_string();
-                return partial(created, items, text, &reason, replacements);
+                return Ok(partial(created, items, text, &reason, replacements));
             }
         };
         let (data, repaired) = repair_raw(&event.data);
@@ -210,11 +208,11 @@ fn reduce_stream(body: &mut dyn BufRead) -> Reduced {
             kind @ ("response.completed" | "response.incomplete" | "response.failed") => {
                 let Some(response) = envelope.response else {
                     let reason = format!("terminal event {kind} carried no response object");
-                    return partial(created, items, text, &reason, replacements);
+                    return Ok(partial(created, items, text, &reason, replacements));
                 };
                 let mut reduced = complete(response, items, &mut replacements);
                 reduced.replacements = replacements;
-                return reduced;
+                return Ok(reduced);
             }
             "response.created" => created = envelope.response,
             "response.output_item.done" => items.extend(envelope.item),
@@ -222,13 +220,13 @@ fn reduce_stream(body: &mut dyn BufRead) -> Reduced {
             _ => {}
         }
     }
-    partial(
+    Ok(partial(
         created,
         items,
         text,
         "stream ended before terminal response event",
         replacements,
-    )
+    ))
 }
 
 /// A whole Response (§6.2); an empty `output` takes the items the stream collected.
@@ -674,7 +672,7 @@ mod tests {
     }
 
     fn stream_of(body: &str) -> Value {
-        reduce_stream(&mut body.as_bytes()).into_value()
+        reduce_stream(&mut body.as_bytes()).unwrap().into_value()
     }
 
     fn created() -> Value {
@@ -820,7 +818,7 @@ mod tests {
         let mut long = sse(&[created(), item_done(message("kept"))]).into_bytes();
         long.extend_from_slice(b"data: ");
         long.extend(std::iter::repeat_n(b'x', 2 * 1024 * 1024));
-        let got = reduce_stream(&mut long.as_slice()).into_value();
+        let got = reduce_stream(&mut long.as_slice()).unwrap().into_value();
         assert_eq!(
             got["message"]["content"],
             json!([{"type": "text", "text": "kept"}])

@@ -19,6 +19,7 @@ use actix_web::http::header::{self, ContentEncoding};
 use actix_web::web::{Bytes, Payload};
 use futures_util::StreamExt;
 
+use crate::capture::encoding::{Allowance, OverAllowance};
 use crate::memory::Releaser;
 
 use budget::{Budget, Charge};
@@ -71,7 +72,20 @@ pub struct Body {
 
 /// A share of the body memory budget, returned when dropped.
 pub struct Reservation {
-    _charge: Charge,
+    charge: Charge,
+    /// What the body itself holds; what a decode of its `raw_response` holds comes on top.
+    body: usize,
+}
+
+/// Decoding a turn's `raw_response` takes from the body's share, so the bytes it holds count
+/// against the same budget as every body (a decompression bomb is refused at the budget,
+/// answered 429, before its memory is taken).
+impl Allowance for Reservation {
+    fn grow_to(&mut self, bytes: usize) -> Result<(), OverAllowance> {
+        self.charge
+            .grow_to(self.body.saturating_add(bytes))
+            .map_err(|_| OverAllowance)
+    }
 }
 
 impl Body {
@@ -187,8 +201,11 @@ async fn read(
     }
     let (bytes, charge) = sink.finish().map_err(failed)?.into_parts();
     Ok(Body {
+        reserved: Reservation {
+            charge,
+            body: bytes.len(),
+        },
         bytes: Bytes::from(bytes),
-        reserved: Reservation { _charge: charge },
     })
 }
 
