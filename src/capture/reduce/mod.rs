@@ -2,10 +2,11 @@
 //! content-encoding), turned into a reduced response in the reference's JSON shape
 //! (docs/capture.md §5–§8), for a raw-only turn.
 //!
-//! A reducer reads a [`BufRead`]: a stream line by line ([`super::sse`]), a one-shot body
-//! whole (the caller's reader bounds it). A stream never fails: whatever it yields, even
-//! nothing, is a reduction. A one-shot body that does not decode is a [`ReduceError`], and
-//! so is a provider without a reducer; the turn then goes on without a response.
+//! A reducer reads a [`BufRead`], normally a [`super::encoding::Decoding`]: a stream line by
+//! line ([`super::sse`]), a one-shot body whole (the caller's reader bounds it). Whatever a
+//! stream yields, even nothing, is a reduction. A one-shot body that does not decode, a
+//! content-coding that does not, and a provider without a reducer are a [`ReduceError`];
+//! the turn then goes on without a response.
 
 mod anthropic;
 mod openai;
