@@ -4,3 +4,5 @@
 //! chunks that raw request bytes are stored as.
 //!
 //! Pure CPU, no I/O: the HTTP layer and the store call it; it calls only the layers below.
+
+pub mod chunks;
