@@ -148,6 +148,7 @@ pub fn turn(envelope: Option<&SessionEnvelope>, chain: &Chain, tokens: Tokens) -
         input_tokens: tokens.input,
         output_tokens: tokens.output,
         cost_usd: tokens.cost_usd,
+        raw: None,
     }
 }
 
