@@ -12,6 +12,8 @@ pub struct Model {
     pub org_id: Uuid,
     /// `meta.request_id`; NULL when none was sent. Unique per org where present.
     pub request_id: Option<String>,
+    /// SHA-256 of `request_id`, the unique key (ids have no length limit, index entries do).
+    pub request_key: Option<Vec<u8>>,
     /// The session of an accepted turn.
     pub session_id: Option<Uuid>,
     pub harness_id: Option<String>,

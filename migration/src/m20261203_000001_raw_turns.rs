@@ -4,7 +4,9 @@
 //!   them, addressed by `(org_id, SHA-256 of the uncompressed bytes)`, zstd-compressed.
 //! * `raw_turns`: one row per captured turn, accepted or quarantined, holding the top list
 //!   of its request and every other captured value verbatim. `(org_id, request_id)` is
-//!   unique where a request id was sent (the first row wins).
+//!   unique where a request id was sent (the first row wins), through `request_key`, the
+//!   id's SHA-256: ids have no length limit, and a Postgres index entry holds at most
+//!   about 2.7 KB.
 //! * `raw_quota`: per org, the bytes its quarantined turns hold, charged against a budget.
 //!
 //! On Postgres `raw_turns.seq` numbers rows in insertion order. Retention uses it to find
@@ -37,6 +39,7 @@ const UP_POSTGRES: Script = &[
         seq BIGINT GENERATED ALWAYS AS IDENTITY,
         org_id UUID NOT NULL,
         request_id TEXT,
+        request_key BYTEA,
         session_id UUID REFERENCES sessions(id),
         harness_id TEXT,
         harness_session_id TEXT,
@@ -61,8 +64,8 @@ const UP_POSTGRES: Script = &[
         truncated BOOLEAN NOT NULL,
         stored_bytes BIGINT NOT NULL
     )",
-    "CREATE UNIQUE INDEX IF NOT EXISTS raw_turns_request_uq ON raw_turns (org_id, request_id)
-        WHERE request_id IS NOT NULL",
+    "CREATE UNIQUE INDEX IF NOT EXISTS raw_turns_request_uq ON raw_turns (org_id, request_key)
+        WHERE request_key IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS raw_turns_session_idx ON raw_turns (session_id, id)",
     "CREATE INDEX IF NOT EXISTS raw_turns_org_idx ON raw_turns (org_id, id)",
     "CREATE INDEX IF NOT EXISTS raw_turns_outcome_idx ON raw_turns (outcome, received_at)",
@@ -93,6 +96,7 @@ const UP_SQLITE: Script = &[
         id BLOB NOT NULL PRIMARY KEY,
         org_id BLOB NOT NULL,
         request_id TEXT,
+        request_key BLOB,
         session_id BLOB REFERENCES sessions(id),
         harness_id TEXT,
         harness_session_id TEXT,
@@ -117,8 +121,8 @@ const UP_SQLITE: Script = &[
         truncated BOOLEAN NOT NULL,
         stored_bytes BIGINT NOT NULL
     )",
-    "CREATE UNIQUE INDEX IF NOT EXISTS raw_turns_request_uq ON raw_turns (org_id, request_id)
-        WHERE request_id IS NOT NULL",
+    "CREATE UNIQUE INDEX IF NOT EXISTS raw_turns_request_uq ON raw_turns (org_id, request_key)
+        WHERE request_key IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS raw_turns_session_idx ON raw_turns (session_id, id)",
     "CREATE INDEX IF NOT EXISTS raw_turns_org_idx ON raw_turns (org_id, id)",
     "CREATE INDEX IF NOT EXISTS raw_turns_outcome_idx ON raw_turns (outcome, received_at)",

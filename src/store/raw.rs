@@ -183,6 +183,8 @@ pub(super) struct PreparedRaw<'a> {
     org_id: Uuid,
     /// `None` for `""`: no request id never dedups.
     request_id: Option<String>,
+    /// SHA-256 of `request_id`: the unique key.
+    request_key: Option<[u8; 32]>,
     harness_id: Option<String>,
     harness_session_id: Option<String>,
     provider: String,
@@ -222,9 +224,11 @@ impl<'a> PreparedRaw<'a> {
             )));
         }
         let mut text = |s: &str| sanitize::text(s, nul).into_owned();
+        let request_id = (!raw.request_id.is_empty()).then(|| text(&raw.request_id));
         Ok(PreparedRaw {
             org_id: key.org_id,
-            request_id: (!raw.request_id.is_empty()).then(|| text(&raw.request_id)),
+            request_key: request_id.as_deref().map(request_key),
+            request_id,
             harness_id: key.harness_id.as_deref().map(&mut text),
             harness_session_id: key.harness_session_id.as_deref().map(&mut text),
             provider: text(&raw.provider),
@@ -315,7 +319,7 @@ impl<'a> PreparedRaw<'a> {
         let backend = txn.get_database_backend();
         let mut sql = Sql::new(backend);
         sql.push(
-            "INSERT INTO raw_turns (id, org_id, request_id, session_id, harness_id, \
+            "INSERT INTO raw_turns (id, org_id, request_id, request_key, session_id, harness_id, \
              harness_session_id, provider, agent_name, received_at, outcome, status, reason, \
              error, head_hash, request_size, request_levels, request_list, response, \
              response_reduced, meta, envelope, raw_response, raw_response_encoding, \
@@ -326,6 +330,8 @@ impl<'a> PreparedRaw<'a> {
         .bind(self.org_id)
         .push(", ")
         .bind(self.request_id.clone())
+        .push(", ")
+        .bind(self.request_key.map(|k| k.to_vec()))
         .push(", ")
         .bind(session_id)
         .push(", ")
@@ -373,7 +379,7 @@ impl<'a> PreparedRaw<'a> {
         .push(", ")
         .bind(self.stored_bytes(&staged))
         .push(
-            ") ON CONFLICT (org_id, request_id) WHERE request_id IS NOT NULL DO NOTHING \
+            ") ON CONFLICT (org_id, request_key) WHERE request_key IS NOT NULL DO NOTHING \
              RETURNING id",
         );
         if txn.query_one_raw(sql.build()).await?.is_none() {
@@ -494,6 +500,11 @@ pub(super) async fn charge_quota<C: ConnectionTrait>(
     Ok(txn.query_one_raw(sql.build()).await?.is_some())
 }
 
+/// The unique key of a (sanitized) request id.
+fn request_key(request_id: &str) -> [u8; 32] {
+    chunks::sha256(request_id.as_bytes())
+}
+
 /// The answer stored for `org`'s `request_id`, if any: one indexed read.
 pub(super) async fn answer<C: ConnectionTrait>(
     db: &C,
@@ -508,6 +519,8 @@ pub(super) async fn answer<C: ConnectionTrait>(
          WHERE org_id = ",
     )
     .bind(org)
+    .push(" AND request_key = ")
+    .bind(request_key(&request_id).to_vec())
     .push(" AND request_id = ")
     .bind(request_id.as_ref());
     let Some(row) = db.query_one_raw(sql.build()).await? else {

@@ -14,5 +14,6 @@ mod keys;
 mod migrations;
 mod orgs;
 mod parents;
+mod raw;
 mod reads;
 mod statements;
