@@ -17,6 +17,8 @@
 //! 6. raw turn, when the turn carries one (`raw.rs`): look up which of its request's chunks
 //!    the org stores, insert the row, insert the missing chunks (one multi-row statement);
 //!    or, for a turn that re-derives a quarantined one, flip that row and release its quota.
+//!    On Postgres a transaction with raw turns first takes the shared chunk lock, in a
+//!    statement of its own (`raw_chunks.rs` says why).
 //!
 //! A cold turn (new session) costs four statements, a warm turn (session known, two new
 //! nodes) three: read session, insert nodes, update session; a raw turn adds three (two
@@ -40,6 +42,7 @@ use uuid::Uuid;
 use super::connect::{begin_write, retry_conflicts};
 use super::node_row::{NodeRow, UsageColumns, non_blank};
 use super::raw::{PreparedRaw, RawKey};
+use super::raw_chunks;
 use super::session_row::{self, NaturalKey, NewSession};
 use super::sql::{List, Sql, bind_limit};
 use super::{StoreError, sanitize};
@@ -95,6 +98,12 @@ async fn commit_turns(
     turns: &[PreparedTurn<'_>],
 ) -> Result<Vec<Committed>, StoreError> {
     let txn = begin_write(db).await?;
+    if turns
+        .iter()
+        .any(|t| t.raw.as_ref().is_some_and(PreparedRaw::looks_up_chunks))
+    {
+        raw_chunks::share_lock(&txn).await?;
+    }
     let mut clock = Clock::start();
     let mut outcomes = Vec::with_capacity(turns.len());
     for turn in turns {

@@ -246,8 +246,14 @@ impl<'a> PreparedRaw<'a> {
         self.raw.reprocess_of
     }
 
-    /// Finds which of the request's chunks the org lacks and compresses those. On Postgres
-    /// this takes the shared chunk lock until the transaction ends (`raw_chunks::existing`).
+    /// True when committing this turn looks up chunks: its transaction must take the chunk
+    /// lock first (`raw_chunks::share_lock`).
+    pub(super) fn looks_up_chunks(&self) -> bool {
+        self.raw.reprocess_of.is_none() && !self.raw.request_chunks.pieces().is_empty()
+    }
+
+    /// Finds which of the request's chunks the org lacks and compresses those. The
+    /// transaction holds the chunk lock.
     pub(super) async fn stage<C: ConnectionTrait>(&self, txn: &C) -> Result<Staged, StoreError> {
         let chunked = &self.raw.request_chunks;
         let pieces = chunked.pieces();
@@ -713,6 +719,9 @@ async fn quarantine_once(
         return Ok(Quarantined::Duplicate(stored));
     }
     let txn = begin_write(db).await?;
+    if prepared.looks_up_chunks() {
+        raw_chunks::share_lock(&txn).await?;
+    }
     let staged = prepared.stage(&txn).await?;
     let bytes = prepared.stored_bytes(&staged);
     if !charge_quota(&txn, org, bytes, budget).await? {

@@ -1,11 +1,16 @@
 //! Statements on `raw_chunks`: which of a turn's chunks an org stores, inserting the missing
 //! ones, and reading chunks back.
 //!
-//! The lookup is where ingest and retention meet (see [`super::raw_prune`]): on Postgres it
-//! takes the shared advisory lock [`CHUNK_LOCK_KEY`] in the same statement, held until the
-//! transaction ends, so retention's sweep (which takes the lock exclusively) never runs
-//! between a turn's finding that a chunk exists and its commit of the row that uses it. On
-//! SQLite the write transaction already holds the database's write lock when it looks up.
+//! Looking up chunks is where ingest and retention meet (see [`super::raw_prune`]). On
+//! Postgres a transaction that will look up chunks first takes the shared advisory lock
+//! [`CHUNK_LOCK_KEY`] ([`share_lock`]), held until it ends, so retention's sweep (which takes
+//! the lock exclusively) never runs between a turn's finding that a chunk exists and its
+//! commit of the row that uses it. The lock must be its own, earlier statement: a READ
+//! COMMITTED statement reads the snapshot taken when it started, so a lookup that waited
+//! for the lock inside itself would still see the chunks the sweep deleted meanwhile. Taking
+//! it first also means a transaction waits for it before holding any row lock, so it never
+//! closes a cycle with the sweep. On SQLite the write transaction holds the database's write
+//! lock from `BEGIN IMMEDIATE` on.
 
 use std::collections::{HashMap, HashSet};
 
@@ -31,8 +36,20 @@ pub(super) struct NewChunk {
     pub(super) data: Vec<u8>,
 }
 
-/// The hashes of `hashes` that `org` already stores. On Postgres the statement also takes
-/// the shared chunk lock for the rest of the transaction, even when it finds nothing.
+/// Takes the shared chunk lock until the transaction ends (Postgres; SQLite's write
+/// transaction already excludes retention). Before any lookup of the transaction.
+pub(super) async fn share_lock<C: ConnectionTrait>(txn: &C) -> Result<(), StoreError> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock_shared({CHUNK_LOCK_KEY})"
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// The hashes of `hashes` that `org` already stores. The transaction holds the chunk lock
+/// ([`share_lock`]).
 pub(super) async fn existing<C: ConnectionTrait>(
     txn: &C,
     org: Uuid,
@@ -43,15 +60,9 @@ pub(super) async fn existing<C: ConnectionTrait>(
     // One bind is the org.
     for group in hashes.chunks(bind_limit(backend) - 1) {
         let mut sql = Sql::new(backend);
-        sql.push("SELECT hash FROM raw_chunks WHERE ");
-        if backend == DbBackend::Postgres {
-            // An uncorrelated subquery is a one-time filter, evaluated before the scan,
-            // so the lock is taken whether or not any row matches.
-            sql.push(&format!(
-                "(SELECT 1 FROM pg_advisory_xact_lock_shared({CHUNK_LOCK_KEY})) = 1 AND "
-            ));
-        }
-        sql.push("org_id = ").bind(org).push(" AND hash IN (");
+        sql.push("SELECT hash FROM raw_chunks WHERE org_id = ")
+            .bind(org)
+            .push(" AND hash IN (");
         let mut list = List::new(&mut sql);
         for hash in group {
             list.item().bind(hash.to_vec());

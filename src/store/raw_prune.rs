@@ -10,10 +10,11 @@
 //!   front (`BEGIN IMMEDIATE`), before it looks up which chunks exist. Retention runs as one
 //!   write transaction too: it deletes, marks what the kept turns reach and sweeps the rest
 //!   while no ingest can look up or commit in between. Ingest waits for the run.
-//! * **Postgres** lets ingest run during the mark. Ingest's chunk lookup takes the shared
-//!   advisory lock [`CHUNK_LOCK_KEY`] in the same statement, held until its transaction
-//!   ends, so a turn that has seen a chunk commits the row that uses it before any sweep can
-//!   start. Retention
+//! * **Postgres** lets ingest run during the mark. An ingest transaction takes the shared
+//!   advisory lock [`CHUNK_LOCK_KEY`] before it looks up chunks, held until it ends, so a
+//!   turn that has seen a chunk commits the row that uses it before any sweep can start,
+//!   and a lookup after a sweep sees what the sweep deleted (its snapshot is taken after
+//!   the lock, `raw_chunks.rs`). Retention
 //!   1. deletes the old turns;
 //!   2. takes the lock exclusively for a moment and reads the highest `raw_turns.seq`, `W`:
 //!      every transaction that had looked up chunks has ended by then, so every row numbered

@@ -15,5 +15,6 @@ mod migrations;
 mod orgs;
 mod parents;
 mod raw;
+mod raw_prune;
 mod reads;
 mod statements;

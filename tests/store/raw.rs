@@ -446,7 +446,11 @@ async fn quarantine_stays_within_the_org_budget() {
         let total = scalar(&db, "SELECT quarantined_bytes FROM raw_quota").await;
         assert_eq!(
             total,
-            scalar(&db, "SELECT CAST(SUM(stored_bytes) AS BIGINT) FROM raw_turns").await
+            scalar(
+                &db,
+                "SELECT CAST(SUM(stored_bytes) AS BIGINT) FROM raw_turns"
+            )
+            .await
         );
         assert!(
             total - charged < charged / 2,
