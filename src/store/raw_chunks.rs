@@ -40,10 +40,11 @@ pub(super) struct NewChunk {
 /// transaction already excludes retention). Before any lookup of the transaction.
 pub(super) async fn share_lock<C: ConnectionTrait>(txn: &C) -> Result<(), StoreError> {
     if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared(&format!(
-            "SELECT pg_advisory_xact_lock_shared({CHUNK_LOCK_KEY})"
-        ))
-        .await?;
+        let mut sql = Sql::new(DbBackend::Postgres);
+        sql.push("SELECT pg_advisory_xact_lock_shared(")
+            .bind(CHUNK_LOCK_KEY)
+            .push(")");
+        txn.execute_raw(sql.build()).await?;
     }
     Ok(())
 }

@@ -114,8 +114,11 @@ async fn prune_concurrently(
 }
 
 async fn lock_exclusively<C: ConnectionTrait>(txn: &C) -> Result<(), StoreError> {
-    txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({CHUNK_LOCK_KEY})"))
-        .await?;
+    let mut sql = Sql::new(DbBackend::Postgres);
+    sql.push("SELECT pg_advisory_xact_lock(")
+        .bind(CHUNK_LOCK_KEY)
+        .push(")");
+    txn.execute_raw(sql.build()).await?;
     Ok(())
 }
 

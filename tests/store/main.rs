@@ -16,5 +16,6 @@ mod orgs;
 mod parents;
 mod raw;
 mod raw_prune;
+mod raw_storage;
 mod reads;
 mod statements;

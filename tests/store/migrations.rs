@@ -45,6 +45,9 @@ async fn migrations_go_up_down_to_zero_and_up_again() {
             total
         );
         assert!(has_table(&db, "nodes").await && has_table(&db, "sessions").await);
+        for raw in ["raw_turns", "raw_chunks", "raw_quota"] {
+            assert!(has_table(&db, raw).await, "{raw}");
+        }
         if pg {
             assert_eq!(ancestry_functions(&db).await, 1, "only the org-scoped walk");
         }
@@ -60,6 +63,9 @@ async fn migrations_go_up_down_to_zero_and_up_again() {
         );
         assert!(!has_table(&db, "nodes").await);
         assert!(!has_table(&db, "sessions").await);
+        for raw in ["raw_turns", "raw_chunks", "raw_quota"] {
+            assert!(!has_table(&db, raw).await, "{raw}");
+        }
         if pg {
             assert_eq!(ancestry_functions(&db).await, 0);
         }
