@@ -85,7 +85,7 @@ pub(super) async fn insert<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let backend = txn.get_database_backend();
-    chunks.sort_unstable_by(|a, b| a.hash.cmp(&b.hash));
+    chunks.sort_unstable_by_key(|c| c.hash);
     let per_statement = bind_limit(backend) / BINDS_PER_CHUNK;
     let mut rest = chunks.into_iter().peekable();
     while rest.peek().is_some() {
