@@ -78,7 +78,11 @@ fn message_size(i: usize) -> usize {
 }
 
 fn message(content: Content, i: usize) -> String {
-    let role = if i % 2 == 0 { "user" } else { "assistant" };
+    let role = if i.is_multiple_of(2) {
+        "user"
+    } else {
+        "assistant"
+    };
     format!(
         r#"{{"role":"{role}","content":[{{"type":"text","text":"{}"}}]}}"#,
         content.make(i as u64 + 1, message_size(i))

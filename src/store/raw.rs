@@ -10,6 +10,8 @@
 //! The first row of an `(org, request_id)` wins: a later one is a no-op
 //! (`ON CONFLICT … DO NOTHING`), and writes no chunk either.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult};
 use uuid::Uuid;
@@ -187,11 +189,12 @@ pub(super) struct PreparedRaw<'a> {
     request_key: Option<[u8; 32]>,
     harness_id: Option<String>,
     harness_session_id: Option<String>,
-    provider: String,
-    agent_name: String,
-    response: Option<String>,
-    meta: String,
-    envelope: Option<String>,
+    provider: Cow<'a, str>,
+    agent_name: Cow<'a, str>,
+    /// Borrowed unless a NUL was replaced: a response can be megabytes.
+    response: Option<Cow<'a, str>>,
+    meta: Cow<'a, str>,
+    envelope: Option<Cow<'a, str>>,
     reason: Option<String>,
     error: Option<String>,
 }
@@ -223,21 +226,26 @@ impl<'a> PreparedRaw<'a> {
                 chunked.levels()
             )));
         }
-        let mut text = |s: &str| sanitize::text(s, nul).into_owned();
-        let request_id = (!raw.request_id.is_empty()).then(|| text(&raw.request_id));
+        let mut owned = |s: &str| sanitize::text(s, nul).into_owned();
+        let request_id = (!raw.request_id.is_empty()).then(|| owned(&raw.request_id));
+        let harness_id = key.harness_id.as_deref().map(&mut owned);
+        let harness_session_id = key.harness_session_id.as_deref().map(&mut owned);
+        let reason = rejected.map(|r| owned(&r.reason));
+        let error = rejected.map(|r| owned(&r.error));
+        let mut text = |s: &'a str| sanitize::text(s, nul);
         Ok(PreparedRaw {
             org_id: key.org_id,
             request_key: request_id.as_deref().map(request_key),
             request_id,
-            harness_id: key.harness_id.as_deref().map(&mut text),
-            harness_session_id: key.harness_session_id.as_deref().map(&mut text),
+            harness_id,
+            harness_session_id,
             provider: text(&raw.provider),
             agent_name: text(&raw.agent_name),
             response: raw.response.as_deref().map(&mut text),
             meta: text(&raw.meta),
             envelope: raw.envelope.as_deref().map(&mut text),
-            reason: rejected.map(|r| text(&r.reason)),
-            error: rejected.map(|r| text(&r.error)),
+            reason,
+            error,
             raw,
         })
     }
@@ -288,14 +296,14 @@ impl<'a> PreparedRaw<'a> {
 
     /// Bytes the row adds to storage: the chunks it inserts and its own values.
     pub(super) fn stored_bytes(&self, staged: &Staged) -> i64 {
-        let optional = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let optional = |s: Option<&str>| s.map_or(0, str::len);
         let own = self.raw.request_chunks.top().len()
-            + optional(&self.response)
+            + optional(self.response.as_deref())
             + self.meta.len()
-            + optional(&self.envelope)
+            + optional(self.envelope.as_deref())
             + self.raw.raw_response.as_ref().map_or(0, Vec::len)
-            + optional(&self.reason)
-            + optional(&self.error);
+            + optional(self.reason.as_deref())
+            + optional(self.error.as_deref());
         i64::try_from(staged.chunk_bytes + own).unwrap_or(i64::MAX)
     }
 
@@ -345,9 +353,9 @@ impl<'a> PreparedRaw<'a> {
         .push(", ")
         .bind(self.harness_session_id.clone())
         .push(", ")
-        .bind(self.provider.as_str())
+        .bind(self.provider.as_ref())
         .push(", ")
-        .bind(self.agent_name.as_str())
+        .bind(self.agent_name.as_ref())
         .push(", ")
         .bind(raw.received_at)
         .push(", ")
@@ -367,13 +375,13 @@ impl<'a> PreparedRaw<'a> {
         .push(", ")
         .bind(raw.request_chunks.top().to_vec())
         .push(", ")
-        .bind(self.response.clone())
+        .bind(self.response.as_deref().map(str::to_owned))
         .push(", ")
         .bind(raw.response_reduced)
         .push(", ")
-        .bind(self.meta.as_str())
+        .bind(self.meta.as_ref())
         .push(", ")
-        .bind(self.envelope.clone())
+        .bind(self.envelope.as_deref().map(str::to_owned))
         .push(", ")
         .bind(raw.raw_response.clone())
         .push(", ")
