@@ -16,6 +16,7 @@
 //!
 //! Pure CPU: splitting, hashing and compressing; the store decides what to write.
 
+use std::collections::HashSet;
 use std::ops::Range;
 
 use fastcdc::v2020::FastCDC;
@@ -121,7 +122,7 @@ impl Chunked {
     /// Cuts `request` into chunks.
     pub fn split(request: &[u8]) -> Chunked {
         let mut pieces = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         let mut list = Vec::with_capacity(request.len() / DATA_AVG * HASH_LEN + HASH_LEN);
         for chunk in FastCDC::new(request, DATA_MIN, DATA_AVG, DATA_MAX) {
             let range = chunk.offset..chunk.offset + chunk.length;
@@ -369,7 +370,7 @@ mod tests {
 
     /// Bytes of the chunks `b` needs that `a` did not store, and of `b`'s top list.
     fn new_bytes(a: &Chunked, b: &Chunked) -> usize {
-        let old: std::collections::HashSet<_> = a.pieces().iter().map(|p| *p.hash()).collect();
+        let old: HashSet<_> = a.pieces().iter().map(|p| *p.hash()).collect();
         b.pieces()
             .iter()
             .filter(|p| !old.contains(p.hash()))
