@@ -1,4 +1,5 @@
-//! sea-orm entities of reel's schema: `nodes`, `sessions` and `api_keys`.
+//! sea-orm entities of reel's schema: `nodes`, `sessions`, `api_keys` and the raw turns
+//! (`raw_turns`, `raw_chunks`, `raw_quota`).
 //!
 //! The schema itself is written by the `migration` crate; these entities only describe it.
 //! How values are stored per backend:
@@ -14,13 +15,20 @@
 //! * **Cost** is `NUMERIC(28,4)` on Postgres (the reference's `NUMERIC(12,4)` widened so
 //!   that no reachable sum overflows); SQLite has no decimal type, so it keeps a `REAL`
 //!   rounded to four decimals after every addition.
+//! * **Bytes** are `BYTEA` on Postgres and `BLOB` on SQLite.
 
 pub mod api_keys;
 pub mod nodes;
+pub mod raw_chunks;
+pub mod raw_quota;
+pub mod raw_turns;
 pub mod sessions;
 
 pub mod prelude {
     pub use super::api_keys::Entity as ApiKeys;
     pub use super::nodes::Entity as Nodes;
+    pub use super::raw_chunks::Entity as RawChunks;
+    pub use super::raw_quota::Entity as RawQuota;
+    pub use super::raw_turns::Entity as RawTurns;
     pub use super::sessions::Entity as Sessions;
 }

@@ -5,6 +5,7 @@
 //!
 //! Pure CPU, no I/O: the HTTP layer and the store call it; it calls only the layers below.
 
+pub mod chunks;
 pub mod encoding;
 pub mod reduce;
 pub mod sse;

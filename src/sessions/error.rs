@@ -25,6 +25,9 @@ pub enum SubmitError {
     /// The store refused the chain; a chain from `build_chain` never gets here.
     #[error("{0}")]
     InvalidChain(String),
+    /// The turn re-derives a rejected raw turn that another commit re-derived first.
+    #[error("raw turn {0} was already reprocessed")]
+    AlreadyReprocessed(uuid::Uuid),
     #[error("database error: {0}")]
     Database(String),
 }
@@ -66,6 +69,8 @@ impl From<StoreError> for SubmitError {
             StoreError::InvalidChain(msg) => SubmitError::InvalidChain(msg),
             // Not reached from a validated turn; reported as the invalid input it is.
             StoreError::InvalidTurn(msg) => SubmitError::InvalidChain(msg),
+            StoreError::AlreadyReprocessed(id) => SubmitError::AlreadyReprocessed(id),
+            err @ StoreError::Corrupt(_) => SubmitError::Database(err.to_string()),
             StoreError::Db(e) => SubmitError::Database(e.to_string()),
         }
     }

@@ -15,6 +15,13 @@ pub enum StoreError {
     /// A turn's other inputs cannot be stored (non-finite cost, metadata that is not an object).
     #[error("invalid turn: {0}")]
     InvalidTurn(String),
+    /// A rejected raw turn was already re-derived (or is not a rejected turn of the org):
+    /// the transaction that tried again is rolled back.
+    #[error("raw turn {0} was already reprocessed")]
+    AlreadyReprocessed(uuid::Uuid),
+    /// Stored raw bytes cannot be read back: a chunk is missing or damaged.
+    #[error("raw storage is damaged: {0}")]
+    Corrupt(String),
     /// Any other database error: 500.
     #[error("database error: {0}")]
     Db(#[source] DbErr),

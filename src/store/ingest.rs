@@ -14,9 +14,15 @@
 //! 5. session: one `UPDATE` for counters, `last_seen_at` and changed envelope fields, only
 //!    when something changed.
 //!
+//! 6. raw turn, when the turn carries one (`raw.rs`): look up which of its request's chunks
+//!    the org stores, insert the row, insert the missing chunks (one multi-row statement);
+//!    or, for a turn that re-derives a quarantined one, flip that row and release its quota.
+//!    On Postgres a transaction with raw turns first takes the shared chunk lock, in a
+//!    statement of its own (`raw_chunks.rs` says why).
+//!
 //! A cold turn (new session) costs four statements, a warm turn (session known, two new
-//! nodes) three: read session, insert nodes, update session. A full-duplicate retry writes
-//! nothing.
+//! nodes) three: read session, insert nodes, update session; a raw turn adds three (two
+//! when every chunk is stored). A full-duplicate retry writes nothing.
 //!
 //! Locks are taken in one order: session key, node keys in chain order (two chains that share
 //! nodes share them as a common prefix, in the same order), head row, and the session row
@@ -35,6 +41,8 @@ use uuid::Uuid;
 
 use super::connect::{begin_write, retry_conflicts};
 use super::node_row::{NodeRow, UsageColumns, non_blank};
+use super::raw::{PreparedRaw, RawKey};
+use super::raw_chunks;
 use super::session_row::{self, NaturalKey, NewSession};
 use super::sql::{List, Sql, bind_limit};
 use super::{StoreError, sanitize};
@@ -87,9 +95,15 @@ pub(super) async fn transaction(
 /// One transaction over all `turns`.
 async fn commit_turns(
     db: &DatabaseConnection,
-    turns: &[PreparedTurn],
+    turns: &[PreparedTurn<'_>],
 ) -> Result<Vec<Committed>, StoreError> {
     let txn = begin_write(db).await?;
+    if turns
+        .iter()
+        .any(|t| t.raw.as_ref().is_some_and(PreparedRaw::looks_up_chunks))
+    {
+        raw_chunks::share_lock(&txn).await?;
+    }
     let mut clock = Clock::start();
     let mut outcomes = Vec::with_capacity(turns.len());
     for turn in turns {
@@ -139,7 +153,7 @@ struct HeadMark {
 }
 
 /// A validated turn with every stored value encoded and sanitized.
-struct PreparedTurn {
+struct PreparedTurn<'a> {
     org_id: Uuid,
     harness_id: String,
     harness_session_id: String,
@@ -159,14 +173,16 @@ struct PreparedTurn {
     input_tokens: i64,
     output_tokens: i64,
     cost_usd: Decimal,
+    /// The turn as captured, kept in the same transaction.
+    raw: Option<PreparedRaw<'a>>,
     nul_replacements: u64,
 }
 
-impl PreparedTurn {
+impl<'a> PreparedTurn<'a> {
     /// `earlier`: (org, hash) of the nodes stored by turns committed before this one in the
     /// same transaction.
     fn new(
-        write: &Write<'_>,
+        write: &Write<'a>,
         project: Option<&str>,
         earlier: &HashSet<(Uuid, &str)>,
     ) -> Result<Self, StoreError> {
@@ -246,6 +262,18 @@ impl PreparedTurn {
             .round_dp(4)
             .normalize();
 
+        let raw = match &turn.raw {
+            Some(raw) => {
+                let key = RawKey {
+                    org_id: turn.key.org_id,
+                    harness_id: Some(harness_id.clone()),
+                    harness_session_id: Some(harness_session_id.clone()),
+                };
+                Some(PreparedRaw::new(&key, raw, None, &mut nul)?)
+            }
+            None => None,
+        };
+
         Ok(PreparedTurn {
             org_id: turn.key.org_id,
             auth_subject: envelope.map_or_else(String::new, |e| text(&e.auth_subject, &mut nul)),
@@ -262,6 +290,7 @@ impl PreparedTurn {
             input_tokens: turn.input_tokens,
             output_tokens: turn.output_tokens,
             cost_usd,
+            raw,
             nul_replacements: nul,
         })
     }
@@ -319,7 +348,7 @@ fn validate_chain(chain: &Chain) -> Result<(), StoreError> {
 
 async fn commit_turn<C: ConnectionTrait>(
     txn: &C,
-    turn: &PreparedTurn,
+    turn: &PreparedTurn<'_>,
     clock: &mut Clock,
 ) -> Result<Committed, StoreError> {
     let now = clock.now;
@@ -386,12 +415,21 @@ async fn commit_turn<C: ConnectionTrait>(
     };
     update.apply(txn, turn, session_id, now).await?;
 
+    let raw = match &turn.raw {
+        Some(raw) => Some(
+            raw.commit_accepted(txn, session_id, &turn.head.hash, now)
+                .await?,
+        ),
+        None => None,
+    };
+
     Ok(Committed {
         session_id,
         head: turn.head.hash.clone(),
         new_nodes,
         counted,
         nul_replacements: turn.nul_replacements,
+        raw,
     })
 }
 
@@ -401,7 +439,7 @@ const BINDS_PER_NODE: usize = 21;
 /// Inserts `rows`, returning the hashes that were not stored yet in this org.
 async fn insert_nodes<C: ConnectionTrait>(
     txn: &C,
-    turn: &PreparedTurn,
+    turn: &PreparedTurn<'_>,
     session_id: Uuid,
     clock: &mut Clock,
 ) -> Result<HashSet<String>, StoreError> {
@@ -476,7 +514,10 @@ async fn insert_nodes<C: ConnectionTrait>(
 
 /// Marks an already stored head as a turn head. True when this call did it, i.e. the turn is
 /// counted now; false when the node was a head already (or is absent).
-async fn mark_head<C: ConnectionTrait>(txn: &C, turn: &PreparedTurn) -> Result<bool, StoreError> {
+async fn mark_head<C: ConnectionTrait>(
+    txn: &C,
+    turn: &PreparedTurn<'_>,
+) -> Result<bool, StoreError> {
     let head = &turn.head;
     let usage = head.usage;
     let mut sql = Sql::new(txn.get_database_backend());
@@ -520,7 +561,7 @@ impl EnvelopeChanges {
     /// `COALESCE(new, old)`; metadata is shallow-merged. Only fields whose value would change
     /// are written, so a retried turn leaves the row untouched
     /// (docs/divergences.md#idempotent-retries).
-    fn new(turn: &PreparedTurn, row: &sessions::Model, parent_id: Option<Uuid>) -> Self {
+    fn new(turn: &PreparedTurn<'_>, row: &sessions::Model, parent_id: Option<Uuid>) -> Self {
         let differs = |new: &Option<String>, old: &Option<String>| {
             new.is_some() && new.as_deref() != old.as_deref()
         };
@@ -563,7 +604,7 @@ impl SessionUpdate {
     async fn apply<C: ConnectionTrait>(
         self,
         txn: &C,
-        turn: &PreparedTurn,
+        turn: &PreparedTurn<'_>,
         session_id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {

@@ -7,6 +7,11 @@
 //!   commit.
 //! * [`list_nodes`], [`ancestry`] and [`identity_by_hash`] read through sea-orm, always
 //!   within one org.
+//! * Raw turns (`raw.rs`, `raw_chunks.rs`, `raw_prune.rs`): every captured turn kept
+//!   verbatim, its request as content-defined chunks; an accepted turn's raw row commits
+//!   with its nodes, a rejected one is quarantined under a byte budget
+//!   ([`Store::quarantine`]); [`Store::raw_answer`] answers retries of a request id,
+//!   [`Store::prune_raw`] applies retention.
 //! * [`create_key`], [`list_keys`], [`revoke_key`] and [`find_key`] manage the API keys
 //!   that bind clients to orgs (only hashes of their secrets are stored).
 
@@ -16,6 +21,9 @@ mod error;
 mod ingest;
 mod keys;
 mod node_row;
+mod raw;
+mod raw_chunks;
+mod raw_prune;
 mod reads;
 mod sanitize;
 mod session_row;
@@ -29,6 +37,10 @@ pub use keys::{
     ApiKey, CreatedKey, KEY_PREFIX, KeyError, Secret, SecretHash, create_key, find_key, list_keys,
     revoke_key, touch_key,
 };
+pub use raw::{
+    Quarantined, RawAnswer, RawKey, RawOutcome, RawTurnSummary, Rejected, StoredRawTurn,
+};
+pub use raw_prune::PruneReport;
 pub use reads::{
     MAX_ANCESTRY_DEPTH, NodeSummary, SessionIdentity, ancestry, identity_by_hash, list_nodes,
 };

@@ -2,12 +2,16 @@
 //!
 //! Pure data and pure functions, no I/O: [`prepare`] turns a decoded payload into a [`Turn`]
 //! (validated envelope, chain, session key, usage and cost) or a [`Rejection`] with the
-//! status and text the API answers; [`Committed`] is what the store reports back for it.
+//! status and text the API answers; [`Committed`] is what the store reports back for it;
+//! [`RawTurn`] is the turn as captured, kept verbatim beside its nodes.
 
 mod key;
 mod known;
 mod limits;
 mod prepare;
+mod raw;
+
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -15,6 +19,9 @@ pub use key::SessionKey;
 pub use known::KnownHashes;
 pub use limits::{LimitError, MAX_AGENT_NAME_BYTES, MAX_MODEL_BYTES, MAX_ROLE_BYTES, MAX_TOKENS};
 pub use prepare::{Prepared, Rejection, prepare, prepare_body};
+pub use raw::{
+    Capture, Dropped, KeptResponse, MAX_RAW_RESPONSE_BYTES, RawStored, RawTurn, keep_raw_response,
+};
 
 use crate::merkle::Chain;
 use crate::wire::SessionEnvelope;
@@ -31,6 +38,9 @@ pub struct Turn {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub cost_usd: f64,
+    /// The turn as captured, stored verbatim in the same transaction as its nodes; `None`
+    /// when only the nodes are kept.
+    pub raw: Option<Arc<RawTurn>>,
 }
 
 /// What the commit of one turn did; the body of the 202.
@@ -46,4 +56,6 @@ pub struct Committed {
     pub counted: bool,
     /// How many U+0000 characters were replaced by U+FFFD in the values this commit wrote.
     pub nul_replacements: u64,
+    /// What happened to the turn's raw turn; `None` when it had none.
+    pub raw: Option<RawStored>,
 }

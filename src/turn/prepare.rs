@@ -80,6 +80,7 @@ pub fn prepare(mut payload: TurnPayload, prices: &PriceBook) -> Result<Prepared,
             input_tokens,
             output_tokens,
             cost_usd: priced.usd(),
+            raw: None,
         },
     })
 }

@@ -129,3 +129,86 @@ async fn a_batch_fails_as_a_whole() {
     })
     .await;
 }
+
+/// Makes every insert into `table` fail.
+async fn break_inserts(db: &DatabaseConnection, table: &str) {
+    let statements = match db.get_database_backend() {
+        DbBackend::Postgres => vec![
+            "CREATE OR REPLACE FUNCTION reject_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'injected failure' USING ERRCODE = 'check_violation'; END $$"
+                .to_owned(),
+            format!(
+                "CREATE TRIGGER reject_insert_{table} BEFORE INSERT ON {table}
+                 FOR EACH ROW EXECUTE FUNCTION reject_insert()"
+            ),
+        ],
+        _ => vec![format!(
+            "CREATE TRIGGER reject_insert_{table} BEFORE INSERT ON {table}
+                BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )],
+    };
+    for s in statements {
+        db.execute_unprepared(&s)
+            .await
+            .expect("install failing trigger");
+    }
+}
+
+async fn count(db: &DatabaseConnection, table: &str) -> i64 {
+    db.query_one_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        format!("SELECT COUNT(*) FROM {table}"),
+    ))
+    .await
+    .expect("count")
+    .expect("a row")
+    .try_get_by_index(0)
+    .expect("a count")
+}
+
+/// A failure after the raw row is inserted (on its chunks, the turn's last statement) or on
+/// the raw row itself rolls back the nodes, the session and its counters with it.
+#[tokio::test]
+async fn a_failed_raw_write_leaves_no_node_no_counter_no_raw_row_and_no_chunk() {
+    for table in ["raw_chunks", "raw_turns"] {
+        each_backend(|t| async move {
+            let db = t.connect().await;
+            let env = envelope("claude", "raw-doomed");
+            let turn1 = session_fixture("raw kept");
+            let kept = ingest(&db, Some(&env), &turn1).await;
+            let before = session(&db, kept.session_id).await;
+            break_inserts(&db, table).await;
+
+            // A later turn of a stored session, and the first turn of a new one.
+            let later = next_turn(&turn1, "raw lost", "ok: raw lost");
+            let fresh = session_fixture("raw fresh");
+            let request = claude_request(50_000, 4, 2_000);
+            for (env, chain) in [
+                (env.clone(), later),
+                (envelope("claude", "raw-fresh"), fresh),
+            ] {
+                let turn = with_raw(
+                    turn(Some(&env), &chain, TOKENS),
+                    raw_turn("doomed", &request),
+                );
+                let err = try_commit(&db, &turn).await.unwrap_err();
+                assert!(
+                    err.to_string().contains("injected failure"),
+                    "{table}: {err}"
+                );
+            }
+
+            assert_eq!(
+                session(&db, kept.session_id).await,
+                before,
+                "{table} on {:?}",
+                t.backend
+            );
+            assert_eq!(all_sessions(&db).await.len(), 1, "{table}");
+            assert_eq!(all_nodes(&db).await.len(), 2, "{table}");
+            assert_eq!(count(&db, "raw_turns").await, 0, "{table}");
+            assert_eq!(count(&db, "raw_chunks").await, 0, "{table}");
+        })
+        .await;
+    }
+}

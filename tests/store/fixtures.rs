@@ -148,6 +148,7 @@ pub fn turn(envelope: Option<&SessionEnvelope>, chain: &Chain, tokens: Tokens) -
         input_tokens: tokens.input,
         output_tokens: tokens.output,
         cost_usd: tokens.cost_usd,
+        raw: None,
     }
 }
 
@@ -220,4 +221,124 @@ pub async fn node(db: &DatabaseConnection, org_id: Uuid, hash: &str) -> nodes::M
 
 pub fn hashes(chain: &Chain) -> Vec<String> {
     chain.nodes.iter().map(|n| n.hash.clone()).collect()
+}
+
+/// A captured turn with every raw value set: `request` as the request, a response, meta
+/// naming `request_id`, an envelope and identity-encoded response bytes.
+pub fn raw_capture(request_id: &str, request: &[u8]) -> reel::turn::Capture {
+    reel::turn::Capture {
+        request_id: request_id.to_owned(),
+        provider: "anthropic".into(),
+        agent_name: "tester".into(),
+        received_at: chrono::Utc::now(),
+        request: bytes::Bytes::copy_from_slice(request),
+        response: Some(
+            r#"{"model":"claude-test","message":{"role":"assistant","content":[{"type":"text","text":"ok"}]},"done":true}"#
+                .into(),
+        ),
+        response_reduced: false,
+        meta: Some(format!(
+            r#"{{"request_id":{},"content_type":"text/event-stream"}}"#,
+            serde_json::Value::from(request_id)
+        )),
+        envelope: Some(r#"{"harness_id":"claude","harness_session_id":"raw"}"#.into()),
+        raw_response: Some(b"event: message_start\ndata: {}\n\n".to_vec()),
+        raw_response_encoding: "identity".into(),
+        raw_response_withheld: false,
+        truncated: false,
+    }
+}
+
+pub fn raw_turn(request_id: &str, request: &[u8]) -> reel::turn::RawTurn {
+    reel::turn::RawTurn::new(raw_capture(request_id, request)).0
+}
+
+/// `turn` carrying `raw`.
+pub fn with_raw(mut turn: Turn, raw: reel::turn::RawTurn) -> Turn {
+    turn.raw = Some(std::sync::Arc::new(raw));
+    turn
+}
+
+/// Commits one turn in its own transaction.
+pub async fn try_commit(db: &DatabaseConnection, turn: &Turn) -> Result<Committed, StoreError> {
+    let mut committed = store(db)
+        .transaction(std::slice::from_ref(turn), &KnownHashes::default())
+        .await?;
+    Ok(committed.pop().expect("one result per turn"))
+}
+
+/// Deterministic text-like bytes, as conversations are: words, identifiers and numbers
+/// drawn from `seed`. zstd shrinks them about as much as it shrinks real transcripts.
+pub fn prose(seed: u64, len: usize) -> String {
+    const WORDS: [&str; 32] = [
+        "the",
+        "request",
+        "fn",
+        "let",
+        "chunk",
+        "store",
+        "index",
+        "turn",
+        "session",
+        "error",
+        "result",
+        "value",
+        "match",
+        "Some(",
+        "None",
+        "=>",
+        "self",
+        "async",
+        "await",
+        "impl",
+        "tool_use",
+        "read_file",
+        "src/main.rs",
+        "line",
+        "return",
+        "Ok(())",
+        "{",
+        "}",
+        "if",
+        "else",
+        "for",
+        "in",
+    ];
+    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+    let mut out = String::with_capacity(len + 32);
+    while out.len() < len {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        out.push_str(WORDS[(state >> 59) as usize]);
+        match (state >> 52) & 15 {
+            0 => out.push_str(&format!(" {}", (state >> 20) % 100_000)),
+            1 => out.push_str("\\n"),
+            _ => {}
+        }
+        out.push(' ');
+    }
+    out.truncate(len);
+    out
+}
+
+/// A Claude Code-shaped request: a fixed system preamble of `preamble` bytes, then
+/// `messages` messages of `message` bytes each.
+pub fn claude_request(preamble: usize, messages: usize, message: usize) -> Vec<u8> {
+    let mut out = format!(
+        r#"{{"model":"claude-sonnet-4-6","max_tokens":32000,"stream":true,"system":"{}","messages":["#,
+        prose(0, preamble)
+    );
+    for i in 0..messages {
+        if i > 0 {
+            out.push(',');
+        }
+        let role = if i % 2 == 0 { "user" } else { "assistant" };
+        out.push_str(&format!(
+            r#"{{"role":"{role}","content":[{{"type":"text","text":"{}"}}]}}"#,
+            prose(i as u64 + 1, message)
+        ));
+    }
+    out.push_str("]}");
+    out.into_bytes()
 }

@@ -457,6 +457,7 @@ async fn a_malformed_chain_is_refused_before_anything_is_written() {
             input_tokens: 0,
             output_tokens: 0,
             cost_usd: 0.0,
+            raw: None,
         };
         let err = store(&db).commit_turn(&empty_turn).await.unwrap_err();
         assert_eq!(err.to_string(), "ingest turn: no nodes supplied");

@@ -14,5 +14,8 @@ mod keys;
 mod migrations;
 mod orgs;
 mod parents;
+mod raw;
+mod raw_prune;
+mod raw_storage;
 mod reads;
 mod statements;

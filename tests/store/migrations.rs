@@ -45,6 +45,9 @@ async fn migrations_go_up_down_to_zero_and_up_again() {
             total
         );
         assert!(has_table(&db, "nodes").await && has_table(&db, "sessions").await);
+        for raw in ["raw_turns", "raw_chunks", "raw_quota"] {
+            assert!(has_table(&db, raw).await, "{raw}");
+        }
         if pg {
             assert_eq!(ancestry_functions(&db).await, 1, "only the org-scoped walk");
         }
@@ -60,6 +63,9 @@ async fn migrations_go_up_down_to_zero_and_up_again() {
         );
         assert!(!has_table(&db, "nodes").await);
         assert!(!has_table(&db, "sessions").await);
+        for raw in ["raw_turns", "raw_chunks", "raw_quota"] {
+            assert!(!has_table(&db, raw).await, "{raw}");
+        }
         if pg {
             assert_eq!(ancestry_functions(&db).await, 0);
         }
@@ -92,9 +98,9 @@ async fn stepping_down_keeps_one_row_per_hash_and_stepping_up_restores_the_schem
         ingest(&db, Some(&envelope("claude", "nil-org")), &chain).await;
         assert_eq!(count(&db, "SELECT COUNT(*) FROM nodes").await, 4);
 
-        // Down past the cost range, the API keys, reel's additions and the session tracking
-        // migration.
-        Migrator::down(&db, Some(4)).await.unwrap();
+        // Down past the raw turns, the cost range, the API keys, reel's additions and the
+        // session tracking migration.
+        Migrator::down(&db, Some(5)).await.unwrap();
         assert!(!has_table(&db, "sessions").await, "{:?}", t.backend);
         assert_eq!(count(&db, "SELECT COUNT(*) FROM nodes").await, 2);
 

@@ -55,3 +55,57 @@ async fn statements_per_turn_are_flat_in_conversation_length() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_raw_turn_adds_a_bounded_number_of_statements() {
+    each_backend(|t| async move {
+        let mut db = t.connect().await;
+        let counter = Arc::new(AtomicU64::new(0));
+        let c = counter.clone();
+        db.set_metric_callback(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        let count = |turn: Turn| {
+            let (db, counter) = (db.clone(), counter.clone());
+            async move {
+                let before = counter.load(Ordering::SeqCst);
+                try_commit(&db, &turn).await.expect("commit");
+                counter.load(Ordering::SeqCst) - before
+            }
+        };
+
+        let mut seen = Vec::new();
+        for len in [20, 1000] {
+            let session = format!("raw-flat-{len}");
+            let env = envelope("claude", &session);
+            let base = long_conversation(&session, len);
+            let next = next_turn(&base, "more", "ok: more");
+            let request = claude_request(100_000, len, 2_000);
+            let longer = claude_request(100_000, len + 1, 2_000);
+            let cold = count(with_raw(
+                turn(Some(&env), &base, TOKENS),
+                raw_turn(&format!("{session}-0"), &request),
+            ))
+            .await;
+            let warm = count(with_raw(
+                turn(Some(&env), &next, TOKENS),
+                raw_turn(&format!("{session}-1"), &longer),
+            ))
+            .await;
+            let retry = count(with_raw(
+                turn(Some(&env), &next, TOKENS),
+                raw_turn(&format!("{session}-1"), &longer),
+            ))
+            .await;
+            seen.push((cold, warm, retry));
+        }
+
+        // Beside the turn's own (4 cold, 3 warm, 3 retry): the chunk lookup, the row and
+        // the missing chunks; a retried request id writes no chunk. Postgres first takes the
+        // chunk lock.
+        let lock = u64::from(t.backend == crate::support::Backend::Postgres);
+        let expected = (4 + 3 + lock, 3 + 3 + lock, 3 + 2 + lock);
+        assert_eq!(seen, vec![expected, expected], "{:?}", t.backend);
+    })
+    .await;
+}
