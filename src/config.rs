@@ -228,9 +228,6 @@ pub struct CaptureConfig {
     pub quarantine: bool,
     /// Bytes of quarantined turns each org may keep; beyond it a 422 is not captured.
     pub quarantine_bytes_per_org: u64,
-    /// `raw_response` bytes (after base64) kept with a raw turn; longer ones are dropped and
-    /// flagged, the turn is still processed.
-    pub raw_response_max_bytes: usize,
     /// Days raw turns are kept by `reel prune`; 0 keeps them for ever.
     pub retention_days: u32,
 }
@@ -241,7 +238,6 @@ impl Default for CaptureConfig {
             raw: true,
             quarantine: true,
             quarantine_bytes_per_org: 1 << 30,
-            raw_response_max_bytes: 8 * 1024 * 1024,
             retention_days: 0,
         }
     }

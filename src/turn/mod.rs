@@ -5,6 +5,7 @@
 //! status and text the API answers; [`Committed`] is what the store reports back for it;
 //! [`RawTurn`] is the turn as captured, kept verbatim beside its nodes.
 
+mod capture;
 mod key;
 mod known;
 mod limits;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+pub use capture::{Intake, OverBudget, ReduceFailure, Reduced, intake, raw_turn, reduce_raw_only};
 pub use key::SessionKey;
 pub use known::KnownHashes;
 pub use limits::{LimitError, MAX_AGENT_NAME_BYTES, MAX_MODEL_BYTES, MAX_ROLE_BYTES, MAX_TOKENS};
