@@ -18,7 +18,7 @@ use chrono::Utc;
 
 use super::AppState;
 use super::auth::{Tenant, authenticate};
-use super::body::{BodyError, read_body};
+use super::body::{BodyError, Reservation, read_body};
 use super::error::ApiError;
 use super::json::respond;
 use crate::sessions::SubmitError;
@@ -26,7 +26,6 @@ use crate::store::{Quarantined, RawAnswer, RawKey, RawOutcome, Rejected};
 use crate::telemetry::{Metrics, OverloadReason, provider_label};
 use crate::turn::{
     Committed, Intake, Prepared, RawStored, RawTurn, Reduced, Rejection, SessionKey, Turn, intake,
-    prepare,
 };
 use crate::wire::{
     DecodeError, TurnError, TurnPayload, decode_batch_with_repairs, decode_turn_verbatim,
@@ -264,6 +263,10 @@ async fn quarantine(
         Rejection::Turn(TurnError::InvalidResponse(_)) if reduction_failed => "reduction_failed",
         _ => rejection.reason(),
     };
+    // A body that is not a turn (400) is not captured: there is nothing to re-derive.
+    if rejection.status_code() != 422 {
+        return rejection.into();
+    }
     let Some(raw) = raw.filter(|_| capture.quarantine) else {
         metrics
             .quarantine_skipped_total
@@ -314,7 +317,11 @@ async fn quarantine(
 
 /// Counts what capture did to a turn before its chain: the reduction and its stamps.
 fn record_capture(state: &AppState, provider: &str, intake: &Intake) {
-    let metrics = &state.metrics.capture;
+    record_capture_metrics(&state.metrics, provider, intake);
+}
+
+fn record_capture_metrics(all: &Metrics, provider: &str, intake: &Intake) {
+    let metrics = &all.capture;
     let label = provider_label(provider);
     match &intake.reduced {
         Some(Reduced::Ok {
@@ -334,10 +341,7 @@ fn record_capture(state: &AppState, provider: &str, intake: &Intake) {
                 .with_label_values(&[label, outcome])
                 .inc();
             if *replacements > 0 {
-                state
-                    .metrics
-                    .invalid_utf8_total
-                    .inc_by(*replacements as u64);
+                all.invalid_utf8_total.inc_by(*replacements as u64);
             }
             if *truncated {
                 tracing::info!(
@@ -391,6 +395,9 @@ struct TurnResult {
     head: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// The quarantined raw turn of a rejected turn, when it was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_turn_id: Option<Uuid>,
 }
 
 impl TurnResult {
@@ -404,6 +411,7 @@ impl TurnResult {
             session_id: Some(session_id),
             head: Some(head),
             error: None,
+            raw_turn_id: None,
         }
     }
 
@@ -414,6 +422,37 @@ impl TurnResult {
             session_id: None,
             head: None,
             error: Some(error),
+            raw_turn_id: None,
+        }
+    }
+
+    /// The answer of a refused turn: a quarantined one names its raw turn.
+    fn refused(index: usize, error: ApiError) -> Self {
+        let raw_turn_id = match &error {
+            ApiError::Quarantined { raw_turn_id, .. } => Some(*raw_turn_id),
+            _ => None,
+        };
+        TurnResult {
+            raw_turn_id,
+            ..TurnResult::rejected(index, error.to_string())
+        }
+    }
+
+    /// A retry of a stored request id, answered as the first attempt was.
+    fn replayed(index: usize, answer: RawAnswer) -> Self {
+        match (answer.outcome, answer.session_id, answer.head_hash) {
+            (RawOutcome::Accepted, Some(session_id), Some(head)) => TurnResult {
+                index,
+                status: "accepted",
+                session_id: Some(session_id),
+                head: Some(head),
+                error: None,
+                raw_turn_id: None,
+            },
+            _ => TurnResult {
+                raw_turn_id: Some(answer.id),
+                ..TurnResult::rejected(index, answer.error.unwrap_or_default())
+            },
         }
     }
 }
@@ -439,8 +478,9 @@ pub async fn ingest_batch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = authenticate(&req, &state).await?;
-    let (bytes, _reserved) = read_ingest_body(&req, payload, &state).await?.into_parts();
+    let (bytes, reserved) = read_ingest_body(&req, payload, &state).await?.into_parts();
     check_content_type(&req).inspect_err(|_| state.metrics.body_rejected())?;
+    let received_at = Utc::now();
     let decoded = if bytes.len() > INLINE_PREPARE_LIMIT {
         web::block(move || decode_batch_with_repairs(&bytes))
             .await
@@ -462,9 +502,43 @@ pub async fn ingest_batch(
     }
     let count = payloads.len();
     let mut results: Vec<Option<TurnResult>> = (0..count).map(|_| None).collect();
-    let (groups, rejected) = prepare_batch(&state, payloads, tenant).await?;
-    for (index, message) in rejected {
-        results[index] = Some(TurnResult::rejected(index, message));
+
+    // Retries of stored request ids are answered from their raw turns, unparsed.
+    let mut fresh = Vec::with_capacity(count);
+    for (index, payload) in payloads.into_iter().enumerate() {
+        let key = raw_key(&payload, tenant);
+        if state.capture.raw
+            && payload.validate_session().is_ok()
+            && let Some(answer) = stored_answer(&state, &key, &payload).await?
+        {
+            state.metrics.capture.replayed_total.inc();
+            results[index] = Some(TurnResult::replayed(index, answer));
+            continue;
+        }
+        fresh.push(BatchPayload {
+            index,
+            key,
+            payload,
+        });
+    }
+
+    let (groups, rejected) = prepare_batch(&state, fresh, tenant, reserved, received_at).await?;
+    for refused in rejected {
+        let index = refused.index;
+        let error = match refused.rejection {
+            Ok(rejection) => {
+                quarantine(
+                    &state,
+                    &refused.key,
+                    refused.raw,
+                    rejection,
+                    refused.reduction_failed,
+                )
+                .await
+            }
+            Err(error) => error,
+        };
+        results[index] = Some(TurnResult::refused(index, error));
     }
 
     // Sessions commit concurrently (bounded); a session's turns go one after another, in
@@ -501,30 +575,78 @@ pub async fn ingest_batch(
     ))
 }
 
-/// Prepares every turn of a batch; returns the accepted ones grouped by session (groups in
-/// order of first appearance) and the rejected ones with their error text.
+/// A decoded turn of a batch, with where its raw turn belongs.
+struct BatchPayload {
+    index: usize,
+    key: RawKey,
+    payload: TurnPayload,
+}
+
+/// A turn of a batch that cannot be committed: a rejection (with its raw turn, for the
+/// quarantine) or an answer already made.
+struct Refused {
+    index: usize,
+    key: RawKey,
+    rejection: Result<Rejection, ApiError>,
+    raw: Option<RawTurn>,
+    reduction_failed: bool,
+}
+
+/// Runs every turn of a batch through the capture steps and `prepare`; returns the accepted
+/// ones grouped by session (groups in order of first appearance) and the refused ones.
 async fn prepare_batch(
     state: &web::Data<AppState>,
-    payloads: Vec<TurnPayload>,
+    payloads: Vec<BatchPayload>,
     tenant: Tenant,
-) -> Result<(Vec<Group>, Vec<(usize, String)>), ApiError> {
+    reserved: Reservation,
+    received_at: chrono::DateTime<Utc>,
+) -> Result<(Vec<Group>, Vec<Refused>), ApiError> {
     let prices = state.prices.clone();
     let metrics = state.metrics.clone();
+    let keep_raw = state.capture.raw;
+    let retry_after = state.retry_after_secs;
     let large = payloads
         .iter()
-        .map(|p| p.request.raw().map_or(0, |r| r.get().len()))
+        .map(|p| {
+            p.payload.request.raw().map_or(0, |r| r.get().len()) + p.payload.raw_response.len()
+        })
         .sum::<usize>()
         > INLINE_PREPARE_LIMIT;
     let work = move || {
+        let mut reserved = reserved;
         let mut unknown_models = 0;
         let mut groups: Vec<Group> = Vec::new();
         let mut by_key: HashMap<SessionKey, usize> = HashMap::new();
-        let mut rejected = Vec::new();
-        for (index, payload) in payloads.into_iter().enumerate() {
+        let mut refused = Vec::new();
+        for BatchPayload {
+            index,
+            key,
+            payload,
+        } in payloads
+        {
             let provider = payload.provider.clone();
             // Per-turn size as the reference counts it, less the re-encoded response.
             let bytes = payload.request.raw().map_or(0, |r| r.get().len());
-            match prepare(payload, &prices) {
+            let intake = match intake(payload, keep_raw, &prices, &mut reserved, received_at) {
+                Ok(intake) => intake,
+                Err(over) => {
+                    metrics.overloaded(OverloadReason::BodyBudget);
+                    refused.push(Refused {
+                        index,
+                        key,
+                        rejection: Err(ApiError::Overloaded {
+                            message: format!("overloaded: {over}"),
+                            retry_after,
+                        }),
+                        raw: None,
+                        reduction_failed: false,
+                    });
+                    continue;
+                }
+            };
+            record_capture_metrics(&metrics, &provider, &intake);
+            let reduction_failed = matches!(intake.reduced, Some(Reduced::Failed(_)));
+            match intake.prepared {
                 Ok(mut prepared) => {
                     // Checked against the key's org above; this only fills in the org.
                     prepared.turn.key.org_id = tenant.org_or(prepared.turn.key.org_id);
@@ -546,20 +668,22 @@ async fn prepare_batch(
                 }
                 Err(rejection) => {
                     metrics.turn_rejected(&provider, &rejection);
-                    rejected.push((index, rejection.to_string()));
+                    refused.push(Refused {
+                        index,
+                        key,
+                        rejection: Ok(rejection),
+                        raw: intake.rejected_raw,
+                        reduction_failed,
+                    });
                 }
             }
         }
         for _ in 0..unknown_models {
             metrics.turn_priced_unknown();
         }
-        (groups, rejected)
+        (groups, refused)
     };
-    if large {
-        web::block(work).await.map_err(|_| ApiError::Internal)
-    } else {
-        Ok(work())
-    }
+    offload(large, work).await
 }
 
 async fn commit_group(state: &AppState, group: Group) -> Vec<TurnResult> {
@@ -593,6 +717,7 @@ async fn commit_group(state: &AppState, group: Group) -> Vec<TurnResult> {
                 state
                     .metrics
                     .turn_accepted(&provider, started.elapsed(), bytes);
+                record_raw_commit(state, &provider, &committed);
                 TurnResult::accepted(index, committed)
             }
             Err(err) => {

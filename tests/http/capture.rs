@@ -350,3 +350,54 @@ async fn a_failure_after_the_raw_row_leaves_nothing_of_the_turn() {
     })
     .await;
 }
+
+#[actix_rt::test]
+async fn a_batch_captures_each_turn_and_its_retry_is_answered_from_the_raw_turns() {
+    each_backend(|db| async move {
+        let app = TestApp::spawn(&db).await;
+        let mut good = line("raw-openai_responses/oneshot.json-gzip");
+        good["meta"]["request_id"] = json!("batch-good");
+        let mut bad = line("raw-anthropic/messages_stream.sse-identity");
+        bad["provider"] = json!("gemini");
+        bad["meta"]["request_id"] = json!("batch-bad");
+        let mut invalid = line("raw-anthropic/messages_stream.sse-identity");
+        invalid["session"] = json!({"org_id": "not-a-uuid"});
+        let res = app.batch(&[good.clone(), bad.clone(), invalid]).await;
+        assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
+        let body = res.json();
+        assert_eq!(
+            (body["accepted"].as_u64(), body["rejected"].as_u64()),
+            (Some(1), Some(2))
+        );
+        let results = body["results"].as_array().expect("results").clone();
+        assert_eq!(results[0]["status"], "accepted");
+        let raw_id = results[1]["raw_turn_id"]
+            .as_str()
+            .expect("quarantined")
+            .to_owned();
+        assert!(
+            results[2].get("raw_turn_id").is_none(),
+            "a 400 is not captured: {body}"
+        );
+
+        let conn = app.db().await;
+        let (nodes, raws) = (
+            rows::node_count(&conn).await,
+            count(&conn, "raw_turns").await,
+        );
+        assert_eq!(raws, 2);
+        let again = app.batch(&[good, bad]).await.json();
+        assert_eq!(again["results"][0]["status"], "accepted");
+        assert_eq!(again["results"][0]["head"], results[0]["head"]);
+        assert_eq!(
+            again["results"][1]["raw_turn_id"].as_str(),
+            Some(raw_id.as_str())
+        );
+        assert_eq!(again["results"][1]["error"], results[1]["error"]);
+        assert_eq!(rows::node_count(&conn).await, nodes);
+        assert_eq!(count(&conn, "raw_turns").await, raws);
+        assert_eq!(metric(&app.metrics().await, "reel_raw_replayed_total"), 2.0);
+        app.stop().await;
+    })
+    .await;
+}
