@@ -22,7 +22,7 @@ pub enum ApiError {
     /// The body is not a turn (400) or cannot become a chain (422); the rejection's text.
     #[error(transparent)]
     Rejected(#[from] Rejection),
-    /// A 422 whose turn was kept as a quarantined raw turn (docs/capture.md#quarantine): the
+    /// A 422 whose turn was kept as a quarantined raw turn (docs/capture.md §13.2): the
     /// rejection's text, and the raw turn's id beside it in the body.
     #[error("{message}")]
     Quarantined { message: String, raw_turn_id: Uuid },

@@ -366,6 +366,13 @@ fn record_capture_metrics(all: &Metrics, provider: &str, intake: &Intake) {
 
 /// Counts what the commit did with the turn's raw turn.
 fn record_raw_commit(state: &AppState, provider: &str, committed: &Committed) {
+    let metrics = &state.metrics.capture;
+    let written = committed.raw_written;
+    metrics.raw_bytes_total.inc_by(written.bytes);
+    metrics.chunks_written_total.inc_by(written.chunks_written);
+    metrics
+        .chunks_deduplicated_total
+        .inc_by(written.chunks_deduplicated);
     if committed.raw == Some(RawStored::Duplicate) {
         state
             .metrics

@@ -203,7 +203,13 @@ async fn a_raw_only_turn_commits_with_its_raw_turn_and_a_retry_writes_nothing() 
         assert_eq!(count(&conn, "raw_chunks").await, chunks);
         let session = rows::session(&conn, session_id).await;
         assert_eq!(session.turn_count, 1);
-        assert_eq!(metric(&app.metrics().await, "reel_raw_replayed_total"), 1.0);
+        let text = app.metrics().await;
+        assert_eq!(metric(&text, "reel_raw_replayed_total"), 1.0);
+        assert_eq!(
+            metric(&text, "reel_raw_chunks_written_total"),
+            chunks as f64
+        );
+        assert!(metric(&text, "reel_raw_bytes_stored_total") > 0.0, "{text}");
         app.stop().await;
     })
     .await;
