@@ -14,6 +14,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use actix_web::ResponseError;
+use bytes::Bytes;
 use chrono::Utc;
 
 use super::AppState;
@@ -63,7 +64,8 @@ pub async fn ingest(
 
     // A body that is not a turn (400) is not captured: there is nothing to re-derive.
     let metrics = state.metrics.clone();
-    let payload = offload(large, move || decode_single(&bytes, keep_raw, &metrics)).await??;
+    let (payload, received) =
+        offload(large, move || decode_single(bytes, keep_raw, &metrics)).await??;
     let named = payload.session.as_ref().map(|s| s.org_id.as_str());
     tenant.check_named(named)?;
     let raw_key = raw_key(&payload, tenant);
@@ -79,7 +81,14 @@ pub async fn ingest(
     let prices = state.prices.clone();
     let (intake, reserved) = offload(large, move || {
         let mut reserved = reserved;
-        let intake = intake(payload, keep_raw, &prices, &mut reserved, received_at);
+        let intake = intake(
+            payload,
+            received,
+            keep_raw,
+            &prices,
+            &mut reserved,
+            received_at,
+        );
         (intake, reserved)
     })
     .await?;
@@ -161,21 +170,31 @@ async fn offload<T: Send + 'static>(
 }
 
 /// Decodes a single-turn body and checks its envelope (docs/wire.md#order-of-checks). With
-/// raw turns on, the request is kept verbatim, to be stored as it came.
-fn decode_single(bytes: &[u8], keep_raw: bool, metrics: &Metrics) -> Result<TurnPayload, ApiError> {
+/// raw turns on, the request is kept verbatim, to be stored as it came: also returned are
+/// its bytes as received, a slice of the body, when the body needed no UTF-8 repair.
+fn decode_single(
+    bytes: Bytes,
+    keep_raw: bool,
+    metrics: &Metrics,
+) -> Result<(TurnPayload, Option<Bytes>), ApiError> {
     let reject = |rejection: Rejection| {
         metrics.turn_rejected("", &rejection);
         ApiError::from(rejection)
     };
     let decoded = if keep_raw {
-        decode_turn_verbatim(bytes)
+        decode_turn_verbatim(&bytes)
     } else {
-        decode_turn_with_repairs(bytes)
+        decode_turn_with_repairs(&bytes)
     };
     let (payload, repairs) = decoded.map_err(|e| reject(e.into()))?;
     metrics.body_repaired(repairs);
     payload.validate_session().map_err(|e| reject(e.into()))?;
-    Ok(payload)
+    let received = payload
+        .request_span
+        .clone()
+        .filter(|span| repairs.invalid_utf8 == 0 && span.end <= bytes.len())
+        .map(|span| bytes.slice(span));
+    Ok((payload, received))
 }
 
 /// The reference labels an envelope rejection "unknown" even though the provider is known
@@ -634,7 +653,8 @@ async fn prepare_batch(
             let provider = payload.provider.clone();
             // Per-turn size as the reference counts it, less the re-encoded response.
             let bytes = payload.request.raw().map_or(0, |r| r.get().len());
-            let intake = match intake(payload, keep_raw, &prices, &mut reserved, received_at) {
+            let intake = match intake(payload, None, keep_raw, &prices, &mut reserved, received_at)
+            {
                 Ok(intake) => intake,
                 Err(over) => {
                     metrics.overloaded(OverloadReason::BodyBudget);

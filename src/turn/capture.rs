@@ -136,14 +136,21 @@ fn reduction(
 /// decoded, the response as sent (or the reduction), `meta` and the envelope as sent, and
 /// `raw_response` still encoded (docs/capture.md §9). What only the raw turn
 /// needs is moved out of the payload.
+///
+/// `received` is the request's bytes as received, when the caller has them
+/// ([`TurnPayload::request_span`] of a body that needed no UTF-8 repair); otherwise the
+/// request's decoded text is stored.
 pub fn raw_turn(
     payload: &mut TurnPayload,
+    received: Option<Bytes>,
     reduction: Option<String>,
     truncated: bool,
     received_at: DateTime<Utc>,
 ) -> (RawTurn, Option<Dropped>) {
-    let request = payload.request.raw().map_or_else(Bytes::new, |raw| {
-        Bytes::copy_from_slice(raw.get().as_bytes())
+    let request = received.unwrap_or_else(|| {
+        payload.request.raw().map_or_else(Bytes::new, |raw| {
+            Bytes::copy_from_slice(raw.get().as_bytes())
+        })
     });
     let response_reduced = reduction.is_some();
     let verbatim = std::mem::take(&mut payload.verbatim);
@@ -187,9 +194,11 @@ pub struct Intake {
 
 /// Runs a decoded payload (its envelope already valid) through the capture steps and
 /// [`prepare`]: reduces a raw-only turn, keeps the raw turn when `keep_raw`, builds the
-/// chain. The only error is the memory budget refusing the decode.
+/// chain. `received` is the request's bytes as received, when known (see [`raw_turn`]). The
+/// only error is the memory budget refusing the decode.
 pub fn intake(
     mut payload: TurnPayload,
+    received: Option<Bytes>,
     keep_raw: bool,
     prices: &PriceBook,
     allowance: &mut dyn Allowance,
@@ -205,7 +214,7 @@ pub fn intake(
         })
     );
     let (raw, dropped) = if keep_raw {
-        let (raw, dropped) = raw_turn(&mut payload, text, truncated, now);
+        let (raw, dropped) = raw_turn(&mut payload, received, text, truncated, now);
         (Some(raw), dropped)
     } else {
         (None, None)

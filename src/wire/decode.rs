@@ -50,6 +50,7 @@ pub fn decode_turn_with_repairs(body: &[u8]) -> Result<(TurnPayload, Repairs), D
     let inline = TurnSeed {
         inline: Some(&retry),
         turn: &mut turn,
+        base: None,
     };
     match decode_text(&text, inline) {
         Err(_) if retry.get() => {
@@ -57,6 +58,7 @@ pub fn decode_turn_with_repairs(body: &[u8]) -> Result<(TurnPayload, Repairs), D
             let plain = TurnSeed {
                 inline: None,
                 turn: &mut turn,
+                base: None,
             };
             decode_text(&text, plain)
         }
@@ -73,6 +75,7 @@ pub fn decode_turn_verbatim(body: &[u8]) -> Result<(TurnPayload, Repairs), Decod
     let plain = TurnSeed {
         inline: None,
         turn: &mut turn,
+        base: Some(text.as_ptr() as usize),
     };
     decode_text(&text, plain)?;
     Ok((turn.finish(), Repairs { invalid_utf8 }))

@@ -6,6 +6,7 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::ops::Range;
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -38,6 +39,10 @@ pub struct TurnPayload {
     pub meta: Option<Meta>,
     /// The members kept verbatim with the raw turn, as sent (the last of a repeated key).
     pub verbatim: Verbatim,
+    /// Where the request's JSON lies in the body as decoded, when the decode kept it
+    /// verbatim. Repairs of lone surrogate escapes keep lengths, so unless the body held bytes
+    /// that are not UTF-8 the same range of the body as received holds the request's bytes.
+    pub request_span: Option<Range<usize>>,
 }
 
 /// JSON members of a payload exactly as they were sent.
@@ -135,6 +140,7 @@ pub(super) struct TurnSlots {
     raw_response_withheld: bool,
     meta: Option<Meta>,
     verbatim: Verbatim,
+    request_span: Option<Range<usize>>,
 }
 
 impl TurnSlots {
@@ -150,6 +156,7 @@ impl TurnSlots {
             raw_response_withheld: self.raw_response_withheld,
             meta: self.meta,
             verbatim: self.verbatim,
+            request_span: self.request_span,
         }
     }
 }
@@ -182,6 +189,9 @@ impl<'de> Deserialize<'de> for TurnPayload {
 pub(super) struct TurnSeed<'a, 't> {
     pub(super) inline: Option<&'a Cell<bool>>,
     pub(super) turn: &'t mut TurnSlots,
+    /// The address of the text being decoded, to locate the request in it
+    /// ([`TurnPayload::request_span`]); only for a decode from borrowed text.
+    pub(super) base: Option<usize>,
 }
 
 impl<'de> DeserializeSeed<'de> for TurnSeed<'_, '_> {
@@ -221,7 +231,18 @@ impl<'de> Visitor<'de> for TurnSeed<'_, '_> {
                             Request::Parsed(provider, request)
                         }
                         // `json.RawMessage`: a repeated key replaces it.
-                        None => Request::Raw(map.next_value()?),
+                        None => match self.base {
+                            Some(base) => {
+                                let raw: &'de RawValue = map.next_value()?;
+                                let start = (raw.get().as_ptr() as usize).wrapping_sub(base);
+                                out.request_span = Some(start..start + raw.get().len());
+                                Request::Raw(raw.to_owned())
+                            }
+                            None => {
+                                out.request_span = None;
+                                Request::Raw(map.next_value()?)
+                            }
+                        },
                     };
                 },
                 "response" => {
@@ -261,6 +282,7 @@ impl<'de> DecodeInPlace<'de> for TurnSlots {
         TurnSeed {
             inline: None,
             turn: self,
+            base: None,
         }
         .deserialize(d)
     }

@@ -407,3 +407,120 @@ async fn a_batch_captures_each_turn_and_its_retry_is_answered_from_the_raw_turns
     })
     .await;
 }
+
+/// The exact text of a payload's `request` member, found by serde_json itself. Lone
+/// surrogate escapes (which serde_json refuses) are repaired first; the repair keeps every
+/// length, so the place found is the place in the original text.
+fn request_text(payload: &str) -> Option<&str> {
+    struct Members<'a>(Vec<(String, &'a serde_json::value::RawValue)>);
+    impl<'de> serde::Deserialize<'de> for Members<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = Members<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Members<'de>, A::Error> {
+                    let mut members = Vec::new();
+                    while let Some(entry) = map.next_entry()? {
+                        members.push(entry);
+                    }
+                    Ok(Members(members))
+                }
+            }
+            d.deserialize_map(Visit)
+        }
+    }
+    let repaired = reel::gojson::repair_lone_surrogates_str(payload);
+    let members: Members = serde_json::from_str(&repaired).ok()?;
+    // The last key naming `request`, matched as Go matches field names (ASCII case folding
+    // covers every key of the files).
+    let raw = members
+        .0
+        .iter()
+        .rev()
+        .find(|(key, _)| key.eq_ignore_ascii_case("request"))?
+        .1
+        .get();
+    let start = raw.as_ptr() as usize - repaired.as_ptr() as usize;
+    Some(&payload[start..start + raw.len()])
+}
+
+/// The payload texts of every line of a conformance file, as written in it.
+fn payload_texts(file: &str) -> Vec<String> {
+    let path = format!(
+        "{}/tests/data/conformance/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).expect("a conformance file");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let start = line.find(r#""payload": "#).expect("payload key") + 11;
+            let end = line.rfind(r#", "expect": "#).expect("expect key");
+            line[start..end].to_owned()
+        })
+        .collect()
+}
+
+#[actix_rt::test]
+async fn every_conformance_request_reads_back_byte_for_byte() {
+    each_backend(|db| async move {
+        let app = TestApp::spawn(&db).await;
+        let store = store(&app).await;
+        let mut checked = 0;
+        for file in ["chains.jsonl", "chains-v2.jsonl", "raw-reduce.jsonl"] {
+            for payload in payload_texts(file) {
+                let res = app
+                    .post_raw(
+                        "/v1/ingest",
+                        &[("content-type", "application/json")],
+                        payload.clone(),
+                    )
+                    .await;
+                let id = match res.status.as_u16() {
+                    400 => continue,
+                    422 => Uuid::parse_str(&raw_turn_id(&res)).expect("raw turn id"),
+                    202 => {
+                        let body = res.json();
+                        let session = Uuid::parse_str(body["session_id"].as_str().unwrap()).ok();
+                        let org = res_org(&payload);
+                        let turns = store.raw_turns(org, session, None, 10_000).await.unwrap();
+                        turns
+                            .iter()
+                            .rev()
+                            .find(|t| t.head_hash.as_deref() == body["head"].as_str())
+                            .map(|t| t.id)
+                            .unwrap_or_else(|| panic!("no raw turn for {body}"))
+                    }
+                    status => panic!("{status}: {}", res.text()),
+                };
+                let raw = store.raw_turn(None, id).await.unwrap().expect("raw turn");
+                let sent = request_text(&payload).unwrap_or_default();
+                assert_eq!(
+                    String::from_utf8_lossy(&raw.request),
+                    sent,
+                    "{file}: {payload}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 1400, "{checked} requests checked");
+        app.stop().await;
+    })
+    .await;
+}
+
+/// The org a payload's envelope names (the nil UUID when none).
+fn res_org(payload: &str) -> Uuid {
+    let repaired = reel::gojson::repair_lone_surrogates_str(payload);
+    serde_json::from_str::<Value>(&repaired)
+        .ok()
+        .and_then(|v| v["session"]["org_id"].as_str().map(str::to_owned))
+        .and_then(|org| Uuid::parse_str(org.trim()).ok())
+        .unwrap_or(Uuid::nil())
+}
