@@ -117,6 +117,7 @@ impl Application {
             batch_parallelism: config.sessions.batch_parallelism,
             nodes_default_limit: config.server.nodes_default_limit,
             nodes_max_limit: config.server.nodes_max_limit,
+            capture: config.capture.clone(),
         });
 
         let listener =

@@ -334,6 +334,9 @@ impl Config {
         if let Some(v) = get("REEL_AUTH_ALLOW_ANONYMOUS") {
             self.auth.allow_anonymous = bool_var("REEL_AUTH_ALLOW_ANONYMOUS", &v)?;
         }
+        if let Some(v) = get("REEL_CAPTURE_RAW") {
+            self.capture.raw = bool_var("REEL_CAPTURE_RAW", &v)?;
+        }
         if let Some(v) = get("REEL_LOG") {
             self.log.filter = v;
         }

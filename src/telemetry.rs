@@ -182,7 +182,7 @@ impl CaptureMetrics {
             )?,
             raw_bytes_total: counter(
                 "reel_raw_bytes_stored_total",
-                "Bytes written for raw turns: new request chunks (compressed), responses, meta, envelopes and raw response bytes.",
+                "Bytes written for the raw turns of accepted turns: new request chunks (compressed), responses, meta, envelopes and raw response bytes.",
             )?,
             chunks_written_total: counter(
                 "reel_raw_chunks_written_total",

@@ -11,8 +11,14 @@ wire each; the `zstd` command line tool makes them), samples the server's RSS ev
 while they run, then for 10 s afterwards, and prints the statuses and the figures.
 With `--hold-secs N --mib 60` each bomb (under the 64 MiB limit) is held open, decoded but
 for its last bytes, for N seconds, so all of them would be in memory at once: the body
-budget admits what fits and answers the rest 429. Every request goes to 127.0.0.1 only.
+budget admits what fits and answers the rest 429. With `--raw-response` the bomb travels
+inside the turn instead, as a raw-only turn's base64 `raw_response` with
+`raw_response_encoding: zstd` (the body itself is plain JSON): the server decodes it as a
+stream, refuses it at the 48 MiB layer cap (422, quarantined with its compressed bytes) and
+must hold no more than the cap per bomb. Every request goes to 127.0.0.1 only.
 """
+import base64
+import json
 import argparse
 import collections
 import concurrent.futures
@@ -91,11 +97,26 @@ def post_held(port, body, hold):
     return status, data.split(b"\r\n\r\n", 1)[-1][:120].decode("utf-8", "replace")
 
 
-def post(port, body):
+def raw_only_turn(bomb_bytes, n):
+    """A raw-only Anthropic turn whose raw_response is the bomb."""
+    return json.dumps({
+        "provider": "anthropic",
+        "agent_name": "bombs",
+        "request": {"model": "claude-sonnet-4-6", "max_tokens": 64, "stream": True,
+                    "messages": [{"role": "user", "content": f"bomb {n}"}]},
+        "raw_response": base64.b64encode(bomb_bytes).decode(),
+        "raw_response_encoding": "zstd",
+        "meta": {"request_id": f"bomb-{n}", "content_type": "text/event-stream"},
+    }).encode()
+
+
+def post(port, body, encoding="zstd"):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Content-Type": "application/json"}
+    if encoding:
+        headers["Content-Encoding"] = encoding
     try:
-        conn.request("POST", "/v1/ingest", body,
-                     {"Content-Type": "application/json", "Content-Encoding": "zstd"})
+        conn.request("POST", "/v1/ingest", body, headers)
         res = conn.getresponse()
         text = res.read()
         return res.status, text[:120].decode("utf-8", "replace")
@@ -114,6 +135,8 @@ def main():
     p.add_argument("--hold-secs", type=float, default=0.0,
                    help="hold each bomb open this long before its last bytes, so that they "
                         "are all decoded at once (the body budget then answers 429)")
+    p.add_argument("--raw-response", action="store_true",
+                   help="send each bomb as a raw-only turn's raw_response instead of as the body")
     args = p.parse_args()
 
     body = bomb(args.mib, tempfile.gettempdir())
@@ -140,8 +163,12 @@ def main():
             sampler.start()
             started = time.time()
             with concurrent.futures.ThreadPoolExecutor(args.bombs) as pool:
-                send = ((lambda _: post_held(port, body, args.hold_secs)) if args.hold_secs
-                        else (lambda _: post(port, body)))
+                if args.raw_response:
+                    send = lambda n: post(port, raw_only_turn(body, n), encoding=None)
+                elif args.hold_secs:
+                    send = lambda _: post_held(port, body, args.hold_secs)
+                else:
+                    send = lambda _: post(port, body)
                 answers = list(pool.map(send, range(args.bombs)))
             elapsed = time.time() - started
             done.set()

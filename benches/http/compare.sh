@@ -6,9 +6,11 @@
 #   benches/http/compare.sh target-before/release/reel target/release/reel
 #   benches/http/compare.sh target/release/reel keys:target/release/reel   # auth cost
 #
-# A `keys:` prefix runs that binary with `auth.mode = "keys"` and a fresh key sent by wrk.
+# A `keys:` prefix runs that binary with `auth.mode = "keys"` and a fresh key sent by wrk; a
+# `noraw:` prefix runs it with `capture.raw = false` (no raw turns kept), to measure capture.
 #
-# Env: DURATION (wrk seconds, default 20), PG_ADMIN (default
+# Env: SCRIPTS (the wrk scripts, default "ingest.lua ingest_warm.lua"; ingest_raw.lua sends
+# raw-only turns), DURATION (wrk seconds, default 20), PG_ADMIN (default
 # postgres://postgres@127.0.0.1:5432/postgres; empty skips Postgres). Loopback only.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,10 +21,14 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 run() { # binary backend script
-  local bin="$1" backend="$2" script="$3" url db="" mode=none
+  local bin="$1" backend="$2" script="$3" url db="" mode=none raw=true
   if [[ "$bin" == keys:* ]]; then
     bin="${bin#keys:}"
     mode=keys
+  fi
+  if [[ "$bin" == noraw:* ]]; then
+    bin="${bin#noraw:}"
+    raw=false
   fi
   port=$((port + 1))
   if [[ "$backend" == sqlite ]]; then
@@ -38,7 +44,7 @@ run() { # binary backend script
     key="$("$bin" keys create --database-url "$url" --org 11111111-1111-1111-1111-111111111111 |
       grep -o 'reel_[0-9a-f]*_[0-9a-f]*' | head -1)"
   fi
-  REEL_AUTH_MODE="$mode" REEL_LISTEN="127.0.0.1:$port" REEL_DATABASE_URL="$url" REEL_LOG=warn \
+  REEL_CAPTURE_RAW="$raw" REEL_AUTH_MODE="$mode" REEL_LISTEN="127.0.0.1:$port" REEL_DATABASE_URL="$url" REEL_LOG=warn \
     "$bin" serve &
   local pid=$!
   for _ in $(seq 1 100); do
@@ -56,13 +62,13 @@ run() { # binary backend script
   p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
   non2xx="$(awk '/Non-2xx/ {print $NF}' <<<"$out")"
   printf '%-40s %-8s %-16s %10s turns/s  p50 %-8s p99 %-8s non-2xx %s\n' \
-    "$mode:$bin" "$backend" "$script" "$rate" "$p50" "$p99" "${non2xx:-0}"
+    "$mode:raw=$raw:$bin" "$backend" "$script" "$rate" "$p50" "$p99" "${non2xx:-0}"
 }
 
 backends=(sqlite)
 [[ -n "$pg_admin" ]] && backends+=(postgres)
 for backend in "${backends[@]}"; do
-  for script in ingest.lua ingest_warm.lua; do
+  for script in ${SCRIPTS:-ingest.lua ingest_warm.lua}; do
     for bin in "$@"; do
       run "$bin" "$backend" "$script"
     done

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::json::JSON;
 use super::json::to_go_json;
 use crate::sessions::SubmitError;
+use crate::store::StoreError;
 use crate::turn::Rejection;
 use crate::wire::DecodeError;
 
@@ -21,7 +22,7 @@ pub enum ApiError {
     /// The body is not a turn (400) or cannot become a chain (422); the rejection's text.
     #[error(transparent)]
     Rejected(#[from] Rejection),
-    /// A 422 whose turn was kept as a quarantined raw turn (docs/capture.md#quarantine): the
+    /// A 422 whose turn was kept as a quarantined raw turn (docs/capture.md §13.2): the
     /// rejection's text, and the raw turn's id beside it in the body.
     #[error("{message}")]
     Quarantined { message: String, raw_turn_id: Uuid },
@@ -72,6 +73,19 @@ impl ApiError {
     /// A body that cannot be read or decoded as a payload: 400 `invalid envelope: …`.
     pub fn undecodable(reason: impl Into<String>) -> Self {
         ApiError::Rejected(Rejection::Body(DecodeError::Json(reason.into())))
+    }
+
+    /// Maps a failed store read or write outside a session's commit: an outage is a 503 the
+    /// client may retry, anything else a 502.
+    pub fn from_store(err: &StoreError, retry_after: u64) -> Self {
+        if err.is_retryable() {
+            return ApiError::Unavailable {
+                message: format!("unavailable: {err}"),
+                retry_after,
+            };
+        }
+        tracing::error!(error = %err, "store failed");
+        ApiError::Downstream(err.to_string())
     }
 
     /// Maps a failed submission; `retry_after` is the configured `Retry-After` in seconds.

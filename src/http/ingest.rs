@@ -13,15 +13,24 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use uuid::Uuid;
 
+use actix_web::ResponseError;
+use chrono::Utc;
+
 use super::AppState;
 use super::auth::{Tenant, authenticate};
-use super::body::{BodyError, read_body};
+use super::body::{BodyError, Reservation, read_body};
 use super::error::ApiError;
 use super::json::respond;
 use crate::sessions::SubmitError;
-use crate::telemetry::OverloadReason;
-use crate::turn::{Committed, Prepared, Rejection, SessionKey, Turn, prepare};
-use crate::wire::{DecodeError, TurnPayload, decode_batch_with_repairs, decode_turn_with_repairs};
+use crate::store::{Quarantined, RawAnswer, RawKey, RawOutcome, Rejected};
+use crate::telemetry::{Metrics, OverloadReason, provider_label};
+use crate::turn::{
+    Committed, Intake, Prepared, RawStored, RawTurn, Reduced, Rejection, SessionKey, Turn, intake,
+};
+use crate::wire::{
+    DecodeError, TurnError, TurnPayload, decode_batch_with_repairs, decode_turn_verbatim,
+    decode_turn_with_repairs, parse_org_id,
+};
 
 /// Bodies larger than this are decoded and hashed on a blocking thread, so one huge turn
 /// does not stall the other connections of its HTTP worker.
@@ -44,36 +53,64 @@ pub async fn ingest(
     // Before the body is read: an unauthenticated client costs no memory or parsing.
     let tenant = authenticate(&req, &state).await?;
     // The budget share stays reserved until the turn is answered: the parsed turn takes
-    // about as much memory as its body.
-    let (bytes, _reserved) = read_ingest_body(&req, payload, &state).await?.into_parts();
+    // about as much memory as its body, and decoding its raw response takes from it too.
+    let (bytes, reserved) = read_ingest_body(&req, payload, &state).await?.into_parts();
     let body_size = bytes.len();
     check_content_type(&req).inspect_err(|_| state.metrics.body_rejected())?;
+    let received_at = Utc::now();
+    let large = body_size > INLINE_PREPARE_LIMIT;
+    let keep_raw = state.capture.raw;
+
+    // A body that is not a turn (400) is not captured: there is nothing to re-derive.
+    let metrics = state.metrics.clone();
+    let payload = offload(large, move || decode_single(&bytes, keep_raw, &metrics)).await??;
+    let named = payload.session.as_ref().map(|s| s.org_id.as_str());
+    tenant.check_named(named)?;
+    let raw_key = raw_key(&payload, tenant);
+    let provider = payload.provider.clone();
+
+    // A retry of a stored request id is answered as the first attempt was, without being
+    // reduced or parsed again, and writes nothing.
+    if keep_raw && let Some(answer) = stored_answer(&state, &raw_key, &payload).await? {
+        state.metrics.capture.replayed_total.inc();
+        return Ok(replay(answer));
+    }
 
     let prices = state.prices.clone();
-    let metrics = state.metrics.clone();
-    let work = move || -> Result<Prepared, ApiError> {
-        let (payload, repairs) = decode_turn_with_repairs(&bytes).map_err(|e| {
-            let rejection = Rejection::from(e);
-            metrics.turn_rejected("", &rejection);
-            ApiError::from(rejection)
-        })?;
-        metrics.body_repaired(repairs);
-        let provider = payload.provider.clone();
-        prepare(payload, &prices).map_err(|rejection| {
-            // The reference labels an envelope rejection "unknown" even though the provider
-            // is known at that point; dashboards rely on it.
-            let label = match rejection {
-                Rejection::Turn(_) | Rejection::Limit(_) => provider.as_str(),
-                Rejection::Body(_) | Rejection::Envelope(_) => "",
-            };
-            metrics.turn_rejected(label, &rejection);
-            ApiError::from(rejection)
-        })
-    };
-    let prepared = if body_size > INLINE_PREPARE_LIMIT {
-        web::block(work).await.map_err(|_| ApiError::Internal)??
-    } else {
-        work()?
+    let (intake, reserved) = offload(large, move || {
+        let mut reserved = reserved;
+        let intake = intake(payload, keep_raw, &prices, &mut reserved, received_at);
+        (intake, reserved)
+    })
+    .await?;
+    let intake = intake.map_err(|over| {
+        state.metrics.overloaded(OverloadReason::BodyBudget);
+        ApiError::Overloaded {
+            message: format!("overloaded: {over}"),
+            retry_after: state.retry_after_secs,
+        }
+    })?;
+    // What decoding the raw response held is given back now; the body's share stays.
+    drop(reserved);
+    record_capture(&state, &provider, &intake);
+
+    let Intake {
+        prepared,
+        rejected_raw,
+        reduced,
+        ..
+    } = intake;
+    let prepared = match prepared {
+        Ok(prepared) => prepared,
+        Err(rejection) => {
+            state
+                .metrics
+                .turn_rejected(rejection_label(&rejection, &provider), &rejection);
+            let reduction_failed = matches!(reduced, Some(Reduced::Failed(_)));
+            return Err(
+                quarantine(&state, &raw_key, rejected_raw, rejection, reduction_failed).await,
+            );
+        }
     };
     if prepared.unknown_model {
         state.metrics.turn_priced_unknown();
@@ -91,6 +128,7 @@ pub async fn ingest(
             state
                 .metrics
                 .turn_accepted(&provider, started.elapsed(), body_size);
+            record_raw_commit(&state, &provider, &committed);
             Ok(respond(
                 StatusCode::ACCEPTED,
                 &Accepted {
@@ -106,6 +144,242 @@ pub async fn ingest(
             state.metrics.turn_failed(&provider, err.failure());
             Err(ApiError::from_submit(err, state.retry_after_secs))
         }
+    }
+}
+
+/// Runs `work` on a blocking thread when the body is large, so that one huge turn does not
+/// stall the other connections of its HTTP worker; inline otherwise.
+async fn offload<T: Send + 'static>(
+    large: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    if large {
+        web::block(work).await.map_err(|_| ApiError::Internal)
+    } else {
+        Ok(work())
+    }
+}
+
+/// Decodes a single-turn body and checks its envelope (docs/wire.md#order-of-checks). With
+/// raw turns on, the request is kept verbatim, to be stored as it came.
+fn decode_single(bytes: &[u8], keep_raw: bool, metrics: &Metrics) -> Result<TurnPayload, ApiError> {
+    let reject = |rejection: Rejection| {
+        metrics.turn_rejected("", &rejection);
+        ApiError::from(rejection)
+    };
+    let decoded = if keep_raw {
+        decode_turn_verbatim(bytes)
+    } else {
+        decode_turn_with_repairs(bytes)
+    };
+    let (payload, repairs) = decoded.map_err(|e| reject(e.into()))?;
+    metrics.body_repaired(repairs);
+    payload.validate_session().map_err(|e| reject(e.into()))?;
+    Ok(payload)
+}
+
+/// The reference labels an envelope rejection "unknown" even though the provider is known
+/// at that point; dashboards rely on it.
+fn rejection_label<'a>(rejection: &Rejection, provider: &'a str) -> &'a str {
+    match rejection {
+        Rejection::Turn(_) | Rejection::Limit(_) => provider,
+        Rejection::Body(_) | Rejection::Envelope(_) => "",
+    }
+}
+
+/// Where a turn's raw row belongs: the request's org (the key's, or the one the envelope
+/// names, or none) and the envelope's harness session, when it names one.
+fn raw_key(payload: &TurnPayload, tenant: Tenant) -> RawKey {
+    let envelope = payload.session.as_ref();
+    let named = envelope
+        .and_then(|e| parse_org_id(&e.org_id).ok())
+        .unwrap_or(Uuid::nil());
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    RawKey {
+        org_id: tenant.org_or(named),
+        harness_id: envelope.and_then(|e| non_empty(&e.harness_id)),
+        harness_session_id: envelope.and_then(|e| non_empty(&e.harness_session_id)),
+    }
+}
+
+/// The answer stored for the payload's `meta.request_id` in its org, if any.
+async fn stored_answer(
+    state: &AppState,
+    key: &RawKey,
+    payload: &TurnPayload,
+) -> Result<Option<RawAnswer>, ApiError> {
+    let Some(request_id) = payload
+        .meta
+        .as_ref()
+        .map(|m| m.request_id.as_str())
+        .filter(|id| !id.is_empty())
+    else {
+        return Ok(None);
+    };
+    state
+        .store
+        .raw_answer(key.org_id, request_id)
+        .await
+        .map_err(|e| ApiError::from_store(&e, state.retry_after_secs))
+}
+
+/// The first attempt's answer, for a retry: the same session and head (moving nothing), or
+/// the same 422.
+fn replay(answer: RawAnswer) -> HttpResponse {
+    match (answer.outcome, answer.session_id, answer.head_hash) {
+        (RawOutcome::Accepted, Some(session_id), Some(head)) => respond(
+            StatusCode::ACCEPTED,
+            &Accepted {
+                status: "accepted",
+                session_id,
+                head: &head,
+                new_nodes: 0,
+                counted: false,
+            },
+        ),
+        _ => ApiError::Quarantined {
+            message: answer.error.unwrap_or_default(),
+            raw_turn_id: answer.id,
+        }
+        .error_response(),
+    }
+}
+
+/// Keeps a turn answered 422 as a quarantined raw turn, when capture keeps them and the
+/// org's budget has room, and returns the answer: the rejection, with the raw turn's id
+/// when it was kept.
+async fn quarantine(
+    state: &AppState,
+    key: &RawKey,
+    raw: Option<RawTurn>,
+    rejection: Rejection,
+    reduction_failed: bool,
+) -> ApiError {
+    let capture = &state.capture;
+    let metrics = &state.metrics.capture;
+    // A raw-only turn whose bytes could not be reduced fails on its absent response; the
+    // reduction is what a fix would have to change, so that is its reason.
+    let reason = match &rejection {
+        Rejection::Turn(TurnError::InvalidResponse(_)) if reduction_failed => "reduction_failed",
+        _ => rejection.reason(),
+    };
+    // A body that is not a turn (400) is not captured: there is nothing to re-derive.
+    if rejection.status_code() != 422 {
+        return rejection.into();
+    }
+    let Some(raw) = raw.filter(|_| capture.quarantine) else {
+        metrics
+            .quarantine_skipped_total
+            .with_label_values(&["disabled"])
+            .inc();
+        return rejection.into();
+    };
+    let rejected = Rejected {
+        status: rejection.status_code(),
+        reason: reason.to_owned(),
+        error: rejection.to_string(),
+    };
+    match state
+        .store
+        .quarantine(key, &raw, &rejected, capture.quarantine_bytes_per_org)
+        .await
+    {
+        Ok(Quarantined::Stored(id)) => {
+            metrics.quarantined_total.with_label_values(&[reason]).inc();
+            ApiError::Quarantined {
+                message: rejected.error,
+                raw_turn_id: id,
+            }
+        }
+        Ok(Quarantined::Duplicate(first)) => ApiError::Quarantined {
+            message: rejected.error,
+            raw_turn_id: first.id,
+        },
+        Ok(Quarantined::OverBudget) => {
+            metrics
+                .quarantine_skipped_total
+                .with_label_values(&["over_budget"])
+                .inc();
+            rejection.into()
+        }
+        // The turn is refused either way; a quarantine that could not be written must not
+        // turn the client's 422 into a 5xx.
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot quarantine a rejected turn");
+            metrics
+                .quarantine_skipped_total
+                .with_label_values(&["store_error"])
+                .inc();
+            rejection.into()
+        }
+    }
+}
+
+/// Counts what capture did to a turn before its chain: the reduction and its stamps.
+fn record_capture(state: &AppState, provider: &str, intake: &Intake) {
+    record_capture_metrics(&state.metrics, provider, intake);
+}
+
+fn record_capture_metrics(all: &Metrics, provider: &str, intake: &Intake) {
+    let metrics = &all.capture;
+    let label = provider_label(provider);
+    match &intake.reduced {
+        Some(Reduced::Ok {
+            duration_source,
+            created_at_source,
+            truncated,
+            replacements,
+        }) => {
+            metrics.stamped(
+                provider,
+                duration_source.as_str(),
+                created_at_source.as_str(),
+            );
+            let outcome = if *truncated { "truncated" } else { "reduced" };
+            metrics
+                .reductions_total
+                .with_label_values(&[label, outcome])
+                .inc();
+            if *replacements > 0 {
+                all.invalid_utf8_total.inc_by(*replacements as u64);
+            }
+            if *truncated {
+                tracing::info!(
+                    provider = label,
+                    "raw_response was cut short; kept what it held"
+                );
+            }
+        }
+        Some(Reduced::Failed(failure)) => {
+            metrics
+                .reductions_total
+                .with_label_values(&[label, "failed"])
+                .inc();
+            tracing::info!(provider = label, class = failure.class(), error = %failure, "raw_response not reduced");
+        }
+        None => {}
+    }
+    if let Some(dropped) = intake.dropped {
+        tracing::info!(provider = label, ?dropped, "raw_response bytes not kept");
+    }
+}
+
+/// Counts what the commit did with the turn's raw turn.
+fn record_raw_commit(state: &AppState, provider: &str, committed: &Committed) {
+    let metrics = &state.metrics.capture;
+    let written = committed.raw_written;
+    metrics.raw_bytes_total.inc_by(written.bytes);
+    metrics.chunks_written_total.inc_by(written.chunks_written);
+    metrics
+        .chunks_deduplicated_total
+        .inc_by(written.chunks_deduplicated);
+    if committed.raw == Some(RawStored::Duplicate) {
+        state
+            .metrics
+            .capture
+            .request_id_conflicts_total
+            .with_label_values(&[provider_label(provider)])
+            .inc();
     }
 }
 
@@ -128,6 +402,9 @@ struct TurnResult {
     head: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// The quarantined raw turn of a rejected turn, when it was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_turn_id: Option<Uuid>,
 }
 
 impl TurnResult {
@@ -141,6 +418,7 @@ impl TurnResult {
             session_id: Some(session_id),
             head: Some(head),
             error: None,
+            raw_turn_id: None,
         }
     }
 
@@ -151,6 +429,37 @@ impl TurnResult {
             session_id: None,
             head: None,
             error: Some(error),
+            raw_turn_id: None,
+        }
+    }
+
+    /// The answer of a refused turn: a quarantined one names its raw turn.
+    fn refused(index: usize, error: ApiError) -> Self {
+        let raw_turn_id = match &error {
+            ApiError::Quarantined { raw_turn_id, .. } => Some(*raw_turn_id),
+            _ => None,
+        };
+        TurnResult {
+            raw_turn_id,
+            ..TurnResult::rejected(index, error.to_string())
+        }
+    }
+
+    /// A retry of a stored request id, answered as the first attempt was.
+    fn replayed(index: usize, answer: RawAnswer) -> Self {
+        match (answer.outcome, answer.session_id, answer.head_hash) {
+            (RawOutcome::Accepted, Some(session_id), Some(head)) => TurnResult {
+                index,
+                status: "accepted",
+                session_id: Some(session_id),
+                head: Some(head),
+                error: None,
+                raw_turn_id: None,
+            },
+            _ => TurnResult {
+                raw_turn_id: Some(answer.id),
+                ..TurnResult::rejected(index, answer.error.unwrap_or_default())
+            },
         }
     }
 }
@@ -176,8 +485,9 @@ pub async fn ingest_batch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = authenticate(&req, &state).await?;
-    let (bytes, _reserved) = read_ingest_body(&req, payload, &state).await?.into_parts();
+    let (bytes, reserved) = read_ingest_body(&req, payload, &state).await?.into_parts();
     check_content_type(&req).inspect_err(|_| state.metrics.body_rejected())?;
+    let received_at = Utc::now();
     let decoded = if bytes.len() > INLINE_PREPARE_LIMIT {
         web::block(move || decode_batch_with_repairs(&bytes))
             .await
@@ -199,9 +509,43 @@ pub async fn ingest_batch(
     }
     let count = payloads.len();
     let mut results: Vec<Option<TurnResult>> = (0..count).map(|_| None).collect();
-    let (groups, rejected) = prepare_batch(&state, payloads, tenant).await?;
-    for (index, message) in rejected {
-        results[index] = Some(TurnResult::rejected(index, message));
+
+    // Retries of stored request ids are answered from their raw turns, unparsed.
+    let mut fresh = Vec::with_capacity(count);
+    for (index, payload) in payloads.into_iter().enumerate() {
+        let key = raw_key(&payload, tenant);
+        if state.capture.raw
+            && payload.validate_session().is_ok()
+            && let Some(answer) = stored_answer(&state, &key, &payload).await?
+        {
+            state.metrics.capture.replayed_total.inc();
+            results[index] = Some(TurnResult::replayed(index, answer));
+            continue;
+        }
+        fresh.push(BatchPayload {
+            index,
+            key,
+            payload,
+        });
+    }
+
+    let (groups, rejected) = prepare_batch(&state, fresh, tenant, reserved, received_at).await?;
+    for refused in rejected {
+        let index = refused.index;
+        let error = match refused.rejection {
+            Ok(rejection) => {
+                quarantine(
+                    &state,
+                    &refused.key,
+                    refused.raw,
+                    rejection,
+                    refused.reduction_failed,
+                )
+                .await
+            }
+            Err(error) => error,
+        };
+        results[index] = Some(TurnResult::refused(index, error));
     }
 
     // Sessions commit concurrently (bounded); a session's turns go one after another, in
@@ -238,30 +582,78 @@ pub async fn ingest_batch(
     ))
 }
 
-/// Prepares every turn of a batch; returns the accepted ones grouped by session (groups in
-/// order of first appearance) and the rejected ones with their error text.
+/// A decoded turn of a batch, with where its raw turn belongs.
+struct BatchPayload {
+    index: usize,
+    key: RawKey,
+    payload: TurnPayload,
+}
+
+/// A turn of a batch that cannot be committed: a rejection (with its raw turn, for the
+/// quarantine) or an answer already made.
+struct Refused {
+    index: usize,
+    key: RawKey,
+    rejection: Result<Rejection, ApiError>,
+    raw: Option<RawTurn>,
+    reduction_failed: bool,
+}
+
+/// Runs every turn of a batch through the capture steps and `prepare`; returns the accepted
+/// ones grouped by session (groups in order of first appearance) and the refused ones.
 async fn prepare_batch(
     state: &web::Data<AppState>,
-    payloads: Vec<TurnPayload>,
+    payloads: Vec<BatchPayload>,
     tenant: Tenant,
-) -> Result<(Vec<Group>, Vec<(usize, String)>), ApiError> {
+    reserved: Reservation,
+    received_at: chrono::DateTime<Utc>,
+) -> Result<(Vec<Group>, Vec<Refused>), ApiError> {
     let prices = state.prices.clone();
     let metrics = state.metrics.clone();
+    let keep_raw = state.capture.raw;
+    let retry_after = state.retry_after_secs;
     let large = payloads
         .iter()
-        .map(|p| p.request.raw().map_or(0, |r| r.get().len()))
+        .map(|p| {
+            p.payload.request.raw().map_or(0, |r| r.get().len()) + p.payload.raw_response.len()
+        })
         .sum::<usize>()
         > INLINE_PREPARE_LIMIT;
     let work = move || {
+        let mut reserved = reserved;
         let mut unknown_models = 0;
         let mut groups: Vec<Group> = Vec::new();
         let mut by_key: HashMap<SessionKey, usize> = HashMap::new();
-        let mut rejected = Vec::new();
-        for (index, payload) in payloads.into_iter().enumerate() {
+        let mut refused = Vec::new();
+        for BatchPayload {
+            index,
+            key,
+            payload,
+        } in payloads
+        {
             let provider = payload.provider.clone();
             // Per-turn size as the reference counts it, less the re-encoded response.
             let bytes = payload.request.raw().map_or(0, |r| r.get().len());
-            match prepare(payload, &prices) {
+            let intake = match intake(payload, keep_raw, &prices, &mut reserved, received_at) {
+                Ok(intake) => intake,
+                Err(over) => {
+                    metrics.overloaded(OverloadReason::BodyBudget);
+                    refused.push(Refused {
+                        index,
+                        key,
+                        rejection: Err(ApiError::Overloaded {
+                            message: format!("overloaded: {over}"),
+                            retry_after,
+                        }),
+                        raw: None,
+                        reduction_failed: false,
+                    });
+                    continue;
+                }
+            };
+            record_capture_metrics(&metrics, &provider, &intake);
+            let reduction_failed = matches!(intake.reduced, Some(Reduced::Failed(_)));
+            match intake.prepared {
                 Ok(mut prepared) => {
                     // Checked against the key's org above; this only fills in the org.
                     prepared.turn.key.org_id = tenant.org_or(prepared.turn.key.org_id);
@@ -283,20 +675,22 @@ async fn prepare_batch(
                 }
                 Err(rejection) => {
                     metrics.turn_rejected(&provider, &rejection);
-                    rejected.push((index, rejection.to_string()));
+                    refused.push(Refused {
+                        index,
+                        key,
+                        rejection: Ok(rejection),
+                        raw: intake.rejected_raw,
+                        reduction_failed,
+                    });
                 }
             }
         }
         for _ in 0..unknown_models {
             metrics.turn_priced_unknown();
         }
-        (groups, rejected)
+        (groups, refused)
     };
-    if large {
-        web::block(work).await.map_err(|_| ApiError::Internal)
-    } else {
-        Ok(work())
-    }
+    offload(large, work).await
 }
 
 async fn commit_group(state: &AppState, group: Group) -> Vec<TurnResult> {
@@ -330,6 +724,7 @@ async fn commit_group(state: &AppState, group: Group) -> Vec<TurnResult> {
                 state
                     .metrics
                     .turn_accepted(&provider, started.elapsed(), bytes);
+                record_raw_commit(state, &provider, &committed);
                 TurnResult::accepted(index, committed)
             }
             Err(err) => {

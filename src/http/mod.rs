@@ -30,6 +30,7 @@ pub use error::ApiError;
 pub use request_id::REQUEST_ID_HEADER;
 pub use server::{ServerSettings, serve};
 
+use crate::config::CaptureConfig;
 use crate::cost::PriceBook;
 use crate::sessions::Registry;
 use crate::store::Store;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub batch_parallelism: usize,
     pub nodes_default_limit: u64,
     pub nodes_max_limit: u64,
+    /// What the ingest path keeps of each turn.
+    pub capture: CaptureConfig,
 }
 
 /// Registers every route on an `App`.

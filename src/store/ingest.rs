@@ -47,7 +47,7 @@ use super::session_row::{self, NaturalKey, NewSession};
 use super::sql::{List, Sql, bind_limit};
 use super::{StoreError, sanitize};
 use crate::merkle::Chain;
-use crate::turn::{Committed, KnownHashes, Turn};
+use crate::turn::{Committed, KnownHashes, RawWrite, Turn};
 
 /// One turn to write, with the hashes its session's actor knows are stored.
 #[derive(Debug, Clone, Copy)]
@@ -415,12 +415,14 @@ async fn commit_turn<C: ConnectionTrait>(
     };
     update.apply(txn, turn, session_id, now).await?;
 
-    let raw = match &turn.raw {
-        Some(raw) => Some(
-            raw.commit_accepted(txn, session_id, &turn.head.hash, now)
-                .await?,
-        ),
-        None => None,
+    let (raw, raw_written) = match &turn.raw {
+        Some(raw) => {
+            let (stored, written) = raw
+                .commit_accepted(txn, session_id, &turn.head.hash, now)
+                .await?;
+            (Some(stored), written)
+        }
+        None => (None, RawWrite::default()),
     };
 
     Ok(Committed {
@@ -430,6 +432,7 @@ async fn commit_turn<C: ConnectionTrait>(
         counted,
         nul_replacements: turn.nul_replacements,
         raw,
+        raw_written,
     })
 }
 

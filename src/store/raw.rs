@@ -22,7 +22,7 @@ use super::raw_chunks::{self, NewChunk};
 use super::sql::Sql;
 use super::{StoreError, sanitize};
 use crate::capture::chunks::{self, ChunkHash, MAX_LEVELS};
-use crate::turn::{RawStored, RawTurn};
+use crate::turn::{RawStored, RawTurn, RawWrite};
 
 /// The status of an accepted turn's answer.
 const ACCEPTED_STATUS: u16 = 202;
@@ -415,19 +415,25 @@ impl<'a> PreparedRaw<'a> {
         session_id: Uuid,
         head_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<RawStored, StoreError> {
+    ) -> Result<(RawStored, RawWrite), StoreError> {
         if let Some(id) = self.reprocess_of() {
             mark_reprocessed(txn, self.org_id, id, session_id, head_hash).await?;
-            return Ok(RawStored::Reprocessed(id));
+            return Ok((RawStored::Reprocessed(id), RawWrite::default()));
         }
         let staged = self.stage(txn).await?;
+        let pieces = self.raw.request_chunks.pieces().len() as u64;
+        let written = RawWrite {
+            bytes: u64::try_from(self.stored_bytes(&staged)).unwrap_or(0),
+            chunks_written: staged.missing.len() as u64,
+            chunks_deduplicated: pieces - staged.missing.len() as u64,
+        };
         let outcome = RowOutcome::Accepted {
             session_id,
             head_hash,
         };
         Ok(match self.insert(txn, staged, outcome, now).await? {
-            Some(id) => RawStored::Inserted(id),
-            None => RawStored::Duplicate,
+            Some(id) => (RawStored::Inserted(id), written),
+            None => (RawStored::Duplicate, RawWrite::default()),
         })
     }
 }

@@ -1,6 +1,6 @@
-//! The capture steps between a decoded payload and its chain (docs/capture.md#order-of-
-//! operations): a raw-only turn's response is reduced from its bytes, then the turn is
-//! kept as a [`RawTurn`] whatever its chain's fate.
+//! The capture steps between a decoded payload and its chain (docs/capture.md §2): a
+//! raw-only turn's response is reduced from its bytes, then the turn is kept as a
+//! [`RawTurn`] whatever its chain's fate.
 
 use std::io;
 use std::sync::Arc;
@@ -16,8 +16,7 @@ use crate::capture::stamps::{CreatedAtSource, DurationSource, Stamps};
 use crate::cost::PriceBook;
 use crate::wire::{Meta, TurnPayload, decode_response};
 
-/// What the server-side reduction of a raw-only turn did (docs/capture.md#what-counts-as-a-
-/// reduce-failure), for metrics and logs.
+/// What the server-side reduction of a raw-only turn did (docs/capture.md §7), for metrics and logs.
 #[derive(Debug)]
 pub enum Reduced {
     /// The reduction replaced the absent response.
@@ -135,7 +134,7 @@ fn reduction(
 
 /// The raw turn of a payload, taken before its chain consumes it: the request text as it was
 /// decoded, the response as sent (or the reduction), `meta` and the envelope as sent, and
-/// `raw_response` still encoded (docs/capture.md#stored-bytes). What only the raw turn
+/// `raw_response` still encoded (docs/capture.md §9). What only the raw turn
 /// needs is moved out of the payload.
 pub fn raw_turn(
     payload: &mut TurnPayload,

@@ -22,7 +22,8 @@ pub use known::KnownHashes;
 pub use limits::{LimitError, MAX_AGENT_NAME_BYTES, MAX_MODEL_BYTES, MAX_ROLE_BYTES, MAX_TOKENS};
 pub use prepare::{Prepared, Rejection, prepare, prepare_body};
 pub use raw::{
-    Capture, Dropped, KeptResponse, MAX_RAW_RESPONSE_BYTES, RawStored, RawTurn, keep_raw_response,
+    Capture, Dropped, KeptResponse, MAX_RAW_RESPONSE_BYTES, RawStored, RawTurn, RawWrite,
+    keep_raw_response,
 };
 
 use crate::merkle::Chain;
@@ -60,4 +61,6 @@ pub struct Committed {
     pub nul_replacements: u64,
     /// What happened to the turn's raw turn; `None` when it had none.
     pub raw: Option<RawStored>,
+    /// What storing the raw turn wrote (zero when nothing was).
+    pub raw_written: RawWrite,
 }

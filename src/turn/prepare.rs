@@ -39,6 +39,17 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// A bounded name of what failed, for the quarantine's `reason` and its metric.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Body(_) | Rejection::Envelope(_) => "invalid_envelope",
+            Rejection::Turn(TurnError::UnsupportedProvider(_)) => "unsupported_provider",
+            Rejection::Turn(TurnError::Parse(_)) => "unparseable_request",
+            Rejection::Turn(TurnError::InvalidResponse(_)) => "invalid_response",
+            Rejection::Limit(_) => "limit",
+        }
+    }
+
     /// The HTTP status the API answers.
     pub fn status_code(&self) -> u16 {
         match self {

@@ -49,6 +49,17 @@ pub struct RawTurn {
     pub reprocess_of: Option<Uuid>,
 }
 
+/// What storing a raw turn wrote, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RawWrite {
+    /// Bytes the row added: its values and the chunks it inserted (compressed).
+    pub bytes: u64,
+    /// Request chunks inserted because the org did not store them yet.
+    pub chunks_written: u64,
+    /// Request chunks the org stored already.
+    pub chunks_deduplicated: u64,
+}
+
 /// What the commit of an accepted turn did with its raw turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawStored {

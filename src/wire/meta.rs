@@ -1,4 +1,4 @@
-//! The capture adapter's `meta` block (docs/capture.md#meta): the members reel interprets,
+//! The capture adapter's `meta` block (docs/capture.md §1): the members reel interprets,
 //! and the type of every member the reference declares, which must hold even where reel
 //! does not use the value.
 

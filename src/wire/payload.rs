@@ -22,7 +22,7 @@ use crate::llm::provider::Provider;
 use crate::llm::{ChatRequest, ParseError};
 
 /// One captured turn: the provider's request, the reduced response and what the capture
-/// client sent beside them (docs/capture.md#new-members).
+/// client sent beside them (docs/capture.md §1).
 #[derive(Debug, Default)]
 pub struct TurnPayload {
     pub provider: String,
@@ -89,7 +89,7 @@ impl Request {
 
 impl TurnPayload {
     /// The server reduces `raw_response` itself exactly when bytes were sent and the
-    /// response is absent (docs/capture.md#the-raw-only-rule).
+    /// response is absent (docs/capture.md §2).
     pub fn is_raw_only(&self) -> bool {
         !self.raw_response.is_empty() && self.response.is_absent()
     }

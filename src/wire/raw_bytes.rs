@@ -1,5 +1,5 @@
 //! A Go `[]byte` member (`raw_response`): standard base64 with padding in a JSON string, as
-//! Go's decoder reads it (docs/capture.md#decoding-rules).
+//! Go's decoder reads it (docs/capture.md §1).
 
 use std::borrow::Cow;
 use std::fmt;

@@ -17,6 +17,7 @@ mod auth;
 mod backpressure;
 mod basics;
 mod batch;
+mod capture;
 mod conversation;
 mod heads;
 mod hostile;
