@@ -16,7 +16,12 @@ async fn prune_deletes_old_raw_turns_and_keeps_recent_ones() {
         let mut gemini = turn(ORG_A, "old-q", 0);
         gemini["provider"] = serde_json::json!("gemini");
         let old_rejected = captured
-            .quarantine(&body(&gemini), days_ago(31), org(ORG_A), "unknown_provider")
+            .quarantine(
+                &body(&gemini),
+                days_ago(31),
+                org(ORG_A),
+                "unsupported_provider",
+            )
             .await;
         let (_, recent) = captured
             .accept(&body(&turn(ORG_A, "new", 0)), days_ago(2))

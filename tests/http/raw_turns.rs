@@ -39,12 +39,37 @@ fn hashes(body: &[u8]) -> Vec<String> {
     chain.nodes.iter().map(|n| n.hash.clone()).collect()
 }
 
+/// The id of the one raw turn `reel raw list` shows for `request_id`.
+fn raw_id(captured: &Captured, request_id: &str) -> String {
+    let (ok, out, err) = captured.cli(&["raw", "list"]);
+    assert!(ok, "{err}");
+    let lines = json_lines(&out);
+    let line = lines
+        .iter()
+        .find(|l| l["request_id"] == request_id)
+        .unwrap_or_else(|| panic!("no raw turn for {request_id} in {out}"));
+    line["id"].as_str().expect("id").to_owned()
+}
+
+/// Posts `body` as it is; the response.
+async fn post(app: &TestApp, body: impl Into<Bytes>) -> crate::harness::TestResponse {
+    app.post_raw(
+        "/v1/ingest",
+        &[("content-type", "application/json")],
+        body.into(),
+    )
+    .await
+}
+
 #[actix_rt::test]
 async fn raw_get_prints_the_request_as_posted_and_a_payload_that_reposts_to_the_same_turn() {
     each_backend(|db| async move {
+        let app = TestApp::spawn(&db).await;
+        let res = post(&app, ODD_BODY).await;
+        assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
+        let first = res.json();
         let captured = Captured::open(&db).await;
-        let (committed, id) = captured.accept(ODD_BODY.as_bytes(), Utc::now()).await;
-        let id = id.to_string();
+        let id = raw_id(&captured, "odd-1");
 
         let (ok, request, err) = captured.cli(&["raw", "get", &id, "--request"]);
         assert!(ok, "{err}");
@@ -75,22 +100,100 @@ async fn raw_get_prints_the_request_as_posted_and_a_payload_that_reposts_to_the_
         }
         assert_eq!(hashes(out.as_bytes()), hashes(ODD_BODY.as_bytes()));
 
-        // Posting it again is the same turn: same session, same head, nothing new.
-        let app = TestApp::spawn(&db).await;
-        let res = app
-            .post_raw(
-                "/v1/ingest",
-                &[("content-type", "application/json")],
-                out.into_bytes(),
-            )
-            .await;
+        // Posted again it is the same turn; on a fresh database too, where nothing answers
+        // it from a stored request id, and it is stored byte for byte again.
+        let res = post(&app, out.clone()).await;
         assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
-        let answer = res.json();
-        assert_eq!(answer["session_id"], committed.session_id.to_string());
-        assert_eq!(answer["head"], committed.head);
-        assert_eq!(answer["new_nodes"], 0);
-        assert_eq!(answer["counted"], false);
+        assert_eq!(res.json()["session_id"], first["session_id"]);
+        assert_eq!(res.json()["head"], first["head"]);
+        assert_eq!(res.json()["new_nodes"], 0);
         app.stop().await;
+
+        let fresh = crate::support::TestDb::sqlite();
+        let app = TestApp::spawn(&fresh).await;
+        let res = post(&app, out).await;
+        assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
+        assert_eq!(res.json()["head"], first["head"]);
+        assert_eq!(res.json()["new_nodes"], first["new_nodes"]);
+        assert_eq!(res.json()["counted"], true);
+        app.stop().await;
+        let again = Captured::open(&fresh).await;
+        let (ok, request, err) = again.cli(&["raw", "get", &raw_id(&again, "odd-1"), "--request"]);
+        assert!(ok, "{err}");
+        assert_eq!(request, odd_request());
+    })
+    .await;
+}
+
+#[actix_rt::test]
+async fn a_raw_only_turn_posted_again_from_raw_get_is_reduced_to_the_same_turn() {
+    each_backend(|db| async move {
+        let app = TestApp::spawn(&db).await;
+        let (sent, _) = raw_only_turn("", "http-raw", "reduced twice");
+        let res = app.ingest(&sent).await;
+        assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
+        let head = res.json()["head"].clone();
+        app.stop().await;
+        let captured = Captured::open(&db).await;
+        let (ok, out, err) = captured.cli(&["raw", "get", &raw_id(&captured, "http-raw-raw")]);
+        assert!(ok, "{err}");
+        assert!(
+            serde_json::from_str::<Value>(&out)
+                .unwrap()
+                .get("response")
+                .is_none()
+        );
+
+        let fresh = crate::support::TestDb::sqlite();
+        let app = TestApp::spawn(&fresh).await;
+        let res = post(&app, out).await;
+        assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
+        assert_eq!(res.json()["head"], head);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[actix_rt::test]
+async fn a_turn_answered_422_is_read_back_from_its_raw_turn_id() {
+    each_backend(|db| async move {
+        let app = TestApp::spawn(&db).await;
+        let mut gemini = turn("", "http-422", 0);
+        gemini["provider"] = json!("gemini");
+        let res = app.ingest(&gemini).await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            res.text()
+        );
+        let id = res.json()["raw_turn_id"]
+            .as_str()
+            .expect("raw_turn_id")
+            .to_owned();
+        app.stop().await;
+        let captured = Captured::open(&db).await;
+
+        let (ok, out, err) = captured.cli(&["raw", "get", &id]);
+        assert!(ok, "{err}");
+        let payload: Value = serde_json::from_str(&out).expect("JSON");
+        for member in [
+            "provider",
+            "agent_name",
+            "request",
+            "response",
+            "meta",
+            "session",
+        ] {
+            assert_eq!(payload[member], gemini[member], "{member}");
+        }
+        let (ok, out, err) = captured.cli(&["raw", "list", "--outcome", "rejected"]);
+        assert!(ok, "{err}");
+        let lines = json_lines(&out);
+        assert_eq!(lines.len(), 1, "{out}");
+        assert_eq!(lines[0]["id"], id);
+        assert_eq!(lines[0]["reason"], "unsupported_provider");
+        assert_eq!(lines[0]["status"], 422);
     })
     .await;
 }
@@ -178,7 +281,12 @@ async fn raw_list_filters_by_org_session_and_outcome_and_pages() {
         let mut gemini = turn(ORG_A, "s3", 0);
         gemini["provider"] = json!("gemini");
         let rejected = captured
-            .quarantine(&body(&gemini), Utc::now(), org(ORG_A), "unknown_provider")
+            .quarantine(
+                &body(&gemini),
+                Utc::now(),
+                org(ORG_A),
+                "unsupported_provider",
+            )
             .await;
 
         let ids = |args: &[&str]| -> Vec<String> {
@@ -213,7 +321,7 @@ async fn raw_list_filters_by_org_session_and_outcome_and_pages() {
         let line = &json_lines(&out)[0];
         assert_eq!(line["outcome"], "rejected");
         assert_eq!(line["status"], 422);
-        assert_eq!(line["reason"], "unknown_provider");
+        assert_eq!(line["reason"], "unsupported_provider");
         assert_eq!(line["org_id"], ORG_A);
         assert_eq!(line["session_id"], Value::Null);
         assert_eq!(line["request_id"], "s3-0");
@@ -324,7 +432,7 @@ async fn admin_shows_a_quarantined_turn_with_its_error_and_a_request_that_is_not
         let mut gemini = turn("", "q", 0);
         gemini["provider"] = json!("gemini");
         let rejected = captured
-            .quarantine(&body(&gemini), Utc::now(), Uuid::nil(), "unknown_provider")
+            .quarantine(&body(&gemini), Utc::now(), Uuid::nil(), "unsupported_provider")
             .await;
         let (odd, _) = RawTurn::new(Capture {
             provider: "anthropic".into(),
@@ -333,7 +441,7 @@ async fn admin_shows_a_quarantined_turn_with_its_error_and_a_request_that_is_not
             ..Capture::default()
         });
         let not_json = captured
-            .quarantine_raw(&odd, Uuid::nil(), "reject_parse", "unprocessable turn: x")
+            .quarantine_raw(&odd, Uuid::nil(), "unparseable_request", "unprocessable turn: x")
             .await;
         let app = TestApp::spawn_with(&db, |c| c.admin.token = Some("s3cret".to_owned())).await;
         let auth = [("authorization", "Bearer s3cret")];
@@ -354,7 +462,7 @@ async fn admin_shows_a_quarantined_turn_with_its_error_and_a_request_that_is_not
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         let shown = res.json();
         assert_eq!(shown["summary"]["outcome"], "rejected");
-        assert_eq!(shown["summary"]["reason"], "unknown_provider");
+        assert_eq!(shown["summary"]["reason"], "unsupported_provider");
         assert_eq!(
             shown["error"],
             "unprocessable turn: unsupported provider \"gemini\" (supported: [anthropic openai ollama])"

@@ -47,7 +47,7 @@ async fn reprocess_commits_a_turn_that_passes_now_exactly_once() {
         let sent = turn(ORG_A, "fixed", 0);
         let received = days_ago(1);
         let id = captured
-            .quarantine(&body(&sent), received, org(ORG_A), "reject_parse")
+            .quarantine(&body(&sent), received, org(ORG_A), "unparseable_request")
             .await;
         assert!(captured.quarantined_bytes().await > 0);
         assert_eq!(captured.scalar("SELECT COUNT(*) FROM nodes").await, 0);
@@ -119,7 +119,7 @@ async fn a_turn_that_still_fails_stays_quarantined() {
                 &body(&gemini("", "q")),
                 Utc::now(),
                 Uuid::nil(),
-                "unknown_provider",
+                "unsupported_provider",
             )
             .await;
         let before = captured
@@ -157,7 +157,7 @@ async fn a_raw_only_turn_is_reduced_again() {
         let captured = Captured::open(&db).await;
         let (sent, _) = raw_only_turn(ORG_B, "raw", "reduced again");
         let id = captured
-            .quarantine(&body(&sent), Utc::now(), org(ORG_B), "reject_parse")
+            .quarantine(&body(&sent), Utc::now(), org(ORG_B), "unparseable_request")
             .await;
         let stored = captured
             .store
@@ -200,7 +200,7 @@ async fn a_sessions_turns_commit_in_the_order_they_arrived() {
                 &body(&turn("", "ordered", 1)),
                 t1,
                 Uuid::nil(),
-                "reject_parse",
+                "unparseable_request",
             )
             .await;
         let first = captured
@@ -208,7 +208,7 @@ async fn a_sessions_turns_commit_in_the_order_they_arrived() {
                 &body(&turn("", "ordered", 0)),
                 t0,
                 Uuid::nil(),
-                "reject_parse",
+                "unparseable_request",
             )
             .await;
 
@@ -253,7 +253,7 @@ async fn filters_choose_the_rows_and_a_dry_run_commits_nothing() {
                 &body(&turn(ORG_A, "a-old", 0)),
                 old,
                 org(ORG_A),
-                "reject_parse",
+                "unparseable_request",
             )
             .await;
         let a_new = captured
@@ -261,7 +261,7 @@ async fn filters_choose_the_rows_and_a_dry_run_commits_nothing() {
                 &body(&turn(ORG_A, "a-new", 0)),
                 recent,
                 org(ORG_A),
-                "reject_reduce",
+                "reduction_failed",
             )
             .await;
         let b_old = captured
@@ -269,7 +269,7 @@ async fn filters_choose_the_rows_and_a_dry_run_commits_nothing() {
                 &body(&turn(ORG_B, "b-old", 0)),
                 old,
                 org(ORG_B),
-                "reject_parse",
+                "unparseable_request",
             )
             .await;
         let b_new = captured
@@ -277,7 +277,7 @@ async fn filters_choose_the_rows_and_a_dry_run_commits_nothing() {
                 &body(&turn(ORG_B, "b-new", 0)),
                 recent,
                 org(ORG_B),
-                "reject_parse",
+                "unparseable_request",
             )
             .await;
         let store = &captured.store;
@@ -306,7 +306,7 @@ async fn filters_choose_the_rows_and_a_dry_run_commits_nothing() {
         }
 
         let (ok, out, err) =
-            captured.cli(&["reprocess", "--org", ORG_A, "--reason", "reject_reduce"]);
+            captured.cli(&["reprocess", "--org", ORG_A, "--reason", "reduction_failed"]);
         assert!(ok, "{err}");
         assert_eq!(summary(&out), [1, 1, 0, 0, 0], "{out}");
         assert_eq!(outcome(a_new).await, RawOutcome::Accepted);
@@ -350,7 +350,7 @@ async fn a_request_over_the_body_limit_is_skipped() {
                 &body(&turn("", "big", 3)),
                 Utc::now(),
                 Uuid::nil(),
-                "reject_parse",
+                "unparseable_request",
             )
             .await;
         let config = tempfile::NamedTempFile::new().expect("config file");
@@ -386,7 +386,7 @@ async fn concurrent_runs_commit_each_row_once() {
                         &body(&turn("", &session, n)),
                         at,
                         Uuid::nil(),
-                        "reject_parse",
+                        "unparseable_request",
                     )
                     .await;
             }
@@ -438,7 +438,7 @@ async fn a_row_commits_into_the_org_it_was_quarantined_in() {
                 &body(&turn("", "keyed", 0)),
                 Utc::now(),
                 org(ORG_B),
-                "reject_parse",
+                "unparseable_request",
             )
             .await;
 
@@ -493,7 +493,12 @@ async fn a_stale_reduction_is_reduced_again_from_the_bytes() {
         // The reducer of the day of capture produced a response that does not decode.
         let raw = reduced_raw(r#"{"model":"m"}"#, Some(gzipped));
         let id = captured
-            .quarantine_raw(&raw, Uuid::nil(), "reject_reduce", "unprocessable turn: x")
+            .quarantine_raw(
+                &raw,
+                Uuid::nil(),
+                "reduction_failed",
+                "unprocessable turn: x",
+            )
             .await;
 
         let (ok, out, err) = captured.cli(&["reprocess", "-v"]);
@@ -527,7 +532,7 @@ async fn a_reduction_whose_bytes_are_gone_is_parsed_as_it_is() {
         }))
         .unwrap();
         let id = captured
-            .quarantine_raw(&reduced_raw(&reduction, None), Uuid::nil(), "reject_parse", "x")
+            .quarantine_raw(&reduced_raw(&reduction, None), Uuid::nil(), "unparseable_request", "x")
             .await;
         // `raw get` shows what the client sent: no response, and no bytes.
         let (ok, out, err) = captured.cli(&["raw", "get", &id.to_string()]);
@@ -560,7 +565,7 @@ async fn reprocessing_beside_a_server_ingesting_the_same_session_counts_every_tu
                     &body(&turn("", "shared", n)),
                     at,
                     Uuid::nil(),
-                    "reject_parse",
+                    "unparseable_request",
                 )
                 .await;
         }
