@@ -140,24 +140,8 @@ enum Command {
     Reprocess {
         #[command(flatten)]
         database: DatabaseArgs,
-        /// Only this org's rows.
-        #[arg(long, value_name = "UUID")]
-        org: Option<uuid::Uuid>,
-        /// Only rows received at or after this instant (RFC 3339).
-        #[arg(long, value_name = "RFC3339")]
-        since: Option<String>,
-        /// Only rows of this error class (the stored reason, e.g. reject_parse).
-        #[arg(long, value_name = "CLASS")]
-        reason: Option<String>,
-        /// Examine at most this many rows.
-        #[arg(long, value_name = "N")]
-        limit: Option<u64>,
-        /// Derive the turns but commit nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Print a line per row.
-        #[arg(long, short = 'v')]
-        verbose: bool,
+        #[command(flatten)]
+        args: ReprocessArgs,
     },
 }
 
@@ -293,25 +277,7 @@ fn main() -> ExitCode {
             database,
             older_than_days,
         } => prune(database, older_than_days),
-        Command::Reprocess {
-            database,
-            org,
-            since,
-            reason,
-            limit,
-            dry_run,
-            verbose,
-        } => reprocess(
-            database,
-            ReprocessArgs {
-                org,
-                since,
-                reason,
-                limit,
-                dry_run,
-                verbose,
-            },
-        ),
+        Command::Reprocess { database, args } => reprocess(database, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -432,25 +398,37 @@ fn prune(database: DatabaseArgs, older_than_days: Option<u32>) -> Result<(), Str
     })
 }
 
-/// `reel reprocess`'s flags, before they are checked.
+/// Which quarantined rows `reel reprocess` takes, and how.
+#[derive(clap::Args)]
 struct ReprocessArgs {
+    /// Only this org's rows.
+    #[arg(long, value_name = "UUID")]
     org: Option<uuid::Uuid>,
-    since: Option<String>,
+    /// Only rows received at or after this instant (RFC 3339).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only rows of this error class: the stored reason (unsupported_provider,
+    /// unparseable_request, invalid_response, reduction_failed, limit).
+    #[arg(long, value_name = "CLASS")]
     reason: Option<String>,
+    /// Examine at most this many rows.
+    #[arg(long, value_name = "N")]
     limit: Option<u64>,
+    /// Derive the turns but commit nothing.
+    #[arg(long)]
     dry_run: bool,
+    /// Print a line per row.
+    #[arg(long, short = 'v')]
     verbose: bool,
 }
 
+fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{e} (expected RFC 3339, e.g. 2026-11-01T00:00:00Z)"))
+}
+
 fn reprocess(database: DatabaseArgs, args: ReprocessArgs) -> Result<(), String> {
-    let since = args
-        .since
-        .map(|text| {
-            chrono::DateTime::parse_from_rfc3339(text.trim())
-                .map(|at| at.with_timezone(&chrono::Utc))
-                .map_err(|e| format!("invalid --since {text:?}: {e} (expected RFC 3339)"))
-        })
-        .transpose()?;
     with_store(database, |store, config| async move {
         let prices =
             reel::cost::PriceBook::with_overrides(&config.pricing).map_err(|e| e.to_string())?;
@@ -458,7 +436,7 @@ fn reprocess(database: DatabaseArgs, args: ReprocessArgs) -> Result<(), String> 
             filter: QuarantineFilter {
                 org: args.org,
                 reason: args.reason,
-                since,
+                since: args.since,
             },
             limit: args.limit,
             dry_run: args.dry_run,

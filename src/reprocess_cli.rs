@@ -160,10 +160,10 @@ async fn reprocess(
     if stored.summary.outcome != RawOutcome::Rejected {
         return Ok(Verdict::Skipped("already reprocessed".to_owned()));
     }
-    let body = match stored.reprocessing_payload() {
-        Ok(payload) => serde_json::to_vec(&payload).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
+    let body = stored
+        .reprocessing_payload()
+        .map_err(|e| e.to_string())
+        .and_then(|payload| serde_json::to_vec(&payload).map_err(|e| e.to_string()));
     let body = match body {
         Ok(body) => body,
         Err(why) => return Ok(Verdict::Error(why)),
