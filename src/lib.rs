@@ -14,6 +14,8 @@ pub mod keys_cli;
 pub mod llm;
 pub mod memory;
 pub mod merkle;
+pub mod raw_cli;
+pub mod reprocess_cli;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;

@@ -2,12 +2,16 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use reel::app::{Application, shutdown_signal};
 use reel::config::{Config, DEFAULT_DATABASE_URL};
 use reel::keys_cli::{KeysAction, parse_expiry};
 use reel::memory::Purge;
+use reel::raw_cli::RawAction;
+use reel::reprocess_cli::ReprocessOptions;
+use reel::store::{CommitOptions, QuarantineFilter, RawFilter, RawOutcome, Store, StoreOptions};
 use reel::telemetry::init_tracing;
 
 /// mimalloc instead of the system allocator: a turn allocates and frees thousands of small
@@ -108,6 +112,102 @@ enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// Read raw turns back: every captured turn, kept verbatim, accepted or quarantined.
+    ///
+    /// Finds the database as `migrate` does; the schema must be migrated.
+    Raw {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(subcommand)]
+        action: RawCommand,
+    },
+    /// Delete the raw turns received before the retention period, and the request chunks
+    /// no kept raw turn uses. Safe while servers ingest.
+    Prune {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Delete raw turns received more than this many days ago; 0 keeps them for ever.
+        /// Default: capture.retention_days of the config.
+        #[arg(long, value_name = "N")]
+        older_than_days: Option<u32>,
+    },
+    /// Run quarantined raw turns through today's parsers and commit those that pass.
+    ///
+    /// Oldest first, each exactly once: a row another run or a server re-derived meanwhile
+    /// is skipped, a row that still fails stays quarantined, so running it again commits
+    /// nothing twice. Safe while servers ingest into the same database. Prints one summary
+    /// line; exits 1 when a row could not be read or committed.
+    Reprocess {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        args: ReprocessArgs,
+    },
+}
+
+/// Where a database command finds its database: as `migrate` does.
+#[derive(clap::Args)]
+struct DatabaseArgs {
+    /// Path of a TOML config file (for database.url and the settings the command reads).
+    #[arg(long, short = 'c', value_name = "PATH", global = true)]
+    config: Option<PathBuf>,
+    /// Database URL, e.g. postgres://user@host:5432/reel or sqlite://reel.db?mode=rwc.
+    #[arg(long, value_name = "URL", global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum RawCommand {
+    /// Print a raw turn as the payload it was posted in, so that POSTing it again
+    /// reproduces the turn.
+    ///
+    /// One JSON object: provider, agent_name, request (the stored bytes verbatim), response
+    /// (only when the client sent one: a reduction the server made is left out),
+    /// raw_response (standard base64) and raw_response_encoding when bytes are kept,
+    /// raw_response_withheld when they are gone, meta and session as sent. Exits 1 for an
+    /// unknown id.
+    Get {
+        id: uuid::Uuid,
+        /// Only a raw turn of this org.
+        #[arg(long, value_name = "UUID")]
+        org: Option<uuid::Uuid>,
+        /// Print only the request bytes, exactly as received.
+        #[arg(long)]
+        request: bool,
+    },
+    /// List raw turns in the order they were stored, one JSON line each (no bodies).
+    List {
+        /// Only this org's.
+        #[arg(long, value_name = "UUID")]
+        org: Option<uuid::Uuid>,
+        /// Only this session's (its id, as the 202 answered it).
+        #[arg(long, value_name = "UUID")]
+        session: Option<uuid::Uuid>,
+        /// Only accepted turns, or only quarantined ones.
+        #[arg(long)]
+        outcome: Option<OutcomeArg>,
+        /// Start after this raw turn id (the last one a previous listing printed).
+        #[arg(long, value_name = "ID")]
+        after: Option<uuid::Uuid>,
+        /// Print at most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutcomeArg {
+    Accepted,
+    Rejected,
+}
+
+impl From<OutcomeArg> for RawOutcome {
+    fn from(outcome: OutcomeArg) -> Self {
+        match outcome {
+            OutcomeArg::Accepted => RawOutcome::Accepted,
+            OutcomeArg::Rejected => RawOutcome::Rejected,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -172,6 +272,12 @@ fn main() -> ExitCode {
             database_url,
             action,
         } => keys(config, database_url, action),
+        Command::Raw { database, action } => raw(database, action),
+        Command::Prune {
+            database,
+            older_than_days,
+        } => prune(database, older_than_days),
+        Command::Reprocess { database, args } => reprocess(database, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -208,7 +314,7 @@ fn migrate(
 
     let (runtime, url) = database(config, database_url)?;
     runtime.block_on(async move {
-        let db = reel::store::connect(&url, &reel::store::StoreOptions::default())
+        let db = reel::store::connect(&url, &StoreOptions::default())
             .await
             .map_err(|e| format!("cannot open the database: {e}"))?;
         let result = match action {
@@ -247,10 +353,126 @@ fn keys(
     };
     let (runtime, url) = database(config, database_url)?;
     runtime.block_on(async move {
-        let db = reel::store::connect(&url, &reel::store::StoreOptions::default())
+        let db = reel::store::connect(&url, &StoreOptions::default())
             .await
             .map_err(|e| format!("cannot open the database: {e}"))?;
         let result = reel::keys_cli::run(&db, action, &mut std::io::stdout().lock()).await;
+        db.close().await.ok();
+        result
+    })
+}
+
+fn raw(database: DatabaseArgs, command: RawCommand) -> Result<(), String> {
+    let action = match command {
+        RawCommand::Get { id, org, request } => RawAction::Get {
+            id,
+            org,
+            request_only: request,
+        },
+        RawCommand::List {
+            org,
+            session,
+            outcome,
+            after,
+            limit,
+        } => RawAction::List {
+            filter: RawFilter {
+                org,
+                session,
+                outcome: outcome.map(Into::into),
+            },
+            after,
+            limit,
+        },
+    };
+    with_store(database, |store, _| async move {
+        reel::raw_cli::run(&store, action, &mut std::io::stdout().lock()).await
+    })
+}
+
+fn prune(database: DatabaseArgs, older_than_days: Option<u32>) -> Result<(), String> {
+    with_store(database, |store, config| async move {
+        let days = older_than_days.unwrap_or(config.capture.retention_days);
+        let out = &mut std::io::stdout().lock();
+        reel::raw_cli::prune(&store, days, chrono::Utc::now(), out).await
+    })
+}
+
+/// Which quarantined rows `reel reprocess` takes, and how.
+#[derive(clap::Args)]
+struct ReprocessArgs {
+    /// Only this org's rows.
+    #[arg(long, value_name = "UUID")]
+    org: Option<uuid::Uuid>,
+    /// Only rows received at or after this instant (RFC 3339).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only rows of this error class: the stored reason (unsupported_provider,
+    /// unparseable_request, invalid_response, reduction_failed, limit).
+    #[arg(long, value_name = "CLASS")]
+    reason: Option<String>,
+    /// Examine at most this many rows.
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
+    /// Derive the turns but commit nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print a line per row.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+}
+
+fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{e} (expected RFC 3339, e.g. 2026-11-01T00:00:00Z)"))
+}
+
+fn reprocess(database: DatabaseArgs, args: ReprocessArgs) -> Result<(), String> {
+    with_store(database, |store, config| async move {
+        let prices =
+            reel::cost::PriceBook::with_overrides(&config.pricing).map_err(|e| e.to_string())?;
+        let options = ReprocessOptions {
+            filter: QuarantineFilter {
+                org: args.org,
+                reason: args.reason,
+                since: args.since,
+            },
+            limit: args.limit,
+            dry_run: args.dry_run,
+            verbose: args.verbose,
+            body_limit: config.server.body_limit_bytes,
+        };
+        let out = &mut std::io::stdout().lock();
+        let report = reel::reprocess_cli::run(&store, &prices, &options, out).await?;
+        match report.errors {
+            0 => Ok(()),
+            n => Err(format!("{n} raw turns could not be read or committed")),
+        }
+    })
+}
+
+/// Runs `command` on a [`Store`] over the database `database` names, with the config it
+/// was found by; the schema must be migrated.
+fn with_store<F, Fut>(database: DatabaseArgs, command: F) -> Result<(), String>
+where
+    F: FnOnce(Store, Config) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let (runtime, config) = cli_config(database.config, database.database_url)?;
+    runtime.block_on(async move {
+        let db = reel::store::connect(&config.database.url, &StoreOptions::default())
+            .await
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+        let store = Store::new(
+            db.clone(),
+            CommitOptions {
+                // Nodes a command commits are stamped as a server's would be.
+                project: Some(Arc::from(config.server.project.as_str())),
+                writer_queued: None,
+            },
+        );
+        let result = command(store, config).await;
         db.close().await.ok();
         result
     })
@@ -262,19 +484,28 @@ fn database(
     config: Option<PathBuf>,
     database_url: Option<String>,
 ) -> Result<(tokio::runtime::Runtime, String), String> {
+    let (runtime, config) = cli_config(config, database_url)?;
+    Ok((runtime, config.database.url))
+}
+
+/// The config of a one-shot command: the file, the REEL_* overrides, then --database-url
+/// (the last one given wins, an empty URL is the default), and a runtime to run it on;
+/// tracing is set up from the same config.
+fn cli_config(
+    config: Option<PathBuf>,
+    database_url: Option<String>,
+) -> Result<(tokio::runtime::Runtime, Config), String> {
     let mut config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
     if let Some(url) = database_url {
         config.database.url = url;
     }
+    if config.database.url.is_empty() {
+        DEFAULT_DATABASE_URL.clone_into(&mut config.database.url);
+    }
     init_tracing(&config.log);
-    let url = if config.database.url.is_empty() {
-        DEFAULT_DATABASE_URL.to_owned()
-    } else {
-        config.database.url
-    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    Ok((runtime, url))
+    Ok((runtime, config))
 }

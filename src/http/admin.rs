@@ -1,18 +1,25 @@
-//! `/admin/actors`: the live session actors, read from their published snapshots.
+//! The admin endpoints: `/admin/actors`, the live session actors read from their published
+//! snapshots, and `/admin/sessions/{id}/raw` and `/admin/raw/{id}`, the raw turns as stored.
 //!
 //! Guarded by a bearer token (`admin.token`). Without a token the endpoints answer only when
 //! the server listens on a loopback address, so a default install is not open to the network.
+//! Admin is not scoped to an org: it sees every org's raw turns.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::AppState;
 use super::error::ApiError;
 use super::json::respond;
 use crate::sessions::ActorInfo;
+use crate::store::{RawFilter, RawPayload, RawTurnSummary};
+
+/// Raw turns a session listing returns without a `limit`, and the most it may ask for.
+const RAW_DEFAULT_LIMIT: u64 = 100;
+const RAW_MAX_LIMIT: u64 = 1_000;
 
 /// Who may call the admin endpoints.
 #[derive(Clone)]
@@ -155,6 +162,107 @@ pub async fn stop(
         &Stopped {
             status: "stopped",
             actor: info.into(),
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+struct RawListQuery {
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct RawList {
+    count: usize,
+    raw_turns: Vec<RawTurnSummary>,
+    /// The `after` of the next page, when this one is full.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_after: Option<Uuid>,
+}
+
+#[derive(Serialize)]
+struct RawView<'a> {
+    summary: &'a RawTurnSummary,
+    /// The full error text of a quarantined turn.
+    error: Option<&'a str>,
+    /// The body the turn was posted in (`StoredRawTurn::payload`).
+    payload: RawPayload<'a>,
+}
+
+/// `GET /admin/sessions/{session_id}/raw?after=<id>&limit=N`: a session's raw turns in the
+/// order they were stored, without bodies.
+pub async fn session_raw(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.admin.check(&req)?;
+    let session_id = parse_session_id(&path)?;
+    let query = web::Query::<RawListQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))?
+        .into_inner();
+    let after = query
+        .after
+        .as_deref()
+        .map(|raw| {
+            Uuid::try_parse(raw).map_err(|_| ApiError::BadRequest(format!("invalid after {raw:?}")))
+        })
+        .transpose()?;
+    let limit = query.limit.unwrap_or(RAW_DEFAULT_LIMIT);
+    if limit == 0 || limit > RAW_MAX_LIMIT {
+        return Err(ApiError::BadRequest(format!(
+            "invalid limit: must be between 1 and {RAW_MAX_LIMIT}"
+        )));
+    }
+    let filter = RawFilter {
+        session: Some(session_id),
+        ..RawFilter::default()
+    };
+    let raw_turns = state
+        .store
+        .list_raw(&filter, after, limit)
+        .await
+        .map_err(|e| ApiError::Downstream(e.to_string()))?;
+    let next_after = (raw_turns.len() as u64 == limit)
+        .then(|| raw_turns.last().map(|r| r.id))
+        .flatten();
+    Ok(respond(
+        StatusCode::OK,
+        &RawList {
+            count: raw_turns.len(),
+            raw_turns,
+            next_after,
+        },
+    ))
+}
+
+/// `GET /admin/raw/{id}`: one raw turn, its error and the payload it was posted in.
+pub async fn raw_turn(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.admin.check(&req)?;
+    let id = Uuid::try_parse(&path)
+        .map_err(|_| ApiError::BadRequest(format!("invalid raw turn id {:?}", path.as_str())))?;
+    let stored = state
+        .store
+        .raw_turn(None, id)
+        .await
+        .map_err(|e| ApiError::Downstream(e.to_string()))?
+        .ok_or_else(|| ApiError::NotFound(format!("no raw turn {id}")))?;
+    let payload = stored
+        .payload()
+        .map_err(|e| ApiError::Downstream(e.to_string()))?;
+    Ok(respond(
+        StatusCode::OK,
+        &RawView {
+            summary: &stored.summary,
+            error: stored.error.as_deref(),
+            payload,
         },
     ))
 }

@@ -70,6 +70,11 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(resource("/admin/actors").route(web::get().to(admin::list)))
             .service(resource("/admin/actors/{session_id}").route(web::get().to(admin::inspect)))
             .service(resource("/admin/actors/{session_id}/stop").route(web::post().to(admin::stop)))
+            .service(
+                resource("/admin/sessions/{session_id}/raw")
+                    .route(web::get().to(admin::session_raw)),
+            )
+            .service(resource("/admin/raw/{id}").route(web::get().to(admin::raw_turn)))
             .default_service(web::to(not_found));
     }
 }

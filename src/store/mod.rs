@@ -11,7 +11,9 @@
 //!   verbatim, its request as content-defined chunks; an accepted turn's raw row commits
 //!   with its nodes, a rejected one is quarantined under a byte budget
 //!   ([`Store::quarantine`]); [`Store::raw_answer`] answers retries of a request id,
-//!   [`Store::prune_raw`] applies retention.
+//!   [`Store::prune_raw`] applies retention; [`Store::list_raw`] and
+//!   [`Store::quarantined`] list them (`raw_list.rs`), [`StoredRawTurn::payload`] rebuilds
+//!   the body a turn was posted in (`raw_payload.rs`).
 //! * [`create_key`], [`list_keys`], [`revoke_key`] and [`find_key`] manage the API keys
 //!   that bind clients to orgs (only hashes of their secrets are stored).
 
@@ -23,6 +25,8 @@ mod keys;
 mod node_row;
 mod raw;
 mod raw_chunks;
+mod raw_list;
+mod raw_payload;
 mod raw_prune;
 mod reads;
 mod sanitize;
@@ -40,6 +44,8 @@ pub use keys::{
 pub use raw::{
     Quarantined, RawAnswer, RawKey, RawOutcome, RawTurnSummary, Rejected, StoredRawTurn,
 };
+pub use raw_list::{QuarantineCursor, QuarantineFilter, RawFilter};
+pub use raw_payload::RawPayload;
 pub use raw_prune::PruneReport;
 pub use reads::{
     MAX_ANCESTRY_DEPTH, NodeSummary, SessionIdentity, ancestry, identity_by_hash, list_nodes,

@@ -14,6 +14,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult};
+use serde::Serialize;
 use uuid::Uuid;
 
 use super::connect::{begin_write, retry_conflicts};
@@ -27,7 +28,8 @@ use crate::turn::{RawStored, RawTurn, RawWrite};
 const ACCEPTED_STATUS: u16 = 202;
 
 /// Whether a raw turn's nodes were derived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum RawOutcome {
     Accepted,
     /// Quarantined: kept with its error, no nodes, no counters.
@@ -94,7 +96,7 @@ pub enum Quarantined {
 }
 
 /// A raw turn as listed: every column but the bodies.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RawTurnSummary {
     pub id: Uuid,
     pub org_id: Uuid,

@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod captured;
 mod child;
 mod fixtures;
 mod harness;
@@ -26,6 +27,9 @@ mod memory;
 mod nodes;
 mod ordering;
 mod process;
+mod prune;
 mod raw;
+mod raw_turns;
+mod reprocess;
 mod rows;
 mod timeouts;
