@@ -175,7 +175,14 @@ async fn reprocess(
     if let Err(e) = payload.validate_session() {
         return Ok(Verdict::StillFailing(Rejection::from(e).to_string()));
     }
-    let Ok(intake) = intake(payload, true, prices, &mut Unlimited, summary.received_at) else {
+    let Ok(intake) = intake(
+        payload,
+        None,
+        true,
+        prices,
+        &mut Unlimited,
+        summary.received_at,
+    ) else {
         return Ok(Verdict::Error(
             "the raw response needs more memory than allowed".into(),
         ));
