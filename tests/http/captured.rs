@@ -64,7 +64,15 @@ impl Captured {
     pub fn intake(&self, body: &[u8], received_at: DateTime<Utc>) -> Intake {
         let (payload, _) = decode_turn_verbatim(body).expect("body decodes");
         payload.validate_session().expect("valid envelope");
-        intake(payload, true, &self.prices, &mut Unlimited, received_at).expect("within budget")
+        intake(
+            payload,
+            None,
+            true,
+            &self.prices,
+            &mut Unlimited,
+            received_at,
+        )
+        .expect("within budget")
     }
 
     /// Commits `body` as an accepted turn with its raw turn; returns the commit and the raw
