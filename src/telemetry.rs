@@ -37,6 +37,8 @@ pub fn provider_label(provider: &str) -> &'static str {
 pub mod status {
     pub const ACCEPTED: &str = "accepted";
     pub const REJECT_ENVELOPE: &str = "reject_envelope";
+    /// A body over the ingest size limit (413).
+    pub const REJECT_OVERSIZE: &str = "reject_oversize";
     pub const REJECT_PARSE: &str = "reject_parse";
     pub const UNKNOWN_PROVIDER: &str = "unknown_provider";
     /// Declared but never emitted by the reference; reel uses it for backpressure (429).

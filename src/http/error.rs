@@ -26,7 +26,8 @@ pub enum ApiError {
     /// rejection's text, and the raw turn's id beside it in the body.
     #[error("{message}")]
     Quarantined { message: String, raw_turn_id: Uuid },
-    #[error("Request Entity Too Large: the body exceeds {limit} bytes")]
+    /// An ingest body over the limit; the reference's text (the limit is logged, not sent).
+    #[error("request body exceeds the ingest size limit")]
     TooLarge { limit: usize },
     #[error("Request Timeout: the body did not arrive within {secs} seconds")]
     BodyTimeout { secs: u64 },

@@ -24,7 +24,7 @@ use super::error::ApiError;
 use super::json::respond;
 use crate::sessions::SubmitError;
 use crate::store::{Quarantined, RawAnswer, RawKey, RawOutcome, Rejected};
-use crate::telemetry::{Metrics, OverloadReason, provider_label};
+use crate::telemetry::{Metrics, OverloadReason, provider_label, status};
 use crate::turn::{
     Committed, Intake, Prepared, RawStored, RawTurn, Reduced, Rejection, SessionKey, Turn, intake,
 };
@@ -769,6 +769,17 @@ async fn read_ingest_body(
         .map_err(|err| match err {
             BodyError::TooLarge { limit } => {
                 state.metrics.body_too_large_total.inc();
+                state.metrics.write("", status::REJECT_OVERSIZE);
+                tracing::warn!(
+                    content_length = req
+                        .headers()
+                        .get(header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or(""),
+                    limit,
+                    path = req.path(),
+                    "ingest body over the size limit"
+                );
                 ApiError::TooLarge { limit }
             }
             BodyError::Timeout(timeout) => {

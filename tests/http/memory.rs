@@ -103,9 +103,13 @@ async fn a_bomb_is_413_and_too_many_codings_400() {
             .post_raw("/v1/ingest", &[json, ("content-encoding", "zstd")], bomb)
             .await;
         assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", res.text());
+        assert_eq!(res.error(), "request body exceeds the ingest size limit");
         assert_eq!(
-            res.error(),
-            format!("Request Entity Too Large: the body exceeds {LIMIT} bytes")
+            metric(
+                &app.metrics().await,
+                r#"tapes_ingest_writes_total{provider="unknown",status="reject_oversize"}"#
+            ),
+            1.0
         );
 
         let res = app
