@@ -16,7 +16,12 @@ use super::shared::{IdleRemoval, Shared, Slot};
 use super::snapshot::SessionSnapshot;
 use crate::store::{Results, StoreError};
 use crate::telemetry::StopReason;
-use crate::turn::{Committed, KnownHashes, SessionKey, Turn};
+use crate::turn::{Committed, KnownHashes, RawStored, SessionKey, Turn};
+
+/// How long the request chunks an actor remembers are trusted (see
+/// [`KnownHashes::forget_chunks`]): well within the shortest retention `reel prune`
+/// applies (a day), so a remembered chunk is always one a kept raw turn references.
+const CHUNK_MEMORY: Duration = Duration::from_secs(6 * 3600);
 
 /// How often an actor checks whether it has been idle long enough to stop.
 fn idle_check_period(idle_timeout: Duration) -> Duration {
@@ -40,6 +45,8 @@ pub(super) struct SessionActor {
     /// Shared with the registry slot: permits taken by submitters, returned on reply.
     pending: Arc<Semaphore>,
     last_activity: Instant,
+    /// When the oldest remembered request chunk was stored.
+    chunks_since: Instant,
     stop_reason: StopReason,
 }
 
@@ -65,6 +72,7 @@ impl SessionActor {
             snapshot: snapshot.clone(),
             pending: pending.clone(),
             last_activity: Instant::now(),
+            chunks_since: Instant::now(),
             stop_reason: StopReason::Idle,
         };
         let addr = SessionActor::start_in_arbiter(arbiter, move |_ctx| actor);
@@ -114,7 +122,14 @@ impl SessionActor {
         self.shared.metrics.turn_committed(committed);
         // Unshared once the commit returned (the store drops its share before replying),
         // so this updates the set in place.
-        Arc::make_mut(&mut self.known).remember(&turn.chain);
+        let known = Arc::make_mut(&mut self.known);
+        known.remember(&turn.chain);
+        if let (Some(raw), Some(RawStored::Inserted(_))) = (&turn.raw, committed.raw) {
+            if known.is_empty_of_chunks() {
+                self.chunks_since = Instant::now();
+            }
+            known.remember_chunks(raw);
+        }
 
         let previous = self.snapshot.load();
         let mut next = SessionSnapshot::clone(&previous);
@@ -170,6 +185,11 @@ impl Handler<Commit> for SessionActor {
 
     fn handle(&mut self, Commit(turns): Commit, _ctx: &mut Self::Context) -> Self::Result {
         let store = self.shared.store.clone();
+        // Remembered chunks are trusted only while their raw turns are surely kept.
+        if self.chunks_since.elapsed() > CHUNK_MEMORY {
+            Arc::make_mut(&mut self.known).forget_chunks();
+            self.chunks_since = Instant::now();
+        }
         let known = self.known.clone();
         let started = Instant::now();
         let commit = async move {

@@ -269,7 +269,7 @@ impl<'a> PreparedTurn<'a> {
                     harness_id: Some(harness_id.clone()),
                     harness_session_id: Some(harness_session_id.clone()),
                 };
-                Some(PreparedRaw::new(&key, raw, None, &mut nul)?)
+                Some(PreparedRaw::new(&key, raw, None, &mut nul)?.knowing(write.known))
             }
             None => None,
         };

@@ -11,6 +11,7 @@
 //! (`ON CONFLICT … DO NOTHING`), and writes no chunk either.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult};
@@ -21,8 +22,8 @@ use super::connect::{begin_write, retry_conflicts};
 use super::raw_chunks::{self, NewChunk};
 use super::sql::Sql;
 use super::{StoreError, sanitize};
-use crate::capture::chunks::{self, ChunkHash, MAX_LEVELS};
-use crate::turn::{RawStored, RawTurn, RawWrite};
+use crate::capture::chunks::{self, ChunkHash, MAX_LEVELS, Piece};
+use crate::turn::{KnownHashes, RawStored, RawTurn, RawWrite};
 
 /// The status of an accepted turn's answer.
 const ACCEPTED_STATUS: u16 = 202;
@@ -184,6 +185,8 @@ pub(super) enum RowOutcome<'a> {
 #[derive(Debug)]
 pub(super) struct PreparedRaw<'a> {
     raw: &'a RawTurn,
+    /// The chunks the session's actor knows stored: not written again, nor looked up.
+    known: Option<&'a KnownHashes>,
     org_id: Uuid,
     /// `None` for `""`: no request id never dedups.
     request_id: Option<String>,
@@ -200,6 +203,10 @@ pub(super) struct PreparedRaw<'a> {
     reason: Option<String>,
     error: Option<String>,
 }
+
+/// At most this many chunks the session's actor does not know stored are written without
+/// first asking which of them the org has.
+const DIRECT_CHUNKS: usize = 8;
 
 /// The chunks a raw row needs that its org does not store yet, compressed.
 pub(super) struct Staged {
@@ -249,7 +256,14 @@ impl<'a> PreparedRaw<'a> {
             reason,
             error,
             raw,
+            known: None,
         })
+    }
+
+    /// Skips the chunks `known` remembers as stored (see [`KnownHashes::contains_chunk`]).
+    pub(super) fn knowing(mut self, known: &'a KnownHashes) -> Self {
+        self.known = Some(known);
+        self
     }
 
     pub(super) fn reprocess_of(&self) -> Option<Uuid> {
@@ -273,11 +287,22 @@ impl<'a> PreparedRaw<'a> {
                 chunk_bytes: 0,
             });
         }
-        let hashes: Vec<&ChunkHash> = pieces.iter().map(|p| p.hash()).collect();
-        let stored = raw_chunks::existing(txn, self.org_id, &hashes).await?;
-        let mut missing = Vec::with_capacity(pieces.len() - stored.len());
+        let unknown: Vec<&Piece> = pieces
+            .iter()
+            .filter(|p| !self.known.is_some_and(|k| k.contains_chunk(p.hash())))
+            .collect();
+        // A warm turn's few new chunks are written straight away (`ON CONFLICT DO NOTHING`
+        // keeps one copy), which saves the lookup statement; many unknown chunks, as in a
+        // session's first turn, are looked up so that only the missing ones are compressed.
+        let stored = if unknown.len() > DIRECT_CHUNKS {
+            let hashes: Vec<&ChunkHash> = unknown.iter().map(|p| p.hash()).collect();
+            raw_chunks::existing(txn, self.org_id, &hashes).await?
+        } else {
+            HashSet::new()
+        };
+        let mut missing = Vec::with_capacity(unknown.len() - stored.len());
         let mut chunk_bytes = 0;
-        for piece in pieces.iter().filter(|p| !stored.contains(p.hash())) {
+        for piece in unknown.into_iter().filter(|p| !stored.contains(p.hash())) {
             let bytes = chunked
                 .bytes(piece, &self.raw.request)
                 .ok_or_else(|| StoreError::InvalidTurn("raw request chunk out of range".into()))?;

@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 
+use super::RawTurn;
+use crate::capture::chunks::ChunkHash;
 use crate::merkle::Chain;
 
 /// Hashes known to be stored under the session's org, handed to the store so a warm session
@@ -11,11 +13,22 @@ use crate::merkle::Chain;
 /// memory flat however long a session grows: when adding a committed chain would exceed the
 /// capacity, the set restarts from that chain alone (its first `capacity` hashes), because
 /// the next turn of a session re-sends exactly that history.
+///
+/// Beside the node hashes it keeps the request chunks the session's raw turns stored, so a
+/// warm turn writes its few new chunks without asking first which ones the org has. That
+/// is safe only while a raw turn that references each remembered chunk is kept: the owner
+/// forgets the chunks well within the shortest retention (`reel prune` keeps at least a
+/// day), see [`KnownHashes::forget_chunks`].
 #[derive(Debug, Clone, Default)]
 pub struct KnownHashes {
     hashes: HashSet<String>,
     capacity: usize,
+    chunks: HashSet<ChunkHash>,
 }
+
+/// Request chunks remembered per node hash the set may hold: a quarter, since a chunk's
+/// 4 KiB hold many messages.
+const CHUNKS_PER_HASH: usize = 4;
 
 impl KnownHashes {
     /// An empty set that will hold at most `capacity` hashes.
@@ -23,6 +36,7 @@ impl KnownHashes {
         KnownHashes {
             hashes: HashSet::new(),
             capacity,
+            chunks: HashSet::new(),
         }
     }
 
@@ -37,6 +51,37 @@ impl KnownHashes {
 
     pub fn is_empty(&self) -> bool {
         self.hashes.is_empty()
+    }
+
+    /// True when the request chunk `hash` is known to be stored under the session's org.
+    pub fn contains_chunk(&self, hash: &ChunkHash) -> bool {
+        self.chunks.contains(hash)
+    }
+
+    /// Records that every request chunk of `raw` is now stored. Bounded as the node hashes
+    /// are: past the bound the set restarts from this turn's chunks.
+    pub fn remember_chunks(&mut self, raw: &RawTurn) {
+        let capacity = self.capacity / CHUNKS_PER_HASH;
+        let pieces = raw.request_chunks.pieces();
+        if self.chunks.len() + pieces.len() > capacity {
+            self.chunks.clear();
+        }
+        for piece in pieces
+            .iter()
+            .take(capacity.saturating_sub(self.chunks.len()))
+        {
+            self.chunks.insert(*piece.hash());
+        }
+    }
+
+    /// True when no request chunk is remembered.
+    pub fn is_empty_of_chunks(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Forgets every remembered chunk: their raw turns may be pruned some day.
+    pub fn forget_chunks(&mut self) {
+        self.chunks = HashSet::new();
     }
 
     /// Records that every node of `chain` is now stored.
@@ -110,5 +155,36 @@ mod tests {
         let mut none = KnownHashes::with_capacity(0);
         none.remember(&chain(&["a"]));
         assert_eq!(none.len(), 0);
+    }
+
+    fn raw(request: &[u8]) -> crate::turn::RawTurn {
+        crate::turn::RawTurn::new(crate::turn::Capture {
+            request: bytes::Bytes::copy_from_slice(request),
+            ..crate::turn::Capture::default()
+        })
+        .0
+    }
+
+    #[test]
+    fn remembers_request_chunks_within_a_quarter_of_its_capacity_and_forgets_them() {
+        let request: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let turn = raw(&request);
+        let pieces = turn.request_chunks.pieces();
+        assert!(pieces.len() > 4, "{} chunks", pieces.len());
+        let mut known = KnownHashes::with_capacity(4 * pieces.len());
+        known.remember_chunks(&turn);
+        assert!(pieces.iter().all(|p| known.contains_chunk(p.hash())));
+        known.forget_chunks();
+        assert!(known.is_empty_of_chunks());
+        // Too many for the bound: it keeps at most a quarter of its capacity.
+        let mut small = KnownHashes::with_capacity(8);
+        small.remember_chunks(&turn);
+        assert_eq!(
+            pieces
+                .iter()
+                .filter(|p| small.contains_chunk(p.hash()))
+                .count(),
+            2
+        );
     }
 }

@@ -625,6 +625,50 @@ async fn a_warm_turn_writes_only_the_chunks_it_adds() {
     .await;
 }
 
+/// With the chunks of its first turn remembered (as its actor does), a warm turn writes its
+/// new chunks without looking any up, and still reads back byte for byte.
+#[tokio::test]
+async fn a_warm_turn_with_remembered_chunks_writes_only_its_new_ones() {
+    each_backend(|t| async move {
+        let db = t.connect().await;
+        let env = envelope("claude", "remembered");
+        let mut chain = session_fixture("remembered");
+        let base = claude_request(120_000, 100, 2_000);
+        let first = with_raw(turn(Some(&env), &chain, TOKENS), raw_turn("r-0", &base));
+        try_commit(&db, &first).await.unwrap();
+        let mut known = KnownHashes::with_capacity(4096);
+        known.remember(&first.chain);
+        known.remember_chunks(first.raw.as_deref().unwrap());
+        let before = chunk_rows(&db).await;
+
+        chain = next_turn(&chain, "more", "ok: more");
+        let longer = claude_request(120_000, 101, 2_000);
+        let second = with_raw(turn(Some(&env), &chain, TOKENS), raw_turn("r-1", &longer));
+        let committed = store(&db)
+            .transaction(std::slice::from_ref(&second), &known)
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        let written = committed.raw_written;
+        assert!(written.chunks_written >= 1, "{}: {written:?}", t.backend);
+        assert!(written.chunks_written <= 8, "{}: {written:?}", t.backend);
+        assert_eq!(
+            chunk_rows(&db).await,
+            before + written.chunks_written as i64,
+            "{}",
+            t.backend
+        );
+        let stored = store(&db)
+            .raw_turn(None, inserted(&committed))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.request, longer, "{}", t.backend);
+    })
+    .await;
+}
+
 async fn s_bytes(db: &DatabaseConnection, committed: &Committed) -> u64 {
     store(db)
         .raw_turn(None, inserted(committed))
