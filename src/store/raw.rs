@@ -738,7 +738,9 @@ impl super::Store {
     }
 
     /// Deletes the raw turns received before `older_than` and every chunk no kept raw turn
-    /// reaches; safe while turns are ingested (`raw_prune`).
+    /// reaches; safe while turns are ingested (`raw_prune`) as long as `older_than` is at
+    /// least a day old: session actors write a chunk they remember without looking it up
+    /// for six hours after a raw turn of theirs referenced it (`KnownHashes`).
     pub async fn prune_raw(
         &self,
         older_than: DateTime<Utc>,
