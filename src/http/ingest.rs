@@ -428,9 +428,10 @@ struct TurnResult {
 
 impl TurnResult {
     fn accepted(index: usize, committed: Committed) -> Self {
-        let Committed {
-            session_id, head, ..
-        } = committed;
+        TurnResult::of_session(index, committed.session_id, committed.head)
+    }
+
+    fn of_session(index: usize, session_id: Uuid, head: String) -> Self {
         TurnResult {
             index,
             status: "accepted",
@@ -467,14 +468,9 @@ impl TurnResult {
     /// A retry of a stored request id, answered as the first attempt was.
     fn replayed(index: usize, answer: RawAnswer) -> Self {
         match (answer.outcome, answer.session_id, answer.head_hash) {
-            (RawOutcome::Accepted, Some(session_id), Some(head)) => TurnResult {
-                index,
-                status: "accepted",
-                session_id: Some(session_id),
-                head: Some(head),
-                error: None,
-                raw_turn_id: None,
-            },
+            (RawOutcome::Accepted, Some(session_id), Some(head)) => {
+                TurnResult::of_session(index, session_id, head)
+            }
             _ => TurnResult {
                 raw_turn_id: Some(answer.id),
                 ..TurnResult::rejected(index, answer.error.unwrap_or_default())

@@ -60,15 +60,7 @@ pub(super) async fn existing<C: ConnectionTrait>(
     let mut found = HashSet::with_capacity(hashes.len());
     // One bind is the org.
     for group in hashes.chunks(bind_limit(backend) - 1) {
-        let mut sql = Sql::new(backend);
-        sql.push("SELECT hash FROM raw_chunks WHERE org_id = ")
-            .bind(org)
-            .push(" AND hash IN (");
-        let mut list = List::new(&mut sql);
-        for hash in group {
-            list.item().bind(hash.to_vec());
-        }
-        sql.push(")");
+        let sql = by_hashes(backend, "SELECT hash FROM raw_chunks", org, group);
         for row in txn.query_all_raw(sql.build()).await? {
             found.insert(hash_of(row.try_get_by_index::<Vec<u8>>(0)?)?);
         }
@@ -121,15 +113,12 @@ pub(super) async fn fetch<C: ConnectionTrait>(
     let backend = db.get_database_backend();
     let mut found = HashMap::with_capacity(hashes.len());
     for group in hashes.chunks(bind_limit(backend) - 1) {
-        let mut sql = Sql::new(backend);
-        sql.push("SELECT hash, size, data FROM raw_chunks WHERE org_id = ")
-            .bind(org)
-            .push(" AND hash IN (");
-        let mut list = List::new(&mut sql);
-        for hash in group {
-            list.item().bind(hash.to_vec());
-        }
-        sql.push(")");
+        let sql = by_hashes(
+            backend,
+            "SELECT hash, size, data FROM raw_chunks",
+            org,
+            group,
+        );
         for row in db.query_all_raw(sql.build()).await? {
             let hash = hash_of(row.try_get_by_index::<Vec<u8>>(0)?)?;
             let size = row.try_get_by_index::<i32>(1)?;
@@ -153,18 +142,25 @@ pub(super) async fn delete<C: ConnectionTrait>(
     let backend = txn.get_database_backend();
     let mut deleted = 0;
     for group in hashes.chunks(bind_limit(backend) - 1) {
-        let mut sql = Sql::new(backend);
-        sql.push("DELETE FROM raw_chunks WHERE org_id = ")
-            .bind(org)
-            .push(" AND hash IN (");
-        let mut list = List::new(&mut sql);
-        for hash in group {
-            list.item().bind(hash.to_vec());
-        }
-        sql.push(")");
+        let sql = by_hashes(backend, "DELETE FROM raw_chunks", org, group);
         deleted += txn.execute_raw(sql.build()).await?.rows_affected();
     }
     Ok(deleted)
+}
+
+/// `<statement> WHERE org_id = <org> AND hash IN (<hashes>)`: one org's chunks by hash.
+fn by_hashes<H: AsRef<[u8]>>(backend: DbBackend, statement: &str, org: Uuid, hashes: &[H]) -> Sql {
+    let mut sql = Sql::new(backend);
+    sql.push(statement)
+        .push(" WHERE org_id = ")
+        .bind(org)
+        .push(" AND hash IN (");
+    let mut list = List::new(&mut sql);
+    for hash in hashes {
+        list.item().bind(hash.as_ref().to_vec());
+    }
+    sql.push(")");
+    sql
 }
 
 pub(super) fn hash_of(bytes: Vec<u8>) -> Result<ChunkHash, StoreError> {

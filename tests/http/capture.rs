@@ -11,6 +11,7 @@ use reel::store::{CommitOptions, RawOutcome, Store, StoredRawTurn};
 use crate::harness::{TestApp, TestResponse, metric};
 use crate::rows;
 use crate::support::each_backend;
+use crate::support::reads::count;
 
 /// Every line of `raw-reduce.jsonl`: the name, the payload and the expectation.
 fn raw_reduce_lines() -> Vec<(String, Value, Value)> {
@@ -64,18 +65,6 @@ async fn raw_by_id(app: &TestApp, id: &str) -> StoredRawTurn {
         .await
         .expect("raw turn")
         .expect("the raw turn exists")
-}
-
-async fn count(db: &DatabaseConnection, table: &str) -> i64 {
-    db.query_one_raw(sea_orm::Statement::from_string(
-        db.get_database_backend(),
-        format!("SELECT COUNT(*) FROM {table}"),
-    ))
-    .await
-    .expect("count")
-    .expect("a row")
-    .try_get_by_index(0)
-    .expect("a count")
 }
 
 fn raw_turn_id(res: &TestResponse) -> String {

@@ -6,6 +6,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 
 use crate::fixtures::*;
 use crate::support::each_backend;
+use crate::support::reads::count;
 
 /// Makes every update of `sessions.turn_count` fail, as a constraint violation would.
 async fn break_counter_updates(db: &DatabaseConnection) {
@@ -152,18 +153,6 @@ async fn break_inserts(db: &DatabaseConnection, table: &str) {
             .await
             .expect("install failing trigger");
     }
-}
-
-async fn count(db: &DatabaseConnection, table: &str) -> i64 {
-    db.query_one_raw(sea_orm::Statement::from_string(
-        db.get_database_backend(),
-        format!("SELECT COUNT(*) FROM {table}"),
-    ))
-    .await
-    .expect("count")
-    .expect("a row")
-    .try_get_by_index(0)
-    .expect("a count")
 }
 
 /// A failure after the raw row is inserted (on its chunks, the turn's last statement) or on

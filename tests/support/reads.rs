@@ -1,8 +1,9 @@
-//! Org-scoped reads that only tests need: one node, one session by id or by natural key.
+//! Reads that only tests need: one node, one session by id or by natural key (org-scoped),
+//! and a table's row count.
 
 use entity::{nodes, sessions};
 use reel::turn::SessionKey;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 /// One node of the org.
@@ -41,4 +42,17 @@ pub async fn session_by_key(
         .filter(sessions::Column::HarnessSessionId.eq(stored(&key.harness_session_id)))
         .one(db)
         .await
+}
+
+/// The number of rows of `table`.
+pub async fn count(db: &DatabaseConnection, table: &str) -> i64 {
+    db.query_one_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        format!("SELECT COUNT(*) FROM {table}"),
+    ))
+    .await
+    .expect("count")
+    .expect("a row")
+    .try_get_by_index(0)
+    .expect("a count")
 }
