@@ -294,7 +294,11 @@ impl<'a> PreparedRaw<'a> {
         // A warm turn's few new chunks are written straight away (`ON CONFLICT DO NOTHING`
         // keeps one copy), which saves the lookup statement; many unknown chunks, as in a
         // session's first turn, are looked up so that only the missing ones are compressed.
-        let stored = if unknown.len() > DIRECT_CHUNKS {
+        // Only a warm session's actor has remembered chunks; a cold turn, and a quarantined
+        // one, look up what the org stores, so what they report stored (and what a quarantine
+        // charges) counts only the chunks they add.
+        let warm = self.known.is_some_and(|k| !k.is_empty_of_chunks());
+        let stored = if !warm || unknown.len() > DIRECT_CHUNKS {
             let hashes: Vec<&ChunkHash> = unknown.iter().map(|p| p.hash()).collect();
             raw_chunks::existing(txn, self.org_id, &hashes).await?
         } else {
