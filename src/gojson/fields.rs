@@ -159,10 +159,11 @@ impl Element for String {
 /// A Go slice field (`[]T`, named `target` in type errors) decoded into `slice`: `null`
 /// makes it nil, another JSON kind than an array is a type error, and element `i` is
 /// decoded at `<path>.<i>` into the slice's element `i`, as Go refills a slice.
-pub struct List<'p, 's, T> {
+pub struct List<'p, 's, T, F = fn(&mut T)> {
     path: Path<'p>,
     target: &'static str,
     slice: &'s mut GoSlice<T>,
+    setup: F,
 }
 
 impl<'p, 's, T> List<'p, 's, T> {
@@ -171,11 +172,25 @@ impl<'p, 's, T> List<'p, 's, T> {
             path,
             target,
             slice,
+            setup: |_| {},
         }
     }
 }
 
-impl<'de, T: Element> DeserializeSeed<'de> for List<'_, '_, T> {
+impl<'p, 's, T, F> List<'p, 's, T, F> {
+    /// Runs `setup` on each element before it is decoded into: for elements that need what
+    /// the enclosing value knows (the rules a request is parsed under).
+    pub fn setup<G: FnMut(&mut T)>(self, setup: G) -> List<'p, 's, T, G> {
+        List {
+            path: self.path,
+            target: self.target,
+            slice: self.slice,
+            setup,
+        }
+    }
+}
+
+impl<'de, T: Element, F: FnMut(&mut T)> DeserializeSeed<'de> for List<'_, '_, T, F> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -183,7 +198,7 @@ impl<'de, T: Element> DeserializeSeed<'de> for List<'_, '_, T> {
     }
 }
 
-impl<'de, T: Element> Visitor<'de> for List<'_, '_, T> {
+impl<'de, T: Element, F: FnMut(&mut T)> Visitor<'de> for List<'_, '_, T, F> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -197,7 +212,9 @@ impl<'de, T: Element> Visitor<'de> for List<'_, '_, T> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
         let path = self.path;
+        let mut setup = self.setup;
         self.slice.refill(seq, |i, slot, seq| {
+            setup(slot);
             let at = At {
                 path: path.index(i),
                 slot,

@@ -289,6 +289,49 @@ impl<'de> Visitor<'de> for ObjectVisitor<'_, '_> {
     reject_kinds!(bool, number, string, array);
 }
 
+/// A Go `[]json.RawMessage` field of which only the length is kept: `null` gives `None`, an
+/// array the number of its elements (each skipped unbuilt, whatever it holds), any other
+/// kind is Go's type error.
+pub struct RawList<'p>(pub Path<'p>);
+
+impl<'de> DeserializeSeed<'de> for RawList<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(RawListVisitor {
+            path: self.0,
+            target: "[]json.RawMessage",
+        })
+    }
+}
+
+struct RawListVisitor<'p> {
+    path: Path<'p>,
+    target: &'static str,
+}
+
+impl<'de> Visitor<'de> for RawListVisitor<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut len = 0;
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {
+            len += 1;
+        }
+        Ok(Some(len))
+    }
+
+    reject_kinds!(bool, number, string, object);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,5 +402,20 @@ mod tests {
             object(r#"{"a":1,"b":{"c":2}}"#).unwrap().unwrap()["b"]["c"],
             2
         );
+    }
+
+    #[test]
+    fn a_raw_list_counts_anything_and_refuses_other_kinds() {
+        let path = ROOT.field("tools");
+        assert_eq!(
+            run(RawList(path), r#"[1, "a", {"n": 1e400}, null]"#),
+            Ok(Some(4))
+        );
+        assert_eq!(run(RawList(path), "null"), Ok(None));
+        assert_eq!(
+            run(RawList(path), r#""Bash""#),
+            Err("json: cannot unmarshal string into Go struct field anthropicRequest.tools of type []json.RawMessage".into())
+        );
+        assert!(run(RawList(path), r#"{"a":1}"#).is_err());
     }
 }

@@ -2,31 +2,37 @@
 //!
 //! Typed fields are checked as Go's decoder checks them; `messages[].content` and `system`
 //! are Go `any` values, probed key by key, so a wrong kind inside them is ignored rather
-//! than an error. Thinking text and signatures are not extracted on the request side
-//! (docs/hashing.md#quirks-kept-for-compatibility): a re-sent thinking block
-//! becomes `{type:"thinking"}`.
+//! than an error. Which members of a content block are read depends on its type, as the
+//! rules gate them ([`AnthropicBlocks`]): under `tapes-f237b6e` thinking text is not read
+//! (docs/hashing.md#quirks-kept-for-compatibility), so a re-sent thinking block becomes
+//! `{type:"thinking"}`.
 
 use std::fmt;
 
 use serde::Deserializer;
-use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 use super::parse::Scope;
-use super::{ChatRequest, ContentBlock, Message};
-use crate::gojson::typed::{Bool, Float, Int, set_str};
+use super::rules::AnthropicBlocks;
+use super::{ChatRequest, ContentBlock, Message, RawJson, Rules};
+use crate::gojson::typed::{Bool, Float, Int, RawList, set_str};
 use crate::gojson::{
-    AnySkip, BoolProbe, Document, GoSlice, Key, List, ObjectProbe, Path, StrProbe, TypedStruct,
-    finished, ignore_kinds, typed_fields,
+    AnySkip, AnyValue, BoolProbe, Document, GoSlice, Key, List, ObjectProbe, Path, StrProbe,
+    TypedStruct, finished, ignore_kinds, message_of, typed_fields,
 };
 
 static ROOT: Path<'static> = Path::Root("anthropicRequest");
 
-/// The seed of a whole request, filled in as far as `scope` asks.
-pub(super) fn request_seed(scope: Scope) -> Document<'static, RawRequest> {
+/// The seed of a whole request under `rules`, filled in as far as `scope` asks.
+pub(super) fn request_seed(scope: Scope, rules: &Rules) -> Document<'static, RawRequest> {
     Document(
         ROOT,
         RawRequest {
-            scope,
+            // Node kinds read the system prompt, so only without them may a chain skip it.
+            skip_system: scope == Scope::Chain && !rules.node_metadata,
+            typed_tools: rules.typed_tools,
+            blocks: rules.anthropic,
             ..RawRequest::default()
         },
     )
@@ -35,7 +41,9 @@ pub(super) fn request_seed(scope: Scope) -> Document<'static, RawRequest> {
 /// An `anthropicRequest` as decoded.
 #[derive(Default)]
 pub(super) struct RawRequest {
-    scope: Scope,
+    skip_system: bool,
+    typed_tools: bool,
+    blocks: AnthropicBlocks,
     req: ChatRequest,
     /// `MaxTokens` is a plain int in the reference: always reported, 0 when absent.
     max_tokens: i64,
@@ -46,14 +54,16 @@ pub(super) struct RawRequest {
 typed_fields! {
     RawRequest, "anthropic.anthropicRequest", "an Anthropic request object", |this, p, map| {
         "model" => set_str(map, p.field("model"), &mut this.req.model)?,
-        "messages" => map.next_value_seed(List::new(
-            p.field("messages"),
-            "[]anthropic.anthropicMessage",
-            &mut this.messages,
-        ))?,
+        "messages" => {
+            let blocks = this.blocks;
+            map.next_value_seed(
+                List::new(p.field("messages"), "[]anthropic.anthropicMessage", &mut this.messages)
+                    .setup(|message| message.blocks = blocks),
+            )?
+        },
         // `system` is a Go `any`: a chain needs nothing of it, but Go still builds it, and
         // a number beyond float64 in it fails the request.
-        "system" if this.scope == Scope::Chain => map.next_value_seed(AnySkip)?,
+        "system" if this.skip_system => map.next_value_seed(AnySkip)?,
         "system" => this.req.system = map.next_value_seed(SystemProbe)?,
         "max_tokens" => {
             if let Some(v) = map.next_value_seed(Int(p.field("max_tokens")))? {
@@ -69,6 +79,9 @@ typed_fields! {
             map.next_value_seed(List::new(p.field("stop_sequences"), "[]string", &mut this.stop))?;
         },
         "stream" => this.req.stream = map.next_value_seed(Bool(p.field("stream")))?,
+        "tools" if this.typed_tools => {
+            this.req.tools = map.next_value_seed(RawList(p.field("tools")))?.unwrap_or(0)
+        },
     }
 }
 
@@ -85,14 +98,18 @@ impl TypedStruct for RawRequest {
     }
 }
 
-/// One `anthropicMessage`: `role` string, `content` any.
+/// One `anthropicMessage`: `role` string, `content` any, read with the gates of the rules
+/// the request is parsed under.
 #[derive(Default)]
-struct AnthropicMessage(Message);
+struct AnthropicMessage {
+    message: Message,
+    blocks: AnthropicBlocks,
+}
 
 typed_fields! {
     AnthropicMessage, "anthropic.anthropicMessage", "a message object", |this, p, map| {
-        "role" => set_str(map, p.field("role"), &mut this.0.role)?,
-        "content" => this.0.content = map.next_value_seed(ContentProbe)?,
+        "role" => set_str(map, p.field("role"), &mut this.message.role)?,
+        "content" => this.message.content = map.next_value_seed(ContentProbe(this.blocks))?,
     }
 }
 
@@ -100,23 +117,23 @@ impl TypedStruct for AnthropicMessage {
     type Output = Message;
 
     fn finish(self) -> Message {
-        self.0
+        self.message
     }
 }
 
 /// `content` (any): a string is one text block, an array gives one block per object
 /// element, anything else (and an array without objects) is nil content.
-struct ContentProbe;
+struct ContentProbe(AnthropicBlocks);
 
 impl<'de> DeserializeSeed<'de> for ContentProbe {
     type Value = Option<Vec<ContentBlock>>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(ContentVisitor)
+        d.deserialize_any(ContentVisitor(self.0))
     }
 }
 
-struct ContentVisitor;
+struct ContentVisitor(AnthropicBlocks);
 
 impl<'de> Visitor<'de> for ContentVisitor {
     type Value = Option<Vec<ContentBlock>>;
@@ -135,7 +152,7 @@ impl<'de> Visitor<'de> for ContentVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut blocks = Vec::new();
-        while let Some(block) = seq.next_element_seed(BlockProbe)? {
+        while let Some(block) = seq.next_element_seed(BlockProbe(self.0))? {
             blocks.extend(block);
         }
         // The reference appends to a nil slice: no object element leaves it nil.
@@ -145,19 +162,27 @@ impl<'de> Visitor<'de> for ContentVisitor {
     ignore_kinds!(None; null, bool, number, object);
 }
 
-/// One element of a content array: objects become blocks by independent key probes;
-/// other elements are skipped.
-struct BlockProbe;
+/// One element of a content array: objects become blocks by independent key probes, each
+/// applied as the gates admit the block's type; other elements are skipped.
+struct BlockProbe(AnthropicBlocks);
 
 impl<'de> DeserializeSeed<'de> for BlockProbe {
     type Value = Option<ContentBlock>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(BlockVisitor)
+        d.deserialize_any(BlockVisitor(self.0))
     }
 }
 
-struct BlockVisitor;
+struct BlockVisitor(AnthropicBlocks);
+
+/// A block's `content` as read before its type is known.
+enum BlockContent<'de> {
+    /// Read as a tool result's output: when no gate reads it raw, only tool results read it.
+    Output(Option<String>),
+    /// Kept raw, and read once the block's type says how.
+    Raw(&'de RawValue),
+}
 
 impl<'de> Visitor<'de> for BlockVisitor {
     type Value = Option<ContentBlock>;
@@ -167,6 +192,9 @@ impl<'de> Visitor<'de> for BlockVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let gates = self.0;
+        let raw_results = gates.raw_result.is_open();
+        let thinking_blocks = gates.thinking.is_open();
         // Each probe keeps the last occurrence of its key (a Go map), and a value of the
         // wrong kind clears it, exactly as a failed `v.(string)` would.
         let mut kind = None;
@@ -177,7 +205,9 @@ impl<'de> Visitor<'de> for BlockVisitor {
         let mut input = None;
         let mut tool_use_id = None;
         let mut is_error = None;
-        let mut output = None;
+        let mut content = None;
+        let mut thinking = None;
+        let mut signature = None;
         while let Some(key) = map.next_key::<Key>()? {
             match key.as_str() {
                 "type" => kind = map.next_value_seed(StrProbe)?,
@@ -188,32 +218,70 @@ impl<'de> Visitor<'de> for BlockVisitor {
                 "input" => input = map.next_value_seed(ObjectProbe)?,
                 "tool_use_id" => tool_use_id = map.next_value_seed(StrProbe)?,
                 "is_error" => is_error = map.next_value_seed(BoolProbe)?,
-                "content" => output = map.next_value_seed(ToolOutputProbe)?,
+                "content" if raw_results => content = Some(BlockContent::Raw(map.next_value()?)),
+                "content" => {
+                    content = Some(BlockContent::Output(map.next_value_seed(ToolOutputProbe)?))
+                }
+                "thinking" if thinking_blocks => thinking = map.next_value_seed(StrProbe)?,
+                "signature" if thinking_blocks => signature = map.next_value_seed(StrProbe)?,
                 _ => {
                     map.next_value_seed(AnySkip)?;
                 }
             }
         }
+        let kind = kind.unwrap_or_default();
         let (media_type, data) = source.unwrap_or_default();
         let mut block = ContentBlock {
-            kind: kind.unwrap_or_default(),
             text: text.unwrap_or_default(),
             media_type: media_type.unwrap_or_default(),
             image_base64: data.unwrap_or_default(),
-            tool_use_id: id.unwrap_or_default(),
-            tool_name: name.unwrap_or_default(),
-            tool_input: input,
             ..ContentBlock::default()
         };
-        if block.kind == "tool_result" {
-            block.tool_result_id = tool_use_id.unwrap_or_default();
-            block.is_error = is_error.unwrap_or_default();
-            block.tool_output = output.unwrap_or_default();
+        if gates.tool_use.admits(&kind) {
+            block.tool_use_id = id.unwrap_or_default();
+            block.tool_name = name.unwrap_or_default();
+            block.tool_input = input;
         }
+        if gates.thinking.admits(&kind) {
+            block.thinking = thinking.unwrap_or_default();
+            block.thinking_signature = signature.unwrap_or_default();
+        }
+        let tool_result = kind == "tool_result";
+        if tool_result {
+            block.is_error = is_error.unwrap_or_default();
+        }
+        if tool_result || gates.raw_result.admits(&kind) {
+            block.tool_result_id = tool_use_id.unwrap_or_default();
+        }
+        match content {
+            Some(BlockContent::Output(output)) if tool_result => {
+                block.tool_output = output.unwrap_or_default();
+            }
+            Some(BlockContent::Raw(raw)) if tool_result => {
+                block.tool_output = reread(raw, ToolOutputProbe)?.unwrap_or_default();
+            }
+            // Go decoded the value into an `any` and encodes it again.
+            Some(BlockContent::Raw(raw)) if gates.raw_result.admits(&kind) => {
+                block.content = Some(RawJson::from_value(&reread(raw, AnyValue)?));
+            }
+            // Built by Go all the same, so a number beyond float64 fails the request.
+            Some(BlockContent::Raw(raw)) => reread(raw, AnySkip)?,
+            _ => {}
+        }
+        block.kind = kind;
         Ok(Some(block))
     }
 
     ignore_kinds!(None; null, bool, number, string, array);
+}
+
+/// Decodes a value kept raw with `seed`, as it would have been decoded in place; its
+/// errors read as they would have there.
+fn reread<'de, S: DeserializeSeed<'de>, E: de::Error>(
+    raw: &'de RawValue,
+    seed: S,
+) -> Result<S::Value, E> {
+    crate::gojson::decode_whole(raw.get(), seed).map_err(|e| E::custom(message_of(&e)))
 }
 
 /// `source` (object only): `(media_type, data)` when they are strings.
@@ -405,12 +473,19 @@ mod tests {
     use crate::llm::ParseError;
     use crate::llm::parse::run;
 
+    const OLD: Rules = Rules::TAPES_F237B6E;
+    const NEW: Rules = Rules::TAPES_6EA4DFC;
+
     fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
-        run(raw, request_seed(Scope::Full))
+        run(raw, request_seed(Scope::Full, &OLD))
     }
 
     fn parse_for_chain(raw: &str) -> Result<ChatRequest, ParseError> {
-        run(raw, request_seed(Scope::Chain))
+        run(raw, request_seed(Scope::Chain, &OLD))
+    }
+
+    fn parse_new(v: serde_json::Value) -> Result<ChatRequest, ParseError> {
+        run(&v.to_string(), request_seed(Scope::Chain, &NEW))
     }
 
     fn parse(v: serde_json::Value) -> ChatRequest {
@@ -690,5 +765,111 @@ mod tests {
             Err(ParseError::Syntax(_))
         ));
         assert!(matches!(parse_request("{} x"), Err(ParseError::Syntax(_))));
+    }
+
+    #[test]
+    fn the_later_rules_read_thinking_and_gate_tool_members_by_type() {
+        let req = parse_new(json!({"messages": [{"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "let me think", "signature": "sig123"},
+            {"type": "thinking", "thinking": 5, "signature": ["x"]},
+            {"type": "mcp_tool_use", "id": "m1", "name": "n", "input": {"a": 1}},
+            {"type": "server_tool_use", "id": "s1", "name": "web_search", "input": {"q": "x"}},
+            {"type": "text", "text": "t", "id": "i", "name": "n", "input": {"a": 1},
+             "thinking": "not read"}]}]}))
+        .unwrap();
+        let blocks = only_content(&req);
+        assert_eq!(
+            (&*blocks[0].thinking, &*blocks[0].thinking_signature),
+            ("let me think", "sig123")
+        );
+        assert_eq!(
+            (&*blocks[1].thinking, &*blocks[1].thinking_signature),
+            ("", "")
+        );
+        assert_eq!(
+            blocks[2],
+            ContentBlock {
+                kind: "mcp_tool_use".into(),
+                ..ContentBlock::default()
+            }
+        );
+        assert_eq!(blocks[3].tool_use_id, "s1");
+        assert_eq!(blocks[3].tool_input.as_ref().unwrap()["q"], "x");
+        assert_eq!(blocks[4], ContentBlock::text("t"));
+    }
+
+    #[test]
+    fn the_later_rules_keep_web_search_results_raw_as_go_re_encodes_them() {
+        let req = parse_new(json!({"messages": [{"role": "assistant", "content": [
+            {"type": "web_search_tool_result", "tool_use_id": "s", "content":
+                [{"type": "web_search_result", "n": 1.5, "big": 9007199254740993_u64}]},
+            {"type": "web_search_tool_result", "tool_use_id": "s", "content": null},
+            {"type": "mcp_tool_result", "tool_use_id": "m", "content": [{"a": 1}]},
+            {"type": "tool_result", "tool_use_id": "t", "content": [
+                {"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}]}))
+        .unwrap();
+        let blocks = only_content(&req);
+        assert_eq!(blocks[0].tool_result_id, "s");
+        assert_eq!(
+            blocks[0].content.as_ref().map(RawJson::get),
+            Some(r#"[{"big":9007199254740992,"n":1.5,"type":"web_search_result"}]"#)
+        );
+        assert_eq!(blocks[1].content.as_ref().map(RawJson::get), Some("null"));
+        assert_eq!(
+            blocks[2],
+            ContentBlock {
+                kind: "mcp_tool_result".into(),
+                ..ContentBlock::default()
+            }
+        );
+        assert_eq!(blocks[3].tool_output, "a\nb");
+        assert_eq!(blocks[3].content, None);
+    }
+
+    #[test]
+    fn a_number_beyond_float64_in_content_read_raw_fails_the_request() {
+        for body in [
+            r#"{"messages":[{"role":"user","content":[{"type":"tool_result","content":[1e400]}]}]}"#,
+            r#"{"messages":[{"role":"user","content":[{"type":"x","content":{"a":1e400}}]}]}"#,
+            r#"{"messages":[{"role":"user","content":[{"content":[1e400],"type":"web_search_tool_result"}]}]}"#,
+        ] {
+            assert!(
+                run(body, request_seed(Scope::Chain, &OLD)).is_err(),
+                "{body}"
+            );
+            assert!(
+                run(body, request_seed(Scope::Chain, &NEW)).is_err(),
+                "{body}"
+            );
+        }
+        let fine =
+            r#"{"messages":[{"role":"user","content":[{"type":"x","content":{"a":1e300}}]}]}"#;
+        assert!(run(fine, request_seed(Scope::Chain, &NEW)).is_ok());
+    }
+
+    #[test]
+    fn tools_are_typed_and_counted_under_the_later_rules() {
+        assert_eq!(
+            parse_new(json!({"tools": [{"name": "a"}, 1, null]}))
+                .unwrap()
+                .tools,
+            3
+        );
+        assert_eq!(parse_new(json!({"tools": null})).unwrap().tools, 0);
+        assert_eq!(
+            parse_new(json!({"tools": "Bash"})).unwrap_err().to_string(),
+            "json: cannot unmarshal string into Go struct field anthropicRequest.tools of type []json.RawMessage"
+        );
+        assert!(parse_request(&json!({"tools": "Bash"}).to_string()).is_ok());
+    }
+
+    #[test]
+    fn a_chain_under_the_later_rules_reads_the_system_prompt() {
+        let raw = json!({"system": [{"type": "text", "text": "You are a security monitor"}]});
+        assert_eq!(
+            parse_new(raw.clone()).unwrap().system,
+            "You are a security monitor"
+        );
+        assert_eq!(parse_for_chain(&raw.to_string()).unwrap().system, "");
     }
 }

@@ -12,6 +12,9 @@ pub mod ollama;
 pub mod openai;
 mod parse;
 pub mod provider;
+mod raw;
+pub mod responses;
+pub mod rules;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -19,6 +22,8 @@ use serde_json::{Map, Value};
 use crate::gojson::{in_place_struct, pointer_fields};
 
 pub use error::ParseError;
+pub use raw::RawJson;
+pub use rules::Rules;
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -52,6 +57,13 @@ pub struct ChatRequest {
     pub stop: Vec<String>,
     pub seed: Option<i64>,
     pub stream: Option<bool>,
+    /// How many tool definitions `tools` holds; counted where the rules type `tools`.
+    pub tools: usize,
+    /// An OpenAI Responses request (`input` items), not Chat Completions.
+    pub responses: bool,
+    /// A Responses request that declares tool routing: `tool_choice` is a string other than
+    /// `""` and `"none"`, or a non-empty object.
+    pub tool_choice_enabled: bool,
     /// Provider-specific parameters (`frequency_penalty`, `num_ctx`, `keep_alive`, …).
     pub extra: Map<String, Value>,
 }
@@ -86,6 +98,10 @@ pub struct ContentBlock {
     pub thinking: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub thinking_signature: String,
+    /// A JSON value kept as it was sent (server-tool results, Responses items no field
+    /// holds); only rule sets with raw content set it. `null` is kept, and stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<RawJson>,
 }
 
 impl ContentBlock {
@@ -139,6 +155,7 @@ in_place_struct!(ContentBlock, "a content block object" {
     "is_error" => is_error,
     "thinking" => thinking,
     "thinking_signature" => thinking_signature,
+    "content" => content,
 });
 
 in_place_struct!(Usage, "a usage object" {

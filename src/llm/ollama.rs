@@ -5,23 +5,30 @@
 
 use serde_json::{Map, Value};
 
-use super::{ChatRequest, ContentBlock, Message};
-use crate::gojson::typed::{Bool, Float, Int, ObjectInto, set_str};
+use super::{ChatRequest, ContentBlock, Message, Rules};
+use crate::gojson::typed::{Bool, Float, Int, ObjectInto, RawList, set_str};
 use crate::gojson::{
     Document, Fields, GoSlice, List, Path, TypedStruct, finished, go_number, typed_fields,
 };
 
 static ROOT: Path<'static> = Path::Root("ollamaRequest");
 
-/// The seed of a whole request.
-pub(super) fn request_seed() -> Document<'static, RawRequest> {
-    Document(ROOT, RawRequest::default())
+/// The seed of a whole request under `rules`.
+pub(super) fn request_seed(rules: &Rules) -> Document<'static, RawRequest> {
+    Document(
+        ROOT,
+        RawRequest {
+            typed_tools: rules.typed_tools,
+            ..RawRequest::default()
+        },
+    )
 }
 
 /// An `ollamaRequest` as decoded; `finish` maps the options to neutral fields and keeps
 /// the rest in `extra`.
 #[derive(Default)]
 pub(super) struct RawRequest {
+    typed_tools: bool,
     req: ChatRequest,
     format: String,
     keep_alive: String,
@@ -46,6 +53,9 @@ typed_fields! {
             let mut o = this.options.take().unwrap_or_default();
             let object = map.next_value_seed(Fields(p.field("options"), &mut o))?;
             this.options = object.then_some(o);
+        },
+        "tools" if this.typed_tools => {
+            this.req.tools = map.next_value_seed(RawList(p.field("tools")))?.unwrap_or(0)
         },
     }
 }
@@ -231,7 +241,7 @@ mod tests {
     use crate::llm::parse::run;
 
     fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
-        run(raw, request_seed())
+        run(raw, request_seed(&Rules::TAPES_F237B6E))
     }
 
     fn parse(v: Value) -> ChatRequest {
@@ -399,5 +409,13 @@ mod tests {
                 .contains("tool_calls.0.function.arguments")
         );
         assert!(parse_request("{invalid").is_err());
+    }
+
+    #[test]
+    fn tools_are_typed_and_counted_under_the_later_rules() {
+        let new = |v: Value| run(&v.to_string(), request_seed(&Rules::TAPES_6EA4DFC));
+        assert_eq!(new(json!({"tools": [{}]})).unwrap().tools, 1);
+        assert!(new(json!({"tools": 3})).is_err());
+        assert!(parse_request(r#"{"tools":3}"#).is_ok());
     }
 }

@@ -10,8 +10,8 @@ use serde::Deserializer;
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{ChatRequest, ContentBlock, Message};
-use crate::gojson::typed::{Bool, Float, Int, ObjectInto, Str, set_str};
+use super::{ChatRequest, ContentBlock, Message, Rules};
+use crate::gojson::typed::{Bool, Float, Int, ObjectInto, RawList, Str, set_str};
 use crate::gojson::{
     AnySkip, AnyValue, Document, Fields, GoSlice, Key, List, Path, StrProbe, TypedStruct, finished,
     go_number, ignore_kinds, repair_lone_surrogates_str, typed_fields,
@@ -19,14 +19,21 @@ use crate::gojson::{
 
 static ROOT: Path<'static> = Path::Root("openaiRequest");
 
-/// The seed of a whole request.
-pub(super) fn request_seed() -> Document<'static, RawRequest> {
-    Document(ROOT, RawRequest::default())
+/// The seed of a whole request under `rules`.
+pub(super) fn request_seed(rules: &Rules) -> Document<'static, RawRequest> {
+    Document(
+        ROOT,
+        RawRequest {
+            typed_tools: rules.typed_tools,
+            ..RawRequest::default()
+        },
+    )
 }
 
 /// An `openaiRequest` as decoded; the parameters without a neutral field go to `extra`.
 #[derive(Default)]
 pub(super) struct RawRequest {
+    typed_tools: bool,
     req: ChatRequest,
     frequency_penalty: Option<f64>,
     presence_penalty: Option<f64>,
@@ -59,6 +66,9 @@ typed_fields! {
         },
         "response_format" => {
             map.next_value_seed(ObjectInto(p.field("response_format"), &mut this.response_format))?;
+        },
+        "tools" if this.typed_tools => {
+            this.req.tools = map.next_value_seed(RawList(p.field("tools")))?.unwrap_or(0)
         },
     }
 }
@@ -398,7 +408,7 @@ mod tests {
     use crate::llm::parse::run;
 
     fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
-        run(raw, request_seed())
+        run(raw, request_seed(&Rules::TAPES_F237B6E))
     }
 
     fn parse(v: Value) -> ChatRequest {
@@ -636,5 +646,22 @@ mod tests {
         assert!(err(json!({"seed": 1.5})).contains("number 1.5"));
         assert!(parse_request("{invalid").is_err());
         assert!(parse_request("null").unwrap().messages.is_empty());
+    }
+
+    #[test]
+    fn tools_are_typed_and_counted_under_the_later_rules() {
+        let new = |v: Value| run(&v.to_string(), request_seed(&Rules::TAPES_6EA4DFC));
+        let unbuilt = run(
+            r#"{"tools":[{"type":"function"},1e400]}"#,
+            request_seed(&Rules::TAPES_6EA4DFC),
+        );
+        assert_eq!(unbuilt.unwrap().tools, 2);
+        assert!(
+            new(json!({"tools": {"a": 1}}))
+                .unwrap_err()
+                .to_string()
+                .contains("openaiRequest.tools of type []json.RawMessage")
+        );
+        assert!(parse(json!({"tools": {"a": 1}})).tools == 0);
     }
 }

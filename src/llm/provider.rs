@@ -3,11 +3,12 @@
 //! The parsers know nothing of this module: they build on the shared types of [`super`],
 //! and only this module names them all.
 
-use serde::Deserializer;
-use serde::de::DeserializeSeed;
+use serde::de::{self, DeserializeSeed};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 
 use super::parse::{Scope, run};
-use super::{ChatRequest, ParseError, anthropic, ollama, openai};
+use super::{ChatRequest, ParseError, Rules, anthropic, ollama, openai, responses};
 
 /// The providers the ingest path accepts, by canonical name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,52 +40,83 @@ impl Provider {
         }
     }
 
-    /// Parses the provider's raw request. `None` (no `request` in the payload) fails as
-    /// Go's decoder does on empty input; `null` is an empty request.
-    pub fn parse_request(self, raw: Option<&str>) -> Result<ChatRequest, ParseError> {
-        self.parse(raw, Scope::Full)
+    /// Parses the provider's raw request under `rules`. `None` (no `request` in the payload)
+    /// fails as Go's decoder does on empty input; `null` is an empty request.
+    pub fn parse_request(
+        self,
+        raw: Option<&str>,
+        rules: &Rules,
+    ) -> Result<ChatRequest, ParseError> {
+        self.parse(raw, Scope::Full, rules)
     }
 
-    /// Like [`Provider::parse_request`], but only `model` and `messages` are filled in:
-    /// what a chain needs. Typed fields are still checked, so the outcome (success or the
-    /// error) is the same; untyped parts that never fail, such as Anthropic's system
-    /// prompt, are skipped instead of copied.
-    pub fn parse_request_for_chain(self, raw: Option<&str>) -> Result<ChatRequest, ParseError> {
-        self.parse(raw, Scope::Chain)
+    /// Like [`Provider::parse_request`], but only what a chain needs is filled in (`model`,
+    /// `messages`, and what node kinds are told by). Typed fields are still checked, so the
+    /// outcome (success or the error) is the same; untyped parts that never fail, such as
+    /// Anthropic's system prompt where no kind needs it, are skipped instead of copied.
+    pub fn parse_request_for_chain(
+        self,
+        raw: Option<&str>,
+        rules: &Rules,
+    ) -> Result<ChatRequest, ParseError> {
+        self.parse(raw, Scope::Chain, rules)
     }
 
-    /// A seed that decodes this provider's request for a chain (as
+    /// A seed that decodes this provider's request for a chain under `rules` (as
     /// [`Provider::parse_request_for_chain`]) straight from a larger document, so a payload
     /// decoder can parse the request in the same pass as the body around it. Its errors are
     /// those of the enclosing deserializer; callers that need the reference's error text
     /// parse the verbatim request instead.
-    pub fn chain_seed(self) -> ChainSeed {
-        ChainSeed(self)
+    pub fn chain_seed(self, rules: &Rules) -> ChainSeed {
+        ChainSeed {
+            provider: self,
+            rules: *rules,
+        }
     }
 
-    fn parse(self, raw: Option<&str>, scope: Scope) -> Result<ChatRequest, ParseError> {
+    fn parse(
+        self,
+        raw: Option<&str>,
+        scope: Scope,
+        rules: &Rules,
+    ) -> Result<ChatRequest, ParseError> {
         let raw = raw.ok_or(ParseError::UnexpectedEnd)?;
         match self {
-            Provider::Anthropic => run(raw, anthropic::request_seed(scope)),
+            Provider::Anthropic => run(raw, anthropic::request_seed(scope, rules)),
             // Only Anthropic has parts a chain can skip.
-            Provider::OpenAi => run(raw, openai::request_seed()),
-            Provider::Ollama => run(raw, ollama::request_seed()),
+            Provider::OpenAi if rules.openai_responses && responses::is_responses_request(raw) => {
+                run(raw, responses::request_seed())
+            }
+            Provider::OpenAi => run(raw, openai::request_seed(rules)),
+            Provider::Ollama => run(raw, ollama::request_seed(rules)),
         }
     }
 }
 
 /// See [`Provider::chain_seed`].
 #[derive(Debug, Clone, Copy)]
-pub struct ChainSeed(Provider);
+pub struct ChainSeed {
+    provider: Provider,
+    rules: Rules,
+}
 
 impl<'de> DeserializeSeed<'de> for ChainSeed {
     type Value = ChatRequest;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ChatRequest, D::Error> {
-        match self.0 {
-            Provider::Anthropic => anthropic::request_seed(Scope::Chain).deserialize(d),
-            Provider::OpenAi => openai::request_seed().deserialize(d),
-            Provider::Ollama => ollama::request_seed().deserialize(d),
+        let rules = &self.rules;
+        match self.provider {
+            Provider::Anthropic => anthropic::request_seed(Scope::Chain, rules).deserialize(d),
+            // Which parser reads an OpenAI request is known only once all of it was seen:
+            // it is borrowed whole, then probed and parsed.
+            Provider::OpenAi if rules.openai_responses => {
+                let raw = <&RawValue>::deserialize(d)?;
+                Provider::OpenAi
+                    .parse(Some(raw.get()), Scope::Chain, rules)
+                    .map_err(de::Error::custom)
+            }
+            Provider::OpenAi => openai::request_seed(rules).deserialize(d),
+            Provider::Ollama => ollama::request_seed(rules).deserialize(d),
         }
     }
 }

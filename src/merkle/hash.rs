@@ -4,14 +4,16 @@
 //!
 //! The blocks are marshalled with Go json/v2 rules: a nil content is `[]`, `omitempty`
 //! omits only `""` and empty objects, so `"is_error": false` and `"type": ""` are always
-//! present. Model, provider, agent, stop reason and usage are not hashed.
+//! present. Model, provider, agent, stop reason and usage are not hashed. What the
+//! projection does, and whether raw `content` is hashed, is the rule set's to say.
 
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::Bucket;
-use super::canonical::{write_object, write_str};
+use super::canonical::{write_object, write_str, write_value};
 use super::projection::{Projector, prunes_to_empty};
-use crate::llm::ContentBlock;
+use crate::llm::{ContentBlock, RawJson, Rules};
 
 /// Whether blocks are projected while they are written. The hash always projects;
 /// `AsIs` serves to check the writer against [`super::project_content`].
@@ -21,27 +23,30 @@ pub enum Projection {
     AsIs,
 }
 
-/// Hashes nodes, reusing one buffer for their canonical bytes.
-#[derive(Debug, Default)]
+/// Hashes nodes under one rule set, reusing one buffer for their canonical bytes and the
+/// projectors' buffers for their texts.
+#[derive(Debug)]
 pub struct NodeHasher {
+    rules: Rules,
     buf: Vec<u8>,
-    projector: Projector,
+    text: Projector,
+    output: Projector,
 }
 
 impl NodeHasher {
-    pub fn new() -> Self {
+    pub fn new(rules: &Rules) -> Self {
         NodeHasher {
+            rules: *rules,
             buf: Vec::with_capacity(4096),
-            projector: Projector::default(),
+            text: Projector::new(rules.harness_tags),
+            output: Projector::new(rules.harness_tags),
         }
     }
 
     /// The hash of a node with this bucket under `parent` (`None` for a root).
     pub fn hash(&mut self, parent: Option<&str>, bucket: &Bucket) -> String {
         self.buf.clear();
-        write_node(
-            &mut self.buf,
-            &mut self.projector,
+        self.write_node(
             parent,
             &bucket.kind,
             &bucket.role,
@@ -49,6 +54,68 @@ impl NodeHasher {
             Projection::Apply,
         );
         to_hex(&Sha256::digest(&self.buf))
+    }
+
+    /// Appends the canonical hash input of a node to the buffer. Keys are written in their
+    /// sorted order: `content` < `parent`, and `content` < `role` < `type` inside.
+    fn write_node(
+        &mut self,
+        parent: Option<&str>,
+        kind: &str,
+        role: &str,
+        content: Option<&[ContentBlock]>,
+        projection: Projection,
+    ) {
+        let NodeHasher {
+            rules,
+            buf,
+            text: text_projector,
+            output: output_projector,
+        } = self;
+        buf.extend_from_slice(br#"{"content":{"content":["#);
+        let mut first = true;
+        for block in content.unwrap_or_default() {
+            let apply = projection == Projection::Apply;
+            let text = if apply && !block.text.is_empty() {
+                let projected = text_projector.project(&block.text);
+                // A block whose text projects to nothing is dropped whole.
+                if projected.is_empty() {
+                    continue;
+                }
+                projected
+            } else {
+                block.text.as_str()
+            };
+            let output = if apply && rules.project_tool_output && !block.tool_output.is_empty() {
+                // An output that projects to nothing is omitted; its block stays.
+                output_projector.project(&block.tool_output)
+            } else {
+                block.tool_output.as_str()
+            };
+            let raw = block
+                .content
+                .as_ref()
+                .filter(|_| !apply || rules.raw_content);
+            if !first {
+                buf.push(b',');
+            }
+            first = false;
+            write_block(buf, block, text, output, raw, projection);
+        }
+        buf.extend_from_slice(br#"],"role":"#);
+        write_str(buf, role);
+        buf.extend_from_slice(br#","type":"#);
+        write_str(buf, kind);
+        buf.extend_from_slice(br#"},"parent":"#);
+        write_str(buf, parent.unwrap_or_default());
+        buf.push(b'}');
+    }
+}
+
+/// Hashes under the rules reel hashes by until a caller picks others.
+impl Default for NodeHasher {
+    fn default() -> Self {
+        NodeHasher::new(&Rules::default())
     }
 }
 
@@ -64,13 +131,13 @@ fn to_hex(digest: &[u8]) -> String {
     out
 }
 
-/// The hash of one node (see [`NodeHasher`] to hash many).
-pub fn node_hash(parent: Option<&str>, bucket: &Bucket) -> String {
-    NodeHasher::default().hash(parent, bucket)
+/// The hash of one node under `rules` (see [`NodeHasher`] to hash many).
+pub fn node_hash(parent: Option<&str>, bucket: &Bucket, rules: &Rules) -> String {
+    NodeHasher::new(rules).hash(parent, bucket)
 }
 
-/// The exact bytes that are hashed for a node; shown when debugging a mismatch.
-pub fn hash_input(parent: Option<&str>, bucket: &Bucket) -> Vec<u8> {
+/// The exact bytes that are hashed for a node under `rules`; shown when debugging a mismatch.
+pub fn hash_input(parent: Option<&str>, bucket: &Bucket, rules: &Rules) -> Vec<u8> {
     let mut buf = Vec::new();
     write_hash_input(
         &mut buf,
@@ -79,12 +146,12 @@ pub fn hash_input(parent: Option<&str>, bucket: &Bucket) -> Vec<u8> {
         &bucket.role,
         bucket.content.as_deref(),
         Projection::Apply,
+        rules,
     );
     buf
 }
 
-/// Appends the canonical hash input of a node. Keys are written in their sorted order:
-/// `content` < `parent`, and `content` < `role` < `type` inside.
+/// Appends the canonical hash input of a node under `rules`.
 pub fn write_hash_input(
     buf: &mut Vec<u8>,
     parent: Option<&str>,
@@ -92,52 +159,26 @@ pub fn write_hash_input(
     role: &str,
     content: Option<&[ContentBlock]>,
     projection: Projection,
+    rules: &Rules,
 ) {
-    let mut projector = Projector::default();
-    write_node(buf, &mut projector, parent, kind, role, content, projection);
+    let mut hasher = NodeHasher::new(rules);
+    hasher.write_node(parent, kind, role, content, projection);
+    buf.extend_from_slice(&hasher.buf);
 }
 
-fn write_node(
+/// One block, members in sorted order, `text` and `output` already projected.
+fn write_block(
     buf: &mut Vec<u8>,
-    projector: &mut Projector,
-    parent: Option<&str>,
-    kind: &str,
-    role: &str,
-    content: Option<&[ContentBlock]>,
+    block: &ContentBlock,
+    text: &str,
+    output: &str,
+    raw: Option<&RawJson>,
     projection: Projection,
 ) {
-    buf.extend_from_slice(br#"{"content":{"content":["#);
-    let mut first = true;
-    for block in content.unwrap_or_default() {
-        let text = match projection {
-            Projection::Apply if !block.text.is_empty() => {
-                let projected = projector.project(&block.text);
-                // A block whose text projects to nothing is dropped whole.
-                if projected.is_empty() {
-                    continue;
-                }
-                projected
-            }
-            _ => block.text.as_str(),
-        };
-        if !first {
-            buf.push(b',');
-        }
-        first = false;
-        write_block(buf, block, text, projection);
-    }
-    buf.extend_from_slice(br#"],"role":"#);
-    write_str(buf, role);
-    buf.extend_from_slice(br#","type":"#);
-    write_str(buf, kind);
-    buf.extend_from_slice(br#"},"parent":"#);
-    write_str(buf, parent.unwrap_or_default());
-    buf.push(b'}');
-}
-
-/// One block, members in sorted order, `text` already projected.
-fn write_block(buf: &mut Vec<u8>, block: &ContentBlock, text: &str, projection: Projection) {
     let mut obj = Members { buf, first: true };
+    if let Some(raw) = raw {
+        write_raw(&mut obj, raw);
+    }
     obj.string("image_base64", &block.image_base64);
     obj.string("image_url", &block.image_url);
     obj.key("is_error");
@@ -162,12 +203,33 @@ fn write_block(buf: &mut Vec<u8>, block: &ContentBlock, text: &str, projection: 
         }
     }
     obj.string("tool_name", &block.tool_name);
-    obj.string("tool_output", &block.tool_output);
+    obj.string("tool_output", output);
     obj.string("tool_result_id", &block.tool_result_id);
     obj.string("tool_use_id", &block.tool_use_id);
     obj.key("type");
     write_str(obj.buf, &block.kind);
     obj.buf.push(b'}');
+}
+
+/// The raw `content` member in canonical form, omitted when it is `null`, `""`, `{}` or
+/// `[]` (docs/hashing.md#raw-content). It is not projected.
+fn write_raw(obj: &mut Members<'_>, raw: &RawJson) {
+    match serde_json::from_str::<Value>(raw.get()) {
+        Ok(Value::Null) => {}
+        Ok(Value::String(s)) if s.is_empty() => {}
+        Ok(Value::Array(items)) if items.is_empty() => {}
+        Ok(Value::Object(map)) if map.is_empty() => {}
+        Ok(value) => {
+            obj.key("content");
+            write_value(obj.buf, &value);
+        }
+        // Only a number beyond float64 fails to parse; no canonical form holds it (the
+        // reference fails to hash it), so its text is hashed as it came.
+        Err(_) => {
+            obj.key("content");
+            obj.buf.extend_from_slice(raw.get().as_bytes());
+        }
+    }
 }
 
 /// Writes the members of one object in the order they are given.
@@ -200,6 +262,9 @@ mod tests {
     //! (docs/hashing.md#the-node-hash, docs/hashing.md#projection).
 
     use super::*;
+
+    const OLD: Rules = Rules::TAPES_F237B6E;
+    const NEW: Rules = Rules::TAPES_6EA4DFC;
     use crate::llm::Usage;
     use crate::merkle::ChainNode;
 
@@ -222,9 +287,11 @@ mod tests {
     fn new_node(bucket: Bucket, parent: Option<&ChainNode>, usage: Option<Usage>) -> ChainNode {
         let parent_hash = parent.map(|p| p.hash.clone());
         ChainNode {
-            hash: node_hash(parent_hash.as_deref(), &bucket),
+            hash: node_hash(parent_hash.as_deref(), &bucket, &OLD),
             parent_hash,
             bucket,
+            kind: None,
+            thread_id: String::new(),
             stop_reason: if usage.is_some() {
                 "stop".into()
             } else {
@@ -245,12 +312,12 @@ mod tests {
     #[test]
     fn same_bucket_same_hash_different_content_different_hash() {
         assert_eq!(
-            node_hash(None, &user("same")),
-            node_hash(None, &user("same"))
+            node_hash(None, &user("same"), &OLD),
+            node_hash(None, &user("same"), &OLD)
         );
         assert_ne!(
-            node_hash(None, &user("content A")),
-            node_hash(None, &user("content B"))
+            node_hash(None, &user("content A"), &OLD),
+            node_hash(None, &user("content B"), &OLD)
         );
     }
 
@@ -308,7 +375,7 @@ mod tests {
 
     #[test]
     fn hash_is_64_lowercase_hex() {
-        let hash = node_hash(None, &user("test"));
+        let hash = node_hash(None, &user("test"), &OLD);
         assert_eq!(hash.len(), 64);
         assert!(hash.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')));
     }
@@ -324,16 +391,16 @@ mod tests {
                 .collect(),
         );
         assert_eq!(
-            node_hash(None, &forked),
-            node_hash(None, &user("Fix the bug"))
+            node_hash(None, &forked, &OLD),
+            node_hash(None, &user("Fix the bug"), &OLD)
         );
     }
 
     #[test]
     fn stray_blank_line_inside_prose_does_not_fork() {
         assert_eq!(
-            node_hash(None, &user("first line\nsecond line")),
-            node_hash(None, &user("first line\n\nsecond line"))
+            node_hash(None, &user("first line\nsecond line"), &OLD),
+            node_hash(None, &user("first line\n\nsecond line"), &OLD)
         );
     }
 
@@ -342,11 +409,13 @@ mod tests {
         assert_ne!(
             node_hash(
                 None,
-                &user("<system-reminder>a</system-reminder>Fix the bug")
+                &user("<system-reminder>a</system-reminder>Fix the bug"),
+                &OLD
             ),
             node_hash(
                 None,
-                &user("<system-reminder>a</system-reminder>Fix the other bug")
+                &user("<system-reminder>a</system-reminder>Fix the other bug"),
+                &OLD
             )
         );
     }
@@ -360,7 +429,7 @@ mod tests {
             ("codex", "openai"),
         ]
         .iter()
-        .map(|(model, provider)| node_hash(None, &bucket("user", "Hi", model, provider)))
+        .map(|(model, provider)| node_hash(None, &bucket("user", "Hi", model, provider), &OLD))
         .collect();
         assert!(hashes.windows(2).all(|w| w[0] == w[1]));
     }
@@ -368,8 +437,8 @@ mod tests {
     #[test]
     fn role_is_hashed() {
         assert_ne!(
-            node_hash(None, &bucket("user", "Hi", "m", "p")),
-            node_hash(None, &bucket("assistant", "Hi", "m", "p"))
+            node_hash(None, &bucket("user", "Hi", "m", "p"), &OLD),
+            node_hash(None, &bucket("assistant", "Hi", "m", "p"), &OLD)
         );
     }
 
@@ -384,7 +453,7 @@ mod tests {
                 ..ContentBlock::default()
             },
         ];
-        let projected = crate::merkle::project_content(&content);
+        let projected = crate::merkle::project_content(&content, &OLD);
         let mut direct = Vec::new();
         write_hash_input(
             &mut direct,
@@ -393,6 +462,7 @@ mod tests {
             "user",
             Some(&content),
             Projection::Apply,
+            &OLD,
         );
         let mut via = Vec::new();
         write_hash_input(
@@ -402,6 +472,117 @@ mod tests {
             "user",
             Some(&projected),
             Projection::AsIs,
+            &OLD,
+        );
+        assert_eq!(direct, via);
+    }
+
+    fn with_raw(raw: &str) -> Bucket {
+        let mut b = bucket("assistant", "", "m", "p");
+        b.content = Some(vec![ContentBlock {
+            kind: "x".into(),
+            content: RawJson::from_text(raw),
+            ..ContentBlock::default()
+        }]);
+        b
+    }
+
+    fn input_of(b: &Bucket, rules: &Rules) -> String {
+        String::from_utf8(hash_input(None, b, rules)).unwrap()
+    }
+
+    #[test]
+    fn raw_content_is_hashed_canonically_under_the_later_rules_only() {
+        let a = with_raw(r#"{ "url": "https://e", "n": 1.50, "title": "Ex <&>" }"#);
+        let b = with_raw(r#"{"title":"Ex <&>","n":1.5,"url":"https://e"}"#);
+        assert_eq!(
+            input_of(&a, &NEW),
+            r#"{"content":{"content":[{"content":{"n":1.5,"title":"Ex <&>","url":"https://e"},"is_error":false,"type":"x"}],"role":"assistant","type":"message"},"parent":""}"#
+        );
+        assert_eq!(node_hash(None, &a, &NEW), node_hash(None, &b, &NEW));
+        assert_ne!(
+            node_hash(None, &a, &NEW),
+            node_hash(None, &with_raw(r#"{"n":2}"#), &NEW)
+        );
+        assert_eq!(
+            input_of(&with_raw("1e+21"), &NEW),
+            r#"{"content":{"content":[{"content":1e+21,"is_error":false,"type":"x"}],"role":"assistant","type":"message"},"parent":""}"#
+        );
+        // The earlier rules know no such member.
+        assert_eq!(
+            node_hash(None, &a, &OLD),
+            node_hash(None, &with_raw("1"), &OLD)
+        );
+    }
+
+    #[test]
+    fn empty_raw_values_are_omitted() {
+        let none = node_hash(None, &with_raw("null"), &NEW);
+        for empty in ["\"\"", "[]", "{ }", "[ ]"] {
+            assert_eq!(node_hash(None, &with_raw(empty), &NEW), none, "{empty}");
+        }
+        assert!(input_of(&with_raw("null"), &NEW).contains(r#"[{"is_error":false,"type":"x"}]"#));
+        assert_ne!(node_hash(None, &with_raw("[0]"), &NEW), none);
+    }
+
+    #[test]
+    fn tool_outputs_fold_under_the_later_rules() {
+        let result = |output: &str| {
+            let mut b = bucket("tool", "", "m", "p");
+            b.content = Some(vec![ContentBlock {
+                kind: "tool_result".into(),
+                tool_result_id: "t1".into(),
+                tool_output: output.into(),
+                ..ContentBlock::default()
+            }]);
+            b
+        };
+        let drifted = result("out\r\n\r\n<status>x</status>");
+        assert_eq!(
+            node_hash(None, &drifted, &NEW),
+            node_hash(None, &result("out"), &NEW)
+        );
+        assert_ne!(
+            node_hash(None, &drifted, &OLD),
+            node_hash(None, &result("out"), &OLD)
+        );
+        assert!(
+            input_of(&result("<system-reminder>x</system-reminder>"), &NEW)
+                .contains(r#"[{"is_error":false,"tool_result_id":"t1","type":"tool_result"}]"#)
+        );
+    }
+
+    #[test]
+    fn writing_blocks_projected_under_the_later_rules_as_is_gives_the_same_bytes() {
+        let content = vec![
+            ContentBlock::text("<event>x</event>keep  \r\n"),
+            ContentBlock {
+                kind: "tool_result".into(),
+                tool_output: "a  \n\n<task-id>1</task-id>".into(),
+                content: RawJson::from_text(r#"{"b":[1, {"a":null}]}"#),
+                ..ContentBlock::default()
+            },
+        ];
+        let projected = crate::merkle::project_content(&content, &NEW);
+        let mut direct = Vec::new();
+        write_hash_input(
+            &mut direct,
+            None,
+            "message",
+            "user",
+            Some(&content),
+            Projection::Apply,
+            &NEW,
+        );
+        let mut via = Vec::new();
+        write_hash_input(
+            &mut via,
+            None,
+            "message",
+            "user",
+            Some(&projected),
+            Projection::AsIs,
+            &NEW,
         );
         assert_eq!(direct, via);
     }

@@ -7,6 +7,7 @@ mod chain;
 #[cfg(test)]
 mod decoded;
 mod hash;
+mod kind;
 mod projection;
 #[cfg(test)]
 mod properties;
@@ -15,12 +16,15 @@ mod text;
 mod vectors;
 
 pub use canonical::{utf16_cmp, write_number, write_str, write_value};
-pub use chain::build_chain;
+pub use chain::{build_chain, build_chain_under};
 pub use hash::{NodeHasher, Projection, hash_input, node_hash, write_hash_input};
+pub use kind::{NodeKind, Offshoot, classify, injected_kind};
 pub use projection::{
-    HARNESS_TAGS, Projector, is_zero_value, normalize_whitespace, project_content, project_text,
+    Projector, is_zero_value, normalize_whitespace, project_content, project_text,
     prune_zero_values, prunes_to_empty, strip_harness_tags,
 };
+
+pub use crate::llm::Rules;
 
 use serde::Serialize;
 
@@ -49,10 +53,17 @@ pub struct Bucket {
 pub struct ChainNode {
     /// 64 lowercase hex characters.
     pub hash: String,
-    /// `None` for the root.
+    /// `None` for a root. Usually the node before; an injected node and the node after it
+    /// share the last spine node as their parent.
     pub parent_hash: Option<String>,
     /// The unprojected bucket, as it will be stored.
     pub bucket: Bucket,
+    /// What the node is to the conversation; `None` under rules without node kinds. Not
+    /// hashed.
+    pub kind: Option<NodeKind>,
+    /// The harness sub-thread of the turn (`meta.thread_id`), `""` for the main thread and
+    /// under rules without node metadata. Not hashed.
+    pub thread_id: String,
     /// Set on the head (response) node only; not hashed.
     pub stop_reason: String,
     /// Set on the head (response) node only; not hashed.
@@ -73,14 +84,16 @@ impl Chain {
             .expect("a built chain always has its response node")
     }
 
-    /// The first message node.
+    /// The first node: the first request message (injected or not), or the response when
+    /// the request has none.
     pub fn root(&self) -> &ChainNode {
         self.nodes
             .first()
             .expect("a built chain always has its response node")
     }
 
-    /// The synthetic harness session id: the first 16 hex characters of the root hash.
+    /// The synthetic harness session id: the first 16 hex characters of the first node's
+    /// hash.
     pub fn synthetic_session_id(&self) -> &str {
         &self.root().hash[..16]
     }

@@ -3,44 +3,34 @@
 //! Harness metadata that drifts between turns of one conversation (system reminders, slash
 //! command echoes) is cut out of text, whitespace drift is folded away, zero values are
 //! pruned from tool inputs and thinking signatures are dropped, so that a live capture and
-//! the re-sent history of the same message hash alike. The stored bucket stays unprojected.
+//! the re-sent history of the same message hash alike. Which tags are cut, and whether tool
+//! outputs are projected too, is the rule set's to say. The stored bucket stays unprojected.
 
 use std::borrow::Cow;
 
 use memchr::{memchr_iter, memmem};
 use serde_json::{Map, Value};
 
-use crate::llm::ContentBlock;
+use crate::llm::{ContentBlock, Rules};
 
-/// The tags whose spans are cut from text, in the order they are applied (reference
-/// f237b6e). Later reference versions add more; each addition changes hashes.
-pub const HARNESS_TAGS: [&str; 7] = [
-    "system-reminder",
-    "command-name",
-    "command-message",
-    "command-args",
-    "local-command-stdout",
-    "local-command-stderr",
-    "local-command-caveat",
-];
-
-/// The projected text of a block: harness tags stripped, then whitespace normalised. An
-/// empty result means the block is dropped from the hash. Borrows when nothing changes.
-pub fn project_text(text: &str) -> Cow<'_, str> {
-    match strip_harness_tags(text) {
+/// The projected text of a block under `rules`: harness tags stripped, then whitespace
+/// normalised. An empty result means the block is dropped from the hash. Borrows when
+/// nothing changes.
+pub fn project_text<'a>(text: &'a str, rules: &Rules) -> Cow<'a, str> {
+    match strip_harness_tags(text, rules.harness_tags) {
         Cow::Borrowed(t) => normalize_whitespace(t),
         Cow::Owned(t) => Cow::Owned(normalize_whitespace(&t).into_owned()),
     }
 }
 
-/// Cuts every `<tag>…</tag>` span of [`HARNESS_TAGS`], one tag after the other, each until
-/// none is left. An opening tag without a closing one swallows the rest of the text.
-pub fn strip_harness_tags(text: &str) -> Cow<'_, str> {
-    if !mentions_a_harness_tag(text.as_bytes()) {
+/// Cuts every `<tag>…</tag>` span of `tags`, one tag after the other, each until none is
+/// left. An opening tag without a closing one swallows the rest of the text.
+pub fn strip_harness_tags<'a>(text: &'a str, tags: &[&str]) -> Cow<'a, str> {
+    if !mentions_a_harness_tag(text.as_bytes(), tags) {
         return Cow::Borrowed(text);
     }
     let mut out = text.to_owned();
-    for tag in HARNESS_TAGS {
+    for tag in tags {
         strip_tagged_span(&mut out, tag);
     }
     Cow::Owned(out)
@@ -48,10 +38,10 @@ pub fn strip_harness_tags(text: &str) -> Cow<'_, str> {
 
 /// Whether any opening tag occurs at all. When none does, no stripping can ever start, so
 /// this one pass over the `<` bytes is all most texts cost.
-fn mentions_a_harness_tag(bytes: &[u8]) -> bool {
+fn mentions_a_harness_tag(bytes: &[u8], tags: &[&str]) -> bool {
     memchr_iter(b'<', bytes).any(|at| {
         let rest = &bytes[at + 1..];
-        HARNESS_TAGS.iter().any(|tag| {
+        tags.iter().any(|tag| {
             rest.len() > tag.len() && rest.starts_with(tag.as_bytes()) && rest[tag.len()] == b'>'
         })
     })
@@ -125,20 +115,34 @@ fn fold_lines(text: &str, out: &mut String) {
 
 /// Projects texts into buffers it keeps, so hashing many blocks allocates only while the
 /// buffers grow.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Projector {
+    tags: &'static [&'static str],
     stripped: String,
     folded: String,
 }
 
 impl Projector {
-    /// The same text as [`project_text`].
+    /// A projector that strips `tags`, in their order.
+    pub fn new(tags: &'static [&'static str]) -> Self {
+        Projector {
+            tags,
+            stripped: String::new(),
+            folded: String::new(),
+        }
+    }
+
+    /// The same text as [`project_text`] under rules with these tags.
     pub fn project<'a>(&'a mut self, text: &'a str) -> &'a str {
-        let Projector { stripped, folded } = self;
-        let text = if mentions_a_harness_tag(text.as_bytes()) {
+        let Projector {
+            tags,
+            stripped,
+            folded,
+        } = self;
+        let text = if mentions_a_harness_tag(text.as_bytes(), tags) {
             stripped.clear();
             stripped.push_str(text);
-            for tag in HARNESS_TAGS {
+            for tag in tags.iter() {
                 strip_tagged_span(stripped, tag);
             }
             stripped.as_str()
@@ -197,15 +201,19 @@ pub fn prune_zero_values(map: &Map<String, Value>) -> Map<String, Value> {
     out
 }
 
-/// The projected content, as the reference's `ProjectContent` returns it. The hash does not
-/// build this (it projects while writing canonical bytes); it exists for inspection and to
-/// check that both agree.
-pub fn project_content(blocks: &[ContentBlock]) -> Vec<ContentBlock> {
+/// The projected content under `rules`, as the reference's `ProjectContent` returns it:
+/// per block, the text (a block whose text projects to nothing is dropped), then the tool
+/// input's zero values, then the signature, then, where the rules say so, the tool output
+/// (which may become empty and is then omitted, the block kept). Raw `content` is never
+/// projected, and is dropped where the rules keep none. The hash does not build this (it
+/// projects while writing canonical bytes); it exists for inspection and to check that both
+/// agree.
+pub fn project_content(blocks: &[ContentBlock], rules: &Rules) -> Vec<ContentBlock> {
     let mut out = Vec::with_capacity(blocks.len());
     for block in blocks {
         let mut b = block.clone();
         if !b.text.is_empty() {
-            let projected = project_text(&b.text);
+            let projected = project_text(&b.text, rules);
             if projected.is_empty() {
                 continue;
             }
@@ -217,6 +225,12 @@ pub fn project_content(blocks: &[ContentBlock]) -> Vec<ContentBlock> {
             b.tool_input = Some(prune_zero_values(input));
         }
         b.thinking_signature.clear();
+        if rules.project_tool_output && !b.tool_output.is_empty() {
+            b.tool_output = project_text(&b.tool_output, rules).into_owned();
+        }
+        if !rules.raw_content {
+            b.content = None;
+        }
         out.push(b);
     }
     out
@@ -228,6 +242,9 @@ mod tests {
 
     use super::*;
 
+    const OLD: Rules = Rules::TAPES_F237B6E;
+    const NEW: Rules = Rules::TAPES_6EA4DFC;
+
     fn obj(v: Value) -> Map<String, Value> {
         match v {
             Value::Object(m) => m,
@@ -238,35 +255,39 @@ mod tests {
     #[test]
     fn strips_a_system_reminder_and_keeps_the_prose() {
         let text = "<system-reminder>\nx\n</system-reminder>\n\nHey Claude!";
-        assert_eq!(project_text(text), "Hey Claude!");
+        assert_eq!(project_text(text, &OLD), "Hey Claude!");
     }
 
     #[test]
     fn strips_every_listed_tag() {
-        let text = HARNESS_TAGS
+        let text = OLD
+            .harness_tags
             .iter()
             .map(|t| format!("<{t}>noise</{t}>"))
             .collect::<String>()
             + "keep";
-        assert_eq!(project_text(&text), "keep");
+        assert_eq!(project_text(&text, &OLD), "keep");
     }
 
     #[test]
     fn nested_same_tag_spans_are_non_greedy() {
         let text = "<system-reminder>a<system-reminder>b</system-reminder>c</system-reminder>d";
-        assert_eq!(strip_harness_tags(text), "c</system-reminder>d");
+        assert_eq!(
+            strip_harness_tags(text, OLD.harness_tags),
+            "c</system-reminder>d"
+        );
     }
 
     #[test]
     fn cross_tag_order_matters() {
         let text = "<command-name>a<system-reminder>b</command-name>c</system-reminder>d";
-        assert_eq!(strip_harness_tags(text), "");
+        assert_eq!(strip_harness_tags(text, OLD.harness_tags), "");
     }
 
     #[test]
     fn unterminated_tag_swallows_to_the_end() {
         assert_eq!(
-            project_text("keep this\n<command-name>never closes"),
+            project_text("keep this\n<command-name>never closes", &OLD),
             "keep this"
         );
     }
@@ -274,13 +295,16 @@ mod tests {
     #[test]
     fn tags_match_exactly() {
         let text = "<System-Reminder>a</System-Reminder><system-reminder foo=1>b</system-reminder>";
-        assert!(matches!(strip_harness_tags(text), Cow::Borrowed(_)));
+        assert!(matches!(
+            strip_harness_tags(text, OLD.harness_tags),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
     fn a_splice_can_form_a_new_span_of_the_same_tag() {
         let text = "<system-<system-reminder>x</system-reminder>reminder>y</system-reminder>z";
-        assert_eq!(strip_harness_tags(text), "z");
+        assert_eq!(strip_harness_tags(text, OLD.harness_tags), "z");
     }
 
     #[test]
@@ -305,7 +329,7 @@ mod tests {
 
     #[test]
     fn projector_agrees_with_project_text() {
-        let mut projector = Projector::default();
+        let mut projector = Projector::new(OLD.harness_tags);
         for text in [
             "plain",
             "  padded \r\n\r\n next\t\n",
@@ -314,15 +338,19 @@ mod tests {
             "<command-name>a<system-reminder>b</command-name>c</system-reminder>d",
             "\u{a0}a\rb \u{3000}\n\n\u{2003}c\u{a0}",
         ] {
-            assert_eq!(projector.project(text), project_text(text), "{text:?}");
+            assert_eq!(
+                projector.project(text),
+                project_text(text, &OLD),
+                "{text:?}"
+            );
         }
     }
 
     #[test]
     fn blank_line_runs_hash_alike_by_design() {
         assert_eq!(
-            project_text("para one\n\npara two"),
-            project_text("para one\n\n\n\npara two")
+            project_text("para one\n\npara two", &OLD),
+            project_text("para one\n\n\n\npara two", &OLD)
         );
     }
 
@@ -364,7 +392,7 @@ mod tests {
             },
         ];
         let before = blocks.clone();
-        let projected = project_content(&blocks);
+        let projected = project_content(&blocks, &OLD);
         assert_eq!(blocks, before);
         assert_eq!(projected.len(), 3);
         assert_eq!(projected[0].thinking, "  keep  ");
@@ -398,12 +426,18 @@ mod tests {
             ContentBlock::text("<system-reminder>noise</system-reminder>"),
             ContentBlock::text("prose"),
         ];
-        assert_eq!(project_content(&blocks), vec![ContentBlock::text("prose")]);
+        assert_eq!(
+            project_content(&blocks, &OLD),
+            vec![ContentBlock::text("prose")]
+        );
     }
 
     #[test]
     fn collapses_a_blank_line_between_paragraphs() {
-        assert_eq!(project_text("para one\n\npara two"), "para one\npara two");
+        assert_eq!(
+            project_text("para one\n\npara two", &OLD),
+            "para one\npara two"
+        );
     }
 
     #[test]
@@ -412,13 +446,15 @@ mod tests {
             tool_use(json!({"file_path": "/x", "old_string": "a", "new_string": "b"})),
             image(),
         ];
-        assert_eq!(project_content(&blocks), blocks);
+        assert_eq!(project_content(&blocks, &OLD), blocks);
     }
 
     #[test]
     fn drops_edit_replace_all_false() {
-        let projected =
-            project_content(&[tool_use(json!({"file_path": "/x", "replace_all": false}))]);
+        let projected = project_content(
+            &[tool_use(json!({"file_path": "/x", "replace_all": false}))],
+            &OLD,
+        );
         assert_eq!(
             projected[0].tool_input,
             Some(obj(json!({"file_path": "/x"})))
@@ -427,14 +463,71 @@ mod tests {
 
     #[test]
     fn keeps_tool_input_values_that_are_not_zero() {
-        let projected = project_content(&[tool_use(json!({
-            "count": 3_i64, "items": [1, 2], "nested": {"on": true, "off": false}
-        }))]);
+        let projected = project_content(
+            &[tool_use(json!({
+                "count": 3_i64, "items": [1, 2], "nested": {"on": true, "off": false}
+            }))],
+            &OLD,
+        );
         assert_eq!(
             projected[0].tool_input,
             Some(obj(
                 json!({"count": 3, "items": [1, 2], "nested": {"on": true}})
             ))
         );
+    }
+
+    #[test]
+    fn the_later_tags_are_stripped_only_under_the_later_rules() {
+        for text in [
+            "<status>drift a</status>\nkept [a]",
+            "kept [a]\n<status>swallowed",
+            "<environment_context>\n  <cwd>/w</cwd>\n</environment_context>kept [a]",
+        ] {
+            assert_eq!(project_text(text, &NEW), "kept [a]", "{text:?}");
+            assert!(project_text(text, &OLD).contains('<'), "{text:?}");
+        }
+        // Tag names are literal: neither a longer name nor another case is a tag.
+        let near = "<statuses>x</statuses><Status>y</Status>";
+        assert!(matches!(
+            strip_harness_tags(near, NEW.harness_tags),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn tool_outputs_are_projected_under_the_later_rules_and_kept_when_empty() {
+        let result = |output: &str| ContentBlock {
+            kind: "tool_result".into(),
+            tool_result_id: "t1".into(),
+            tool_output: output.into(),
+            ..ContentBlock::default()
+        };
+        let blocks = vec![
+            result("out [a]\n<status>x</status>"),
+            result("\r\n  line1  \r\n\r\n\r\nline2\t\n\n"),
+            result("<system-reminder>all</system-reminder>"),
+        ];
+        let new: Vec<String> = project_content(&blocks, &NEW)
+            .into_iter()
+            .map(|b| b.tool_output)
+            .collect();
+        assert_eq!(new, ["out [a]", "line1\nline2", ""]);
+        assert_eq!(project_content(&blocks, &OLD), blocks);
+    }
+
+    #[test]
+    fn raw_content_is_kept_unprojected_or_dropped_by_the_rules() {
+        let raw = crate::llm::RawJson::from_text(r#"{"t": "<status>x</status>"}"#);
+        let block = ContentBlock {
+            kind: "web_search_tool_result".into(),
+            content: raw.clone(),
+            ..ContentBlock::default()
+        };
+        assert_eq!(
+            project_content(std::slice::from_ref(&block), &NEW)[0].content,
+            raw
+        );
+        assert_eq!(project_content(&[block], &OLD)[0].content, None);
     }
 }

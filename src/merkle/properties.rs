@@ -1,12 +1,16 @@
-//! Properties of the node hash over generated input: deterministic, blind to JSON key
-//! order and to everything that is not hashed, and sensitive to everything that is.
+//! Properties of the node hash over generated input, under every rule set: deterministic,
+//! blind to JSON key order and to everything that is not hashed, and sensitive to everything
+//! that is.
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use super::{Bucket, Chain, build_chain, node_hash};
-use crate::llm::ContentBlock;
-use crate::wire::decode_turn;
+use super::{Bucket, Chain, build_chain_under, node_hash};
+use crate::llm::{ContentBlock, RawJson, Rules};
+use crate::wire::decode_turn_under;
+
+const OLD: Rules = Rules::TAPES_F237B6E;
+const NEW: Rules = Rules::TAPES_6EA4DFC;
 
 fn short() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9_é😀｡]{0,6}"
@@ -51,6 +55,7 @@ prop_compose! {
         strings in prop::collection::vec(short(), 9),
         tool_input in input(),
         is_error in any::<bool>(),
+        content in prop::option::of(value()),
     ) -> ContentBlock {
         ContentBlock {
             kind,
@@ -66,6 +71,7 @@ prop_compose! {
             is_error,
             thinking: strings[7].clone(),
             thinking_signature: strings[8].clone(),
+            content: content.as_ref().map(RawJson::from_value),
         }
     }
 }
@@ -115,8 +121,9 @@ fn shuffled(v: &Value, order: usize) -> String {
     }
 }
 
-fn chain_of(json: &str) -> Chain {
-    build_chain(decode_turn(json.as_bytes()).unwrap()).unwrap()
+fn chain_of(json: &str, rules: &Rules) -> Chain {
+    let (payload, _) = decode_turn_under(json.as_bytes(), rules).unwrap();
+    build_chain_under(payload, rules).unwrap()
 }
 
 fn hashes(chain: &Chain) -> Vec<String> {
@@ -136,7 +143,8 @@ prop_compose! {
             json!({"role": role, "content": [
                 {"type": "text", "text": text, "cache_control": {"type": "ephemeral"}},
                 {"type": "tool_use", "id": format!("toolu_{name}"), "name": name, "input": input},
-                {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": text}]}
+                {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": text}]},
+                {"type": "web_search_tool_result", "tool_use_id": "s", "content": [input]}
             ]})
         }).collect();
         json!({
@@ -149,26 +157,74 @@ prop_compose! {
     }
 }
 
+prop_compose! {
+    /// An OpenAI Responses turn: message items, function calls and their (string) outputs,
+    /// and items of unknown types, which are kept raw.
+    fn responses_turn()(
+        items in prop::collection::vec(
+            (0usize..4, text(), short(), prop::collection::btree_map(short(), value(), 0..4)),
+            1..5,
+        ),
+        reply in "[a-z]{1,10}",
+    ) -> Value {
+        let items: Vec<Value> = items.into_iter().map(|(which, text, name, object)| match which {
+            0 => json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}),
+            1 => json!({"type": "function_call", "call_id": name, "name": name,
+                        "arguments": Value::Object(object.into_iter().collect()).to_string()}),
+            2 => json!({"type": "function_call_output", "call_id": name, "output": text}),
+            _ => json!({"type": "web_search_call", "id": name, "action": object}),
+        }).collect();
+        json!({
+            "provider": "openai", "agent_name": "agent",
+            "request": {"model": "gpt", "instructions": "sys", "input": items},
+            "response": {"model": "gpt", "done": true, "stop_reason": "end_turn",
+                "message": {"role": "assistant", "content": [{"type": "text", "text": reply}]}}
+        })
+    }
+}
+
+/// A banner the later rules take for injected context.
+const BANNER: &str = "# MCP Server Instructions\nuse the tools";
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
     #[test]
     fn hashing_is_deterministic(b in bucket(), parent in prop::option::of("[0-9a-f]{64}")) {
-        prop_assert_eq!(node_hash(parent.as_deref(), &b), node_hash(parent.as_deref(), &b.clone()));
+        for rules in Rules::ALL {
+            prop_assert_eq!(node_hash(parent.as_deref(), &b, &rules), node_hash(parent.as_deref(), &b.clone(), &rules));
+        }
     }
 
     #[test]
     fn chains_do_not_depend_on_key_order(turn in anthropic_turn(), a in 0usize..64, b in 0usize..64) {
-        let first = chain_of(&shuffled(&turn, a));
-        let second = chain_of(&shuffled(&turn, b));
+        for rules in Rules::ALL {
+            let first = chain_of(&shuffled(&turn, a), &rules);
+            let second = chain_of(&shuffled(&turn, b), &rules);
+            prop_assert_eq!(hashes(&first), hashes(&second));
+        }
+    }
+
+    #[test]
+    fn responses_chains_do_not_depend_on_key_order(turn in responses_turn(), a in 0usize..64, b in 0usize..64) {
+        // Raw items are stored as sent but hashed canonically.
+        let first = chain_of(&shuffled(&turn, a), &NEW);
+        let second = chain_of(&shuffled(&turn, b), &NEW);
         prop_assert_eq!(hashes(&first), hashes(&second));
-        prop_assert_eq!(first, second);
     }
 
     #[test]
     fn unhashed_fields_do_not_matter(b in bucket(), model in short(), provider in short(), agent in short()) {
         let other = Bucket { model, provider, agent_name: agent, ..b.clone() };
-        prop_assert_eq!(node_hash(None, &b), node_hash(None, &other));
+        for rules in Rules::ALL {
+            prop_assert_eq!(node_hash(None, &b, &rules), node_hash(None, &other, &rules));
+        }
+        // The earlier rules know no raw content.
+        let mut without = b.clone();
+        for block in without.content.iter_mut().flatten() {
+            block.content = None;
+        }
+        prop_assert_eq!(node_hash(None, &b, &OLD), node_hash(None, &without, &OLD));
     }
 
     #[test]
@@ -178,14 +234,24 @@ proptest! {
         agent in "[a-z]{0,8}",
         stop in "[a-z_]{0,8}",
         tokens in 0i64..1_000_000,
+        stream in any::<bool>(),
+        max_tokens in 0i64..100,
     ) {
         let mut other = turn.clone();
         other["agent_name"] = json!(agent);
         other["request"]["model"] = json!(model);
+        other["request"]["stream"] = json!(stream);
+        other["request"]["max_tokens"] = json!(max_tokens);
+        other["request"]["system"] = json!("You are a security monitor");
         other["response"]["model"] = json!(model);
         other["response"]["stop_reason"] = json!(stop);
         other["response"]["usage"] = json!({"prompt_tokens": tokens, "total_tokens": tokens});
-        prop_assert_eq!(hashes(&chain_of(&turn.to_string())), hashes(&chain_of(&other.to_string())));
+        for rules in Rules::ALL {
+            prop_assert_eq!(
+                hashes(&chain_of(&turn.to_string(), &rules)),
+                hashes(&chain_of(&other.to_string(), &rules))
+            );
+        }
     }
 
     #[test]
@@ -194,42 +260,82 @@ proptest! {
     ) {
         let msgs: Vec<Value> = messages.iter().map(|(r, t)| json!({"role": r, "content": t})).collect();
         let response = json!({"model": "m", "message": {"role": "assistant", "content": [{"type": "text", "text": "ok"}]}});
-        let chains: Vec<Vec<String>> = ["anthropic", "openai", "ollama"].iter().map(|p| {
-            let turn = json!({"provider": p, "request": {"model": p, "messages": msgs}, "response": response});
-            hashes(&chain_of(&turn.to_string()))
-        }).collect();
-        prop_assert_eq!(&chains[0], &chains[1]);
-        prop_assert_eq!(&chains[1], &chains[2]);
+        for rules in Rules::ALL {
+            let chains: Vec<Vec<String>> = ["anthropic", "openai", "ollama"].iter().map(|p| {
+                let turn = json!({"provider": p, "request": {"model": p, "messages": msgs}, "response": response});
+                hashes(&chain_of(&turn.to_string(), &rules))
+            }).collect();
+            prop_assert_eq!(&chains[0], &chains[1]);
+            prop_assert_eq!(&chains[1], &chains[2]);
+        }
+        // The same conversation as Responses items, which may leave out `type`.
+        if !msgs.is_empty() {
+            let turn = json!({"provider": "openai", "request": {"model": "m", "input": msgs}, "response": response});
+            let chat = json!({"provider": "openai", "request": {"model": "m", "messages": msgs}, "response": response});
+            prop_assert_eq!(hashes(&chain_of(&turn.to_string(), &NEW)), hashes(&chain_of(&chat.to_string(), &NEW)));
+        }
+    }
+
+    #[test]
+    fn injected_context_leaves_the_spine_as_it_was(
+        messages in prop::collection::vec((prop_oneof![Just("user"), Just("assistant")], "[a-z][a-z ]{0,12}"), 1..5),
+        at in 0usize..5,
+    ) {
+        let msgs: Vec<Value> = messages.iter().map(|(r, t)| json!({"role": r, "content": t})).collect();
+        let mut with = msgs.clone();
+        let at = at.min(with.len());
+        with.insert(at, json!({"role": "user", "content": BANNER}));
+        let response = json!({"model": "m", "message": {"role": "assistant", "content": [{"type": "text", "text": "ok"}]}});
+        let turn = |msgs: &[Value]| json!({"provider": "anthropic", "request": {"messages": msgs}, "response": response}).to_string();
+        let mut spine = chain_of(&turn(&with), &NEW);
+        let banner = spine.nodes.remove(at);
+        prop_assert_eq!(banner.kind.map(|k| k.to_string()), Some("injected:mcp-instructions".to_owned()));
+        prop_assert_eq!(hashes(&spine), hashes(&chain_of(&turn(&msgs), &NEW)));
+        // The earlier rules chain it like any message.
+        prop_assert_ne!(hashes(&chain_of(&turn(&with), &OLD))[at + 1..].to_vec(), hashes(&chain_of(&turn(&msgs), &OLD))[at..].to_vec());
     }
 
     #[test]
     fn every_hashed_field_changes_the_hash(
         b in bucket().prop_filter("needs a block", |b| b.content.as_ref().is_some_and(|c| !c.is_empty())),
-        which in 0usize..15,
+        which in 0usize..16,
         parent in prop::option::of("[0-9a-f]{64}"),
     ) {
-        let before = node_hash(parent.as_deref(), &b);
-        let mut changed = b.clone();
-        let mut parent_after = parent.clone();
-        let blocks = changed.content.as_mut().unwrap();
-        let block = &mut blocks[0];
-        match which {
-            0 => changed.role.push('z'),
-            1 => changed.kind.push('z'),
-            2 => parent_after = Some(match parent { Some(_) => "0".repeat(64), None => "1".repeat(64) }),
-            3 => block.kind.push('z'),
-            4 => block.text.push('z'),
-            5 => block.image_url.push('z'),
-            6 => block.image_base64.push('z'),
-            7 => block.media_type.push('z'),
-            8 => block.tool_use_id.push('z'),
-            9 => block.tool_name.push('z'),
-            10 => { block.tool_input.get_or_insert_with(Map::new).insert("zz new key".into(), json!(1)); }
-            11 => block.tool_result_id.push('z'),
-            12 => block.tool_output.push('z'),
-            13 => block.is_error = !block.is_error,
-            _ => block.thinking.push('z'),
+        for rules in Rules::ALL {
+            let before = node_hash(parent.as_deref(), &b, &rules);
+            let mut changed = b.clone();
+            let mut parent_after = parent.clone();
+            let blocks = changed.content.as_mut().unwrap();
+            let block = &mut blocks[0];
+            let mut hashed = true;
+            match which {
+                0 => changed.role.push('z'),
+                1 => changed.kind.push('z'),
+                2 => parent_after = Some(match parent { Some(_) => "0".repeat(64), None => "1".repeat(64) }),
+                3 => block.kind.push('z'),
+                4 => block.text.push('z'),
+                5 => block.image_url.push('z'),
+                6 => block.image_base64.push('z'),
+                7 => block.media_type.push('z'),
+                8 => block.tool_use_id.push('z'),
+                9 => block.tool_name.push('z'),
+                10 => { block.tool_input.get_or_insert_with(Map::new).insert("zz new key".into(), json!(1)); }
+                11 => block.tool_result_id.push('z'),
+                12 => block.tool_output.push('z'),
+                13 => block.is_error = !block.is_error,
+                14 => block.thinking.push('z'),
+                _ => {
+                    let old = block.content.as_ref().map(|raw| raw.get().to_owned());
+                    block.content = Some(RawJson::from_value(&json!({"zz changed": old})));
+                    hashed = rules.raw_content;
+                }
+            }
+            let after = node_hash(parent_after.as_deref(), &changed, &rules);
+            if hashed {
+                prop_assert_ne!(before, after, "{}", rules.name);
+            } else {
+                prop_assert_eq!(before, after, "{}", rules.name);
+            }
         }
-        prop_assert_ne!(before, node_hash(parent_after.as_deref(), &changed));
     }
 }

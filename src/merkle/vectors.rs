@@ -4,8 +4,11 @@
 use serde_json::{Map, Value, json};
 
 use super::{Bucket, Chain, build_chain, hash_input, node_hash};
-use crate::llm::ContentBlock;
+use crate::llm::{ContentBlock, Rules};
 use crate::wire::decode_turn;
+
+/// The vectors are the reference's at f237b6e.
+const OLD: Rules = Rules::TAPES_F237B6E;
 
 /// `B(role, blocks)`: model and provider are arbitrary because they are not hashed.
 fn b(role: &str, blocks: Vec<ContentBlock>) -> Bucket {
@@ -41,11 +44,11 @@ fn tool_use(id: &str, name: &str, input: Option<Value>) -> ContentBlock {
 }
 
 fn root(bucket: &Bucket) -> String {
-    node_hash(None, bucket)
+    node_hash(None, bucket, &OLD)
 }
 
 fn canon(parent: Option<&str>, bucket: &Bucket) -> String {
-    String::from_utf8(hash_input(parent, bucket)).unwrap()
+    String::from_utf8(hash_input(parent, bucket, &OLD)).unwrap()
 }
 
 const V1: &str = "7d3a447a18e3f3a102967dde0d802d512f69383907c3d32a48d10058a1f55950";
@@ -65,7 +68,7 @@ fn v2_child_of_v1() {
     let bucket = b("user", vec![text("child content")]);
     assert!(canon(Some(V1), &bucket).ends_with(&format!(r#""parent":"{V1}"}}"#)));
     assert_eq!(
-        node_hash(Some(V1), &bucket),
+        node_hash(Some(V1), &bucket, &OLD),
         "4e06907d81abb317d2eaaeb8942fd00356f5f9eaa4cbeb79250a9acc6352b9d5"
     );
 }
@@ -391,7 +394,7 @@ fn chain_hashes(messages: &[(&str, &str)]) -> Vec<String> {
     messages
         .iter()
         .map(|(role, t)| {
-            let hash = node_hash(parent.as_deref(), &fixture(role, t));
+            let hash = node_hash(parent.as_deref(), &fixture(role, t), &OLD);
             parent = Some(hash.clone());
             hash
         })

@@ -709,6 +709,8 @@ mod tests {
             hash: hash.into(),
             parent_hash: parent.map(Into::into),
             bucket: Bucket::default(),
+            kind: None,
+            thread_id: String::new(),
             stop_reason: String::new(),
             usage: None,
         }

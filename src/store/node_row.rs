@@ -117,6 +117,8 @@ mod tests {
                 provider: "anthropic".into(),
                 agent_name: String::new(),
             },
+            kind: None,
+            thread_id: String::new(),
             stop_reason: String::new(),
             usage: None,
         }

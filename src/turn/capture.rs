@@ -8,12 +8,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::prepare::{Prepared, Rejection, prepare};
+use super::prepare::{Prepared, Rejection, prepare_under};
 use super::raw::{Capture, Dropped, RawTurn};
 use crate::capture::encoding::{self, Allowance, EncodingError};
 use crate::capture::reduce::{ReduceError, reduce};
 use crate::capture::stamps::{CreatedAtSource, DurationSource, Stamps};
 use crate::cost::PriceBook;
+use crate::merkle::Rules;
 use crate::wire::{Meta, TurnPayload, decode_response};
 
 /// What the server-side reduction of a raw-only turn did (docs/capture.md §7), for metrics and logs.
@@ -192,17 +193,38 @@ pub struct Intake {
     pub dropped: Option<Dropped>,
 }
 
-/// Runs a decoded payload (its envelope already valid) through the capture steps and
-/// [`prepare`]: reduces a raw-only turn, keeps the raw turn when `keep_raw`, builds the
-/// chain. `received` is the request's bytes as received, when known (see [`raw_turn`]). The
-/// only error is the memory budget refusing the decode.
+/// [`intake_under`] the rules reel hashes by until a caller picks others.
 pub fn intake(
+    payload: TurnPayload,
+    received: Option<Bytes>,
+    keep_raw: bool,
+    prices: &PriceBook,
+    allowance: &mut dyn Allowance,
+    now: DateTime<Utc>,
+) -> Result<Intake, OverBudget> {
+    intake_under(
+        payload,
+        received,
+        keep_raw,
+        prices,
+        allowance,
+        now,
+        &Rules::default(),
+    )
+}
+
+/// Runs a decoded payload (its envelope already valid) through the capture steps and
+/// [`prepare_under`]: reduces a raw-only turn, keeps the raw turn when `keep_raw`, builds
+/// the chain under `rules`. `received` is the request's bytes as received, when known (see
+/// [`raw_turn`]). The only error is the memory budget refusing the decode.
+pub fn intake_under(
     mut payload: TurnPayload,
     received: Option<Bytes>,
     keep_raw: bool,
     prices: &PriceBook,
     allowance: &mut dyn Allowance,
     now: DateTime<Utc>,
+    rules: &Rules,
 ) -> Result<Intake, OverBudget> {
     let reduction = reduce_raw_only(&mut payload, allowance, now)?;
     let (reduced, text) = reduction.map_or((None, None), |(report, text)| (Some(report), text));
@@ -219,7 +241,7 @@ pub fn intake(
     } else {
         (None, None)
     };
-    let (prepared, rejected_raw) = match prepare(payload, prices) {
+    let (prepared, rejected_raw) = match prepare_under(payload, prices, rules) {
         Ok(mut prepared) => {
             prepared.turn.raw = raw.map(Arc::new);
             (Ok(prepared), None)

@@ -119,6 +119,8 @@ mod tests {
                     hash: (*h).to_owned(),
                     parent_hash: None,
                     bucket: Bucket::default(),
+                    kind: None,
+                    thread_id: String::new(),
                     stop_reason: String::new(),
                     usage: None,
                 })

@@ -103,6 +103,8 @@ mod tests {
                     model: model.into(),
                     ..Bucket::default()
                 },
+                kind: None,
+                thread_id: String::new(),
                 stop_reason: String::new(),
                 usage: Some(usage),
             }],

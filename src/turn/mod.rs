@@ -16,11 +16,13 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-pub use capture::{Intake, OverBudget, ReduceFailure, Reduced, intake, raw_turn, reduce_raw_only};
+pub use capture::{
+    Intake, OverBudget, ReduceFailure, Reduced, intake, intake_under, raw_turn, reduce_raw_only,
+};
 pub use key::SessionKey;
 pub use known::KnownHashes;
 pub use limits::{LimitError, MAX_AGENT_NAME_BYTES, MAX_MODEL_BYTES, MAX_ROLE_BYTES, MAX_TOKENS};
-pub use prepare::{Prepared, Rejection, prepare, prepare_body};
+pub use prepare::{Prepared, Rejection, prepare, prepare_body, prepare_body_under, prepare_under};
 pub use raw::{
     Capture, Dropped, KeptResponse, MAX_RAW_RESPONSE_BYTES, RawStored, RawTurn, RawWrite,
     keep_raw_response,

@@ -7,8 +7,8 @@
 use super::limits::{self, LimitError};
 use super::{SessionKey, Turn};
 use crate::cost::{PriceBook, Priced};
-use crate::merkle::build_chain;
-use crate::wire::{DecodeError, EnvelopeError, TurnError, TurnPayload, decode_turn};
+use crate::merkle::{Rules, build_chain_under};
+use crate::wire::{DecodeError, EnvelopeError, TurnError, TurnPayload, decode_turn_under};
 
 /// A turn that passed every check, with what its metrics need.
 #[derive(Debug)]
@@ -59,18 +59,38 @@ impl Rejection {
     }
 }
 
-/// Decodes a single-turn body and prepares it.
+/// [`prepare_body_under`] the rules reel hashes by until a caller picks others.
 pub fn prepare_body(body: &[u8], prices: &PriceBook) -> Result<Prepared, Rejection> {
-    prepare(decode_turn(body)?, prices)
+    prepare_body_under(body, prices, &Rules::default())
 }
 
-/// Validates the envelope, builds the chain, resolves the session and prices the response.
-pub fn prepare(mut payload: TurnPayload, prices: &PriceBook) -> Result<Prepared, Rejection> {
+/// Decodes a single-turn body and prepares it under `rules`.
+pub fn prepare_body_under(
+    body: &[u8],
+    prices: &PriceBook,
+    rules: &Rules,
+) -> Result<Prepared, Rejection> {
+    let (payload, _) = decode_turn_under(body, rules)?;
+    prepare_under(payload, prices, rules)
+}
+
+/// [`prepare_under`] the rules reel hashes by until a caller picks others.
+pub fn prepare(payload: TurnPayload, prices: &PriceBook) -> Result<Prepared, Rejection> {
+    prepare_under(payload, prices, &Rules::default())
+}
+
+/// Validates the envelope, builds the chain under `rules`, resolves the session and prices
+/// the response.
+pub fn prepare_under(
+    mut payload: TurnPayload,
+    prices: &PriceBook,
+    rules: &Rules,
+) -> Result<Prepared, Rejection> {
     if let Some(envelope) = &payload.session {
         envelope.validate()?;
     }
     let envelope = payload.session.take();
-    let chain = build_chain(payload)?;
+    let chain = build_chain_under(payload, rules)?;
     limits::check(&chain)?;
     let key = SessionKey::resolve(envelope.as_ref(), &chain);
     // The head carries the response's model and usage, and the provider's canonical name

@@ -10,6 +10,7 @@ use serde_json::error::Category;
 use super::payload::{BatchPayload, TurnPayload, TurnSeed, TurnSlots};
 use super::response::{ChatResponse, ResponseSlots};
 use crate::gojson::{InPlace, decode_whole, repair_body};
+use crate::llm::Rules;
 
 /// A body that could not be decoded: 400 `invalid envelope: <text>`.
 #[derive(Debug, thiserror::Error)]
@@ -30,25 +31,34 @@ impl DecodeError {
     }
 }
 
-/// Decodes a single-turn body.
-///
-/// When `provider` names a supported provider before `request` comes (the order capture
-/// proxies write), the request is parsed for the chain in the same pass as the body: on
-/// large turns that halves the bytes scanned. Whenever that pass fails, or a later
-/// duplicate `provider` key changes the provider, the body is decoded again the plain way
-/// (request kept verbatim), so errors, their texts and their order are exactly those of
-/// decoding first and parsing the request afterwards.
+/// [`decode_turn_under`] the rules reel parses by until a caller picks others, without the
+/// repairs.
 pub fn decode_turn(body: &[u8]) -> Result<TurnPayload, DecodeError> {
     decode_turn_with_repairs(body).map(|(turn, _)| turn)
 }
 
-/// [`decode_turn`], also telling what had to be repaired in the body.
+/// [`decode_turn_under`] the rules reel parses by until a caller picks others.
 pub fn decode_turn_with_repairs(body: &[u8]) -> Result<(TurnPayload, Repairs), DecodeError> {
+    decode_turn_under(body, &Rules::default())
+}
+
+/// Decodes a single-turn body, also telling what had to be repaired in it.
+///
+/// When `provider` names a supported provider before `request` comes (the order capture
+/// proxies write), the request is parsed for the chain under `rules` in the same pass as
+/// the body: on large turns that halves the bytes scanned. Whenever that pass fails, or a
+/// later duplicate `provider` key changes the provider, the body is decoded again the plain
+/// way (request kept verbatim), so errors, their texts and their order are exactly those of
+/// decoding first and parsing the request afterwards.
+pub fn decode_turn_under(
+    body: &[u8],
+    rules: &Rules,
+) -> Result<(TurnPayload, Repairs), DecodeError> {
     let (text, invalid_utf8) = repair_body(body);
     let retry = Cell::new(false);
     let mut turn = TurnSlots::default();
     let inline = TurnSeed {
-        inline: Some(&retry),
+        inline: Some((&retry, rules)),
         turn: &mut turn,
         base: None,
     };
@@ -164,7 +174,7 @@ mod tests {
         let body = r#"{"provider":"openai","request":{"model":"a"},
             "request":{"model":"m","messages":[{"role":"user","content":"hi"}]}}"#;
         match turn(body).unwrap().request {
-            Request::Parsed(Provider::OpenAi, request) => {
+            Request::Parsed(Provider::OpenAi, _, request) => {
                 assert_eq!(request.model, "m", "the last duplicate wins");
                 assert_eq!(request.messages.len(), 1);
             }
@@ -180,7 +190,8 @@ mod tests {
         let p = turn(r#"{"provider":"anthropic","request":{"max_tokens":1.5}}"#).unwrap();
         assert!(matches!(p.request, Request::Raw(_)));
         assert!(matches!(
-            p.request.into_chain_request(Provider::Anthropic),
+            p.request
+                .into_chain_request(Provider::Anthropic, &Rules::default()),
             Err(ParseError::Type(_))
         ));
     }

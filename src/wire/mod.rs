@@ -10,7 +10,7 @@ mod response;
 
 pub use decode::{
     DecodeError, Repairs, decode_batch, decode_batch_with_repairs, decode_response, decode_turn,
-    decode_turn_verbatim, decode_turn_with_repairs,
+    decode_turn_under, decode_turn_verbatim, decode_turn_with_repairs,
 };
 pub use envelope::{EnvelopeError, SessionEnvelope, UNKNOWN_HARNESS, parse_org_id};
 pub use meta::Meta;

@@ -20,7 +20,7 @@ use crate::gojson::{
     DecodeInPlace, GoSlice, InPlace, Key, decode_whole, in_place_struct, match_field,
 };
 use crate::llm::provider::Provider;
-use crate::llm::{ChatRequest, ParseError};
+use crate::llm::{ChatRequest, ParseError, Rules};
 
 /// One captured turn: the provider's request, the reduced response and what the capture
 /// client sent beside them (docs/capture.md §1).
@@ -62,9 +62,10 @@ pub enum Request {
     /// The request kept verbatim, to be parsed by `llm`; a JSON `null` is kept as the text
     /// `null` (an empty request).
     Raw(Box<RawValue>),
-    /// The request already parsed for a chain by this provider's parser, in the same pass
-    /// as the body around it ([`decode_turn`]); its bytes were never copied.
-    Parsed(Provider, ChatRequest),
+    /// The request already parsed for a chain by this provider's parser under the rules of
+    /// this name, in the same pass as the body around it ([`super::decode_turn_under`]); its
+    /// bytes were never copied.
+    Parsed(Provider, &'static str, Box<ChatRequest>),
 }
 
 impl Request {
@@ -76,17 +77,26 @@ impl Request {
         }
     }
 
-    /// The request parsed for a chain by `provider`, in the reference's terms: an absent
-    /// request is empty input, a request parsed in the body's pass is used as it is.
-    pub fn into_chain_request(self, provider: Provider) -> Result<ChatRequest, ParseError> {
+    /// The request parsed for a chain by `provider` under `rules`, in the reference's
+    /// terms: an absent request is empty input, a request parsed in the body's pass is used
+    /// as it is.
+    pub fn into_chain_request(
+        self,
+        provider: Provider,
+        rules: &Rules,
+    ) -> Result<ChatRequest, ParseError> {
         match self {
-            Request::Absent => provider.parse_request_for_chain(None),
-            Request::Raw(raw) => provider.parse_request_for_chain(Some(raw.get())),
-            Request::Parsed(parsed_by, request) if parsed_by == provider => Ok(request),
-            // `decode_turn` never leaves a request parsed by another provider than the
-            // payload's; should one be built by hand, it cannot be re-read.
+            Request::Absent => provider.parse_request_for_chain(None, rules),
+            Request::Raw(raw) => provider.parse_request_for_chain(Some(raw.get()), rules),
+            Request::Parsed(parsed_by, parsed_under, request)
+                if parsed_by == provider && parsed_under == rules.name =>
+            {
+                Ok(*request)
+            }
+            // The decode parses for the payload's provider under the rules it was given;
+            // a request parsed otherwise cannot be re-read.
             Request::Parsed(..) => Err(ParseError::Syntax(
-                "request was parsed for another provider".to_owned(),
+                "request was parsed for another provider or other rules".to_owned(),
             )),
         }
     }
@@ -184,10 +194,10 @@ impl<'de> Deserialize<'de> for TurnPayload {
 }
 
 /// Decodes a turn payload into `turn`. With `inline`, a request whose provider is already
-/// known is parsed in the same pass, and the flag is raised when the decode must be redone
-/// the plain way (see [`super::decode_turn`]).
+/// known is parsed in the same pass under the rules given with it, and the flag is raised
+/// when the decode must be redone the plain way (see [`super::decode_turn_under`]).
 pub(super) struct TurnSeed<'a, 't> {
-    pub(super) inline: Option<&'a Cell<bool>>,
+    pub(super) inline: Option<(&'a Cell<bool>, &'a Rules)>,
     pub(super) turn: &'t mut TurnSlots,
     /// The address of the text being decoded, to locate the request in it
     /// ([`TurnPayload::request_span`]); only for a decode from borrowed text.
@@ -222,13 +232,13 @@ impl<'de> Visitor<'de> for TurnSeed<'_, '_> {
                 "request" => {
                     let inline = self.inline.zip(Provider::from_name(&out.provider));
                     out.request = match inline {
-                        Some((retry, provider)) => {
+                        Some(((retry, rules), provider)) => {
                             // Any failure inside the request is reported by the plain
                             // decode instead, with the reference's text.
                             retry.set(true);
-                            let request = map.next_value_seed(provider.chain_seed())?;
+                            let request = map.next_value_seed(provider.chain_seed(rules))?;
                             retry.set(false);
-                            Request::Parsed(provider, request)
+                            Request::Parsed(provider, rules.name, Box::new(request))
                         }
                         // `json.RawMessage`: a repeated key replaces it.
                         None => match self.base {
@@ -264,7 +274,7 @@ impl<'de> Visitor<'de> for TurnSeed<'_, '_> {
                 },
             });
         }
-        if let (Request::Parsed(parsed_by, _), Some(retry)) = (&out.request, self.inline) {
+        if let (Request::Parsed(parsed_by, ..), Some((retry, _))) = (&out.request, self.inline) {
             // A duplicate `provider` after `request` wins in Go: the request must be read
             // again by the final provider's parser, or not at all.
             if parsed_by.name() != out.provider {

@@ -42,6 +42,8 @@ pub fn message_node(parent: Option<&str>, role: &str, text: &str) -> ChainNode {
             provider: "anthropic".into(),
             agent_name: "tester".into(),
         },
+        kind: None,
+        thread_id: String::new(),
         stop_reason: String::new(),
         usage: None,
     }

@@ -1,0 +1,418 @@
+//! Node kinds (docs/hashing.md#node-kinds): what a call is to the conversation (its spine,
+//! a side call the harness made on its own, or no known tell) and which request messages are
+//! injected context. Kinds are metadata: never hashed.
+
+use std::fmt;
+
+use crate::llm::rules::Injection;
+use crate::llm::{ChatRequest, Message};
+
+/// The kind of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeKind {
+    /// The conversation spine.
+    Main,
+    /// A call that matches no known tell.
+    Unknown,
+    /// A call the harness makes on its own.
+    Offshoot(Offshoot),
+    /// A context block inside a call, named by the rule set's prefix table.
+    Injected(&'static str),
+}
+
+/// The side calls a harness makes, by their tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Offshoot {
+    /// The security monitor's fast, block-biased stage.
+    PermissionCheckStage1,
+    /// The security monitor's reasoned stage.
+    PermissionCheckStage2,
+    /// A connectivity probe: one token, no tools.
+    Probe,
+    /// A typeahead suggestion.
+    Suggestion,
+    TitleGen,
+    PlanNameGen,
+    WebSummary,
+    Compaction,
+}
+
+impl Offshoot {
+    pub fn name(self) -> &'static str {
+        match self {
+            Offshoot::PermissionCheckStage1 => "permission-check:stage1",
+            Offshoot::PermissionCheckStage2 => "permission-check:stage2",
+            Offshoot::Probe => "probe",
+            Offshoot::Suggestion => "suggestion",
+            Offshoot::TitleGen => "title-gen",
+            Offshoot::PlanNameGen => "plan-name-gen",
+            Offshoot::WebSummary => "web-summary",
+            Offshoot::Compaction => "compaction",
+        }
+    }
+}
+
+impl NodeKind {
+    pub fn is_injected(self) -> bool {
+        matches!(self, NodeKind::Injected(_))
+    }
+}
+
+/// The stored form: `main`, `unknown`, `offshoot:<name>`, `injected:<name>`.
+impl fmt::Display for NodeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeKind::Main => f.write_str("main"),
+            NodeKind::Unknown => f.write_str("unknown"),
+            NodeKind::Offshoot(o) => write!(f, "offshoot:{}", o.name()),
+            NodeKind::Injected(name) => write!(f, "injected:{name}"),
+        }
+    }
+}
+
+/// The section that opens a compaction summary, and the sections of which a real summary
+/// has at least one more (prose quoting the opening alone is no summary).
+const SUMMARY_OPENING: &str = "Primary Request and Intent";
+const SUMMARY_SECTIONS: [&str; 8] = [
+    "Key Technical Concepts",
+    "Files and Code Sections",
+    "Pending Tasks",
+    "Current Work",
+    "Errors and fixes",
+    "Problem Solving",
+    "All user messages",
+    "Optional Next Step",
+];
+
+/// The instructions a compaction call ends with, lower-cased.
+const COMPACTION_ASKS: [&str; 3] = [
+    "summary of the conversation so far",
+    "context checkpoint compaction",
+    "create a handoff summary for another llm",
+];
+
+/// The kind of a call from its parsed request and its response: the first tell that
+/// matches wins. Request parameters (system prompt, `max_tokens`, tool count, streaming)
+/// decide first; message texts are the fallback.
+pub fn classify(request: &ChatRequest, response: &Message) -> NodeKind {
+    let system = go_lower(&request.system);
+    let tools = request.tools;
+    let streaming = request.stream == Some(true);
+    let first = request.messages.first().map(text_of).unwrap_or_default();
+    let last = request.messages.last().map(text_of).unwrap_or_default();
+    let offshoot = |o| NodeKind::Offshoot(o);
+
+    if system.contains("you are a security monitor") {
+        let fast = request.max_tokens.is_some_and(|m| m <= 64)
+            || go_lower(&last).contains("err on the side of blocking");
+        return offshoot(if fast {
+            Offshoot::PermissionCheckStage1
+        } else {
+            Offshoot::PermissionCheckStage2
+        });
+    }
+    if request.max_tokens == Some(1) && tools == 0 {
+        return offshoot(Offshoot::Probe);
+    }
+    if last.trim().starts_with("[SUGGESTION MODE") {
+        return offshoot(Offshoot::Suggestion);
+    }
+    if tools == 0 {
+        if system.contains(r#"{"title""#) {
+            return offshoot(Offshoot::TitleGen);
+        }
+        if system.contains("<conversation>") || first.trim().starts_with("<conversation>") {
+            return offshoot(Offshoot::PlanNameGen);
+        }
+    }
+    let answer = text_of(response);
+    let opening = answer.trim();
+    if opening.starts_with(r#"{"title""#) {
+        return offshoot(Offshoot::TitleGen);
+    }
+    if opening.starts_with(r#"{"name""#) {
+        return offshoot(Offshoot::PlanNameGen);
+    }
+    let first = first.trim();
+    if first.starts_with("Web page content:") || first.starts_with("Perform a web search") {
+        return offshoot(Offshoot::WebSummary);
+    }
+    let asks = go_lower(&last);
+    if COMPACTION_ASKS.iter().any(|ask| asks.contains(ask)) || is_compaction_summary(&answer) {
+        return offshoot(Offshoot::Compaction);
+    }
+    if streaming && tools > 0 {
+        return NodeKind::Main;
+    }
+    // A Responses spine may send no tool definitions (the backend adds them) but still
+    // declares tool routing; the harness's own tool-less calls declare none.
+    if streaming && request.responses && request.tool_choice_enabled {
+        return NodeKind::Main;
+    }
+    NodeKind::Unknown
+}
+
+fn is_compaction_summary(answer: &str) -> bool {
+    answer.contains(SUMMARY_OPENING) && SUMMARY_SECTIONS.iter().any(|s| answer.contains(s))
+}
+
+/// The name of the injected kind of a request message, if `injection` makes it one: its
+/// role is listed, every block's type is listed (and it has blocks), and its raw text, the
+/// blocks' texts concatenated and trimmed, starts with a listed prefix.
+pub fn injected_kind(message: &Message, injection: &Injection) -> Option<&'static str> {
+    if !injection.roles.contains(&message.role.as_str()) {
+        return None;
+    }
+    let blocks = message.content.as_deref().unwrap_or_default();
+    if blocks.is_empty()
+        || !blocks
+            .iter()
+            .all(|b| injection.block_types.contains(&b.kind.as_str()))
+    {
+        return None;
+    }
+    let joined;
+    let text = match blocks {
+        [only] => only.text.as_str(),
+        _ => {
+            joined = blocks.iter().map(|b| b.text.as_str()).collect::<String>();
+            joined.as_str()
+        }
+    };
+    let text = text.trim();
+    injection
+        .prefixes
+        .iter()
+        .find(|(prefix, _)| text.starts_with(prefix))
+        .map(|&(_, name)| name)
+}
+
+/// The non-empty raw texts of a message's blocks, each followed by `"\n"`.
+fn text_of(message: &Message) -> String {
+    let mut out = String::new();
+    for block in message.content.as_deref().unwrap_or_default() {
+        if !block.text.is_empty() {
+            out.push_str(&block.text);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Lower case as Go's `strings.ToLower` gives it: character by character, without the
+/// context rules of `str::to_lowercase` (a final sigma stays σ) and with U+0130 as `i`,
+/// where Rust writes `i` and a combining dot.
+fn go_lower(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            'A'..='Z' => out.push(c.to_ascii_lowercase()),
+            c if c.is_ascii() => out.push(c),
+            '\u{130}' => out.push('i'),
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::{ContentBlock, Rules};
+
+    fn message(role: &str, texts: &[&str]) -> Message {
+        Message {
+            role: role.into(),
+            content: Some(texts.iter().map(|t| ContentBlock::text(*t)).collect()),
+        }
+    }
+
+    fn request(system: &str, messages: Vec<Message>) -> ChatRequest {
+        ChatRequest {
+            system: system.into(),
+            messages,
+            ..ChatRequest::default()
+        }
+    }
+
+    fn answer(text: &str) -> Message {
+        message("assistant", &[text])
+    }
+
+    #[test]
+    fn kinds_are_stored_by_their_names() {
+        assert_eq!(NodeKind::Main.to_string(), "main");
+        assert_eq!(NodeKind::Unknown.to_string(), "unknown");
+        assert_eq!(
+            NodeKind::Offshoot(Offshoot::PermissionCheckStage1).to_string(),
+            "offshoot:permission-check:stage1"
+        );
+        assert_eq!(
+            NodeKind::Injected("mode-banner").to_string(),
+            "injected:mode-banner"
+        );
+    }
+
+    #[test]
+    fn the_security_monitor_stage_follows_max_tokens_or_its_last_instruction() {
+        let mut req = request(
+            "You are a Security Monitor for agents.",
+            vec![message("user", &["check this"])],
+        );
+        req.max_tokens = Some(64);
+        let kind = |req: &ChatRequest| classify(req, &answer("ok"));
+        assert_eq!(
+            kind(&req),
+            NodeKind::Offshoot(Offshoot::PermissionCheckStage1)
+        );
+        req.max_tokens = Some(4096);
+        assert_eq!(
+            kind(&req),
+            NodeKind::Offshoot(Offshoot::PermissionCheckStage2)
+        );
+        req.messages = vec![message("user", &["ERR ON THE SIDE OF BLOCKING. <block>"])];
+        assert_eq!(
+            kind(&req),
+            NodeKind::Offshoot(Offshoot::PermissionCheckStage1)
+        );
+    }
+
+    #[test]
+    fn parameters_decide_before_texts() {
+        let mut probe = request("", vec![message("user", &["quota"])]);
+        probe.max_tokens = Some(1);
+        assert_eq!(
+            classify(&probe, &answer("x")),
+            NodeKind::Offshoot(Offshoot::Probe)
+        );
+        probe.tools = 3;
+        assert_eq!(classify(&probe, &answer("x")), NodeKind::Unknown);
+        probe.stream = Some(true);
+        assert_eq!(classify(&probe, &answer("x")), NodeKind::Main);
+    }
+
+    #[test]
+    fn texts_tell_the_side_calls() {
+        let cases = [
+            (
+                request("", vec![message("user", &["  [SUGGESTION MODE: x]"])]),
+                "x",
+                Offshoot::Suggestion,
+            ),
+            (
+                request(r#"Reply as {"title": …}"#, vec![]),
+                "x",
+                Offshoot::TitleGen,
+            ),
+            (
+                request("", vec![message("user", &["<conversation>…"])]),
+                "x",
+                Offshoot::PlanNameGen,
+            ),
+            (request("", vec![]), r#" {"title":"t"}"#, Offshoot::TitleGen),
+            (
+                request("", vec![]),
+                r#"{"name":"n"}"#,
+                Offshoot::PlanNameGen,
+            ),
+            (
+                request("", vec![message("user", &["Web page content: …"])]),
+                "x",
+                Offshoot::WebSummary,
+            ),
+            (
+                request(
+                    "",
+                    vec![message(
+                        "user",
+                        &["Write a Summary of the conversation so far"],
+                    )],
+                ),
+                "x",
+                Offshoot::Compaction,
+            ),
+            (
+                request("", vec![]),
+                "Primary Request and Intent\nPending Tasks",
+                Offshoot::Compaction,
+            ),
+        ];
+        for (req, reply, want) in cases {
+            assert_eq!(
+                classify(&req, &answer(reply)),
+                NodeKind::Offshoot(want),
+                "{want:?}"
+            );
+        }
+        // The opening section alone is prose, not a summary.
+        let quoted = classify(&request("", vec![]), &answer("Primary Request and Intent"));
+        assert_eq!(quoted, NodeKind::Unknown);
+    }
+
+    #[test]
+    fn a_streaming_responses_call_with_tool_routing_is_the_spine() {
+        let mut req = request("sys", vec![message("user", &["go"])]);
+        req.stream = Some(true);
+        req.responses = true;
+        assert_eq!(classify(&req, &answer("ok")), NodeKind::Unknown);
+        req.tool_choice_enabled = true;
+        assert_eq!(classify(&req, &answer("ok")), NodeKind::Main);
+        req.responses = false;
+        assert_eq!(classify(&req, &answer("ok")), NodeKind::Unknown);
+    }
+
+    #[test]
+    fn injected_messages_are_whole_text_messages_of_listed_roles_and_prefixes() {
+        let injection = Rules::TAPES_6EA4DFC.injected;
+        let kind = |m: &Message| injected_kind(m, &injection);
+        assert_eq!(
+            kind(&message("user", &["# MCP Server Instructions\nx"])),
+            Some("mcp-instructions")
+        );
+        assert_eq!(
+            kind(&message("system", &["  # MCP Server", " Instructions\nx"])),
+            Some("mcp-instructions")
+        );
+        assert_eq!(
+            kind(&message("user", &["\n\t  ## Exit Plan Mode\nproceed"])),
+            Some("mode-banner")
+        );
+        assert_eq!(
+            kind(&message("user", &["## Plan Moderation"])),
+            Some("mode-banner")
+        );
+        for ordinary in [
+            message("developer", &["# MCP Server Instructions"]),
+            message("assistant", &["# MCP Server Instructions"]),
+            message("user", &["# mcp server instructions"]),
+            message("user", &["#  MCP Server Instructions"]),
+            message(
+                "user",
+                &["<system-reminder>r</system-reminder># MCP Server Instructions"],
+            ),
+            message("user", &[]),
+        ] {
+            assert_eq!(kind(&ordinary), None, "{ordinary:?}");
+        }
+        let mut mixed = message("user", &["# MCP Server Instructions"]);
+        if let Some(blocks) = mixed.content.as_mut() {
+            blocks.push(ContentBlock {
+                kind: "tool_result".into(),
+                ..ContentBlock::default()
+            });
+        }
+        assert_eq!(kind(&mixed), None);
+        assert_eq!(
+            injected_kind(
+                &message("user", &["# MCP Server Instructions"]),
+                &Injection::NONE
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn lower_case_is_go_s() {
+        assert_eq!(go_lower("ΟΔΟΣ İSTANBUL \u{212A}"), "οδοσ istanbul k");
+    }
+}
