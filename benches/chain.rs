@@ -3,7 +3,9 @@
 //! Claude-Code-sized Anthropic turns (~130 KB: long system prompt, tool schemas, 30
 //! messages with tool calls and results).
 //!
-//! `cargo bench --bench chain` reports both turns/s and MB/s per input.
+//! Every input runs under each rule set (`chain/<input>/<rules>`), so the cost of the later
+//! rules shows beside the earlier. `cargo bench --bench chain` reports both turns/s and MB/s
+//! per input.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -11,8 +13,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
-use reel::merkle::build_chain;
-use reel::wire::decode_turn;
+use reel::merkle::{Rules, build_chain_under};
+use reel::wire::decode_turn_under;
 
 /// The allocator the `reel` binary runs with (src/main.rs), so the figures are the server's.
 #[global_allocator]
@@ -238,11 +240,12 @@ fn small_turns(count: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn chain_turns(turns: &[Vec<u8>]) -> usize {
+fn chain_turns(turns: &[Vec<u8>], rules: &Rules) -> usize {
     let mut nodes = 0;
     for body in turns {
-        let payload = decode_turn(black_box(body)).expect("generated payloads decode");
-        let chain = build_chain(payload).expect("generated payloads chain");
+        let (payload, _) =
+            decode_turn_under(black_box(body), rules).expect("generated payloads decode");
+        let chain = build_chain_under(payload, rules).expect("generated payloads chain");
         nodes += black_box(chain).nodes.len();
     }
     nodes
@@ -256,7 +259,7 @@ fn on_cpu_ns() -> Option<u64> {
 
 /// Throughput per second of CPU time, beside criterion's wall-clock figures: on a shared
 /// machine the wall clock also counts the time other processes held the core.
-fn report_on_cpu(name: &str, turns: &[Vec<u8>]) {
+fn report_on_cpu(name: &str, turns: &[Vec<u8>], rules: &Rules) {
     let bytes: usize = turns.iter().map(Vec::len).sum();
     let Some(cpu_start) = on_cpu_ns() else {
         return;
@@ -264,7 +267,7 @@ fn report_on_cpu(name: &str, turns: &[Vec<u8>]) {
     let wall = Instant::now();
     let mut rounds = 0u64;
     while wall.elapsed() < Duration::from_secs(3) {
-        black_box(chain_turns(turns));
+        black_box(chain_turns(turns, rules));
         rounds += 1;
     }
     let Some(cpu_end) = on_cpu_ns() else {
@@ -275,7 +278,8 @@ fn report_on_cpu(name: &str, turns: &[Vec<u8>]) {
     let total = (rounds * bytes as u64) as f64;
     let count = (rounds * turns.len() as u64) as f64;
     eprintln!(
-        "chain/{name} per CPU second: {:.0} MB/s, {:.0} turns/s (wall clock: {:.0} MB/s, on CPU {:.0}% of it)",
+        "chain/{name}/{} per CPU second: {:.0} MB/s, {:.0} turns/s (wall clock: {:.0} MB/s, on CPU {:.0}% of it)",
+        rules.name,
         total / cpu / 1e6,
         count / cpu,
         total / wall / 1e6,
@@ -292,7 +296,10 @@ fn bench(c: &mut Criterion) {
         elements: small.len() as u64,
         bytes: small_bytes as u64,
     });
-    group.bench_function("small_turns", |b| b.iter(|| chain_turns(&small)));
+    for rules in &Rules::ALL {
+        let name = format!("small_turns/{}", rules.name);
+        group.bench_function(name, |b| b.iter(|| chain_turns(&small, rules)));
+    }
 
     let large: Vec<Vec<u8>> = (0..4).map(|i| claude_code_turn(0xc0de + i)).collect();
     let large_bytes: usize = large.iter().map(Vec::len).sum();
@@ -307,7 +314,10 @@ fn bench(c: &mut Criterion) {
         elements: large.len() as u64,
         bytes: large_bytes as u64,
     });
-    group.bench_function("claude_code_turns", |b| b.iter(|| chain_turns(&large)));
+    for rules in &Rules::ALL {
+        let name = format!("claude_code_turns/{}", rules.name);
+        group.bench_function(name, |b| b.iter(|| chain_turns(&large, rules)));
+    }
 
     // `reel chain` over a file of small payloads: line reading, chains, JSON output.
     let lines: Vec<u8> = small
@@ -319,17 +329,22 @@ fn bench(c: &mut Criterion) {
         elements: small.len() as u64,
         bytes: lines.len() as u64,
     });
-    group.bench_function("reel_chain_lines", |b| {
-        b.iter(|| {
-            let mut out = Vec::with_capacity(256 * 1024);
-            reel::chain_cli::run(black_box(&lines[..]), &mut out).expect("writes to a Vec");
-            out.len()
-        })
-    });
+    for rules in &Rules::ALL {
+        group.bench_function(format!("reel_chain_lines/{}", rules.name), |b| {
+            b.iter(|| {
+                let mut out = Vec::with_capacity(256 * 1024);
+                reel::chain_cli::run(black_box(&lines[..]), &mut out, rules)
+                    .expect("writes to a Vec");
+                out.len()
+            })
+        });
+    }
 
     group.finish();
-    report_on_cpu("small_turns", &small);
-    report_on_cpu("claude_code_turns", &large);
+    for rules in &Rules::ALL {
+        report_on_cpu("small_turns", &small, rules);
+        report_on_cpu("claude_code_turns", &large, rules);
+    }
 }
 
 criterion_group!(benches, bench);

@@ -14,12 +14,12 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::web;
 use sea_orm::DatabaseConnection;
 
-use crate::config::{AuthMode, Config, ConfigError};
+use crate::config::{AuthMode, Config, ConfigError, DEFAULT_CHAIN_RULES};
 use crate::cost::{PriceBook, PriceTableError};
 use crate::http::{self, AdminAuth, AppState, Auth, BodyLimits, ServerSettings};
 use crate::memory::{Purge, Releaser};
 use crate::sessions::{Registry, SessionSettings};
-use crate::store::{self, CommitOptions, Store, StoreError, StoreOptions};
+use crate::store::{self, CommitOptions, RulesError, Store, StoreError, StoreOptions};
 use crate::telemetry::{Metrics, MetricsError};
 
 /// Why the server could not start.
@@ -29,6 +29,8 @@ pub enum StartupError {
     Database(StoreError),
     #[error("cannot migrate the database: {0}")]
     Migrate(StoreError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -82,6 +84,10 @@ impl Application {
         if config.database.migrate_on_start {
             store::migrate(&db).await.map_err(StartupError::Migrate)?;
         }
+        // Every turn is hashed by the database's rule set; a server configured for another
+        // refuses to start rather than mixing two kinds of chains.
+        let rules = store::settle_rules(&db, config.chain.rules()?, DEFAULT_CHAIN_RULES).await?;
+        tracing::info!(rules = rules.name, "chain rules");
 
         let store = Store::new(
             db.clone(),
@@ -118,6 +124,7 @@ impl Application {
             nodes_default_limit: config.server.nodes_default_limit,
             nodes_max_limit: config.server.nodes_max_limit,
             capture: config.capture.clone(),
+            rules,
         });
 
         let listener =

@@ -4,7 +4,8 @@
 //! conformance file) and writes one JSON line per input:
 //! `{"status":202,"nodes":[{"hash","parent_hash","role"}…]}` or
 //! `{"status":400|422,"error":"…"}`, with the error texts the HTTP API would answer.
-//! Blank lines are skipped. Nothing touches a database.
+//! Blank lines are skipped. Nothing touches a database. Chains are built under the rule set
+//! the caller names (`reel chain --rules`, a new database's by default).
 
 use std::io::{self, BufRead, BufWriter, Write};
 
@@ -13,17 +14,17 @@ use serde_json::value::RawValue;
 
 use crate::cost::PriceBook;
 use crate::gojson::repair_body;
-use crate::merkle::Chain;
-use crate::turn::{Rejection, prepare_body};
+use crate::merkle::{Chain, Rules};
+use crate::turn::{Rejection, prepare_body_under};
 
-/// Decodes one payload body and builds its chain, or says why the ingest endpoint would
-/// refuse it (its status and `error` text).
-pub fn chain_of(body: &[u8], prices: &PriceBook) -> Result<Chain, Rejection> {
-    prepare_body(body, prices).map(|prepared| prepared.turn.chain)
+/// Decodes one payload body and builds its chain under `rules`, or says why the ingest
+/// endpoint would refuse it (its status and `error` text).
+pub fn chain_of(body: &[u8], prices: &PriceBook, rules: &Rules) -> Result<Chain, Rejection> {
+    prepare_body_under(body, prices, rules).map(|prepared| prepared.turn.chain)
 }
 
-/// Processes every line of `input`, writing one result line each to `output`.
-pub fn run(mut input: impl BufRead, output: impl Write) -> io::Result<()> {
+/// Processes every line of `input` under `rules`, writing one result line each to `output`.
+pub fn run(mut input: impl BufRead, output: impl Write, rules: &Rules) -> io::Result<()> {
     // Cost does not show in the output, so no price table is read.
     let prices = PriceBook::only(Default::default());
     let mut out = BufWriter::with_capacity(64 * 1024, output);
@@ -36,7 +37,11 @@ pub fn run(mut input: impl BufRead, output: impl Write) -> io::Result<()> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let result = chain_of(payload_of(&line).as_deref().unwrap_or(&line), &prices);
+        let result = chain_of(
+            payload_of(&line).as_deref().unwrap_or(&line),
+            &prices,
+            rules,
+        );
         serde_json::to_writer(&mut out, &Outcome::from(&result))?;
         out.write_all(b"\n")?;
     }
@@ -107,8 +112,12 @@ mod tests {
     use super::*;
 
     fn run_lines(input: &str) -> Vec<Value> {
+        run_lines_under(input, &Rules::TAPES_F237B6E)
+    }
+
+    fn run_lines_under(input: &str, rules: &Rules) -> Vec<Value> {
         let mut out = Vec::new();
-        run(input.as_bytes(), &mut out).unwrap();
+        run(input.as_bytes(), &mut out, rules).unwrap();
         String::from_utf8(out)
             .unwrap()
             .lines()
@@ -161,6 +170,20 @@ mod tests {
             out[4],
             json!({"status": 400, "error": "invalid envelope: org_id is not a valid UUID: invalid UUID length: 4"})
         );
+    }
+
+    /// An OpenAI Responses request gives no request nodes under f237b6e and one per item
+    /// under 6ea4dfc.
+    #[test]
+    fn the_rules_decide_the_chain() {
+        let responses = r#"{"provider":"openai","request":{"model":"m","input":"hi"},"response":{"model":"m","message":{"role":"assistant","content":[{"type":"text","text":"4"}]}}}"#;
+        let old = run_lines_under(responses, &Rules::TAPES_F237B6E);
+        let new = run_lines_under(responses, &Rules::TAPES_6EA4DFC);
+        assert_eq!(old[0]["nodes"].as_array().unwrap().len(), 1);
+        let nodes = new[0]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[0]["role"], "user");
+        assert_ne!(old[0]["nodes"][0]["hash"], nodes[1]["hash"]);
     }
 
     #[test]

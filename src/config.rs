@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::cost::Rates;
+use crate::merkle::Rules;
 
 /// The default database: a SQLite file in the working directory, created when missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://reel.db?mode=rwc";
@@ -52,6 +53,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub log: LogConfig,
     pub capture: CaptureConfig,
+    pub chain: ChainConfig,
     /// Per-model prices, merged over the shipped defaults (`cost::PriceBook`).
     pub pricing: BTreeMap<String, Rates>,
 }
@@ -243,6 +245,37 @@ impl Default for CaptureConfig {
     }
 }
 
+/// Which rules turn a turn into nodes (docs/hashing.md#rule-sets).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChainConfig {
+    /// The rule set by name (`tapes-f237b6e`, `tapes-6ea4dfc`). A new database records it
+    /// (unset: [`DEFAULT_CHAIN_RULES`]); a database that records another refuses the server.
+    /// Unset, a server hashes by whatever its database records.
+    pub rules: Option<String>,
+}
+
+/// The rule set a new database records when `chain.rules` is not set.
+pub const DEFAULT_CHAIN_RULES: &Rules = &Rules::TAPES_6EA4DFC;
+
+impl ChainConfig {
+    /// The rule set `chain.rules` names, when it is set (validated by [`Config::validate`]).
+    pub fn rules(&self) -> Result<Option<&'static Rules>, ConfigError> {
+        let Some(name) = self.rules.as_deref() else {
+            return Ok(None);
+        };
+        Rules::named(name.trim())
+            .map(Some)
+            .ok_or_else(|| ConfigError::Invalid {
+                setting: "chain.rules",
+                reason: format!(
+                    "unknown rule set {name:?}; expected one of {}",
+                    Rules::names().collect::<Vec<_>>().join(", ")
+                ),
+            })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
@@ -337,6 +370,9 @@ impl Config {
         if let Some(v) = get("REEL_CAPTURE_RAW") {
             self.capture.raw = bool_var("REEL_CAPTURE_RAW", &v)?;
         }
+        if let Some(v) = get("REEL_CHAIN_RULES") {
+            self.chain.rules = Some(v);
+        }
         if let Some(v) = get("REEL_LOG") {
             self.log.filter = v;
         }
@@ -395,6 +431,7 @@ impl Config {
                 reason: "must not be blank; omit it instead".to_owned(),
             });
         }
+        self.chain.rules()?;
         for (model, rates) in &self.pricing {
             rates.validate().map_err(|reason| ConfigError::Invalid {
                 setting: "pricing",
@@ -571,6 +608,28 @@ mod tests {
         assert!(err.to_string().contains("REEL_AUTH_MODE"), "{err}");
         config.auth.org_max_in_flight = 0;
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn chain_rules_from_the_file_and_the_environment() {
+        assert_eq!(Config::default().chain.rules().unwrap(), None);
+        let mut config = Config::from_toml("[chain]\nrules = \"tapes-f237b6e\"\n").expect("parses");
+        assert_eq!(
+            config.chain.rules().unwrap(),
+            Some(&crate::merkle::Rules::TAPES_F237B6E)
+        );
+        config
+            .apply_env(|var| (var == "REEL_CHAIN_RULES").then(|| "tapes-6ea4dfc".to_owned()))
+            .expect("applies");
+        assert_eq!(config.chain.rules().unwrap(), Some(DEFAULT_CHAIN_RULES));
+        config.chain.rules = Some("tapes-HEAD".to_owned());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("chain.rules")
+                && err.contains("tapes-HEAD")
+                && err.contains("tapes-6ea4dfc"),
+            "{err}"
+        );
     }
 
     #[test]

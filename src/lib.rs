@@ -15,6 +15,7 @@ pub mod llm;
 pub mod memory;
 pub mod merkle;
 pub mod raw_cli;
+pub mod rederive_cli;
 pub mod reprocess_cli;
 pub mod sessions;
 pub mod store;

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use reel::app::{Application, shutdown_signal};
-use reel::config::{Config, DEFAULT_DATABASE_URL};
+use reel::config::{Config, DEFAULT_CHAIN_RULES, DEFAULT_DATABASE_URL};
 use reel::keys_cli::{KeysAction, parse_expiry};
 use reel::memory::Purge;
+use reel::merkle::Rules;
 use reel::raw_cli::RawAction;
 use reel::reprocess_cli::ReprocessOptions;
 use reel::store::{CommitOptions, QuarantineFilter, RawFilter, RawOutcome, Store, StoreOptions};
@@ -84,7 +85,12 @@ enum Command {
     /// `{"name":…,"payload":{…}}`) and prints one JSON line per input:
     /// `{"status":202,"nodes":[{"hash","parent_hash","role"}…]}` or
     /// `{"status":400|422,"error":"…"}`. Touches no database.
-    Chain,
+    Chain {
+        /// The rule set to hash by (tapes-f237b6e, tapes-6ea4dfc); default: the one a new
+        /// database records.
+        #[arg(long, value_name = "RULES", value_parser = parse_rules)]
+        rules: Option<&'static Rules>,
+    },
     /// Apply or inspect the database schema migrations.
     ///
     /// Runs the migrations of the `migration` crate against the database of the config
@@ -142,6 +148,22 @@ enum Command {
         database: DatabaseArgs,
         #[command(flatten)]
         args: ReprocessArgs,
+    },
+    /// Rebuild every session's chains under another rule set from its raw turns, then
+    /// record that rule set in the database.
+    ///
+    /// A session is rebuilt when its accepted raw turns hold every turn it counted; the
+    /// others (history from before raw capture, a raw turn the rules reject, turns that
+    /// would belong to another session) are listed and left as they are. Each session is
+    /// one transaction and a killed run resumes where it stopped; a finished one answers
+    /// that there is nothing to do. Stop the servers first: they hash by the database's
+    /// recorded rules until the run ends.
+    Rederive {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The rule set to rebuild under (tapes-f237b6e, tapes-6ea4dfc).
+        #[arg(long, value_name = "RULES", value_parser = parse_rules)]
+        rules: &'static Rules,
     },
 }
 
@@ -256,8 +278,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config } => serve(config),
-        Command::Chain => reel::chain_cli::run(std::io::stdin().lock(), std::io::stdout().lock())
-            .map_err(|e| format!("chain: {e}")),
+        Command::Chain { rules } => reel::chain_cli::run(
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+            rules.unwrap_or(DEFAULT_CHAIN_RULES),
+        )
+        .map_err(|e| format!("chain: {e}")),
         Command::Migrate {
             config,
             database_url,
@@ -278,6 +304,7 @@ fn main() -> ExitCode {
             older_than_days,
         } => prune(database, older_than_days),
         Command::Reprocess { database, args } => reprocess(database, args),
+        Command::Rederive { database, rules } => rederive(database, rules),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -312,21 +339,34 @@ fn migrate(
 ) -> Result<(), String> {
     use migration::{Migrator, MigratorTrait};
 
-    let (runtime, url) = database(config, database_url)?;
+    let (runtime, config) = cli_config(config, database_url)?;
+    let configured = config.chain.rules().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let db = reel::store::connect(&url, &StoreOptions::default())
+        let db = reel::store::connect(&config.database.url, &StoreOptions::default())
             .await
             .map_err(|e| format!("cannot open the database: {e}"))?;
         let result = match action {
             // All pending: the same locked run as a server's startup, so it is safe beside
-            // starting servers.
-            MigrateAction::Up { num: None } => migration::up_locked(&db).await,
-            MigrateAction::Up { num } => Migrator::up(&db, num).await,
-            MigrateAction::Down { num } => Migrator::down(&db, Some(num)).await,
-            MigrateAction::Status => Migrator::status(&db).await,
+            // starting servers; a new database then records its rule set, as a server would.
+            MigrateAction::Up { num: None } => match migration::up_locked(&db).await {
+                Ok(()) => reel::store::settle_rules(&db, configured, DEFAULT_CHAIN_RULES)
+                    .await
+                    .map(|rules| eprintln!("chain rules: {}", rules.name))
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("migration failed: {e}")),
+            },
+            MigrateAction::Up { num } => Migrator::up(&db, num)
+                .await
+                .map_err(|e| format!("migration failed: {e}")),
+            MigrateAction::Down { num } => Migrator::down(&db, Some(num))
+                .await
+                .map_err(|e| format!("migration failed: {e}")),
+            MigrateAction::Status => Migrator::status(&db)
+                .await
+                .map_err(|e| format!("migration failed: {e}")),
         };
         db.close().await.ok();
-        result.map_err(|e| format!("migration failed: {e}"))
+        result
     })
 }
 
@@ -422,6 +462,15 @@ struct ReprocessArgs {
     verbose: bool,
 }
 
+fn parse_rules(name: &str) -> Result<&'static Rules, String> {
+    Rules::named(name.trim()).ok_or_else(|| {
+        format!(
+            "unknown rule set (expected one of {})",
+            Rules::names().collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
 fn parse_instant(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     chrono::DateTime::parse_from_rfc3339(text.trim())
         .map(|at| at.with_timezone(&chrono::Utc))
@@ -443,12 +492,33 @@ fn reprocess(database: DatabaseArgs, args: ReprocessArgs) -> Result<(), String> 
             verbose: args.verbose,
             body_limit: config.server.body_limit_bytes,
         };
+        // Re-derived turns join chains hashed by the database's rules.
+        let configured = config.chain.rules().map_err(|e| e.to_string())?;
+        let rules = reel::store::settle_rules(store.connection(), configured, DEFAULT_CHAIN_RULES)
+            .await
+            .map_err(|e| e.to_string())?;
         let out = &mut std::io::stdout().lock();
-        let report = reel::reprocess_cli::run(&store, &prices, &options, out).await?;
+        let report = reel::reprocess_cli::run(&store, &prices, rules, &options, out).await?;
         match report.errors {
             0 => Ok(()),
             n => Err(format!("{n} raw turns could not be read or committed")),
         }
+    })
+}
+
+fn rederive(database: DatabaseArgs, rules: &'static Rules) -> Result<(), String> {
+    with_store(database, |store, config| async move {
+        let prices =
+            reel::cost::PriceBook::with_overrides(&config.pricing).map_err(|e| e.to_string())?;
+        let options = reel::rederive_cli::RederiveOptions {
+            rules,
+            stop_after: None,
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        };
+        let out = &mut std::io::stdout().lock();
+        reel::rederive_cli::run(&store, &prices, &options, out)
+            .await
+            .map(|_| ())
     })
 }
 

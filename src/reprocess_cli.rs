@@ -2,7 +2,7 @@
 //!
 //! Each rejected row is rebuilt into the body it was posted in
 //! (`StoredRawTurn::reprocessing_payload`), decoded and run through the capture steps of a
-//! live turn (`turn::intake`, dated by the row's arrival). A turn that passes now commits
+//! live turn (`turn::intake_under` the database's rules, dated by the row's arrival). A turn that passes now commits
 //! as the re-derivation of its row (`RawTurn::reprocessing`): its nodes, its counters and
 //! the flip of the row to accepted share one transaction, and the flip happens once, so
 //! when a concurrent run or a server re-derived the row first the commit rolls back
@@ -17,10 +17,11 @@ use uuid::Uuid;
 
 use crate::capture::encoding::Unlimited;
 use crate::cost::PriceBook;
+use crate::merkle::Rules;
 use crate::store::{
     QuarantineCursor, QuarantineFilter, RawOutcome, RawTurnSummary, Store, StoreError,
 };
-use crate::turn::{Committed, Rejection, intake};
+use crate::turn::{Committed, Rejection, intake_under};
 use crate::wire::decode_turn_verbatim;
 
 /// Rows listed per statement.
@@ -70,6 +71,7 @@ enum Verdict {
 pub async fn run(
     store: &Store,
     prices: &PriceBook,
+    rules: &Rules,
     options: &ReprocessOptions,
     out: &mut impl Write,
 ) -> Result<ReprocessReport, String> {
@@ -84,7 +86,7 @@ pub async fn run(
             .await
             .map_err(|e| format!("cannot list quarantined raw turns: {e}"))?;
         for summary in &page {
-            let verdict = reprocess(store, prices, options, summary)
+            let verdict = reprocess(store, prices, rules, options, summary)
                 .await
                 .map_err(|e| format!("raw turn {}: {e}", summary.id))?;
             report.examined += 1;
@@ -141,6 +143,7 @@ fn row_line(id: Uuid, verdict: &Verdict) -> String {
 async fn reprocess(
     store: &Store,
     prices: &PriceBook,
+    rules: &Rules,
     options: &ReprocessOptions,
     summary: &RawTurnSummary,
 ) -> Result<Verdict, StoreError> {
@@ -175,13 +178,14 @@ async fn reprocess(
     if let Err(e) = payload.validate_session() {
         return Ok(Verdict::StillFailing(Rejection::from(e).to_string()));
     }
-    let Ok(intake) = intake(
+    let Ok(intake) = intake_under(
         payload,
         None,
         true,
         prices,
         &mut Unlimited,
         summary.received_at,
+        rules,
     ) else {
         return Ok(Verdict::Error(
             "the raw response needs more memory than allowed".into(),

@@ -5,98 +5,23 @@
 //! The files are in `tests/data/conformance/` (their format: its `README.md`):
 //! `chains.jsonl` under `tapes-f237b6e`; `chains-v2.jsonl` and `raw-reduce.jsonl` under
 //! `tapes-6ea4dfc`, whose raw-only payloads are reduced from their `raw_response` first, as
-//! the server does. Lines are read with reel's own tolerant decoding, since some carry lone
-//! surrogate escapes.
+//! the server does. `tests/http/conformance.rs` posts the same lines to a server.
 
-use std::path::PathBuf;
+#[path = "support/vectors.rs"]
+mod vectors;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::Value;
-use serde_json::value::RawValue;
 
 use reel::capture::encoding::Unlimited;
 use reel::cost::PriceBook;
-use reel::gojson::repair_body;
 use reel::merkle::{Chain, Rules, build_chain_under, hash_input};
 use reel::turn::intake_under;
 use reel::wire::{decode_batch, decode_turn_under};
 
+use vectors::{Line, for_each_line, rules_of, same_json};
+
 /// The clock of a reduction no stamp dates; nothing hashed depends on it.
 const NOW: &str = "2031-02-03T04:05:06Z";
-
-#[derive(Deserialize)]
-struct Line<'a> {
-    name: String,
-    #[serde(borrow)]
-    payload: &'a RawValue,
-    expect: Expect,
-}
-
-#[derive(Deserialize)]
-struct Expect {
-    status: u16,
-    #[serde(default)]
-    nodes: Vec<ExpectedNode>,
-    /// Absent in `chains.jsonl`, whose lines are all `tapes-f237b6e`.
-    rules: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ExpectedNode {
-    hash: String,
-    parent_hash: Option<String>,
-    bucket: Value,
-    hash_input: String,
-    kind: Option<String>,
-}
-
-/// The rule set a line names: `+org-check` marks the lines whose 400 comes from reel
-/// validating `org_id` (the rules themselves are the same).
-fn rules_of(expect: &Expect) -> Rules {
-    let name = expect.rules.as_deref().unwrap_or("tapes-f237b6e");
-    let name = name.strip_suffix("+org-check").unwrap_or(name);
-    Rules::from_name(name).unwrap_or_else(|| panic!("unknown rule set {name}"))
-}
-
-/// JSON equality with numbers compared as doubles (the reference stores tool-input numbers
-/// as float64, so `2` and `2.0` are the same value).
-fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-        }
-        _ => a == b,
-    }
-}
-
-/// Calls `check` with every record of a conformance file; returns how many there were.
-fn for_each_line(file: &str, mut check: impl FnMut(Line)) -> usize {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/conformance")
-        .join(file);
-    let text =
-        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let mut checked = 0;
-    for (index, raw_line) in text.split(|&b| b == b'\n').enumerate() {
-        if raw_line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let (repaired, _) = repair_body(raw_line);
-        let line: Line = serde_json::from_str(&repaired)
-            .unwrap_or_else(|e| panic!("{file}:{}: not a conformance record: {e}", index + 1));
-        check(line);
-        checked += 1;
-    }
-    assert!(checked > 0, "no conformance lines in {}", path.display());
-    checked
-}
 
 /// What the ingest endpoint does with a single-turn body, up to the chain: decode it,
 /// validate its envelope, reduce a raw-only response, prepare the turn. A rejection is its

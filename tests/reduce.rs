@@ -7,6 +7,9 @@
 //! The bytes go through the content-encoding decoder first, as on the server: a coding it
 //! refuses is a failed reduction, a cut stream it salvages is reduced as it ends.
 
+#[path = "support/vectors.rs"]
+mod vectors;
+
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -17,6 +20,8 @@ use reel::capture::encoding::{Unlimited, open};
 use reel::capture::{CreatedAtSource, ReduceError, Stamps, reduce};
 use reel::gojson::repair_body;
 use reel::wire::decode_turn_verbatim;
+
+use vectors::same_json;
 
 /// The reducer's clock, which no expected value depends on.
 const NOW: &str = "2031-02-03T04:05:06Z";
@@ -54,22 +59,6 @@ fn lines(file: &str) -> Vec<Line> {
             }
         })
         .collect()
-}
-
-/// JSON equality with numbers compared as doubles.
-fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
-        }
-        _ => a == b,
-    }
 }
 
 #[derive(Default, Debug)]

@@ -1,5 +1,5 @@
-//! sea-orm entities of reel's schema: `nodes`, `sessions`, `api_keys` and the raw turns
-//! (`raw_turns`, `raw_chunks`, `raw_quota`).
+//! sea-orm entities of reel's schema: `nodes`, `sessions`, `api_keys`, the raw turns
+//! (`raw_turns`, `raw_chunks`, `raw_quota`) and the database's own `settings`.
 //!
 //! The schema itself is written by the `migration` crate; these entities only describe it.
 //! How values are stored per backend:
@@ -23,6 +23,7 @@ pub mod raw_chunks;
 pub mod raw_quota;
 pub mod raw_turns;
 pub mod sessions;
+pub mod settings;
 
 pub mod prelude {
     pub use super::api_keys::Entity as ApiKeys;
@@ -31,4 +32,5 @@ pub mod prelude {
     pub use super::raw_quota::Entity as RawQuota;
     pub use super::raw_turns::Entity as RawTurns;
     pub use super::sessions::Entity as Sessions;
+    pub use super::settings::Entity as Settings;
 }

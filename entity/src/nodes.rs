@@ -41,6 +41,12 @@ pub struct Model {
     /// True once the node was ingested as the head (response) of a turn; the turn was then
     /// counted in its session.
     pub is_turn_head: bool,
+    /// What the node is to its conversation (`main`, `unknown`, `offshoot:*`, `injected:*`)
+    /// under rules with node kinds; NULL under `tapes-f237b6e`. Not hashed; first writer wins.
+    pub node_kind: Option<String>,
+    /// The harness sub-thread (`meta.thread_id`) of the turn that first stored the node;
+    /// NULL for the main thread and under rules without node metadata. Not hashed.
+    pub thread_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -28,7 +28,7 @@ const MARK_EXISTING_HEADS: &str = "UPDATE nodes SET is_turn_head = TRUE
 
 /// The walk of the reference, with every join constrained to one org. It returns the whole
 /// node row, so the store maps it straight onto the `nodes` entity.
-const CREATE_SCOPED_FUNCTION: &str = "
+pub(crate) const CREATE_SCOPED_FUNCTION: &str = "
 CREATE OR REPLACE FUNCTION ancestry_chains_rows(
     input_org_id UUID, input_hashes TEXT[], input_max_depth INTEGER
 )

@@ -22,15 +22,17 @@ use super::auth::{Tenant, authenticate};
 use super::body::{BodyError, Reservation, read_body};
 use super::error::ApiError;
 use super::json::respond;
+use crate::merkle::Rules;
 use crate::sessions::SubmitError;
 use crate::store::{Quarantined, RawAnswer, RawKey, RawOutcome, Rejected};
 use crate::telemetry::{Metrics, OverloadReason, provider_label, status};
 use crate::turn::{
-    Committed, Intake, Prepared, RawStored, RawTurn, Reduced, Rejection, SessionKey, Turn, intake,
+    Committed, Intake, Prepared, RawStored, RawTurn, Reduced, Rejection, SessionKey, Turn,
+    intake_under,
 };
 use crate::wire::{
-    DecodeError, TurnError, TurnPayload, decode_batch_with_repairs, decode_turn_verbatim,
-    decode_turn_with_repairs, parse_org_id,
+    DecodeError, TurnError, TurnPayload, decode_batch_with_repairs, decode_turn_under,
+    decode_turn_verbatim, parse_org_id,
 };
 
 /// Bodies larger than this are decoded and hashed on a blocking thread, so one huge turn
@@ -61,11 +63,14 @@ pub async fn ingest(
     let received_at = Utc::now();
     let large = body_size > INLINE_PREPARE_LIMIT;
     let keep_raw = state.capture.raw;
+    let rules = state.rules;
 
     // A body that is not a turn (400) is not captured: there is nothing to re-derive.
     let metrics = state.metrics.clone();
-    let (payload, received) =
-        offload(large, move || decode_single(bytes, keep_raw, &metrics)).await??;
+    let (payload, received) = offload(large, move || {
+        decode_single(bytes, keep_raw, &metrics, rules)
+    })
+    .await??;
     let named = payload.session.as_ref().map(|s| s.org_id.as_str());
     tenant.check_named(named)?;
     let raw_key = raw_key(&payload, tenant);
@@ -81,13 +86,14 @@ pub async fn ingest(
     let prices = state.prices.clone();
     let (intake, reserved) = offload(large, move || {
         let mut reserved = reserved;
-        let intake = intake(
+        let intake = intake_under(
             payload,
             received,
             keep_raw,
             &prices,
             &mut reserved,
             received_at,
+            rules,
         );
         (intake, reserved)
     })
@@ -176,6 +182,7 @@ fn decode_single(
     bytes: Bytes,
     keep_raw: bool,
     metrics: &Metrics,
+    rules: &Rules,
 ) -> Result<(TurnPayload, Option<Bytes>), ApiError> {
     let reject = |rejection: Rejection| {
         metrics.turn_rejected("", &rejection);
@@ -184,7 +191,7 @@ fn decode_single(
     let decoded = if keep_raw {
         decode_turn_verbatim(&bytes)
     } else {
-        decode_turn_with_repairs(&bytes)
+        decode_turn_under(&bytes, rules)
     };
     let (payload, repairs) = decoded.map_err(|e| reject(e.into()))?;
     metrics.body_repaired(repairs);
@@ -626,6 +633,7 @@ async fn prepare_batch(
     let prices = state.prices.clone();
     let metrics = state.metrics.clone();
     let keep_raw = state.capture.raw;
+    let rules = state.rules;
     let retry_after = state.retry_after_secs;
     let large = payloads
         .iter()
@@ -649,8 +657,15 @@ async fn prepare_batch(
             let provider = payload.provider.clone();
             // Per-turn size as the reference counts it, less the re-encoded response.
             let bytes = payload.request.raw().map_or(0, |r| r.get().len());
-            let intake = match intake(payload, None, keep_raw, &prices, &mut reserved, received_at)
-            {
+            let intake = match intake_under(
+                payload,
+                None,
+                keep_raw,
+                &prices,
+                &mut reserved,
+                received_at,
+                rules,
+            ) {
                 Ok(intake) => intake,
                 Err(over) => {
                     metrics.overloaded(OverloadReason::BodyBudget);

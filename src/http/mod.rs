@@ -32,6 +32,7 @@ pub use server::{ServerSettings, serve};
 
 use crate::config::CaptureConfig;
 use crate::cost::PriceBook;
+use crate::merkle::Rules;
 use crate::sessions::Registry;
 use crate::store::Store;
 use crate::telemetry::{METRICS_CONTENT_TYPE, Metrics};
@@ -51,6 +52,8 @@ pub struct AppState {
     pub nodes_max_limit: u64,
     /// What the ingest path keeps of each turn.
     pub capture: CaptureConfig,
+    /// The rules every turn is hashed by: the database's.
+    pub rules: &'static Rules,
 }
 
 /// Registers every route on an `App`.

@@ -184,9 +184,23 @@ impl Rules {
 
     /// The rule set of a name, as [`Rules::name`] spells it.
     pub fn from_name(name: &str) -> Option<Rules> {
-        Rules::ALL.into_iter().find(|rules| rules.name == name)
+        Rules::named(name).copied()
+    }
+
+    /// [`Rules::from_name`] as a reference that lives as long as the program, for state
+    /// that hands the rules to every turn without copying them.
+    pub fn named(name: &str) -> Option<&'static Rules> {
+        EVERY.iter().find(|rules| rules.name == name)
+    }
+
+    /// The names of every rule set, for messages listing the choices.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        EVERY.iter().map(|rules| rules.name)
     }
 }
+
+/// [`Rules::ALL`] at a fixed address.
+static EVERY: [Rules; 2] = Rules::ALL;
 
 /// The rules reel hashes by until a caller picks others.
 impl Default for Rules {
@@ -205,6 +219,11 @@ mod tests {
             assert_eq!(Rules::from_name(rules.name), Some(rules));
         }
         assert_eq!(Rules::from_name("tapes-HEAD"), None);
+        assert_eq!(Rules::named("tapes-6ea4dfc"), Some(&Rules::TAPES_6EA4DFC));
+        assert_eq!(
+            Rules::names().collect::<Vec<_>>(),
+            ["tapes-f237b6e", "tapes-6ea4dfc"]
+        );
         assert_eq!(Rules::default(), Rules::TAPES_F237B6E);
     }
 

@@ -2,6 +2,7 @@
 //! a side call the harness made on its own, or no known tell) and which request messages are
 //! injected context. Kinds are metadata: never hashed.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::llm::rules::Injection;
@@ -55,6 +56,31 @@ impl Offshoot {
 impl NodeKind {
     pub fn is_injected(self) -> bool {
         matches!(self, NodeKind::Injected(_))
+    }
+
+    /// The stored form ([`fmt::Display`]) without formatting it: every kind the rule sets
+    /// name is a constant, so storing a node's kind allocates nothing.
+    pub fn stored(self) -> Cow<'static, str> {
+        let name = match self {
+            NodeKind::Main => "main",
+            NodeKind::Unknown => "unknown",
+            NodeKind::Offshoot(o) => match o {
+                Offshoot::PermissionCheckStage1 => "offshoot:permission-check:stage1",
+                Offshoot::PermissionCheckStage2 => "offshoot:permission-check:stage2",
+                Offshoot::Probe => "offshoot:probe",
+                Offshoot::Suggestion => "offshoot:suggestion",
+                Offshoot::TitleGen => "offshoot:title-gen",
+                Offshoot::PlanNameGen => "offshoot:plan-name-gen",
+                Offshoot::WebSummary => "offshoot:web-summary",
+                Offshoot::Compaction => "offshoot:compaction",
+            },
+            NodeKind::Injected("mcp-instructions") => "injected:mcp-instructions",
+            NodeKind::Injected("skills-list") => "injected:skills-list",
+            NodeKind::Injected("mode-banner") => "injected:mode-banner",
+            NodeKind::Injected("claude-md") => "injected:claude-md",
+            NodeKind::Injected(_) => return Cow::Owned(self.to_string()),
+        };
+        Cow::Borrowed(name)
     }
 }
 
@@ -219,6 +245,37 @@ fn go_lower(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::llm::{ContentBlock, Rules};
+
+    /// The constant forms agree with the formatted ones, for every kind a rule set gives.
+    #[test]
+    fn stored_kinds_are_their_display() {
+        let mut kinds = vec![NodeKind::Main, NodeKind::Unknown];
+        for o in [
+            Offshoot::PermissionCheckStage1,
+            Offshoot::PermissionCheckStage2,
+            Offshoot::Probe,
+            Offshoot::Suggestion,
+            Offshoot::TitleGen,
+            Offshoot::PlanNameGen,
+            Offshoot::WebSummary,
+            Offshoot::Compaction,
+        ] {
+            kinds.push(NodeKind::Offshoot(o));
+        }
+        for rules in Rules::ALL {
+            for (_, name) in rules.injected.prefixes {
+                kinds.push(NodeKind::Injected(name));
+                assert!(
+                    matches!(NodeKind::Injected(name).stored(), Cow::Borrowed(_)),
+                    "{name}"
+                );
+            }
+        }
+        kinds.push(NodeKind::Injected("other"));
+        for kind in kinds {
+            assert_eq!(kind.stored(), kind.to_string());
+        }
+    }
 
     fn message(role: &str, texts: &[&str]) -> Message {
         Message {

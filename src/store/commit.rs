@@ -104,7 +104,7 @@ impl Store {
         commit_one(&self.db, write, self.project()).await
     }
 
-    fn project(&self) -> Option<&str> {
+    pub(super) fn project(&self) -> Option<&str> {
         self.project.as_deref()
     }
 }

@@ -5,7 +5,7 @@
 //! 1. fork parent: read its id by natural key; insert a placeholder when absent;
 //! 2. session: read by natural key; insert when absent;
 //! 3. nodes: one multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING hash` per chunk (one
-//!    chunk holds up to 1,560 nodes on SQLite, 3,120 on Postgres: 21 values per node under
+//!    chunk holds up to 1,424 nodes on SQLite, 2,849 on Postgres: 23 values per node under
 //!    the bind limits), skipping the chain up to its last node the caller knows is stored;
 //!    the session id is stamped in the same statement;
 //! 4. head: when the head was not inserted just now, one conditional `UPDATE` marks it
@@ -46,7 +46,7 @@ use super::raw_chunks;
 use super::session_row::{self, NaturalKey, NewSession};
 use super::sql::{List, Sql, bind_limit};
 use super::{StoreError, sanitize};
-use crate::merkle::Chain;
+use crate::merkle::{Chain, ChainNode, NodeKind};
 use crate::turn::{Committed, KnownHashes, RawWrite, Turn};
 
 /// One turn to write, with the hashes its session's actor knows are stored.
@@ -70,8 +70,42 @@ pub(super) async fn transaction(
     project: Option<&str>,
 ) -> Result<Vec<Committed>, StoreError> {
     // Validation and JSON encoding happen before the write lock is taken.
-    // A node of an earlier turn of the call is stored by the time a later turn runs, so
-    // a conversation's turns write only what each adds, not their history again.
+    let turns = prepare(writes, project)?;
+    if turns.is_empty() {
+        return Ok(Vec::new());
+    }
+    retry_conflicts(|| commit_turns(db, &turns)).await
+}
+
+/// Commits `writes`, in order, inside the caller's transaction `txn`, which holds what else
+/// must commit with them (`reel rederive` rebuilding a session). Turns carrying raw turns
+/// are refused: their chunk lock belongs at the start of a transaction.
+pub(super) async fn within<C: ConnectionTrait>(
+    txn: &C,
+    writes: &[Write<'_>],
+    project: Option<&str>,
+) -> Result<Vec<Committed>, StoreError> {
+    let turns = prepare(writes, project)?;
+    if turns.iter().any(|t| t.raw.is_some()) {
+        return Err(StoreError::InvalidTurn(
+            "a turn committed within another transaction carries no raw turn".into(),
+        ));
+    }
+    let mut clock = Clock::start();
+    let mut outcomes = Vec::with_capacity(turns.len());
+    for turn in &turns {
+        outcomes.push(commit_turn(txn, turn, &mut clock).await?);
+    }
+    Ok(outcomes)
+}
+
+/// Validates and encodes every turn. A node of an earlier turn of the call is stored by
+/// the time a later turn runs, so a conversation's turns write only what each adds, not
+/// their history again.
+fn prepare<'a>(
+    writes: &[Write<'a>],
+    project: Option<&str>,
+) -> Result<Vec<PreparedTurn<'a>>, StoreError> {
     let mut earlier: HashSet<(Uuid, &str)> = HashSet::new();
     let mut turns = Vec::with_capacity(writes.len());
     for write in writes {
@@ -86,10 +120,7 @@ pub(super) async fn transaction(
                 .map(|n| (org, n.hash.as_str())),
         );
     }
-    if turns.is_empty() {
-        return Ok(Vec::new());
-    }
-    retry_conflicts(|| commit_turns(db, &turns)).await
+    Ok(turns)
 }
 
 /// One transaction over all `turns`.
@@ -234,7 +265,10 @@ impl<'a> PreparedTurn<'a> {
 
         // A stored node's ancestors are stored too (inserted with it or before it), so the
         // chain is skipped up to its last known node. Scanning back from the head stops
-        // there: the work is proportional to the new suffix, not to the conversation.
+        // there: the work is proportional to the new suffix, not to the conversation. An
+        // injected node says nothing of the nodes before it (its hash does not depend on
+        // them), so only a spine node ends the scan, and the injected nodes before it are
+        // each written unless they are known themselves.
         let nodes = &turn.chain.nodes;
         let head_index = nodes.len() - 1;
         let org = turn.key.org_id;
@@ -242,13 +276,19 @@ impl<'a> PreparedTurn<'a> {
             |hash: &String| earlier.contains(&(org, hash.as_str())) || write.known.contains(hash);
         let first_new = nodes
             .iter()
-            .rposition(|n| stored(&n.hash))
+            .rposition(|n| !is_injected(n) && stored(&n.hash))
             .map_or(0, |i| i + 1);
-        let rows = nodes[first_new..]
-            .iter()
-            .enumerate()
-            .map(|(i, node)| NodeRow::encode(node, first_new + i == head_index, &mut nul))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut rows = Vec::with_capacity(nodes.len() - first_new);
+        for node in nodes[..first_new].iter() {
+            if is_injected(node) && !stored(&node.hash) {
+                rows.push(NodeRow::encode(node, false, &mut nul)?);
+            }
+        }
+        for (i, node) in nodes.iter().enumerate().skip(first_new) {
+            if !(is_injected(node) && stored(&node.hash)) {
+                rows.push(NodeRow::encode(node, i == head_index, &mut nul)?);
+            }
+        }
         let head_node = turn.chain.head();
         let head = HeadMark {
             hash: head_node.hash.clone(),
@@ -311,8 +351,11 @@ impl<'a> PreparedTurn<'a> {
     }
 }
 
-/// The reference's `validateChainOrdering`: the root has no parent and each node's parent is
-/// the node before it.
+/// The reference's `validateChainOrdering`, for chains with side branches: the root has no
+/// parent, and each later node's parent is the last node before it that is not injected
+/// context (none while only injected nodes came before). A chain without injected nodes (all
+/// of them under `tapes-f237b6e`) is therefore exactly root → leaf, each node's parent the
+/// node before it.
 fn validate_chain(chain: &Chain) -> Result<(), StoreError> {
     let invalid = |msg: String| Err(StoreError::InvalidChain(msg));
     let Some(root) = chain.nodes.first() else {
@@ -323,27 +366,39 @@ fn validate_chain(chain: &Chain) -> Result<(), StoreError> {
             "nodes[0] must be the conversation root: ParentHash={p:?}"
         ));
     }
-    for (i, pair) in chain.nodes.windows(2).enumerate() {
-        let (prev, node) = (&pair[0], &pair[1]);
-        let i = i + 1;
-        match node.parent_hash.as_deref() {
-            None | Some("") => {
+    // The index of the last node that advanced the chain.
+    let mut spine: Option<usize> = (!is_injected(root)).then_some(0);
+    for (i, node) in chain.nodes.iter().enumerate().skip(1) {
+        match (node.parent_hash.as_deref(), spine) {
+            (None | Some(""), None) => {}
+            (None | Some(""), Some(s)) => {
                 return invalid(format!(
                     "nodes[{i}] has no ParentHash but expected {:?}",
-                    prev.hash
+                    chain.nodes[s].hash
                 ));
             }
-            Some(p) if p != prev.hash => {
+            (Some(p), Some(s)) if p == chain.nodes[s].hash => {}
+            (Some(p), Some(s)) => {
                 return invalid(format!(
-                    "nodes[{i}].ParentHash={p:?} does not chain to nodes[{}].Hash={:?}",
-                    i - 1,
-                    prev.hash
+                    "nodes[{i}].ParentHash={p:?} does not chain to nodes[{s}].Hash={:?}",
+                    chain.nodes[s].hash
                 ));
             }
-            Some(_) => {}
+            (Some(p), None) => {
+                return invalid(format!(
+                    "nodes[{i}].ParentHash={p:?} but no node before it advances the chain"
+                ));
+            }
+        }
+        if !is_injected(node) {
+            spine = Some(i);
         }
     }
     Ok(())
+}
+
+fn is_injected(node: &ChainNode) -> bool {
+    node.kind.is_some_and(NodeKind::is_injected)
 }
 
 async fn commit_turn<C: ConnectionTrait>(
@@ -437,7 +492,7 @@ async fn commit_turn<C: ConnectionTrait>(
 }
 
 /// Values bound per node row.
-const BINDS_PER_NODE: usize = 21;
+const BINDS_PER_NODE: usize = 23;
 
 /// Inserts `rows`, returning the hashes that were not stored yet in this org.
 async fn insert_nodes<C: ConnectionTrait>(
@@ -455,7 +510,8 @@ async fn insert_nodes<C: ConnectionTrait>(
             "INSERT INTO nodes (org_id, session_id, hash, parent_hash, bucket, content, type, \
              role, model, provider, agent_name, stop_reason, prompt_tokens, completion_tokens, \
              total_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
-             total_duration_ns, prompt_duration_ns, project, created_at, is_turn_head) VALUES ",
+             total_duration_ns, prompt_duration_ns, project, created_at, node_kind, thread_id, \
+             is_turn_head) VALUES ",
         );
         for (i, row) in chunk.iter().enumerate() {
             if i > 0 {
@@ -504,6 +560,10 @@ async fn insert_nodes<C: ConnectionTrait>(
                 .bind(turn.project.clone())
                 .push(", ")
                 .bind(clock.node_time())
+                .push(", ")
+                .bind(row.node_kind.as_deref().map(str::to_owned))
+                .push(", ")
+                .bind(row.thread_id.clone())
                 .push(if row.is_head { ", TRUE)" } else { ", FALSE)" });
         }
         sql.push(" ON CONFLICT (org_id, hash) DO NOTHING RETURNING hash");
@@ -714,6 +774,46 @@ mod tests {
             stop_reason: String::new(),
             usage: None,
         }
+    }
+
+    fn injected(hash: &str, parent: Option<&str>) -> ChainNode {
+        ChainNode {
+            kind: Some(NodeKind::Injected("mcp-instructions")),
+            ..node(hash, parent)
+        }
+    }
+
+    #[test]
+    fn accepts_side_branches_of_injected_nodes() {
+        // Leading injected nodes are roots, as is the first spine node after them.
+        check(vec![
+            injected("i1", None),
+            injected("i2", None),
+            node("a", None),
+            injected("i3", Some("a")),
+            node("b", Some("a")),
+            node("c", Some("b")),
+        ])
+        .unwrap();
+        check(vec![injected("i1", None), node("r", None)]).unwrap();
+    }
+
+    #[test]
+    fn rejects_nodes_hung_off_an_injected_node_or_the_wrong_spine_node() {
+        let err = check(vec![
+            node("a", None),
+            injected("i", Some("a")),
+            node("b", Some("i")),
+        ])
+        .unwrap_err();
+        assert!(
+            err.contains("nodes[2]") && err.contains("nodes[0]"),
+            "{err}"
+        );
+        let err = check(vec![injected("i", None), node("b", Some("i"))]).unwrap_err();
+        assert!(err.contains("no node before it advances"), "{err}");
+        let err = check(vec![node("a", None), injected("i", None)]).unwrap_err();
+        assert!(err.contains("nodes[1] has no ParentHash"), "{err}");
     }
 
     fn check(nodes: Vec<ChainNode>) -> Result<(), String> {

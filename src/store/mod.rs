@@ -1,6 +1,8 @@
 //! Persistence: the only module that writes SQL.
 //!
-//! * [`connect`] and [`migrate`] open and prepare a database (SQLite or Postgres).
+//! * [`connect`] and [`migrate`] open and prepare a database (SQLite or Postgres);
+//!   [`settle_rules`] finds (or, for a new database, records) the rule set its chains are
+//!   hashed by.
 //! * [`Store`] owns how turns are committed: directly on Postgres, through one
 //!   group-committing writer on SQLite, with the fallbacks that keep turns independent.
 //!   The write path's statements are hand-written SQL (`sql::Sql`), one transaction per
@@ -14,9 +16,12 @@
 //!   [`Store::prune_raw`] applies retention; [`Store::list_raw`] and
 //!   [`Store::quarantined`] list them (`raw_list.rs`), [`StoredRawTurn::payload`] rebuilds
 //!   the body a turn was posted in (`raw_payload.rs`).
+//! * [`Store::rebuild_session`] and [`Store::finish_rederive`] rebuild a database's chains
+//!   under another rule set, one session per transaction (`rederive.rs`).
 //! * [`create_key`], [`list_keys`], [`revoke_key`] and [`find_key`] manage the API keys
 //!   that bind clients to orgs (only hashes of their secrets are stored).
 
+mod chain_rules;
 mod commit;
 mod connect;
 mod error;
@@ -29,11 +34,13 @@ mod raw_list;
 mod raw_payload;
 mod raw_prune;
 mod reads;
+mod rederive;
 mod sanitize;
 mod session_row;
 mod sql;
 mod writer;
 
+pub use chain_rules::{RulesError, record_rules, recorded_rules, settle_rules};
 pub use commit::{CommitOptions, Results, Store};
 pub use connect::{StoreOptions, connect, migrate};
 pub use error::StoreError;
@@ -50,3 +57,4 @@ pub use raw_prune::PruneReport;
 pub use reads::{
     MAX_ANCESTRY_DEPTH, NodeSummary, SessionIdentity, ancestry, identity_by_hash, list_nodes,
 };
+pub use rederive::{Counters, Rebuild, SessionBefore};

@@ -2,8 +2,10 @@
 //! before the transaction starts so
 //! that no JSON is serialized while the database write lock is held.
 
+use std::borrow::Cow;
+
 use crate::llm::Usage;
-use crate::merkle::ChainNode;
+use crate::merkle::{ChainNode, NodeKind};
 
 use super::StoreError;
 use super::sanitize;
@@ -59,6 +61,10 @@ pub(crate) struct NodeRow {
     pub agent_name: Option<String>,
     pub stop_reason: Option<String>,
     pub usage: Option<UsageColumns>,
+    /// `node_kind`: NULL under rules without node kinds.
+    pub node_kind: Option<Cow<'static, str>>,
+    /// `thread_id`: NULL for the main thread.
+    pub thread_id: Option<String>,
     /// The turn's head: inserted already marked, so a new head is counted by its insert.
     pub is_head: bool,
 }
@@ -87,9 +93,11 @@ impl NodeRow {
             provider: column(&node.bucket.provider),
             agent_name: column(&node.bucket.agent_name),
             stop_reason: column(&node.stop_reason),
+            thread_id: column(&node.thread_id),
             bucket: sanitize::json(bucket, nul),
             content: sanitize::json(content, nul),
             usage: node.usage.as_ref().map(UsageColumns::new),
+            node_kind: node.kind.map(NodeKind::stored),
             is_head,
         })
     }
@@ -168,6 +176,19 @@ mod tests {
             NodeRow::encode(&empty, false, &mut 0).unwrap().content,
             "null"
         );
+    }
+
+    #[test]
+    fn kinds_and_thread_ids_are_columns_of_their_own() {
+        let row = NodeRow::encode(&node("hi"), false, &mut 0).unwrap();
+        assert_eq!((row.node_kind, row.thread_id), (None, None));
+        let mut injected = node("hi");
+        injected.kind = Some(NodeKind::Injected("mcp-instructions"));
+        injected.thread_id = "agent-2".into();
+        let row = NodeRow::encode(&injected, false, &mut 0).unwrap();
+        assert_eq!(row.node_kind.as_deref(), Some("injected:mcp-instructions"));
+        assert_eq!(row.thread_id.as_deref(), Some("agent-2"));
+        assert!(!row.bucket.contains("agent-2"), "not in the bucket");
     }
 
     #[test]

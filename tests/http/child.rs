@@ -7,9 +7,19 @@ use std::time::{Duration, Instant};
 
 pub const REEL: &str = env!("CARGO_BIN_EXE_reel");
 
-/// Runs `reel args…` to completion: (success, stdout, stderr).
+/// Runs `reel args…` to completion under the tests' rule set (as [`ReelProcess`] and the
+/// tests' config have it): (success, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(REEL).args(args).output().expect("run reel");
+    run_cli_with(args, &[("REEL_CHAIN_RULES", "tapes-f237b6e")])
+}
+
+/// [`run_cli`] with `env` set instead.
+pub fn run_cli_with(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new(REEL)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run reel");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -39,7 +49,8 @@ impl ReelProcess {
         std::fs::write(
             config.path(),
             "[server]\nworkers = 2\nkeep_alive_secs = 1\nshutdown_timeout_secs = 20\n\
-             [sessions]\narbiters = 2\n[database]\nmax_connections = 8\n",
+             [sessions]\narbiters = 2\n[database]\nmax_connections = 8\n\
+             [chain]\nrules = \"tapes-f237b6e\"\n",
         )
         .expect("write config");
         let mut child = Command::new(REEL)

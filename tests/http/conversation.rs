@@ -95,6 +95,8 @@ async fn omits_the_identity_of_a_node_without_a_session() {
             created_at: Set(chrono::Utc::now()),
             session_id: Set(None),
             is_turn_head: Set(false),
+            node_kind: Set(None),
+            thread_id: Set(None),
         };
         legacy
             .insert(&app.db().await)

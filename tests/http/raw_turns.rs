@@ -35,7 +35,7 @@ fn odd_request() -> &'static str {
 
 fn hashes(body: &[u8]) -> Vec<String> {
     let prices = PriceBook::only(Default::default());
-    let chain = chain_of(body, &prices).expect("a chain");
+    let chain = chain_of(body, &prices, &reel::merkle::Rules::TAPES_F237B6E).expect("a chain");
     chain.nodes.iter().map(|n| n.hash.clone()).collect()
 }
 

@@ -36,6 +36,8 @@ pub async fn insert_raw_node(db: &DatabaseConnection, org_id: Uuid, hash: &str) 
         created_at: Set(chrono::Utc::now()),
         session_id: Set(None),
         is_turn_head: Set(false),
+        node_kind: Set(None),
+        thread_id: Set(None),
     }
     .insert(db)
     .await

@@ -18,4 +18,5 @@ mod raw;
 mod raw_prune;
 mod raw_storage;
 mod reads;
+mod rules;
 mod statements;

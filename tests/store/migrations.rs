@@ -45,6 +45,7 @@ async fn migrations_go_up_down_to_zero_and_up_again() {
             total
         );
         assert!(has_table(&db, "nodes").await && has_table(&db, "sessions").await);
+        assert!(has_table(&db, "settings").await);
         for raw in ["raw_turns", "raw_chunks", "raw_quota"] {
             assert!(has_table(&db, raw).await, "{raw}");
         }
@@ -98,9 +99,9 @@ async fn stepping_down_keeps_one_row_per_hash_and_stepping_up_restores_the_schem
         ingest(&db, Some(&envelope("claude", "nil-org")), &chain).await;
         assert_eq!(count(&db, "SELECT COUNT(*) FROM nodes").await, 4);
 
-        // Down past the raw turns, the cost range, the API keys, reel's additions and the
-        // session tracking migration.
-        Migrator::down(&db, Some(5)).await.unwrap();
+        // Down past rederive's tables, the node kinds, the chain rules, the raw turns, the
+        // cost range, the API keys, reel's additions and the session tracking migration.
+        Migrator::down(&db, Some(8)).await.unwrap();
         assert!(!has_table(&db, "sessions").await, "{:?}", t.backend);
         assert_eq!(count(&db, "SELECT COUNT(*) FROM nodes").await, 2);
 

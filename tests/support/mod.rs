@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod reads;
+pub mod vectors;
 
 use std::panic::AssertUnwindSafe;
 
