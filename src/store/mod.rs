@@ -28,6 +28,7 @@ mod raw_chunks;
 mod raw_list;
 mod raw_payload;
 mod raw_prune;
+mod raw_rows;
 mod reads;
 mod sanitize;
 mod session_row;
