@@ -4,6 +4,9 @@
 //! the conformance files) or a directory of wire recordings (`recording.rs`). Each turn goes
 //! through the server's steps, in-process against the configured database (`local.rs`).
 //!
+//! `--from-tapes` copies a database of the reference instead (`tapes.rs`): its nodes keep
+//! their hashes and are linked to their sessions.
+//!
 //! Resumable: every turn carries a request id (its own `meta.request_id`, or one derived
 //! from its bytes, `request_id.rs`), so a turn imported before is answered from its stored
 //! raw turn and writes nothing; a second run over the same input imports nothing.
@@ -17,6 +20,7 @@ mod progress;
 mod recording;
 mod request_id;
 mod source;
+mod tapes;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -35,6 +39,7 @@ use crate::turn::Rejection;
 
 pub use local::Local;
 pub use source::{Item, Source, Unreadable};
+pub use tapes::{TapesReport, run as run_tapes};
 
 /// What a `reel import` invocation asks for.
 #[derive(Debug, Clone)]

@@ -154,8 +154,9 @@ enum Command {
     /// posted as a raw-only turn. Turns are decoded, reduced, hashed, quarantined and
     /// committed as the server does it, in-process against the configured database.
     /// Resumable: a turn without meta.request_id gets one derived from its bytes, so a
-    /// second run over the same input imports nothing. Prints one summary line; shows a
-    /// progress bar on a terminal.
+    /// second run over the same input imports nothing. With --from-tapes it copies a
+    /// database of the reference instead. Prints a summary; shows a progress bar on a
+    /// terminal.
     Import {
         #[command(flatten)]
         database: DatabaseArgs,
@@ -168,8 +169,12 @@ enum Command {
 #[derive(clap::Args)]
 struct ImportArgs {
     /// JSON Lines files and recording directories, imported in order.
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", required_unless_present = "from_tapes")]
     inputs: Vec<PathBuf>,
+    /// Copy a database of the reference (tapes f237b6e, Postgres) instead: its sessions and
+    /// nodes, every node under its own hash, linked to its session.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["inputs", "org"])]
+    from_tapes: Option<String>,
     /// Import every turn into this org, as an API key of the org would (a turn whose
     /// envelope names another org is rejected).
     #[arg(long, value_name = "UUID")]
@@ -507,6 +512,12 @@ fn import(database: DatabaseArgs, args: ImportArgs) -> Result<(), String> {
                 .map_err(|e| format!("cannot migrate the database: {e}"))?;
         }
         let store = command_store(db.clone(), &config);
+        let out = &mut std::io::stdout().lock();
+        if let Some(url) = &args.from_tapes {
+            let result = reel::import_cli::run_tapes(&store, url, !args.no_progress, out).await;
+            db.close().await.ok();
+            return result.map(|_| ()).map_err(|e| e.to_string());
+        }
         let mut settings = SessionSettings::from(&config.sessions);
         settings.org_max_in_flight = config.auth.org_max_in_flight;
         // More turns in flight than a session may queue would be refused as a 429 is.
@@ -536,7 +547,6 @@ fn import(database: DatabaseArgs, args: ImportArgs) -> Result<(), String> {
             progress: !args.no_progress,
             verbose: args.verbose,
         };
-        let out = &mut std::io::stdout().lock();
         let result = reel::import_cli::run_local(target, &options, out).await;
         db.close().await.ok();
         result.map(|_| ()).map_err(|e| e.to_string())

@@ -8,8 +8,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::ImportReport;
 
-const TEMPLATE: &str = "{elapsed_precise} [{wide_bar}] {bytes}/{total_bytes} \
-                        {bytes_per_sec} ETA {eta} {msg}";
+const BYTES: &str = "{elapsed_precise} [{wide_bar}] {bytes}/{total_bytes} \
+                     {bytes_per_sec} ETA {eta} {msg}";
+const ROWS: &str = "{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} rows \
+                    {per_sec} ETA {eta} {msg}";
 
 pub struct Bar {
     bar: ProgressBar,
@@ -19,13 +21,22 @@ pub struct Bar {
 impl Bar {
     /// A bar over `total` input bytes; hidden unless `shown` and stderr is a terminal.
     pub fn new(total: u64, shown: bool) -> Bar {
+        Bar::with_template(total, shown, BYTES)
+    }
+
+    /// A bar over `total` database rows.
+    pub fn rows(total: u64, shown: bool) -> Bar {
+        Bar::with_template(total, shown, ROWS)
+    }
+
+    fn with_template(total: u64, shown: bool, template: &str) -> Bar {
         let target = if shown {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
         };
         let bar = ProgressBar::with_draw_target(Some(total), target);
-        if let Ok(style) = ProgressStyle::with_template(TEMPLATE) {
+        if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
         Bar {
@@ -46,7 +57,7 @@ impl Bar {
         }
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
         self.bar.set_message(format!(
-            "{} turns ({:.0}/s): {} accepted, {} duplicates, {} rejected",
+            "{} ({:.0}/s): {} accepted, {} duplicates, {} rejected",
             report.turns,
             report.turns as f64 / secs,
             report.accepted,
