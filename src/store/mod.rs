@@ -54,4 +54,4 @@ pub use raw_prune::PruneReport;
 pub use reads::{
     MAX_ANCESTRY_DEPTH, NodeSummary, SessionIdentity, ancestry, identity_by_hash, list_nodes,
 };
-pub use tapes::{NaturalKey, PageWritten, TAPES_PAGE, TapesDb, TapesNode, TapesSession};
+pub use tapes::{Linked, NaturalKey, PageWritten, TAPES_PAGE, TapesDb, TapesNode, TapesSession};

@@ -33,19 +33,18 @@ pub struct NaturalKey {
     pub harness_session_id: String,
 }
 
-/// A session row of the source, with its fork parent's natural key.
+/// A row of the source with the natural key of the session it points at: a session's fork
+/// parent, a node's session.
 #[derive(Debug, Clone)]
-pub struct TapesSession {
-    pub row: sessions::Model,
-    pub parent: Option<NaturalKey>,
+pub struct Linked<M> {
+    pub row: M,
+    pub link: Option<NaturalKey>,
 }
 
-/// A node row of the source, with its session's natural key.
-#[derive(Debug, Clone)]
-pub struct TapesNode {
-    pub row: nodes::Model,
-    pub session: Option<NaturalKey>,
-}
+/// A session row of the source, linked to its fork parent.
+pub type TapesSession = Linked<sessions::Model>;
+/// A node row of the source, linked to its session.
+pub type TapesNode = Linked<nodes::Model>;
 
 /// What a page wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -118,15 +117,7 @@ impl TapesDb {
             sql.push(" WHERE s.id > ").bind(after);
         }
         sql.push(" ORDER BY s.id LIMIT ").bind(limit as i64);
-        let rows = self.db.query_all_raw(sql.build()).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TapesSession {
-                    row: sessions::Model::from_query_result(r, "")?,
-                    parent: natural_key(r, "p_")?,
-                })
-            })
-            .collect()
+        self.page(sql, "p_").await
     }
 
     /// The nodes after `after` in `(org_id, hash)` order, at most `limit`.
@@ -150,12 +141,21 @@ impl TapesDb {
         }
         sql.push(" ORDER BY n.org_id, n.hash LIMIT ")
             .bind(limit as i64);
+        self.page(sql, "s_").await
+    }
+
+    /// The rows `sql` selects, each with the natural key its `prefix`ed columns hold.
+    async fn page<M: FromQueryResult>(
+        &self,
+        sql: Sql,
+        prefix: &str,
+    ) -> Result<Vec<Linked<M>>, StoreError> {
         let rows = self.db.query_all_raw(sql.build()).await?;
         rows.iter()
             .map(|r| {
-                Ok(TapesNode {
-                    row: nodes::Model::from_query_result(r, "")?,
-                    session: natural_key(r, "s_")?,
+                Ok(Linked {
+                    row: M::from_query_result(r, "")?,
+                    link: natural_key(r, prefix)?,
                 })
             })
             .collect()
@@ -264,7 +264,7 @@ impl Store {
         let txn = db.begin().await?;
         let mut written = PageWritten::default();
         for session in page {
-            let Some(parent) = &session.parent else {
+            let Some(parent) = &session.link else {
                 continue;
             };
             let s = &session.row;
@@ -347,7 +347,7 @@ impl Store {
         }
         let mut by_session: BTreeMap<&NaturalKey, Vec<&str>> = BTreeMap::new();
         for node in page {
-            if let Some(key) = &node.session {
+            if let Some(key) = &node.link {
                 by_session.entry(key).or_default().push(&node.row.hash);
             }
         }
