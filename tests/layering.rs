@@ -174,6 +174,7 @@ fn every_module_of_src_has_a_place() {
         "keys_cli",
         "raw_cli",
         "reprocess_cli",
+        "import_cli",
         "lib",
         "pricing",
     ];

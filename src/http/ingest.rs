@@ -29,8 +29,8 @@ use crate::turn::{
     Committed, Intake, Prepared, RawStored, RawTurn, Reduced, Rejection, SessionKey, Turn, intake,
 };
 use crate::wire::{
-    DecodeError, TurnError, TurnPayload, decode_batch_with_repairs, decode_turn_verbatim,
-    decode_turn_with_repairs, parse_org_id,
+    DecodeError, TurnPayload, decode_batch_with_repairs, decode_turn_verbatim,
+    decode_turn_with_repairs,
 };
 
 /// Bodies larger than this are decoded and hashed on a blocking thread, so one huge turn
@@ -206,19 +206,13 @@ fn rejection_label<'a>(rejection: &Rejection, provider: &'a str) -> &'a str {
     }
 }
 
-/// Where a turn's raw row belongs: the request's org (the key's, or the one the envelope
-/// names, or none) and the envelope's harness session, when it names one.
+/// Where a turn's raw row belongs: the key's org, else the one the envelope names.
 fn raw_key(payload: &TurnPayload, tenant: Tenant) -> RawKey {
-    let envelope = payload.session.as_ref();
-    let named = envelope
-        .and_then(|e| parse_org_id(&e.org_id).ok())
-        .unwrap_or(Uuid::nil());
-    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    RawKey {
-        org_id: tenant.org_or(named),
-        harness_id: envelope.and_then(|e| non_empty(&e.harness_id)),
-        harness_session_id: envelope.and_then(|e| non_empty(&e.harness_session_id)),
-    }
+    let org = match tenant {
+        Tenant::Anonymous => None,
+        Tenant::Org(org) => Some(org),
+    };
+    RawKey::of(payload, org)
 }
 
 /// The answer stored for the payload's `meta.request_id` in its org, if any.
@@ -276,12 +270,7 @@ async fn quarantine(
 ) -> ApiError {
     let capture = &state.capture;
     let metrics = &state.metrics.capture;
-    // A raw-only turn whose bytes could not be reduced fails on its absent response; the
-    // reduction is what a fix would have to change, so that is its reason.
-    let reason = match &rejection {
-        Rejection::Turn(TurnError::InvalidResponse(_)) if reduction_failed => "reduction_failed",
-        _ => rejection.reason(),
-    };
+    let reason = rejection.quarantine_reason(reduction_failed);
     // A body that is not a turn (400) is not captured: there is nothing to re-derive.
     if rejection.status_code() != 422 {
         return rejection.into();

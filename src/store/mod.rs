@@ -14,6 +14,9 @@
 //!   [`Store::prune_raw`] applies retention; [`Store::list_raw`] and
 //!   [`Store::quarantined`] list them (`raw_list.rs`), [`StoredRawTurn::payload`] rebuilds
 //!   the body a turn was posted in (`raw_payload.rs`).
+//! * [`TapesDb`] reads a database of the reference; [`Store::import_tapes_sessions`],
+//!   [`Store::link_tapes_parents`] and [`Store::import_tapes_nodes`] copy its rows, hashes
+//!   kept, linking nodes to sessions as the reference's backfill does (`tapes.rs`).
 //! * [`create_key`], [`list_keys`], [`revoke_key`] and [`find_key`] manage the API keys
 //!   that bind clients to orgs (only hashes of their secrets are stored).
 
@@ -33,6 +36,7 @@ mod reads;
 mod sanitize;
 mod session_row;
 mod sql;
+mod tapes;
 mod writer;
 
 pub use commit::{CommitOptions, Results, Store};
@@ -51,3 +55,4 @@ pub use raw_prune::PruneReport;
 pub use reads::{
     MAX_ANCESTRY_DEPTH, NodeSummary, SessionIdentity, ancestry, identity_by_hash, list_nodes,
 };
+pub use tapes::{Linked, NaturalKey, PageWritten, TAPES_PAGE, TapesDb, TapesNode, TapesSession};

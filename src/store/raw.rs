@@ -27,6 +27,7 @@ use super::sql::Sql;
 use super::{StoreError, sanitize};
 use crate::capture::chunks::{self, ChunkHash, MAX_LEVELS, Piece};
 use crate::turn::{KnownHashes, RawStored, RawTurn, RawWrite};
+use crate::wire::{TurnPayload, parse_org_id};
 
 /// The status of an accepted turn's answer.
 const ACCEPTED_STATUS: u16 = 202;
@@ -63,6 +64,26 @@ pub struct RawKey {
     pub org_id: Uuid,
     pub harness_id: Option<String>,
     pub harness_session_id: Option<String>,
+}
+
+impl RawKey {
+    /// Where a payload's raw row belongs: `org` when the caller acts as one (an API key's,
+    /// an import's `--org`), else the org the envelope names (none when it names none or
+    /// one that does not parse), and the envelope's harness session when it names one.
+    pub fn of(payload: &TurnPayload, org: Option<Uuid>) -> RawKey {
+        let envelope = payload.session.as_ref();
+        let named = || {
+            envelope
+                .and_then(|e| parse_org_id(&e.org_id).ok())
+                .unwrap_or(Uuid::nil())
+        };
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        RawKey {
+            org_id: org.unwrap_or_else(named),
+            harness_id: envelope.and_then(|e| non_empty(&e.harness_id)),
+            harness_session_id: envelope.and_then(|e| non_empty(&e.harness_session_id)),
+        }
+    }
 }
 
 /// How a quarantined turn was answered.

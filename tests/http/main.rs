@@ -21,6 +21,7 @@ mod capture;
 mod conversation;
 mod heads;
 mod hostile;
+mod import;
 mod ingest;
 mod limits;
 mod memory;
