@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use super::json::respond;
+use super::params::parse_session_id;
 use crate::sessions::ActorInfo;
 use crate::store::{RawFilter, RawPayload, RawTurnSummary};
 
@@ -265,10 +266,6 @@ pub async fn raw_turn(
             payload,
         },
     ))
-}
-
-fn parse_session_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(raw).map_err(|_| ApiError::BadRequest(format!("invalid session id {raw:?}")))
 }
 
 fn no_actor(session_id: Uuid) -> ApiError {

@@ -1,6 +1,6 @@
-//! `GET /v1/sessions/{hash}`: the conversation that ends at a node, with the harness identity
-//! of the session it belongs to (the reference's read API,
-//! docs/wire.md#reading-a-conversation).
+//! `GET /v1/nodes/{hash}/conversation`: the conversation that ends at a node, with the
+//! harness identity of the session it belongs to (the reference's `GET /v1/sessions/{hash}`,
+//! docs/wire.md#reading-a-conversation; `/v1/sessions/{id}` now reads a session).
 //!
 //! The org comes from the reference's `X-Tapes-Org-Id` header (the nil-UUID "no org" sentinel
 //! without it). Unlike the reference, a malformed header is refused instead of silently
@@ -11,15 +11,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::Value;
-use uuid::Uuid;
 
 use super::AppState;
-use super::auth::authenticate;
+use super::auth::read_org;
 use super::error::ApiError;
 use super::json::respond;
-use super::nodes::ORG_HEADER;
 use crate::store;
-use crate::wire::parse_org_id;
 
 #[derive(Serialize)]
 struct ConversationResponse {
@@ -47,11 +44,8 @@ pub async fn get(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = authenticate(&req, &state).await?;
+    let org_id = read_org(&req, &state).await?;
     let hash = path.into_inner();
-    let org_id = org_from_header(&req)?;
-    tenant.check_named(req.headers().get(ORG_HEADER).and_then(|v| v.to_str().ok()))?;
-    let org_id = tenant.org_or(org_id);
     let chain = store::ancestry(state.store.connection(), org_id, &hash)
         .await
         .map_err(|e| ApiError::Downstream(e.to_string()))?;
@@ -92,15 +86,4 @@ pub async fn get(
             turns,
         },
     ))
-}
-
-fn org_from_header(req: &HttpRequest) -> Result<Uuid, ApiError> {
-    let Some(value) = req.headers().get(ORG_HEADER) else {
-        return Ok(Uuid::nil());
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::BadRequest("invalid X-Tapes-Org-Id: not text".to_owned()))?;
-    parse_org_id(text.trim())
-        .map_err(|e| ApiError::BadRequest(format!("invalid X-Tapes-Org-Id: {e}")))
 }

@@ -13,8 +13,10 @@ mod error;
 mod ingest;
 mod json;
 mod nodes;
+mod params;
 mod request_id;
 mod server;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -66,7 +68,15 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             .service(resource("/v1/ingest").route(web::post().to(ingest::ingest)))
             .service(resource("/v1/ingest/batch").route(web::post().to(ingest::ingest_batch)))
             .service(resource("/v1/ingest/nodes").route(web::get().to(nodes::list)))
-            .service(resource("/v1/sessions/{hash}").route(web::get().to(conversation::get)))
+            .service(
+                resource("/v1/nodes/{hash}/conversation").route(web::get().to(conversation::get)),
+            )
+            .service(resource("/v1/sessions").route(web::get().to(sessions::list)))
+            .service(resource("/v1/sessions/{id}").route(web::get().to(sessions::get)))
+            .service(resource("/v1/sessions/{id}/turns").route(web::get().to(sessions::turns)))
+            .service(
+                resource("/v1/sessions/{id}/transcript").route(web::get().to(sessions::transcript)),
+            )
             .service(resource("/admin/actors").route(web::get().to(admin::list)))
             .service(resource("/admin/actors/{session_id}").route(web::get().to(admin::inspect)))
             .service(resource("/admin/actors/{session_id}/stop").route(web::post().to(admin::stop)))

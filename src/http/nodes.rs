@@ -10,13 +10,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::auth::authenticate;
+use super::auth::{ORG_HEADER, authenticate};
 use super::error::ApiError;
 use super::json::respond;
 use crate::wire::parse_org_id;
-
-/// The header the reference's read API takes the org from.
-pub const ORG_HEADER: &str = "x-tapes-org-id";
 
 #[derive(Deserialize)]
 struct NodesQuery {

@@ -32,4 +32,5 @@ mod raw;
 mod raw_turns;
 mod reprocess;
 mod rows;
+mod sessions;
 mod timeouts;
