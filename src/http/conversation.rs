@@ -11,14 +11,16 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::read_org;
 use super::error::ApiError;
 use super::json::respond;
+use super::openapi::{ErrorBody, OrgHeader};
 use crate::store;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ConversationResponse {
     hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -28,7 +30,8 @@ struct ConversationResponse {
     turns: Vec<Turn>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = ConversationNode)]
 struct Turn {
     hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,9 +39,18 @@ struct Turn {
     role: String,
     model: String,
     provider: String,
+    /// The stored content blocks (`null` when the message had none).
     content: Value,
 }
 
+/// The conversation that ends at a node, root first (docs/wire.md#reading-a-conversation).
+#[utoipa::path(get, path = "/v1/nodes/{hash}/conversation", tag = "read",
+    params(("hash" = String, Path, description = "A node hash"), OrgHeader),
+    responses(
+        (status = 200, description = "The node and its ancestors", body = ConversationResponse),
+        (status = 400, description = "A malformed `X-Tapes-Org-Id`", body = ErrorBody),
+        (status = 404, description = "The org holds no such node", body = ErrorBody),
+    ))]
 pub async fn get(
     req: HttpRequest,
     path: web::Path<String>,

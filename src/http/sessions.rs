@@ -12,12 +12,14 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use entity::sessions;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::read_org;
 use super::error::ApiError;
 use super::json::respond;
+use super::openapi::{ErrorBody, OrgHeader};
 use super::params::{decode_cursor, encode_cursor, page_limit, parse_session_id};
 use crate::llm::Usage;
 use crate::store::{
@@ -26,7 +28,7 @@ use crate::store::{
 
 /// One session as every sessions route shows it: the row's fields and its counters, named
 /// as the reference's `/v1/sessions` names them where it has them.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionItem {
     pub id: Uuid,
     pub harness_id: String,
@@ -43,6 +45,7 @@ pub struct SessionItem {
     pub last_seen_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Object)]
     pub harness_metadata: Value,
     pub auth_subject: String,
     pub turn_count: i32,
@@ -76,24 +79,59 @@ impl From<sessions::Model> for SessionItem {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionList {
     pub items: Vec<SessionItem>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The parameters of `GET /v1/sessions`, kept as text so that each bad one gets its own
+/// error.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Sessions per page.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 200, default = 50)]
     limit: Option<String>,
+    /// The previous page's `next_cursor`, with the same `sort` and `direction`.
     cursor: Option<String>,
+    #[param(value_type = Option<SortParam>, inline)]
     sort: Option<String>,
+    #[param(value_type = Option<DirectionParam>, inline)]
     direction: Option<String>,
+    /// With `harness_session_id`: the one session with this natural key.
     harness_id: Option<String>,
+    /// With `harness_id`: the one session with this natural key.
     harness_session_id: Option<String>,
+    /// Only the sessions captured for this subject.
     auth_subject: Option<String>,
+    /// Only sessions active at or after this time (`last_seen_at >= since`).
+    #[param(value_type = Option<DateTime<Utc>>)]
     since: Option<String>,
+    /// Only sessions last active before this time (`last_seen_at < until`).
+    #[param(value_type = Option<DateTime<Utc>>)]
     until: Option<String>,
+}
+
+/// What `GET /v1/sessions` sorts by (`store::SessionSort`).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum SortParam {
+    LastSeenAt,
+    StartedAt,
+    TurnCount,
+    TotalCostUsd,
+    TotalTokens,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum DirectionParam {
+    Desc,
+    Asc,
 }
 
 /// A sessions cursor: the position and the order it was issued for.
@@ -171,7 +209,14 @@ fn query_params<T: for<'de> Deserialize<'de>>(req: &HttpRequest) -> Result<T, Ap
         .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))
 }
 
-/// `GET /v1/sessions`.
+/// One org's sessions, a page at a time, or the one with a natural key
+/// (docs/wire.md#reading-sessions).
+#[utoipa::path(get, path = "/v1/sessions", tag = "read",
+    params(ListParams, OrgHeader),
+    responses(
+        (status = 200, description = "A page of sessions", body = SessionList),
+        (status = 400, description = "A bad parameter, with the reason", body = ErrorBody),
+    ))]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let org_id = read_org(&req, &state).await?;
     let params: ListParams = query_params(&req)?;
@@ -304,7 +349,7 @@ fn no_session(id: Uuid) -> ApiError {
     ApiError::NotFound(format!("no session {id}"))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionDetail {
     pub session: SessionItem,
     /// The fork parent, when the session has one.
@@ -314,7 +359,14 @@ pub struct SessionDetail {
     pub children: Vec<SessionItem>,
 }
 
-/// `GET /v1/sessions/{id}`.
+/// One session, with its fork parent and children.
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "read",
+    params(("id" = Uuid, Path, description = "The session id"), OrgHeader),
+    responses(
+        (status = 200, description = "The session", body = SessionDetail),
+        (status = 400, description = "Not a session id", body = ErrorBody),
+        (status = 404, description = "The org holds no such session", body = ErrorBody),
+    ))]
 pub async fn get(
     req: HttpRequest,
     path: web::Path<String>,
@@ -343,9 +395,13 @@ pub async fn get(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageParams {
+    /// Turns per page.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 200, default = 50)]
     limit: Option<String>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
@@ -356,7 +412,7 @@ struct TurnCursor {
 }
 
 /// One turn: its head node (the response), what it used and cost.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TurnItem {
     pub hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -413,14 +469,21 @@ impl TurnItem {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TurnList {
     pub items: Vec<TurnItem>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
 
-/// `GET /v1/sessions/{id}/turns`.
+/// A session's turns in the order they were stored.
+#[utoipa::path(get, path = "/v1/sessions/{id}/turns", tag = "read",
+    params(("id" = Uuid, Path, description = "The session id"), PageParams, OrgHeader),
+    responses(
+        (status = 200, description = "A page of turns", body = TurnList),
+        (status = 400, description = "A bad id, `limit` or `cursor`", body = ErrorBody),
+        (status = 404, description = "The org holds no such session", body = ErrorBody),
+    ))]
 pub async fn turns(
     req: HttpRequest,
     path: web::Path<String>,
@@ -466,21 +529,27 @@ pub async fn turns(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TranscriptParams {
+    /// End at this node of the session instead of its latest turn head.
+    #[param(pattern = "^[0-9a-f]{64}$")]
     head: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = TranscriptMessage)]
 pub struct Message {
     pub hash: String,
     pub role: String,
+    /// The stored content blocks.
+    #[schema(value_type = Vec<Object>)]
     pub content: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Transcript {
     pub session_id: Uuid,
     /// The node the transcript ends at; absent when the session stored no turn.
@@ -493,7 +562,15 @@ fn is_hash(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// `GET /v1/sessions/{id}/transcript`.
+/// A session's conversation from its root to its latest turn head (or `head`), message by
+/// message.
+#[utoipa::path(get, path = "/v1/sessions/{id}/transcript", tag = "read",
+    params(("id" = Uuid, Path, description = "The session id"), TranscriptParams, OrgHeader),
+    responses(
+        (status = 200, description = "The transcript", body = Transcript),
+        (status = 400, description = "A bad id or `head`", body = ErrorBody),
+        (status = 404, description = "The org holds no such session, or the session no such node", body = ErrorBody),
+    ))]
 pub async fn transcript(
     req: HttpRequest,
     path: web::Path<String>,

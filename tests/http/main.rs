@@ -25,6 +25,7 @@ mod ingest;
 mod limits;
 mod memory;
 mod nodes;
+mod openapi;
 mod ordering;
 mod process;
 mod prune;
