@@ -192,6 +192,7 @@ impl Modify for CommonErrors {
 #[allow(dead_code)]
 pub struct TurnPayloadDoc {
     /// `anthropic`, `openai` or `ollama`; anything else is a 422.
+    #[schema(value_type = ProviderDoc, inline)]
     provider: String,
     /// Copied into every node's bucket; not hashed.
     agent_name: Option<String>,
@@ -210,6 +211,16 @@ pub struct TurnPayloadDoc {
     /// The capture adapter's metadata (docs/capture.md).
     #[schema(value_type = Object)]
     meta: Option<Value>,
+}
+
+/// The providers whose requests reel parses.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum ProviderDoc {
+    Anthropic,
+    Openai,
+    Ollama,
 }
 
 /// The reduced response (docs/wire.md#reduced-response).
