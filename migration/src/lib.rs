@@ -3,7 +3,7 @@
 //!
 //! The first three migrations are equivalent to the reference's (baseline nodes, ancestry
 //! helper, session tracking); the later ones hold reel's additions (turn heads, API keys,
-//! the cost column's range, raw turns). Each has a working `down`.
+//! the cost column's range, raw turns, the indexes of the sessions read API). Each has a working `down`.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -18,6 +18,7 @@ mod m20261125_000001_turn_heads;
 mod m20261201_000001_api_keys;
 mod m20261202_000001_session_cost_range;
 mod m20261203_000001_raw_turns;
+mod m20261204_000001_session_reads;
 mod script;
 
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_api_keys::Migration),
             Box::new(m20261202_000001_session_cost_range::Migration),
             Box::new(m20261203_000001_raw_turns::Migration),
+            Box::new(m20261204_000001_session_reads::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use futures_util::StreamExt;
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use actix_web::ResponseError;
@@ -22,6 +23,7 @@ use super::auth::{Tenant, authenticate};
 use super::body::{BodyError, Reservation, read_body};
 use super::error::ApiError;
 use super::json::respond;
+use super::openapi::{BatchDoc, ErrorBody, TurnPayloadDoc};
 use crate::sessions::SubmitError;
 use crate::store::{Quarantined, RawAnswer, RawKey, RawOutcome, Rejected};
 use crate::telemetry::{Metrics, OverloadReason, provider_label, status};
@@ -37,8 +39,10 @@ use crate::wire::{
 /// does not stall the other connections of its HTTP worker.
 const INLINE_PREPARE_LIMIT: usize = 512 * 1024;
 
-#[derive(Serialize)]
+/// A committed turn.
+#[derive(Serialize, ToSchema)]
 struct Accepted<'a> {
+    /// `accepted`.
     status: &'static str,
     session_id: Uuid,
     head: &'a str,
@@ -46,6 +50,18 @@ struct Accepted<'a> {
     counted: bool,
 }
 
+/// One turn: answered once it is committed (docs/wire.md#ingesting-one-turn).
+#[utoipa::path(post, path = "/v1/ingest", tag = "ingest",
+    request_body(content = TurnPayloadDoc, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Committed (or the stored answer to a retried request id)", body = Accepted),
+        (status = 400, description = "Not a turn: `invalid envelope: …`", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The body exceeds the ingest size limit", body = ErrorBody),
+        (status = 422, description = "Not a chain: `unprocessable turn: …`; `raw_turn_id` when quarantined", body = ErrorBody),
+        (status = 429, description = "A limit is full: `overloaded: …`", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    ))]
 pub async fn ingest(
     req: HttpRequest,
     payload: web::Payload,
@@ -391,7 +407,7 @@ fn record_raw_commit(state: &AppState, provider: &str, committed: &Committed) {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct BatchResult {
     accepted: usize,
     rejected: usize,
@@ -400,9 +416,10 @@ struct BatchResult {
     results: Vec<TurnResult>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TurnResult {
     index: usize,
+    /// `accepted` or `rejected`.
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     session_id: Option<Uuid>,
@@ -483,6 +500,18 @@ struct BatchTurn {
     turn: Turn,
 }
 
+/// Many turns: each session's turns commit in array order; a turn the store refuses fails
+/// alone (docs/wire.md#ingesting-a-batch).
+#[utoipa::path(post, path = "/v1/ingest/batch", tag = "ingest",
+    request_body(content = BatchDoc, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Every turn answered, accepted or rejected", body = BatchResult),
+        (status = 400, description = "Not a batch: `invalid envelope: …`", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The body exceeds the ingest size limit", body = ErrorBody),
+        (status = 429, description = "A limit is full: `overloaded: …`", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    ))]
 pub async fn ingest_batch(
     req: HttpRequest,
     payload: web::Payload,

@@ -6,7 +6,9 @@
 //!   The write path's statements are hand-written SQL (`sql::Sql`), one transaction per
 //!   commit.
 //! * [`list_nodes`], [`ancestry`] and [`identity_by_hash`] read through sea-orm, always
-//!   within one org.
+//!   within one org; so do the sessions read API's queries (`session_reads.rs`:
+//!   [`list_sessions`] by keyset, [`session`], [`session_children`], [`turn_heads`],
+//!   [`latest_head`]).
 //! * Raw turns (`raw.rs`, `raw_chunks.rs`, `raw_prune.rs`): every captured turn kept
 //!   verbatim, its request as content-defined chunks; an accepted turn's raw row commits
 //!   with its nodes, a rejected one is quarantined under a byte budget
@@ -34,6 +36,7 @@ mod raw_prune;
 mod raw_rows;
 mod reads;
 mod sanitize;
+mod session_reads;
 mod session_row;
 mod sql;
 mod tapes;
@@ -56,3 +59,8 @@ pub use reads::{
     MAX_ANCESTRY_DEPTH, NodeSummary, SessionIdentity, ancestry, identity_by_hash, list_nodes,
 };
 pub use tapes::{Linked, NaturalKey, PageWritten, TAPES_PAGE, TapesDb, TapesNode, TapesSession};
+pub use session_reads::{
+    Direction, MAX_CHILDREN, SessionPage, SessionPosition, SessionQuery, SessionSort, SortKey,
+    TurnHead, TurnPage, TurnPosition, latest_head, list_sessions, node_in_session, session,
+    session_by_harness, session_children, turn_heads,
+};
