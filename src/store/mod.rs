@@ -15,7 +15,8 @@
 //!   ([`Store::quarantine`]); [`Store::raw_answer`] answers retries of a request id,
 //!   [`Store::prune_raw`] applies retention; [`Store::list_raw`] and
 //!   [`Store::quarantined`] list them (`raw_list.rs`), [`StoredRawTurn::payload`] rebuilds
-//!   the body a turn was posted in (`raw_payload.rs`).
+//!   the body a turn was posted in (`raw_payload.rs`), [`rederive`] derives a quarantined
+//!   one again with today's parsers (`rederive.rs`).
 //! * [`create_key`], [`list_keys`], [`revoke_key`] and [`find_key`] manage the API keys
 //!   that bind clients to orgs (only hashes of their secrets are stored).
 
@@ -31,6 +32,7 @@ mod raw_list;
 mod raw_payload;
 mod raw_prune;
 mod reads;
+mod rederive;
 mod sanitize;
 mod session_reads;
 mod session_row;
@@ -53,6 +55,7 @@ pub use raw_prune::PruneReport;
 pub use reads::{
     MAX_ANCESTRY_DEPTH, NodeSummary, SessionIdentity, ancestry, identity_by_hash, list_nodes,
 };
+pub use rederive::{Rederived, rederive};
 pub use session_reads::{
     Direction, MAX_CHILDREN, SessionPage, SessionPosition, SessionQuery, SessionSort, SortKey,
     TurnHead, TurnPage, TurnPosition, latest_head, list_sessions, node_in_session, session,
