@@ -5,11 +5,14 @@
 // read the ingest charts. Screenshots go to target/console-screenshots/. Exits non-zero on
 // the first failed expectation.
 //
+// A second server in keys mode checks that the sessions views read with the API key the page
+// is given.
+//
 // REEL_BIN (default target/debug/reel) and CHROMIUM (default /usr/bin/chromium) choose the
 // binaries.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, openSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -61,32 +64,51 @@ function turn(session, questions, extra = {}) {
 }
 
 const work = mkdtempSync(join(tmpdir(), "reel-console-"));
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const log = openSync(join(work, "serve.log"), "w");
-const server = spawn(bin, ["serve"], {
-  env: {
-    ...process.env,
-    REEL_LISTEN: `127.0.0.1:${port}`,
-    REEL_DATABASE_URL: `sqlite://${join(work, "reel.db")}?mode=rwc`,
-    REEL_ADMIN_TOKEN: TOKEN,
-    REEL_AUTH_MODE: "none",
-    REEL_LOG: "info",
-  },
-  stdio: ["ignore", log, log],
-});
+const servers = [];
 let browser = null;
+
+// Starts `reel serve` on a fresh SQLite file and port with `env`; answers its base URL once
+// it answers /ping.
+async function serve(name, env) {
+  const port = await freePort();
+  const url = `sqlite://${join(work, `${name}.db`)}?mode=rwc`;
+  const log = openSync(join(work, `${name}.log`), "w");
+  const child = spawn(bin, ["serve"], {
+    env: { ...process.env, REEL_LISTEN: `127.0.0.1:${port}`, REEL_DATABASE_URL: url, REEL_LOG: "info", ...env },
+    stdio: ["ignore", log, log],
+  });
+  servers.push(child);
+  const at = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`reel serve exited with ${child.exitCode}`);
+    if (await fetch(`${at}/ping`).then((r) => r.ok, () => false)) return at;
+    await sleep(100);
+  }
+  throw new Error("reel serve did not answer /ping");
+}
+
+// Runs `reel <args>` against the SQLite file of server `name`; answers its stdout.
+function reel(name, args) {
+  const url = `sqlite://${join(work, `${name}.db`)}?mode=rwc`;
+  const out = spawnSync(bin, args, { env: { ...process.env, REEL_DATABASE_URL: url }, encoding: "utf8" });
+  assert.equal(out.status, 0, `reel ${args.join(" ")}: ${out.stderr}`);
+  return out.stdout;
+}
 
 async function cleanup() {
   if (browser) await browser.close().catch(() => {});
-  server.kill("SIGTERM");
-  await new Promise((ok) => (server.exitCode !== null ? ok() : server.once("exit", ok)));
+  for (const child of servers) {
+    child.kill("SIGTERM");
+    await new Promise((ok) => (child.exitCode !== null ? ok() : child.once("exit", ok)));
+  }
   rmSync(work, { recursive: true, force: true });
 }
 
-async function post(path, body) {
+let base = "";
+
+async function post(path, body, headers = {}) {
   const res = await fetch(base + path, {
-    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+    method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body),
   });
   return { status: res.status, body: await res.json() };
 }
@@ -98,12 +120,7 @@ async function admin(path) {
 }
 
 try {
-  for (let i = 0; i < 100; i++) {
-    if (server.exitCode !== null) throw new Error(`reel serve exited with ${server.exitCode}`);
-    const up = await fetch(`${base}/ping`).then((r) => r.ok, () => false);
-    if (up) break;
-    await sleep(100);
-  }
+  base = await serve("token", { REEL_ADMIN_TOKEN: TOKEN, REEL_AUTH_MODE: "none" });
 
   // Turns over HTTP: a two-turn session, its fork child, another session, and a turn of a
   // provider reel has no parser for, which the server quarantines (422).
@@ -204,6 +221,22 @@ try {
   assert.ok(await page.locator("#chart-rate rect.bar").count() >= 1);
   assert.ok(await page.locator("#chart-errors rect.bar").count() >= 1);
   await page.screenshot({ path: join(shots, "ingest.png"), fullPage: true });
+
+  // Keys mode on a loopback listener without an admin token: the admin routes are open, and
+  // the sessions views read with the API key the page is given, as X-Api-Key.
+  reel("keys", ["migrate"]);
+  const key = reel("keys", ["keys", "create", "--org", "22222222-2222-2222-2222-222222222222"]).split("\n")[0].trim();
+  base = await serve("keys", { REEL_AUTH_MODE: "keys" });
+  const keyed = await post("/v1/ingest", turn("console-keyed", ["a keyed question"]), { "x-api-key": key });
+  assert.equal(keyed.status, 202, JSON.stringify(keyed.body));
+  await page.goto(`${base}/admin/#sessions`);
+  await page.locator("#status", { hasText: "401: unauthorized: missing API key" }).waitFor();
+  await page.fill("#credentials [name=admin_token]", "");
+  await page.fill("#credentials [name=api_key]", key);
+  await page.click("#credentials button[type=submit]");
+  await page.locator("#sessions-table tbody tr", { hasText: "console-keyed" }).waitFor();
+  assert.equal(await page.locator("#sessions-table tbody tr").count(), 1);
+  await page.screenshot({ path: join(shots, "sessions-keys.png"), fullPage: true });
 
   assert.deepEqual(errors, [], "the page raised no script errors");
   console.log(`console test passed; screenshots in ${shots}`);
