@@ -40,7 +40,7 @@ async function api(path, options = {}) {
   return body;
 }
 
-// --- DOM helpers --------------------------------------------------------------------------
+// --- Building the DOM ---------------------------------------------------------------------
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
