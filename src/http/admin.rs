@@ -18,7 +18,7 @@ use super::json::respond;
 use super::openapi::{ErrorBody, RawPayloadDoc, RawTurnSummaryDoc};
 use super::params::parse_session_id;
 use crate::sessions::ActorInfo;
-use crate::store::{RawFilter, RawPayload, RawTurnSummary};
+use crate::store::{RawFilter, RawPayload, RawTurnSummary, StoredRawTurn};
 
 /// Raw turns a session listing returns without a `limit`, and the most it may ask for.
 const RAW_DEFAULT_LIMIT: u64 = 100;
@@ -36,15 +36,24 @@ impl AdminAuth {
         AdminAuth { token, loopback }
     }
 
-    fn check(&self, req: &HttpRequest) -> Result<(), ApiError> {
+    /// Refuses when admin is disabled: no token is configured and the listener is not
+    /// loopback. What the console's page and assets need, as they hold no data.
+    pub(super) fn check_enabled(&self) -> Result<(), ApiError> {
+        if self.token.is_some() || self.loopback {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "admin is disabled: no admin token is configured and the listener is not loopback",
+            ))
+        }
+    }
+
+    /// Admits a call of an admin route: the bearer token when one is configured, else
+    /// anyone on a loopback listener.
+    pub(super) fn check(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        self.check_enabled()?;
         let Some(token) = &self.token else {
-            return if self.loopback {
-                Ok(())
-            } else {
-                Err(ApiError::Forbidden(
-                    "admin is disabled: no admin token is configured and the listener is not loopback",
-                ))
-            };
+            return Ok(());
         };
         let presented = req
             .headers()
@@ -288,14 +297,7 @@ pub async fn raw_turn(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     state.admin.check(&req)?;
-    let id = Uuid::try_parse(&path)
-        .map_err(|_| ApiError::BadRequest(format!("invalid raw turn id {:?}", path.as_str())))?;
-    let stored = state
-        .store
-        .raw_turn(None, id)
-        .await
-        .map_err(|e| ApiError::Downstream(e.to_string()))?
-        .ok_or_else(|| ApiError::NotFound(format!("no raw turn {id}")))?;
+    let stored = stored_raw_turn(&state, &path).await?;
     let payload = stored
         .payload()
         .map_err(|e| ApiError::Downstream(e.to_string()))?;
@@ -307,6 +309,19 @@ pub async fn raw_turn(
             payload,
         },
     ))
+}
+
+/// The raw turn whose id is the path's `{id}`: 400 when it is not an id, 404 when no row has
+/// it.
+pub(super) async fn stored_raw_turn(state: &AppState, id: &str) -> Result<StoredRawTurn, ApiError> {
+    let id = Uuid::try_parse(id)
+        .map_err(|_| ApiError::BadRequest(format!("invalid raw turn id {id:?}")))?;
+    state
+        .store
+        .raw_turn(None, id)
+        .await
+        .map_err(|e| ApiError::from_store(&e, state.retry_after_secs))?
+        .ok_or_else(|| ApiError::NotFound(format!("no raw turn {id}")))
 }
 
 fn no_actor(session_id: Uuid) -> ApiError {

@@ -8,6 +8,7 @@ mod admin;
 mod auth;
 mod body;
 mod connection_errors;
+mod console;
 mod conversation;
 mod error;
 mod ingest;
@@ -15,6 +16,7 @@ mod json;
 mod nodes;
 mod openapi;
 mod params;
+mod quarantine;
 mod request_id;
 mod server;
 mod sessions;
@@ -88,6 +90,12 @@ route_table! {
     post "/admin/actors/{session_id}/stop" => admin::stop;
     get "/admin/sessions/{session_id}/raw" => admin::session_raw;
     get "/admin/raw/{id}" => admin::raw_turn;
+    get "/admin/" => console::page;
+    get "/admin/console.js" => console::script;
+    get "/admin/console.css" => console::style;
+    get "/admin/ingest/recent" => console::recent;
+    get "/admin/quarantine" => quarantine::list;
+    post "/admin/raw/{id}/reprocess" => quarantine::reprocess;
 }
 
 /// Registers every route on an `App`.

@@ -47,6 +47,12 @@ use super::json::JSON;
         super::admin::stop,
         super::admin::session_raw,
         super::admin::raw_turn,
+        super::console::page,
+        super::console::script,
+        super::console::style,
+        super::console::recent,
+        super::quarantine::list,
+        super::quarantine::reprocess,
     ),
     components(schemas(ErrorBody)),
     modifiers(&CommonErrors),
@@ -323,8 +329,10 @@ pub struct RawPayloadDoc {
     raw_response: Option<String>,
     raw_response_encoding: Option<String>,
     raw_response_withheld: Option<bool>,
-    #[schema(value_type = Object)]
+    /// `null` when the turn was posted with `"meta": null`.
+    #[schema(value_type = Option<Object>, required = true)]
     meta: Value,
-    #[schema(value_type = Object)]
+    /// Absent, or `null`, when the turn came without an envelope.
+    #[schema(value_type = Option<Object>)]
     session: Option<Value>,
 }

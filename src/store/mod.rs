@@ -15,7 +15,8 @@
 //!   ([`Store::quarantine`]); [`Store::raw_answer`] answers retries of a request id,
 //!   [`Store::prune_raw`] applies retention; [`Store::list_raw`] and
 //!   [`Store::quarantined`] list them (`raw_list.rs`), [`StoredRawTurn::payload`] rebuilds
-//!   the body a turn was posted in (`raw_payload.rs`).
+//!   the body a turn was posted in (`raw_payload.rs`), [`rederive`] derives a quarantined
+//!   one again with today's parsers (`rederive.rs`).
 //! * [`TapesDb`] reads a database of the reference; [`Store::import_tapes_sessions`],
 //!   [`Store::link_tapes_parents`] and [`Store::import_tapes_nodes`] copy its rows, hashes
 //!   kept, linking nodes to sessions as the reference's backfill does (`tapes.rs`).
@@ -35,6 +36,7 @@ mod raw_payload;
 mod raw_prune;
 mod raw_rows;
 mod reads;
+mod rederive;
 mod sanitize;
 mod session_reads;
 mod session_row;
@@ -58,6 +60,7 @@ pub use raw_prune::PruneReport;
 pub use reads::{
     MAX_ANCESTRY_DEPTH, NodeSummary, SessionIdentity, ancestry, identity_by_hash, list_nodes,
 };
+pub use rederive::{Rederived, rederive};
 pub use tapes::{Linked, NaturalKey, PageWritten, TAPES_PAGE, TapesDb, TapesNode, TapesSession};
 pub use session_reads::{
     Direction, MAX_CHILDREN, SessionPage, SessionPosition, SessionQuery, SessionSort, SortKey,

@@ -18,6 +18,7 @@ mod backpressure;
 mod basics;
 mod batch;
 mod capture;
+mod console;
 mod conversation;
 mod heads;
 mod hostile;
