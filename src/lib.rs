@@ -10,6 +10,7 @@ pub mod config;
 pub mod cost;
 pub mod gojson;
 pub mod http;
+pub mod import_cli;
 pub mod keys_cli;
 pub mod llm;
 pub mod memory;

@@ -7,13 +7,16 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use reel::app::{Application, shutdown_signal};
 use reel::config::{Config, DEFAULT_CHAIN_RULES, DEFAULT_DATABASE_URL};
+use reel::cost::PriceBook;
+use reel::import_cli::{ImportOptions, LocalTarget};
 use reel::keys_cli::{KeysAction, parse_expiry};
 use reel::memory::Purge;
 use reel::merkle::Rules;
 use reel::raw_cli::RawAction;
 use reel::reprocess_cli::ReprocessOptions;
+use reel::sessions::{Registry, SessionSettings};
 use reel::store::{CommitOptions, QuarantineFilter, RawFilter, RawOutcome, Store, StoreOptions};
-use reel::telemetry::init_tracing;
+use reel::telemetry::{Metrics, init_tracing};
 
 /// mimalloc instead of the system allocator: a turn allocates and frees thousands of small
 /// strings, and glibc's malloc gave chain building swings of a quarter in throughput
@@ -165,6 +168,48 @@ enum Command {
         #[arg(long, value_name = "RULES", value_parser = parse_rules)]
         rules: &'static Rules,
     },
+    /// Load existing captures through the ingest path: JSON Lines of ingest payloads and
+    /// directories of wire recordings.
+    ///
+    /// A file is read as JSON Lines (each line a payload, or {"name":…,"payload":{…}}); a
+    /// directory as wire recordings (turn-*/request.json, response.sse, meta.json), each
+    /// posted as a raw-only turn. Turns are decoded, reduced, hashed, quarantined and
+    /// committed as the server does it, in-process against the configured database.
+    /// Resumable: a turn without meta.request_id gets one derived from its bytes, so a
+    /// second run over the same input imports nothing. With --from-tapes it copies a
+    /// database of the reference instead. Prints a summary; shows a progress bar on a
+    /// terminal.
+    Import {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        args: ImportArgs,
+    },
+}
+
+/// What `reel import` reads and how.
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// JSON Lines files and recording directories, imported in order.
+    #[arg(value_name = "PATH", required_unless_present = "from_tapes")]
+    inputs: Vec<PathBuf>,
+    /// Copy a database of the reference (tapes f237b6e, Postgres) instead: its sessions and
+    /// nodes, every node under its own hash, linked to its session.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["inputs", "org"])]
+    from_tapes: Option<String>,
+    /// Import every turn into this org, as an API key of the org would (a turn whose
+    /// envelope names another org is rejected).
+    #[arg(long, value_name = "UUID")]
+    org: Option<uuid::Uuid>,
+    /// Turns waiting for their commit at most (capped by the session limits of the config).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    concurrency: usize,
+    /// Never draw the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+    /// Print a line per rejected turn.
+    #[arg(long, short = 'v')]
+    verbose: bool,
 }
 
 /// Where a database command finds its database: as `migrate` does.
@@ -305,6 +350,7 @@ fn main() -> ExitCode {
         } => prune(database, older_than_days),
         Command::Reprocess { database, args } => reprocess(database, args),
         Command::Rederive { database, rules } => rederive(database, rules),
+        Command::Import { database, args } => import(database, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -522,6 +568,77 @@ fn rederive(database: DatabaseArgs, rules: &'static Rules) -> Result<(), String>
     })
 }
 
+fn import(database: DatabaseArgs, args: ImportArgs) -> Result<(), String> {
+    let (_, config) = cli_config(database.config, database.database_url)?;
+    // The session actors run on actix arbiters, as in the server.
+    actix_web::rt::System::new().block_on(async move {
+        let prices = PriceBook::with_overrides(&config.pricing).map_err(|e| e.to_string())?;
+        let db = reel::store::connect(&config.database.url, &StoreOptions::default())
+            .await
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+        if config.database.migrate_on_start {
+            reel::store::migrate(&db)
+                .await
+                .map_err(|e| format!("cannot migrate the database: {e}"))?;
+        }
+        let configured = config.chain.rules().map_err(|e| e.to_string())?;
+        let rules = reel::store::settle_rules(&db, configured, DEFAULT_CHAIN_RULES)
+            .await
+            .map_err(|e| e.to_string())?;
+        let store = command_store(db.clone(), &config);
+        let out = &mut std::io::stdout().lock();
+        if let Some(url) = &args.from_tapes {
+            let result = reel::import_cli::run_tapes(&store, url, !args.no_progress, out).await;
+            db.close().await.ok();
+            return result.map(|_| ()).map_err(|e| e.to_string());
+        }
+        let mut settings = SessionSettings::from(&config.sessions);
+        settings.org_max_in_flight = config.auth.org_max_in_flight;
+        // More turns in flight than a session may queue would be refused as a 429 is.
+        let concurrency = args
+            .concurrency
+            .min(settings.pending_per_session)
+            .min(settings.org_max_in_flight)
+            .min(settings.max_in_flight)
+            .max(1);
+        let registry = Registry::new(
+            store.clone(),
+            settings,
+            Metrics::new().map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("cannot start the session actors: {e}"))?;
+        let target = LocalTarget {
+            store,
+            registry,
+            prices: Arc::new(prices),
+            rules,
+            capture: config.capture.clone(),
+            org: args.org,
+        };
+        let options = ImportOptions {
+            inputs: args.inputs,
+            concurrency,
+            body_limit: config.server.body_limit_bytes,
+            progress: !args.no_progress,
+            verbose: args.verbose,
+        };
+        let result = reel::import_cli::run_local(target, &options, out).await;
+        db.close().await.ok();
+        result.map(|_| ()).map_err(|e| e.to_string())
+    })
+}
+
+/// The store a one-shot command commits through: nodes are stamped as a server's would be.
+fn command_store(db: sea_orm::DatabaseConnection, config: &Config) -> Store {
+    Store::new(
+        db,
+        CommitOptions {
+            project: Some(Arc::from(config.server.project.as_str())),
+            writer_queued: None,
+        },
+    )
+}
+
 /// Runs `command` on a [`Store`] over the database `database` names, with the config it
 /// was found by; the schema must be migrated.
 fn with_store<F, Fut>(database: DatabaseArgs, command: F) -> Result<(), String>
@@ -534,14 +651,7 @@ where
         let db = reel::store::connect(&config.database.url, &StoreOptions::default())
             .await
             .map_err(|e| format!("cannot open the database: {e}"))?;
-        let store = Store::new(
-            db.clone(),
-            CommitOptions {
-                // Nodes a command commits are stamped as a server's would be.
-                project: Some(Arc::from(config.server.project.as_str())),
-                writer_queued: None,
-            },
-        );
+        let store = command_store(db.clone(), &config);
         let result = command(store, config).await;
         db.close().await.ok();
         result

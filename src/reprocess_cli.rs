@@ -1,8 +1,7 @@
 //! `reel reprocess`: re-deriving quarantined raw turns with today's parsers.
 //!
-//! Each rejected row is rebuilt into the body it was posted in
-//! (`StoredRawTurn::reprocessing_payload`), decoded and run through the capture steps of a
-//! live turn (`turn::intake_under` the database's rules, dated by the row's arrival). A turn that passes now commits
+//! Each rejected row is derived again under the database's rules (`store::reprocess`, the step the server's
+//! `POST /admin/raw/{id}/reprocess` shares). A turn that passes now commits
 //! as the re-derivation of its row (`RawTurn::reprocessing`): its nodes, its counters and
 //! the flip of the row to accepted share one transaction, and the flip happens once, so
 //! when a concurrent run or a server re-derived the row first the commit rolls back
@@ -11,18 +10,15 @@
 //! is; running again commits nothing twice.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::capture::encoding::Unlimited;
 use crate::cost::PriceBook;
 use crate::merkle::Rules;
 use crate::store::{
-    QuarantineCursor, QuarantineFilter, RawOutcome, RawTurnSummary, Store, StoreError,
+    QuarantineCursor, QuarantineFilter, RawTurnSummary, Reprocessed, Store, StoreError, reprocess as derive_again,
 };
-use crate::turn::{Committed, Rejection, intake_under};
-use crate::wire::decode_turn_verbatim;
+use crate::turn::Committed;
 
 /// Rows listed per statement.
 const PAGE: u64 = 100;
@@ -148,60 +144,18 @@ async fn reprocess(
     summary: &RawTurnSummary,
 ) -> Result<Verdict, StoreError> {
     let id = summary.id;
-    if summary.request_size > options.body_limit as u64 {
-        return Ok(Verdict::Skipped(format!(
-            "its request of {} bytes is over server.body_limit_bytes ({})",
-            summary.request_size, options.body_limit
-        )));
-    }
     let stored = match store.raw_turn(None, id).await {
         Ok(Some(stored)) => stored,
         Ok(None) => return Ok(Verdict::Skipped("pruned meanwhile".to_owned())),
         Err(e) if e.is_retryable() => return Err(e),
         Err(e) => return Ok(Verdict::Error(e.to_string())),
     };
-    if stored.summary.outcome != RawOutcome::Rejected {
-        return Ok(Verdict::Skipped("already reprocessed".to_owned()));
-    }
-    let body = stored
-        .reprocessing_payload()
-        .map_err(|e| e.to_string())
-        .and_then(|payload| serde_json::to_vec(&payload).map_err(|e| e.to_string()));
-    let body = match body {
-        Ok(body) => body,
-        Err(why) => return Ok(Verdict::Error(why)),
+    let turn = match derive_again(&stored, prices, rules, options.body_limit) {
+        Reprocessed::Turn(turn) => turn,
+        Reprocessed::StillFailing(why) => return Ok(Verdict::StillFailing(why)),
+        Reprocessed::Skipped(why) => return Ok(Verdict::Skipped(why)),
+        Reprocessed::Error(why) => return Ok(Verdict::Error(why)),
     };
-    let payload = match decode_turn_verbatim(&body) {
-        Ok((payload, _)) => payload,
-        Err(e) => return Ok(Verdict::StillFailing(Rejection::from(e).to_string())),
-    };
-    if let Err(e) = payload.validate_session() {
-        return Ok(Verdict::StillFailing(Rejection::from(e).to_string()));
-    }
-    let Ok(intake) = intake_under(
-        payload,
-        None,
-        true,
-        prices,
-        &mut Unlimited,
-        summary.received_at,
-        rules,
-    ) else {
-        return Ok(Verdict::Error(
-            "the raw response needs more memory than allowed".into(),
-        ));
-    };
-    let mut turn = match intake.prepared {
-        Ok(prepared) => prepared.turn,
-        Err(rejection) => return Ok(Verdict::StillFailing(rejection.to_string())),
-    };
-    // The row's org is the one the server decided (the key's, in keys mode), which the
-    // envelope need not name.
-    turn.key.org_id = summary.org_id;
-    let Some(raw) = turn.raw.take() else {
-        return Ok(Verdict::Error("the derived turn kept no raw turn".into()));
-    };
-    turn.raw = Some(Arc::new(Arc::unwrap_or_clone(raw).reprocessing(id)));
     if options.dry_run {
         return Ok(Verdict::WouldCommit);
     }

@@ -8,6 +8,8 @@
 //! Label values are bounded: `provider` is one of the three known providers or `unknown`,
 //! never a string a client chose.
 
+mod recent;
+
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +23,8 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{LogConfig, LogFormat};
 use crate::turn::{Committed, Rejection};
 use crate::wire::{Repairs, TurnError};
+
+pub use recent::{INTERVAL_SECS, INTERVALS, Interval, Recent};
 
 /// The providers the `provider` label may name, besides `unknown`.
 pub const KNOWN_PROVIDERS: [&str; 3] = ["anthropic", "openai", "ollama"];
@@ -123,6 +127,8 @@ pub struct Metrics {
     pub invalid_utf8_total: IntCounter,
     pub unknown_model_cost_total: IntCounter,
     pub capture: CaptureMetrics,
+    /// The last minutes of ingest by interval, for the admin console.
+    pub recent: Arc<Recent>,
 }
 
 /// What capture adds to a turn's path: server-side reductions, raw turns, the quarantine.
@@ -337,6 +343,7 @@ impl Metrics {
 
         Ok(Metrics {
             capture,
+            recent: Arc::default(),
             registry: Arc::new(registry),
             writes_total,
             dag_write_seconds,
@@ -365,6 +372,7 @@ impl Metrics {
         self.writes_total
             .with_label_values(&[provider_label(provider), status])
             .inc();
+        self.recent.write(status);
     }
 
     // What happens to a turn, from its body to its commit, is counted by the methods below
@@ -377,6 +385,7 @@ impl Metrics {
         self.dag_write_seconds
             .with_label_values(&[label])
             .observe(elapsed.as_secs_f64());
+        self.recent.latency(elapsed);
         self.write(provider, status::ACCEPTED);
         // As in the reference, only bodies with bytes are observed.
         if body_bytes > 0 {

@@ -4,7 +4,7 @@
 //! `http → sessions → store → telemetry → config → turn → capture → cost → merkle → wire → llm → gojson
 //! → memory` (`memory` holds only the allocator hook).
 //! The binary's glue (`app`, `main`, `chain_cli`, `keys_cli`, `raw_cli`, `reprocess_cli`,
-//! `rederive_cli`, `lib`) sits above them all. A few names are kept out of layers that must
+//! `rederive_cli`, `import_cli`, `lib`) sits above them all. A few names are kept out of layers that must
 //! not know them: the actor layer names no database backend or SQL, the store no actix, and
 //! only the store names sea-orm or sqlx.
 //!
@@ -174,6 +174,7 @@ fn every_module_of_src_has_a_place() {
         "keys_cli",
         "raw_cli",
         "reprocess_cli",
+        "import_cli",
         "rederive_cli",
         "lib",
         "pricing",

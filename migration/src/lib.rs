@@ -3,7 +3,8 @@
 //!
 //! The first three migrations are equivalent to the reference's (baseline nodes, ancestry
 //! helper, session tracking); the later ones hold reel's additions (turn heads, API keys,
-//! the cost column's range, raw turns, the recorded chain rules, node kinds, rederive's progress). Each has a working `down`.
+//! the cost column's range, raw turns, the recorded chain rules, node kinds, rederive's
+//! progress, the indexes of the sessions read API). Each has a working `down`.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -21,6 +22,7 @@ mod m20261203_000001_raw_turns;
 mod m20261204_000001_chain_rules;
 mod m20261205_000001_node_kinds;
 mod m20261206_000001_rederive;
+mod m20261204_000001_session_reads;
 mod script;
 
 pub struct Migrator;
@@ -39,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_chain_rules::Migration),
             Box::new(m20261205_000001_node_kinds::Migration),
             Box::new(m20261206_000001_rederive::Migration),
+            Box::new(m20261204_000001_session_reads::Migration),
         ]
     }
 }

@@ -9,13 +9,16 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
 use super::error::ApiError;
 use super::json::respond;
+use super::openapi::{ErrorBody, RawPayloadDoc, RawTurnSummaryDoc};
+use super::params::parse_session_id;
 use crate::sessions::ActorInfo;
-use crate::store::{RawFilter, RawPayload, RawTurnSummary};
+use crate::store::{RawFilter, RawPayload, RawTurnSummary, StoredRawTurn};
 
 /// Raw turns a session listing returns without a `limit`, and the most it may ask for.
 const RAW_DEFAULT_LIMIT: u64 = 100;
@@ -33,15 +36,24 @@ impl AdminAuth {
         AdminAuth { token, loopback }
     }
 
-    fn check(&self, req: &HttpRequest) -> Result<(), ApiError> {
+    /// Refuses when admin is disabled: no token is configured and the listener is not
+    /// loopback. What the console's page and assets need, as they hold no data.
+    pub(super) fn check_enabled(&self) -> Result<(), ApiError> {
+        if self.token.is_some() || self.loopback {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "admin is disabled: no admin token is configured and the listener is not loopback",
+            ))
+        }
+    }
+
+    /// Admits a call of an admin route: the bearer token when one is configured, else
+    /// anyone on a loopback listener.
+    pub(super) fn check(&self, req: &HttpRequest) -> Result<(), ApiError> {
+        self.check_enabled()?;
         let Some(token) = &self.token else {
-            return if self.loopback {
-                Ok(())
-            } else {
-                Err(ApiError::Forbidden(
-                    "admin is disabled: no admin token is configured and the listener is not loopback",
-                ))
-            };
+            return Ok(());
         };
         let presented = req
             .headers()
@@ -65,7 +77,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ActorView {
     org_id: Uuid,
     harness_id: String,
@@ -106,18 +118,21 @@ impl From<ActorInfo> for ActorView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ActorList {
     count: usize,
     actors: Vec<ActorView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Stopped {
     status: &'static str,
     actor: ActorView,
 }
 
+/// The live session actors, read from the snapshots they publish.
+#[utoipa::path(get, path = "/admin/actors", tag = "admin",
+    responses((status = 200, description = "Every live actor", body = ActorList)))]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.admin.check(&req)?;
     let actors: Vec<ActorView> = state.registry.list().into_iter().map(Into::into).collect();
@@ -130,6 +145,14 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     ))
 }
 
+/// One live actor.
+#[utoipa::path(get, path = "/admin/actors/{session_id}", tag = "admin",
+    params(("session_id" = Uuid, Path, description = "The session id")),
+    responses(
+        (status = 200, description = "The actor", body = ActorView),
+        (status = 400, description = "Not a session id", body = ErrorBody),
+        (status = 404, description = "No live actor for the session", body = ErrorBody),
+    ))]
 pub async fn inspect(
     req: HttpRequest,
     path: web::Path<String>,
@@ -144,6 +167,14 @@ pub async fn inspect(
     Ok(respond(StatusCode::OK, &ActorView::from(info)))
 }
 
+/// Finishes an actor's queued turns, then stops it.
+#[utoipa::path(post, path = "/admin/actors/{session_id}/stop", tag = "admin",
+    params(("session_id" = Uuid, Path, description = "The session id")),
+    responses(
+        (status = 200, description = "Stopped", body = Stopped),
+        (status = 400, description = "Not a session id", body = ErrorBody),
+        (status = 404, description = "No live actor for the session", body = ErrorBody),
+    ))]
 pub async fn stop(
     req: HttpRequest,
     path: web::Path<String>,
@@ -166,34 +197,47 @@ pub async fn stop(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RawListQuery {
+    /// Start after this raw turn (the previous page's `next_after`).
     #[serde(default)]
+    #[param(value_type = Option<Uuid>)]
     after: Option<String>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RawList {
     count: usize,
+    #[schema(value_type = Vec<RawTurnSummaryDoc>)]
     raw_turns: Vec<RawTurnSummary>,
     /// The `after` of the next page, when this one is full.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_after: Option<Uuid>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RawView<'a> {
+    #[schema(value_type = RawTurnSummaryDoc)]
     summary: &'a RawTurnSummary,
     /// The full error text of a quarantined turn.
     error: Option<&'a str>,
     /// The body the turn was posted in (`StoredRawTurn::payload`).
+    #[schema(value_type = RawPayloadDoc)]
     payload: RawPayload<'a>,
 }
 
 /// `GET /admin/sessions/{session_id}/raw?after=<id>&limit=N`: a session's raw turns in the
 /// order they were stored, without bodies.
+#[utoipa::path(get, path = "/admin/sessions/{session_id}/raw", tag = "admin",
+    params(("session_id" = Uuid, Path, description = "The session id"), RawListQuery),
+    responses(
+        (status = 200, description = "A page of the session's raw turns", body = RawList),
+        (status = 400, description = "A bad id, `after` or `limit`", body = ErrorBody),
+    ))]
 pub async fn session_raw(
     req: HttpRequest,
     path: web::Path<String>,
@@ -240,20 +284,20 @@ pub async fn session_raw(
 }
 
 /// `GET /admin/raw/{id}`: one raw turn, its error and the payload it was posted in.
+#[utoipa::path(get, path = "/admin/raw/{id}", tag = "admin",
+    params(("id" = Uuid, Path, description = "The raw turn id")),
+    responses(
+        (status = 200, description = "The raw turn", body = RawView),
+        (status = 400, description = "Not a raw turn id", body = ErrorBody),
+        (status = 404, description = "No such raw turn", body = ErrorBody),
+    ))]
 pub async fn raw_turn(
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     state.admin.check(&req)?;
-    let id = Uuid::try_parse(&path)
-        .map_err(|_| ApiError::BadRequest(format!("invalid raw turn id {:?}", path.as_str())))?;
-    let stored = state
-        .store
-        .raw_turn(None, id)
-        .await
-        .map_err(|e| ApiError::Downstream(e.to_string()))?
-        .ok_or_else(|| ApiError::NotFound(format!("no raw turn {id}")))?;
+    let stored = stored_raw_turn(&state, &path).await?;
     let payload = stored
         .payload()
         .map_err(|e| ApiError::Downstream(e.to_string()))?;
@@ -267,8 +311,17 @@ pub async fn raw_turn(
     ))
 }
 
-fn parse_session_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::try_parse(raw).map_err(|_| ApiError::BadRequest(format!("invalid session id {raw:?}")))
+/// The raw turn whose id is the path's `{id}`: 400 when it is not an id, 404 when no row has
+/// it.
+pub(super) async fn stored_raw_turn(state: &AppState, id: &str) -> Result<StoredRawTurn, ApiError> {
+    let id = Uuid::try_parse(id)
+        .map_err(|_| ApiError::BadRequest(format!("invalid raw turn id {id:?}")))?;
+    state
+        .store
+        .raw_turn(None, id)
+        .await
+        .map_err(|e| ApiError::from_store(&e, state.retry_after_secs))?
+        .ok_or_else(|| ApiError::NotFound(format!("no raw turn {id}")))
 }
 
 fn no_actor(session_id: Uuid) -> ApiError {

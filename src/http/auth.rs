@@ -194,6 +194,28 @@ pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Tenant,
     Ok(Tenant::Org(key.org_id))
 }
 
+/// The header the reference's read API takes the org from.
+pub const ORG_HEADER: &str = "x-tapes-org-id";
+
+/// Authenticates a read and returns the org it reads: the key's, else the one
+/// `X-Tapes-Org-Id` names (the nil-UUID "no org" sentinel without it). A malformed header
+/// is 400, and with a key, a header naming another org is 403.
+pub async fn read_org(req: &HttpRequest, state: &AppState) -> Result<Uuid, ApiError> {
+    let tenant = authenticate(req, state).await?;
+    let named = match req.headers().get(ORG_HEADER) {
+        None => Uuid::nil(),
+        Some(value) => {
+            let text = value
+                .to_str()
+                .map_err(|_| ApiError::BadRequest("invalid X-Tapes-Org-Id: not text".to_owned()))?;
+            tenant.check_named(Some(text))?;
+            parse_org_id(text.trim())
+                .map_err(|e| ApiError::BadRequest(format!("invalid X-Tapes-Org-Id: {e}")))?
+        }
+    };
+    Ok(tenant.org_or(named))
+}
+
 /// The key of `Authorization: Bearer …`, else of `X-Api-Key`.
 fn presented(req: &HttpRequest) -> Option<Secret> {
     let headers = req.headers();

@@ -1,6 +1,6 @@
-//! `GET /v1/sessions/{hash}`: the conversation that ends at a node, with the harness identity
-//! of the session it belongs to (the reference's read API,
-//! docs/wire.md#reading-a-conversation).
+//! `GET /v1/nodes/{hash}/conversation`: the conversation that ends at a node, with the
+//! harness identity of the session it belongs to (the reference's `GET /v1/sessions/{hash}`,
+//! docs/wire.md#reading-a-conversation; `/v1/sessions/{id}` now reads a session).
 //!
 //! The org comes from the reference's `X-Tapes-Org-Id` header (the nil-UUID "no org" sentinel
 //! without it). Unlike the reference, a malformed header is refused instead of silently
@@ -11,17 +11,16 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use serde_json::Value;
-use uuid::Uuid;
+use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::authenticate;
+use super::auth::read_org;
 use super::error::ApiError;
 use super::json::respond;
-use super::nodes::ORG_HEADER;
+use super::openapi::{ErrorBody, OrgHeader};
 use crate::store;
-use crate::wire::parse_org_id;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ConversationResponse {
     hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -31,7 +30,8 @@ struct ConversationResponse {
     turns: Vec<Turn>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = ConversationNode)]
 struct Turn {
     hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,19 +39,25 @@ struct Turn {
     role: String,
     model: String,
     provider: String,
+    /// The stored content blocks (`null` when the message had none).
     content: Value,
 }
 
+/// The conversation that ends at a node, root first (docs/wire.md#reading-a-conversation).
+#[utoipa::path(get, path = "/v1/nodes/{hash}/conversation", tag = "read",
+    params(("hash" = String, Path, description = "A node hash"), OrgHeader),
+    responses(
+        (status = 200, description = "The node and its ancestors", body = ConversationResponse),
+        (status = 400, description = "A malformed `X-Tapes-Org-Id`", body = ErrorBody),
+        (status = 404, description = "The org holds no such node", body = ErrorBody),
+    ))]
 pub async fn get(
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = authenticate(&req, &state).await?;
+    let org_id = read_org(&req, &state).await?;
     let hash = path.into_inner();
-    let org_id = org_from_header(&req)?;
-    tenant.check_named(req.headers().get(ORG_HEADER).and_then(|v| v.to_str().ok()))?;
-    let org_id = tenant.org_or(org_id);
     let chain = store::ancestry(state.store.connection(), org_id, &hash)
         .await
         .map_err(|e| ApiError::Downstream(e.to_string()))?;
@@ -92,15 +98,4 @@ pub async fn get(
             turns,
         },
     ))
-}
-
-fn org_from_header(req: &HttpRequest) -> Result<Uuid, ApiError> {
-    let Some(value) = req.headers().get(ORG_HEADER) else {
-        return Ok(Uuid::nil());
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| ApiError::BadRequest("invalid X-Tapes-Org-Id: not text".to_owned()))?;
-    parse_org_id(text.trim())
-        .map_err(|e| ApiError::BadRequest(format!("invalid X-Tapes-Org-Id: {e}")))
 }

@@ -11,6 +11,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use futures_util::StreamExt;
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use actix_web::ResponseError;
@@ -23,6 +24,7 @@ use super::body::{BodyError, Reservation, read_body};
 use super::error::ApiError;
 use super::json::respond;
 use crate::merkle::Rules;
+use super::openapi::{BatchDoc, ErrorBody, TurnPayloadDoc};
 use crate::sessions::SubmitError;
 use crate::store::{Quarantined, RawAnswer, RawKey, RawOutcome, Rejected};
 use crate::telemetry::{Metrics, OverloadReason, provider_label, status};
@@ -31,16 +33,17 @@ use crate::turn::{
     intake_under,
 };
 use crate::wire::{
-    DecodeError, TurnError, TurnPayload, decode_batch_with_repairs, decode_turn_under,
-    decode_turn_verbatim, parse_org_id,
+    DecodeError, TurnPayload, decode_batch_with_repairs, decode_turn_under, decode_turn_verbatim,
 };
 
 /// Bodies larger than this are decoded and hashed on a blocking thread, so one huge turn
 /// does not stall the other connections of its HTTP worker.
 const INLINE_PREPARE_LIMIT: usize = 512 * 1024;
 
-#[derive(Serialize)]
+/// A committed turn.
+#[derive(Serialize, ToSchema)]
 struct Accepted<'a> {
+    /// `accepted`.
     status: &'static str,
     session_id: Uuid,
     head: &'a str,
@@ -48,6 +51,18 @@ struct Accepted<'a> {
     counted: bool,
 }
 
+/// One turn: answered once it is committed (docs/wire.md#ingesting-one-turn).
+#[utoipa::path(post, path = "/v1/ingest", tag = "ingest",
+    request_body(content = TurnPayloadDoc, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Committed (or the stored answer to a retried request id)", body = Accepted),
+        (status = 400, description = "Not a turn: `invalid envelope: …`", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The body exceeds the ingest size limit", body = ErrorBody),
+        (status = 422, description = "Not a chain: `unprocessable turn: …`; `raw_turn_id` when quarantined", body = ErrorBody),
+        (status = 429, description = "A limit is full: `overloaded: …`", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    ))]
 pub async fn ingest(
     req: HttpRequest,
     payload: web::Payload,
@@ -213,19 +228,13 @@ fn rejection_label<'a>(rejection: &Rejection, provider: &'a str) -> &'a str {
     }
 }
 
-/// Where a turn's raw row belongs: the request's org (the key's, or the one the envelope
-/// names, or none) and the envelope's harness session, when it names one.
+/// Where a turn's raw row belongs: the key's org, else the one the envelope names.
 fn raw_key(payload: &TurnPayload, tenant: Tenant) -> RawKey {
-    let envelope = payload.session.as_ref();
-    let named = envelope
-        .and_then(|e| parse_org_id(&e.org_id).ok())
-        .unwrap_or(Uuid::nil());
-    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    RawKey {
-        org_id: tenant.org_or(named),
-        harness_id: envelope.and_then(|e| non_empty(&e.harness_id)),
-        harness_session_id: envelope.and_then(|e| non_empty(&e.harness_session_id)),
-    }
+    let org = match tenant {
+        Tenant::Anonymous => None,
+        Tenant::Org(org) => Some(org),
+    };
+    RawKey::of(payload, org)
 }
 
 /// The answer stored for the payload's `meta.request_id` in its org, if any.
@@ -283,12 +292,7 @@ async fn quarantine(
 ) -> ApiError {
     let capture = &state.capture;
     let metrics = &state.metrics.capture;
-    // A raw-only turn whose bytes could not be reduced fails on its absent response; the
-    // reduction is what a fix would have to change, so that is its reason.
-    let reason = match &rejection {
-        Rejection::Turn(TurnError::InvalidResponse(_)) if reduction_failed => "reduction_failed",
-        _ => rejection.reason(),
-    };
+    let reason = rejection.quarantine_reason(reduction_failed);
     // A body that is not a turn (400) is not captured: there is nothing to re-derive.
     if rejection.status_code() != 422 {
         return rejection.into();
@@ -409,7 +413,7 @@ fn record_raw_commit(state: &AppState, provider: &str, committed: &Committed) {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct BatchResult {
     accepted: usize,
     rejected: usize,
@@ -418,9 +422,10 @@ struct BatchResult {
     results: Vec<TurnResult>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TurnResult {
     index: usize,
+    /// `accepted` or `rejected`.
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     session_id: Option<Uuid>,
@@ -501,6 +506,18 @@ struct BatchTurn {
     turn: Turn,
 }
 
+/// Many turns: each session's turns commit in array order; a turn the store refuses fails
+/// alone (docs/wire.md#ingesting-a-batch).
+#[utoipa::path(post, path = "/v1/ingest/batch", tag = "ingest",
+    request_body(content = BatchDoc, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Every turn answered, accepted or rejected", body = BatchResult),
+        (status = 400, description = "Not a batch: `invalid envelope: …`", body = ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = ErrorBody),
+        (status = 413, description = "The body exceeds the ingest size limit", body = ErrorBody),
+        (status = 429, description = "A limit is full: `overloaded: …`", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    ))]
 pub async fn ingest_batch(
     req: HttpRequest,
     payload: web::Payload,

@@ -8,33 +8,37 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::auth::authenticate;
+use super::auth::{ORG_HEADER, authenticate};
 use super::error::ApiError;
 use super::json::respond;
+use super::openapi::{ErrorBody, OrgHeader};
 use crate::wire::parse_org_id;
 
-/// The header the reference's read API takes the org from.
-pub const ORG_HEADER: &str = "x-tapes-org-id";
-
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct NodesQuery {
+    /// Only the nodes of this agent.
     #[serde(default)]
     agent: String,
+    /// The org to list (UUID text); with a key, the key's own or nothing.
     #[serde(default)]
     org_id: Option<String>,
+    /// At most this many (`nodes.max_limit`, 1,000 by default).
     #[serde(default)]
+    #[param(minimum = 1)]
     limit: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct NodeListResponse {
     count: usize,
     nodes: Vec<NodeSummary>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct NodeSummary {
     hash: String,
     role: String,
@@ -44,6 +48,13 @@ struct NodeSummary {
     agent_name: String,
 }
 
+/// A debug listing of one org's nodes, oldest first (docs/wire.md#listing-nodes).
+#[utoipa::path(get, path = "/v1/ingest/nodes", tag = "read",
+    params(NodesQuery, OrgHeader),
+    responses(
+        (status = 200, description = "The org's first nodes", body = NodeListResponse),
+        (status = 400, description = "A bad `org_id` or `limit`", body = ErrorBody),
+    ))]
 pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let tenant = authenticate(&req, &state).await?;
     let query = web::Query::<NodesQuery>::from_query(req.query_string())

@@ -15,14 +15,16 @@
 //!    when something changed.
 //!
 //! 6. raw turn, when the turn carries one (`raw.rs`): look up which of its request's chunks
-//!    the org stores, insert the row, insert the missing chunks (one multi-row statement);
-//!    or, for a turn that re-derives a quarantined one, flip that row and release its quota.
-//!    On Postgres a transaction with raw turns first takes the shared chunk lock, in a
-//!    statement of its own (`raw_chunks.rs` says why).
+//!    the org stores (skipped when the session's actor knows all but a few of them), insert
+//!    the row and the missing chunks; or, for a turn that re-derives a quarantined one, flip
+//!    that row and release its quota. On Postgres the row, its chunks and the session update
+//!    of step 5 are one statement, and a transaction with raw turns takes the shared chunk
+//!    lock in its first statement, step 1 or 2's read (`raw_chunks.rs` says why).
 //!
 //! A cold turn (new session) costs four statements, a warm turn (session known, two new
-//! nodes) three: read session, insert nodes, update session; a raw turn adds three (two
-//! when every chunk is stored). A full-duplicate retry writes nothing.
+//! nodes) three: read session, insert nodes, update session. A raw turn adds nothing more
+//! on Postgres when its actor knows its chunks (one lookup otherwise), and one or two
+//! statements on SQLite. A full-duplicate retry writes nothing.
 //!
 //! Locks are taken in one order: session key, node keys in chain order (two chains that share
 //! nodes share them as a common prefix, in the same order), head row, and the session row
@@ -41,8 +43,9 @@ use uuid::Uuid;
 
 use super::connect::{begin_write, retry_conflicts};
 use super::node_row::{NodeRow, UsageColumns, non_blank};
-use super::raw::{PreparedRaw, RawKey};
-use super::raw_chunks;
+use super::raw::{PreparedRaw, RawKey, RowOutcome};
+use super::raw_chunks::CHUNK_LOCK_KEY;
+use super::raw_rows::RawRows;
 use super::session_row::{self, NaturalKey, NewSession};
 use super::sql::{List, Sql, bind_limit};
 use super::{StoreError, sanitize};
@@ -91,12 +94,7 @@ pub(super) async fn within<C: ConnectionTrait>(
             "a turn committed within another transaction carries no raw turn".into(),
         ));
     }
-    let mut clock = Clock::start();
-    let mut outcomes = Vec::with_capacity(turns.len());
-    for turn in &turns {
-        outcomes.push(commit_turn(txn, turn, &mut clock).await?);
-    }
-    Ok(outcomes)
+    write_turns(txn, &turns, None).await
 }
 
 /// Validates and encodes every turn. A node of an earlier turn of the call is stored by
@@ -129,26 +127,53 @@ async fn commit_turns(
     turns: &[PreparedTurn<'_>],
 ) -> Result<Vec<Committed>, StoreError> {
     let txn = begin_write(db).await?;
-    if turns
-        .iter()
-        .any(|t| t.raw.as_ref().is_some_and(PreparedRaw::looks_up_chunks))
-    {
-        raw_chunks::share_lock(&txn).await?;
-    }
-    let mut clock = Clock::start();
-    let mut outcomes = Vec::with_capacity(turns.len());
-    for turn in turns {
-        match commit_turn(&txn, turn, &mut clock).await {
-            Ok(outcome) => outcomes.push(outcome),
-            Err(err) => {
-                // Dropping the transaction would roll it back too, lazily; rolling back now
-                // returns the connection (and SQLite's write lock) right away.
-                txn.rollback().await.ok();
-                return Err(err);
-            }
+    // The chunk lock is taken by the first statement, before any row lock (raw_chunks.rs).
+    let chunk_lock = (txn.get_database_backend() == DbBackend::Postgres
+        && turns
+            .iter()
+            .any(|t| t.raw.as_ref().is_some_and(PreparedRaw::looks_up_chunks)))
+    .then_some(CHUNK_LOCK_KEY);
+    match write_turns(&txn, turns, chunk_lock).await {
+        Ok(outcomes) => {
+            txn.commit().await?;
+            Ok(outcomes)
+        }
+        Err(err) => {
+            // Dropping the transaction would roll it back too, lazily; rolling back now
+            // returns the connection (and SQLite's write lock) right away.
+            txn.rollback().await.ok();
+            Err(err)
         }
     }
-    txn.commit().await?;
+}
+
+/// The statements of `turns`, in order, then their raw rows together.
+async fn write_turns<C: ConnectionTrait>(
+    txn: &C,
+    turns: &[PreparedTurn<'_>],
+    mut chunk_lock: Option<i64>,
+) -> Result<Vec<Committed>, StoreError> {
+    let mut clock = Clock::start();
+    let mut outcomes = Vec::with_capacity(turns.len());
+    let mut raw_rows = RawRows::default();
+    let mut pending: Option<SessionUpdate<'_>> = None;
+    for (index, turn) in turns.iter().enumerate() {
+        // A turn's session update runs before the next turn reads the row; the last one
+        // goes with the raw rows (one statement on Postgres).
+        if let Some(update) = pending.take() {
+            update.apply(txn).await?;
+        }
+        let (committed, update) =
+            commit_turn(txn, turn, index, &mut clock, &mut chunk_lock, &mut raw_rows).await?;
+        outcomes.push(committed);
+        pending = update;
+    }
+    let last_update = pending.map(|update| move |sql: &mut Sql| update.push(sql));
+    for row in raw_rows.flush(txn, clock.now, last_update).await? {
+        let outcome = &mut outcomes[row.turn];
+        outcome.raw = Some(row.stored);
+        outcome.raw_written = row.written;
+    }
     Ok(outcomes)
 }
 
@@ -401,11 +426,18 @@ fn is_injected(node: &ChainNode) -> bool {
     node.kind.is_some_and(NodeKind::is_injected)
 }
 
-async fn commit_turn<C: ConnectionTrait>(
+/// Writes turn `index` of the transaction up to its session update, which it returns
+/// (the caller runs it, or defers the last one into the raw rows' statement), and stages its
+/// raw row into `raw_rows`. `chunk_lock`: the advisory lock the transaction's first
+/// statement takes, until taken.
+async fn commit_turn<'a, C: ConnectionTrait>(
     txn: &C,
-    turn: &PreparedTurn<'_>,
+    turn: &'a PreparedTurn<'a>,
+    index: usize,
     clock: &mut Clock,
-) -> Result<Committed, StoreError> {
+    chunk_lock: &mut Option<i64>,
+    raw_rows: &mut RawRows<'a>,
+) -> Result<(Committed, Option<SessionUpdate<'a>>), StoreError> {
     let now = clock.now;
     let parent_id = match &turn.parent {
         Some((harness_id, harness_session_id)) => {
@@ -429,7 +461,7 @@ async fn commit_turn<C: ConnectionTrait>(
                 total_output_tokens: 0,
                 turn_count: 0,
             };
-            let (id, _) = session_row::find_or_insert(txn, &placeholder).await?;
+            let (id, _) = session_row::find_or_insert(txn, &placeholder, chunk_lock.take()).await?;
             Some(id)
         }
         None => None,
@@ -449,7 +481,8 @@ async fn commit_turn<C: ConnectionTrait>(
         total_output_tokens: 0,
         turn_count: 0,
     };
-    let (session_id, existing) = session_row::find_or_insert(txn, &new_session).await?;
+    let (session_id, existing) =
+        session_row::find_or_insert(txn, &new_session, chunk_lock.take()).await?;
 
     let inserted = insert_nodes(txn, turn, session_id, clock).await?;
     let counted = inserted.contains(&turn.head.hash) || mark_head(txn, turn).await?;
@@ -462,33 +495,41 @@ async fn commit_turn<C: ConnectionTrait>(
         .collect();
 
     let update = SessionUpdate {
+        turn,
+        session_id,
+        now,
         touch: counted || !new_nodes.is_empty(),
         counted,
         envelope: existing
             .as_ref()
             .map(|row| EnvelopeChanges::new(turn, row, parent_id)),
     };
-    update.apply(txn, turn, session_id, now).await?;
-
-    let (raw, raw_written) = match &turn.raw {
-        Some(raw) => {
-            let (stored, written) = raw
-                .commit_accepted(txn, session_id, &turn.head.hash, now)
-                .await?;
-            (Some(stored), written)
-        }
-        None => (None, RawWrite::default()),
+    // The raw row is staged and written with the transaction's other raw rows at its end.
+    let raw = match &turn.raw {
+        Some(raw) => match raw.reprocess(txn, session_id, &turn.head.hash).await? {
+            Some(stored) => Some(stored),
+            None => {
+                let outcome = RowOutcome::Accepted {
+                    session_id,
+                    head_hash: &turn.head.hash,
+                };
+                raw_rows.push(index, raw, outcome, raw.stage(txn).await?);
+                None
+            }
+        },
+        None => None,
     };
 
-    Ok(Committed {
+    let committed = Committed {
         session_id,
         head: turn.head.hash.clone(),
         new_nodes,
         counted,
         nul_replacements: turn.nul_replacements,
         raw,
-        raw_written,
-    })
+        raw_written: RawWrite::default(),
+    };
+    Ok((committed, update.is_needed().then_some(update)))
 }
 
 /// Values bound per node row.
@@ -654,7 +695,10 @@ impl EnvelopeChanges {
 }
 
 /// The last statement of a turn: one `UPDATE sessions`, or nothing.
-struct SessionUpdate {
+struct SessionUpdate<'a> {
+    turn: &'a PreparedTurn<'a>,
+    session_id: Uuid,
+    now: DateTime<Utc>,
     /// Something new was stored: `last_seen_at` moves.
     touch: bool,
     /// The turn is counted: counters move.
@@ -663,22 +707,26 @@ struct SessionUpdate {
     envelope: Option<EnvelopeChanges>,
 }
 
-impl SessionUpdate {
-    async fn apply<C: ConnectionTrait>(
-        self,
-        txn: &C,
-        turn: &PreparedTurn<'_>,
-        session_id: Uuid,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+impl SessionUpdate<'_> {
+    /// Whether the row changes at all.
+    fn is_needed(&self) -> bool {
+        self.touch || self.counted || self.envelope.as_ref().is_some_and(EnvelopeChanges::any)
+    }
+
+    async fn apply<C: ConnectionTrait>(self, txn: &C) -> Result<(), StoreError> {
+        let mut sql = Sql::new(txn.get_database_backend());
+        self.push(&mut sql);
+        txn.execute_raw(sql.build()).await?;
+        Ok(())
+    }
+
+    /// Appends the `UPDATE sessions` to `sql`. Only when [`Self::is_needed`].
+    fn push(self, sql: &mut Sql) {
+        let (turn, session_id, now) = (self.turn, self.session_id, self.now);
+        let backend = sql.backend();
         let envelope = self.envelope.filter(EnvelopeChanges::any);
-        if !self.touch && !self.counted && envelope.is_none() {
-            return Ok(());
-        }
-        let backend = txn.get_database_backend();
-        let mut sql = Sql::new(backend);
         sql.push("UPDATE sessions SET ");
-        let mut sets = List::new(&mut sql);
+        let mut sets = List::new(sql);
         if self.touch {
             sets.item().push("last_seen_at = ").bind(now);
         }
@@ -754,8 +802,6 @@ impl SessionUpdate {
         }
         debug_assert!(!sets.is_empty());
         sql.push(" WHERE id = ").bind(session_id);
-        txn.execute_raw(sql.build()).await?;
-        Ok(())
     }
 }
 

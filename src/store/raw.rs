@@ -3,9 +3,11 @@
 //! An accepted turn's row is written by the ingest transaction, after its nodes and
 //! counters, so all of them commit or none ([`PreparedRaw`], called from `ingest.rs`). A
 //! rejected turn is quarantined on its own ([`super::Store::quarantine`]), charged to its
-//! org's byte budget. Either way the row's writes are bounded: one lookup of which chunks
-//! the org stores, one insert of the row, one multi-row insert of the missing chunks
-//! (compressed only once they are known to be missing).
+//! org's byte budget. Either way the row's writes are bounded: at most one lookup of which
+//! chunks the org stores, then one insert of the row with the missing chunks (compressed
+//! only once they are known to be missing). On Postgres the row, its chunks and the turn's
+//! session update are one statement; SQLite, which cannot nest writes in `WITH`, runs them
+//! one after the other.
 //!
 //! The first row of an `(org, request_id)` wins: a later one is a no-op
 //! (`ON CONFLICT … DO NOTHING`), and writes no chunk either.
@@ -20,10 +22,12 @@ use uuid::Uuid;
 
 use super::connect::{begin_write, retry_conflicts};
 use super::raw_chunks::{self, NewChunk};
+use super::raw_rows::{RawRows, RowResult};
 use super::sql::Sql;
 use super::{StoreError, sanitize};
 use crate::capture::chunks::{self, ChunkHash, MAX_LEVELS, Piece};
 use crate::turn::{KnownHashes, RawStored, RawTurn, RawWrite};
+use crate::wire::{TurnPayload, parse_org_id};
 
 /// The status of an accepted turn's answer.
 const ACCEPTED_STATUS: u16 = 202;
@@ -60,6 +64,26 @@ pub struct RawKey {
     pub org_id: Uuid,
     pub harness_id: Option<String>,
     pub harness_session_id: Option<String>,
+}
+
+impl RawKey {
+    /// Where a payload's raw row belongs: `org` when the caller acts as one (an API key's,
+    /// an import's `--org`), else the org the envelope names (none when it names none or
+    /// one that does not parse), and the envelope's harness session when it names one.
+    pub fn of(payload: &TurnPayload, org: Option<Uuid>) -> RawKey {
+        let envelope = payload.session.as_ref();
+        let named = || {
+            envelope
+                .and_then(|e| parse_org_id(&e.org_id).ok())
+                .unwrap_or(Uuid::nil())
+        };
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        RawKey {
+            org_id: org.unwrap_or_else(named),
+            harness_id: envelope.and_then(|e| non_empty(&e.harness_id)),
+            harness_session_id: envelope.and_then(|e| non_empty(&e.harness_session_id)),
+        }
+    }
 }
 
 /// How a quarantined turn was answered.
@@ -210,9 +234,19 @@ const DIRECT_CHUNKS: usize = 8;
 
 /// The chunks a raw row needs that its org does not store yet, compressed.
 pub(super) struct Staged {
-    missing: Vec<NewChunk>,
+    pub(super) missing: Vec<NewChunk>,
     chunk_bytes: usize,
 }
+
+/// The columns of a `raw_turns` insert, in [`PreparedRaw::push_values`]' order.
+pub(super) const ROW_COLUMNS: &str = "id, org_id, request_id, request_key, session_id, \
+     harness_id, harness_session_id, provider, agent_name, received_at, outcome, status, \
+     reason, error, head_hash, request_size, request_levels, request_list, response, \
+     response_reduced, meta, envelope, raw_response, raw_response_encoding, \
+     raw_response_dropped, truncated, stored_bytes";
+
+/// Values bound per raw row.
+pub(super) const BINDS_PER_ROW: usize = 27;
 
 impl<'a> PreparedRaw<'a> {
     pub(super) fn new(
@@ -266,12 +300,16 @@ impl<'a> PreparedRaw<'a> {
         self
     }
 
+    pub(super) fn org_id(&self) -> Uuid {
+        self.org_id
+    }
+
     pub(super) fn reprocess_of(&self) -> Option<Uuid> {
         self.raw.reprocess_of
     }
 
-    /// True when committing this turn looks up chunks: its transaction must take the chunk
-    /// lock first (`raw_chunks::share_lock`).
+    /// True when committing this turn looks up or writes chunks: its transaction must take
+    /// the chunk lock first (`raw_chunks.rs`).
     pub(super) fn looks_up_chunks(&self) -> bool {
         self.raw.reprocess_of.is_none() && !self.raw.request_chunks.pieces().is_empty()
     }
@@ -338,15 +376,24 @@ impl<'a> PreparedRaw<'a> {
         i64::try_from(staged.chunk_bytes + own).unwrap_or(i64::MAX)
     }
 
-    /// Inserts the row, then (unless the request id was stored already) the missing chunks.
-    /// `Ok(None)`: a row with the same request id won.
-    pub(super) async fn insert<C: ConnectionTrait>(
+    /// What staging found, as counted in the metrics when the row is inserted.
+    pub(super) fn written(&self, staged: &Staged) -> RawWrite {
+        let pieces = self.raw.request_chunks.pieces().len() as u64;
+        RawWrite {
+            bytes: u64::try_from(self.stored_bytes(staged)).unwrap_or(0),
+            chunks_written: staged.missing.len() as u64,
+            chunks_deduplicated: pieces - staged.missing.len() as u64,
+        }
+    }
+
+    /// Appends the row's values, `(…)` in [`ROW_COLUMNS`]' order.
+    pub(super) fn push_values(
         &self,
-        txn: &C,
-        staged: Staged,
+        sql: &mut Sql,
+        id: Uuid,
+        stored_bytes: i64,
         outcome: RowOutcome<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Uuid>, StoreError> {
+    ) {
         let raw = self.raw;
         let (name, status, session_id, head_hash) = match outcome {
             RowOutcome::Accepted {
@@ -360,110 +407,75 @@ impl<'a> PreparedRaw<'a> {
             ),
             RowOutcome::Rejected(rejected) => (RawOutcome::Rejected, rejected.status, None, None),
         };
-        let id = Uuid::now_v7();
-        let backend = txn.get_database_backend();
-        let mut sql = Sql::new(backend);
-        sql.push(
-            "INSERT INTO raw_turns (id, org_id, request_id, request_key, session_id, harness_id, \
-             harness_session_id, provider, agent_name, received_at, outcome, status, reason, \
-             error, head_hash, request_size, request_levels, request_list, response, \
-             response_reduced, meta, envelope, raw_response, raw_response_encoding, \
-             raw_response_dropped, truncated, stored_bytes) VALUES (",
-        )
-        .bind(id)
-        .push(", ")
-        .bind(self.org_id)
-        .push(", ")
-        .bind(self.request_id.clone())
-        .push(", ")
-        .bind(self.request_key.map(|k| k.to_vec()))
-        .push(", ")
-        .bind(session_id)
-        .push(", ")
-        .bind(self.harness_id.clone())
-        .push(", ")
-        .bind(self.harness_session_id.clone())
-        .push(", ")
-        .bind(self.provider.as_ref())
-        .push(", ")
-        .bind(self.agent_name.as_ref())
-        .push(", ")
-        .bind(raw.received_at)
-        .push(", ")
-        .bind(name.as_str())
-        .push(", ")
-        .bind(i32::from(status))
-        .push(", ")
-        .bind(self.reason.clone())
-        .push(", ")
-        .bind(self.error.clone())
-        .push(", ")
-        .bind(head_hash)
-        .push(", ")
-        .bind(i64::try_from(raw.request.len()).unwrap_or(i64::MAX))
-        .push(", ")
-        .bind(i32::from(raw.request_chunks.levels()))
-        .push(", ")
-        .bind(raw.request_chunks.top().to_vec())
-        .push(", ")
-        .bind(self.response.as_deref().map(str::to_owned))
-        .push(", ")
-        .bind(raw.response_reduced)
-        .push(", ")
-        .bind(self.meta.as_ref())
-        .push(", ")
-        .bind(self.envelope.as_deref().map(str::to_owned))
-        .push(", ")
-        .bind(raw.raw_response.clone())
-        .push(", ")
-        .bind(raw.raw_response_encoding.as_str())
-        .push(", ")
-        .bind(raw.raw_response_dropped)
-        .push(", ")
-        .bind(raw.truncated)
-        .push(", ")
-        .bind(self.stored_bytes(&staged))
-        .push(
-            ") ON CONFLICT (org_id, request_key) WHERE request_key IS NOT NULL DO NOTHING \
-             RETURNING id",
-        );
-        if txn.query_one_raw(sql.build()).await?.is_none() {
-            return Ok(None);
-        }
-        if !staged.missing.is_empty() {
-            raw_chunks::insert(txn, self.org_id, staged.missing, now).await?;
-        }
-        Ok(Some(id))
+        sql.push("(")
+            .bind(id)
+            .push(", ")
+            .bind(self.org_id)
+            .push(", ")
+            .bind(self.request_id.clone())
+            .push(", ")
+            .bind(self.request_key.map(|k| k.to_vec()))
+            .push(", ")
+            .bind(session_id)
+            .push(", ")
+            .bind(self.harness_id.clone())
+            .push(", ")
+            .bind(self.harness_session_id.clone())
+            .push(", ")
+            .bind(self.provider.as_ref())
+            .push(", ")
+            .bind(self.agent_name.as_ref())
+            .push(", ")
+            .bind(raw.received_at)
+            .push(", ")
+            .bind(name.as_str())
+            .push(", ")
+            .bind(i32::from(status))
+            .push(", ")
+            .bind(self.reason.clone())
+            .push(", ")
+            .bind(self.error.clone())
+            .push(", ")
+            .bind(head_hash)
+            .push(", ")
+            .bind(i64::try_from(raw.request.len()).unwrap_or(i64::MAX))
+            .push(", ")
+            .bind(i32::from(raw.request_chunks.levels()))
+            .push(", ")
+            .bind(raw.request_chunks.top().to_vec())
+            .push(", ")
+            .bind(self.response.as_deref().map(str::to_owned))
+            .push(", ")
+            .bind(raw.response_reduced)
+            .push(", ")
+            .bind(self.meta.as_ref())
+            .push(", ")
+            .bind(self.envelope.as_deref().map(str::to_owned))
+            .push(", ")
+            .bind(raw.raw_response.clone())
+            .push(", ")
+            .bind(raw.raw_response_encoding.as_str())
+            .push(", ")
+            .bind(raw.raw_response_dropped)
+            .push(", ")
+            .bind(raw.truncated)
+            .push(", ")
+            .bind(stored_bytes)
+            .push(")");
     }
 
-    /// The raw write of an accepted turn, inside its ingest transaction: a new row, or the
-    /// flip of the rejected row it re-derives.
-    pub(super) async fn commit_accepted<C: ConnectionTrait>(
+    /// The raw write of a turn that re-derives a quarantined one: the flip of that row.
+    pub(super) async fn reprocess<C: ConnectionTrait>(
         &self,
         txn: &C,
         session_id: Uuid,
         head_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(RawStored, RawWrite), StoreError> {
-        if let Some(id) = self.reprocess_of() {
-            mark_reprocessed(txn, self.org_id, id, session_id, head_hash).await?;
-            return Ok((RawStored::Reprocessed(id), RawWrite::default()));
-        }
-        let staged = self.stage(txn).await?;
-        let pieces = self.raw.request_chunks.pieces().len() as u64;
-        let written = RawWrite {
-            bytes: u64::try_from(self.stored_bytes(&staged)).unwrap_or(0),
-            chunks_written: staged.missing.len() as u64,
-            chunks_deduplicated: pieces - staged.missing.len() as u64,
+    ) -> Result<Option<RawStored>, StoreError> {
+        let Some(id) = self.reprocess_of() else {
+            return Ok(None);
         };
-        let outcome = RowOutcome::Accepted {
-            session_id,
-            head_hash,
-        };
-        Ok(match self.insert(txn, staged, outcome, now).await? {
-            Some(id) => (RawStored::Inserted(id), written),
-            None => (RawStored::Duplicate, RawWrite::default()),
-        })
+        mark_reprocessed(txn, self.org_id, id, session_id, head_hash).await?;
+        Ok(Some(RawStored::Reprocessed(id)))
     }
 }
 
@@ -776,15 +788,17 @@ async fn quarantine_once(
         return Ok(Quarantined::OverBudget);
     }
     let now = Utc::now().trunc_subsecs(6);
-    match prepared
-        .insert(&txn, staged, RowOutcome::Rejected(rejected), now)
-        .await?
-    {
-        Some(id) => {
+    let mut rows = RawRows::default();
+    rows.push(0, prepared, RowOutcome::Rejected(rejected), staged);
+    match rows.flush(&txn, now, None::<fn(&mut Sql)>).await?.pop() {
+        Some(RowResult {
+            stored: RawStored::Inserted(id),
+            ..
+        }) => {
             txn.commit().await?;
             Ok(Quarantined::Stored(id))
         }
-        None => {
+        _ => {
             // Another request with the id committed first: undo the charge, answer with it.
             txn.rollback().await?;
             let request_id = prepared.request_id.as_deref().unwrap_or_default();

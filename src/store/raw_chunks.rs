@@ -5,12 +5,13 @@
 //! Postgres a transaction that will look up chunks first takes the shared advisory lock
 //! [`CHUNK_LOCK_KEY`] ([`share_lock`]), held until it ends, so retention's sweep (which takes
 //! the lock exclusively) never runs between a turn's finding that a chunk exists and its
-//! commit of the row that uses it. The lock must be its own, earlier statement: a READ
-//! COMMITTED statement reads the snapshot taken when it started, so a lookup that waited
-//! for the lock inside itself would still see the chunks the sweep deleted meanwhile. Taking
-//! it first also means a transaction waits for it before holding any row lock, so it never
-//! closes a cycle with the sweep. On SQLite the write transaction holds the database's write
-//! lock from `BEGIN IMMEDIATE` on.
+//! commit of the row that uses it. The lock must be taken by an earlier statement than the
+//! lookup: a READ COMMITTED statement reads the snapshot taken when it started, so a lookup
+//! that waited for the lock inside itself would still see the chunks the sweep deleted
+//! meanwhile. An ingest transaction takes it in its first statement (the session read,
+//! `session_row::find_or_insert`), so it waits for it before holding any row lock and never
+//! closes a cycle with the sweep; a quarantine takes it with [`share_lock`]. On SQLite the
+//! write transaction holds the database's write lock from `BEGIN IMMEDIATE` on.
 
 use std::collections::{HashMap, HashSet};
 
@@ -85,22 +86,61 @@ pub(super) async fn insert<C: ConnectionTrait>(
         sql.push("INSERT INTO raw_chunks (org_id, hash, size, data, created_at) VALUES ");
         let mut list = List::new(&mut sql);
         for chunk in rest.by_ref().take(per_statement) {
-            list.item()
-                .push("(")
-                .bind(org)
-                .push(", ")
-                .bind(chunk.hash.to_vec())
-                .push(", ")
-                .bind(size_column(chunk.size)?)
-                .push(", ")
-                .bind(chunk.data)
-                .push(", ")
-                .bind(now)
-                .push(")");
+            push_values(list.item().push("("), org, chunk, now)?;
         }
         sql.push(" ON CONFLICT (org_id, hash) DO NOTHING");
         txn.execute_raw(sql.build()).await?;
     }
+    Ok(())
+}
+
+/// Postgres: appends `INSERT INTO raw_chunks …` of `chunks`, each `(raw row id, org,
+/// chunk)`, keeping only those whose row id the CTE `rows` of the same statement returned,
+/// as the body of a data-modifying CTE. The caller checks the bind limit
+/// ([`BINDS_PER_GUARDED_CHUNK`] per chunk).
+pub(super) fn push_guarded_insert(
+    sql: &mut Sql,
+    chunks: impl IntoIterator<Item = (Uuid, Uuid, NewChunk)>,
+    now: DateTime<Utc>,
+    rows: &str,
+) -> Result<(), StoreError> {
+    sql.push(
+        "INSERT INTO raw_chunks (org_id, hash, size, data, created_at) \
+         SELECT v.org_id, v.hash, v.size, v.data, v.created_at FROM (VALUES ",
+    );
+    let mut list = List::new(sql);
+    for (row, org, chunk) in chunks {
+        push_values(list.item().push("(").bind(row).push(", "), org, chunk, now)?;
+    }
+    // Hash order, as in [`insert`]: concurrent inserts of shared chunks wait in one order.
+    sql.push(
+        ") AS v (row_id, org_id, hash, size, data, created_at) WHERE v.row_id IN (SELECT id FROM ",
+    )
+    .push(rows)
+    .push(") ORDER BY v.org_id, v.hash ON CONFLICT (org_id, hash) DO NOTHING");
+    Ok(())
+}
+
+/// Values bound per chunk by [`push_guarded_insert`].
+pub(super) const BINDS_PER_GUARDED_CHUNK: usize = BINDS_PER_CHUNK + 1;
+
+/// Appends `org, hash, size, data, created_at)`: the rest of a chunk's values.
+fn push_values(
+    sql: &mut Sql,
+    org: Uuid,
+    chunk: NewChunk,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sql.bind(org)
+        .push(", ")
+        .bind(chunk.hash.to_vec())
+        .push(", ")
+        .bind(size_column(chunk.size)?)
+        .push(", ")
+        .bind(chunk.data)
+        .push(", ")
+        .bind(now)
+        .push(")");
     Ok(())
 }
 

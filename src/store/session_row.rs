@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::sessions;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
@@ -105,12 +105,44 @@ pub(crate) async fn insert<C: ConnectionTrait>(
     }
 }
 
-/// The id of the row with this natural key, inserting `new` when there is none.
+/// [`find`], first taking the Postgres advisory lock `lock` shared until the transaction
+/// ends. The lock is requested before the statement reads anything: the lock's one row is
+/// the outer side of the join, so it is taken whether or not a session matches.
+async fn find_locking<C: ConnectionTrait>(
+    db: &C,
+    key: &NaturalKey<'_>,
+    lock: i64,
+) -> Result<Option<sessions::Model>, DbErr> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push("WITH advisory AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(")
+        .bind(lock)
+        .push(")) SELECT s.* FROM advisory LEFT JOIN sessions AS s ON s.org_id = ")
+        .bind(key.org_id)
+        .push(" AND s.harness_id = ")
+        .bind(key.harness_id)
+        .push(" AND s.harness_session_id = ")
+        .bind(key.harness_session_id);
+    let Some(row) = db.query_one_raw(sql.build()).await? else {
+        return Err(DbErr::RecordNotFound("the advisory lock's row".into()));
+    };
+    if row.try_get::<Option<Uuid>>("", "id")?.is_none() {
+        return Ok(None);
+    }
+    sessions::Model::from_query_result(&row, "").map(Some)
+}
+
+/// The id of the row with this natural key, inserting `new` when there is none. `lock`: a
+/// Postgres advisory lock to take shared in the first statement (see [`find_locking`]).
 pub(crate) async fn find_or_insert<C: ConnectionTrait>(
     db: &C,
     new: &NewSession<'_>,
+    lock: Option<i64>,
 ) -> Result<(Uuid, Option<sessions::Model>), DbErr> {
-    if let Some(row) = find(db, &new.key).await? {
+    let found = match lock {
+        Some(lock) => find_locking(db, &new.key, lock).await?,
+        None => find(db, &new.key).await?,
+    };
+    if let Some(row) = found {
         return Ok((row.id, Some(row)));
     }
     if let Some(id) = insert(db, new).await? {

@@ -50,6 +50,18 @@ impl Rejection {
         }
     }
 
+    /// The reason a quarantined turn is stored under. A raw-only turn whose bytes could not
+    /// be reduced fails on its absent response; the reduction is what a fix would have to
+    /// change, so that is its reason.
+    pub fn quarantine_reason(&self, reduction_failed: bool) -> &'static str {
+        match self {
+            Rejection::Turn(TurnError::InvalidResponse(_)) if reduction_failed => {
+                "reduction_failed"
+            }
+            _ => self.reason(),
+        }
+    }
+
     /// The HTTP status the API answers.
     pub fn status_code(&self) -> u16 {
         match self {

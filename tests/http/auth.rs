@@ -114,7 +114,10 @@ async fn without_a_valid_key_every_tenant_route_answers_401() {
             "missing API key",
         );
         assert_unauthorized(&app.get("/v1/ingest/nodes").await, "missing API key");
-        assert_unauthorized(&app.get("/v1/sessions/abc").await, "missing API key");
+        assert_unauthorized(
+            &app.get("/v1/nodes/abc/conversation").await,
+            "missing API key",
+        );
         let made_up = "reel_00000000_".to_owned() + &"0".repeat(64);
         let res = app
             .get_with("/v1/ingest/nodes", &[("x-api-key", &made_up)])
@@ -230,7 +233,7 @@ async fn another_orgs_data_cannot_be_read() {
         let res = get_as(&app, &b, "/v1/ingest/nodes", &[("x-tapes-org-id", &org_a)]).await;
         assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text());
 
-        let path = format!("/v1/sessions/{head}");
+        let path = format!("/v1/nodes/{head}/conversation");
         let res = get_as(&app, &a, &path, &[]).await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         let res = get_as(&app, &b, &path, &[]).await;

@@ -1,4 +1,4 @@
-//! `GET /v1/sessions/{hash}`: a conversation with its session's harness identity
+//! `GET /v1/nodes/{hash}/conversation`: a conversation with its session's harness identity
 //! (the reference's identity tests, docs/wire.md#reading-a-conversation), read per org.
 
 use actix_web::http::StatusCode;
@@ -22,7 +22,7 @@ async fn carries_the_harness_identity_of_the_nodes_session() {
         let res = app.ingest(&conv.turn(1)).await;
         let head = res.json()["head"].as_str().expect("head").to_owned();
 
-        let res = app.get(&format!("/v1/sessions/{head}")).await;
+        let res = app.get(&format!("/v1/nodes/{head}/conversation")).await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         let body = res.json();
         assert_eq!(body["hash"], head.as_str());
@@ -48,7 +48,7 @@ async fn reads_the_org_named_by_the_header() {
         session["org_id"] = json!(ORG);
         let res = app.ingest(&sample_turn(Some(session))).await;
         assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
-        let path = format!("/v1/sessions/{}", SAMPLE_HASHES[2]);
+        let path = format!("/v1/nodes/{}/conversation", SAMPLE_HASHES[2]);
 
         let res = app.get_with(&path, &[("x-tapes-org-id", ORG)]).await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
@@ -103,7 +103,7 @@ async fn omits_the_identity_of_a_node_without_a_session() {
             .await
             .expect("insert a legacy node");
 
-        let res = app.get(&format!("/v1/sessions/{hash}")).await;
+        let res = app.get(&format!("/v1/nodes/{hash}/conversation")).await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         let body = res.json();
         assert_eq!(body["hash"], hash.as_str());
@@ -112,7 +112,7 @@ async fn omits_the_identity_of_a_node_without_a_session() {
         assert_eq!(body["turns"].as_array().map(Vec::len), Some(1));
 
         let missing = "0".repeat(64);
-        let res = app.get(&format!("/v1/sessions/{missing}")).await;
+        let res = app.get(&format!("/v1/nodes/{missing}/conversation")).await;
         assert_eq!(res.status, StatusCode::NOT_FOUND);
         app.stop().await;
     })

@@ -277,8 +277,12 @@ async fn no_input_is_answered_with_a_server_error() {
         }
         let long = noise(10_000);
         for path in [
+            format!("/v1/nodes/{long}/conversation"),
             format!("/v1/sessions/{long}"),
+            format!("/v1/sessions?cursor={long}"),
             "/v1/sessions/%00".to_owned(),
+            "/v1/nodes/%00/conversation".to_owned(),
+            "/v1/sessions?auth_subject=%00".to_owned(),
             "/v1/ingest/nodes?agent=%00".to_owned(),
             format!("/v1/ingest/nodes?agent={long}"),
             "/v1/ingest/nodes?limit=-1".to_owned(),
@@ -290,7 +294,7 @@ async fn no_input_is_answered_with_a_server_error() {
             assert_not_a_server_error(&path, &res);
         }
         let res = app
-            .get_with("/v1/sessions/abc", &[("x-tapes-org-id", &long)])
+            .get_with("/v1/nodes/abc/conversation", &[("x-tapes-org-id", &long)])
             .await;
         assert_not_a_server_error("a long org header", &res);
 

@@ -99,9 +99,10 @@ async fn stepping_down_keeps_one_row_per_hash_and_stepping_up_restores_the_schem
         ingest(&db, Some(&envelope("claude", "nil-org")), &chain).await;
         assert_eq!(count(&db, "SELECT COUNT(*) FROM nodes").await, 4);
 
-        // Down past rederive's tables, the node kinds, the chain rules, the raw turns, the
-        // cost range, the API keys, reel's additions and the session tracking migration.
-        Migrator::down(&db, Some(8)).await.unwrap();
+        // Down past the session read indexes, rederive's tables, the node kinds, the chain
+        // rules, the raw turns, the cost range, the API keys, reel's additions and the
+        // session tracking migration.
+        Migrator::down(&db, Some(9)).await.unwrap();
         assert!(!has_table(&db, "sessions").await, "{:?}", t.backend);
         assert_eq!(count(&db, "SELECT COUNT(*) FROM nodes").await, 2);
 

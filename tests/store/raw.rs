@@ -346,6 +346,52 @@ async fn two_turns_with_one_request_id_in_one_transaction_keep_the_first() {
     .await;
 }
 
+/// More rows than one statement can bind (27 values a row: 1,213 on SQLite, 2,427 on
+/// Postgres) are written in several, and every one reads back.
+#[tokio::test]
+async fn a_transaction_of_more_raw_rows_than_one_statement_binds_keeps_them_all() {
+    each_backend(|t| async move {
+        let db = t.connect().await;
+        let env = envelope("claude", "many-rows");
+        let chain = session_fixture("many-rows");
+        let requests: Vec<String> = (0..2_500).map(|i| format!("{{\"turn\":{i}}}")).collect();
+        let turns: Vec<Turn> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, request)| {
+                with_raw(
+                    turn(Some(&env), &chain, TOKENS),
+                    raw_turn(&format!("many-{i}"), request.as_bytes()),
+                )
+            })
+            .collect();
+        let out = store(&db)
+            .transaction(&turns, &KnownHashes::default())
+            .await
+            .unwrap();
+        assert_eq!(out.len(), requests.len(), "{:?}", t.backend);
+        assert_eq!(raw_rows(&db).await, 2_500);
+        for i in [0, 1_212, 1_213, 2_426, 2_427, 2_499] {
+            let stored = store(&db)
+                .raw_turn(None, inserted(&out[i]))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                stored.request,
+                requests[i].as_bytes(),
+                "{:?} row {i}",
+                t.backend
+            );
+            assert_eq!(
+                stored.summary.request_id.as_deref(),
+                Some(format!("many-{i}").as_str())
+            );
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn quarantine_stays_within_the_org_budget() {
     each_backend(|t| async move {

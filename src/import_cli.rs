@@ -1,0 +1,339 @@
+//! `reel import`: loading existing captures through the ingest path.
+//!
+//! The input is JSON Lines of ingest payloads (bare, or `{"name","payload"}` lines as in
+//! the conformance files) or a directory of wire recordings (`recording.rs`). Each turn goes
+//! through the server's steps, in-process against the configured database (`local.rs`).
+//!
+//! `--from-tapes` copies a database of the reference instead (`tapes.rs`): its nodes keep
+//! their hashes and are linked to their sessions.
+//!
+//! Resumable: every turn carries a request id (its own `meta.request_id`, or one derived
+//! from its bytes, `request_id.rs`), so a turn imported before is answered from its stored
+//! raw turn and writes nothing; a second run over the same input imports nothing.
+//!
+//! Memory stays bounded on an input of any size: the input is read a line at a time, and at
+//! most `concurrency` turns wait for their commit. A session's turns reach its actor in
+//! input order, so its head and counters end as if a capture proxy had posted them.
+
+mod local;
+mod progress;
+mod recording;
+mod request_id;
+mod source;
+mod tapes;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use uuid::Uuid;
+
+use crate::merkle::Rules;
+use crate::config::CaptureConfig;
+use crate::cost::PriceBook;
+use crate::sessions::Registry;
+use crate::store::{Store, StoreError};
+use crate::turn::Rejection;
+
+pub use local::Local;
+pub use source::{Item, Source, Unreadable};
+pub use tapes::{TapesReport, run as run_tapes};
+
+/// What a `reel import` invocation asks for.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// JSON Lines files and recording directories, imported in order.
+    pub inputs: Vec<PathBuf>,
+    /// Turns waiting for their commit at most.
+    pub concurrency: usize,
+    /// The server's `body_limit_bytes`: a larger turn is refused as a server would.
+    pub body_limit: usize,
+    /// Show the progress bar (it is drawn only on a terminal in any case).
+    pub progress: bool,
+    /// One line per turn that was not accepted.
+    pub verbose: bool,
+}
+
+/// What became of one turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    /// Stored before (a second run, or the same turn twice): nothing was written.
+    /// `quarantined` when what is stored is its rejection.
+    Duplicate {
+        quarantined: bool,
+    },
+    /// Refused, with its reason (`Rejection::reason`, or the importer's own).
+    Rejected(String),
+}
+
+impl Outcome {
+    fn rejected(rejection: &Rejection) -> Self {
+        Outcome::Rejected(rejection.reason().to_owned())
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub turns: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    /// Of the duplicates, those whose stored raw turn is quarantined.
+    pub duplicates_quarantined: u64,
+    /// Rejected turns by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// Input bytes read.
+    pub bytes: u64,
+}
+
+impl ImportReport {
+    fn add(&mut self, outcome: &Outcome) {
+        self.turns += 1;
+        match outcome {
+            Outcome::Accepted => self.accepted += 1,
+            Outcome::Duplicate { quarantined } => {
+                self.duplicates += 1;
+                self.duplicates_quarantined += u64::from(*quarantined);
+            }
+            Outcome::Rejected(reason) => *self.rejected.entry(reason.clone()).or_default() += 1,
+        }
+    }
+
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+
+    /// `turns 10: accepted 7, duplicates 2 (1 quarantined), rejected 1 (unsupported_provider 1)`
+    pub fn summary(&self) -> String {
+        let reasons: Vec<String> = self
+            .rejected
+            .iter()
+            .map(|(reason, n)| format!("{reason} {n}"))
+            .collect();
+        let mut line = format!(
+            "turns {}: accepted {}, duplicates {} ({} quarantined), rejected {}",
+            self.turns,
+            self.accepted,
+            self.duplicates,
+            self.duplicates_quarantined,
+            self.rejected_total()
+        );
+        if !reasons.is_empty() {
+            line.push_str(&format!(" ({})", reasons.join(", ")));
+        }
+        line
+    }
+}
+
+/// Why an import stopped before its end.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {error}")]
+    Input {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// The database (or server) is unreachable: a later run resumes.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("cannot write the report: {0}")]
+    Output(std::io::Error),
+}
+
+impl ImportError {
+    fn store(e: StoreError) -> Self {
+        if e.is_retryable() {
+            ImportError::Unavailable(e.to_string())
+        } else {
+            ImportError::Database(e.to_string())
+        }
+    }
+}
+
+/// What the in-process import needs of the configuration.
+pub struct LocalTarget {
+    pub store: Store,
+    pub registry: Registry,
+    pub prices: Arc<PriceBook>,
+    /// The database's chain rules, which every turn is hashed by.
+    pub rules: &'static Rules,
+    pub capture: CaptureConfig,
+    pub org: Option<Uuid>,
+}
+
+/// Imports `options.inputs` in-process, writing the summary line (and with `verbose` a line
+/// per turn not accepted) to `out`. The registry is shut down at the end, so every
+/// committed turn is durable when this returns.
+pub async fn run_local(
+    target: LocalTarget,
+    options: &ImportOptions,
+    out: &mut impl Write,
+) -> Result<ImportReport, ImportError> {
+    let local = Local {
+        store: target.store,
+        registry: target.registry.clone(),
+        prices: target.prices,
+        rules: target.rules,
+        capture: target.capture,
+        org: target.org,
+    };
+    let result = import_local(&local, options, out).await;
+    target.registry.shutdown().await;
+    let report = result?;
+    writeln!(out, "{}", report.summary()).map_err(ImportError::Output)?;
+    out.flush().map_err(ImportError::Output)?;
+    Ok(report)
+}
+
+async fn import_local(
+    local: &Local,
+    options: &ImportOptions,
+    out: &mut impl Write,
+) -> Result<ImportReport, ImportError> {
+    let mut report = ImportReport::default();
+    let (mut sources, total) = open_all(options)?;
+    let bar = progress::Bar::new(total, options.progress);
+    let concurrency = options.concurrency.max(1);
+    let mut in_flight = FuturesUnordered::new();
+    let mut failure = None;
+    'inputs: for (path, source) in &mut sources {
+        loop {
+            let item = match source.next_item() {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(error) => {
+                    failure = Some(ImportError::Input {
+                        path: path.clone(),
+                        error,
+                    });
+                    break 'inputs;
+                }
+            };
+            bar.advance(item.consumed);
+            report.bytes += item.consumed;
+            let Item { label, body, .. } = item;
+            let step = match body {
+                Ok(body) => local.step(body).await,
+                Err(unreadable) => Ok(local::Step::Done(Outcome::Rejected(
+                    unreadable.reason().to_owned(),
+                ))),
+            };
+            match step {
+                Ok(local::Step::Done(outcome)) => {
+                    settle(&mut report, &bar, options, out, &label, &outcome)?;
+                }
+                Ok(local::Step::Commit(turn)) => {
+                    let registry = local.registry.clone();
+                    in_flight.push(Local::commit(registry, *turn).map(move |r| (label, r)));
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break 'inputs;
+                }
+            }
+            // Every commit pushed is polled once before the next line is read: that first
+            // poll hands the turn to its actor's mailbox, so a session's turns are queued
+            // in input order while earlier ones still commit.
+            while let Some(Some((label, result))) = in_flight.next().now_or_never() {
+                if let Err(e) = settle_commit(&mut report, &bar, options, out, &label, result) {
+                    failure = Some(e);
+                    break 'inputs;
+                }
+            }
+            while in_flight.len() >= concurrency {
+                let Some((label, result)) = in_flight.next().await else {
+                    break;
+                };
+                if let Err(e) = settle_commit(&mut report, &bar, options, out, &label, result) {
+                    failure = Some(e);
+                    break 'inputs;
+                }
+            }
+        }
+    }
+    // What was handed to actors is waited for even after a failure: it may commit.
+    while let Some((label, result)) = in_flight.next().await {
+        if let Err(e) = settle_commit(&mut report, &bar, options, out, &label, result) {
+            failure.get_or_insert(e);
+        }
+    }
+    bar.finish();
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+fn open_all(options: &ImportOptions) -> Result<(Vec<(PathBuf, Source)>, u64), ImportError> {
+    let mut total = 0;
+    let mut sources = Vec::with_capacity(options.inputs.len());
+    for path in &options.inputs {
+        let source =
+            Source::open(path, options.body_limit).map_err(|error| ImportError::Input {
+                path: path.clone(),
+                error,
+            })?;
+        total += Source::total_bytes(path, &source);
+        sources.push((path.clone(), source));
+    }
+    Ok((sources, total))
+}
+
+fn settle_commit(
+    report: &mut ImportReport,
+    bar: &progress::Bar,
+    options: &ImportOptions,
+    out: &mut impl Write,
+    label: &str,
+    result: Result<Outcome, ImportError>,
+) -> Result<(), ImportError> {
+    settle(report, bar, options, out, label, &result?)
+}
+
+fn settle(
+    report: &mut ImportReport,
+    bar: &progress::Bar,
+    options: &ImportOptions,
+    out: &mut impl Write,
+    label: &str,
+    outcome: &Outcome,
+) -> Result<(), ImportError> {
+    report.add(outcome);
+    bar.turns(report);
+    if options.verbose
+        && let Outcome::Rejected(reason) = outcome
+    {
+        bar.suspend(|| writeln!(out, "{label}: rejected: {reason}"))
+            .map_err(ImportError::Output)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_every_count() {
+        let mut report = ImportReport::default();
+        for outcome in [
+            Outcome::Accepted,
+            Outcome::Duplicate { quarantined: true },
+            Outcome::Rejected("limit".into()),
+            Outcome::Rejected("limit".into()),
+            Outcome::Rejected("invalid_envelope".into()),
+        ] {
+            report.add(&outcome);
+        }
+        assert_eq!(
+            report.summary(),
+            "turns 5: accepted 1, duplicates 1 (1 quarantined), rejected 3 (invalid_envelope 1, limit 2)"
+        );
+    }
+}
