@@ -229,6 +229,10 @@ fn text_of(message: &Message) -> String {
 /// context rules of `str::to_lowercase` (a final sigma stays σ) and with U+0130 as `i`,
 /// where Rust writes `i` and a combining dot.
 fn go_lower(text: &str) -> String {
+    // Most prompts are ASCII: one vectorised pass instead of a char at a time.
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

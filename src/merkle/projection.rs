@@ -26,37 +26,57 @@ pub fn project_text<'a>(text: &'a str, rules: &Rules) -> Cow<'a, str> {
 /// Cuts every `<tag>…</tag>` span of `tags`, one tag after the other, each until none is
 /// left. An opening tag without a closing one swallows the rest of the text.
 pub fn strip_harness_tags<'a>(text: &'a str, tags: &[&str]) -> Cow<'a, str> {
-    if !mentions_a_harness_tag(text.as_bytes(), tags) {
+    let present = opened_tags(text.as_bytes(), tags);
+    if present == 0 {
         return Cow::Borrowed(text);
     }
     let mut out = text.to_owned();
-    for tag in tags {
-        strip_tagged_span(&mut out, tag);
-    }
+    strip_opened(&mut out, tags, present);
     Cow::Owned(out)
 }
 
-/// Whether any opening tag occurs at all. When none does, no stripping can ever start, so
-/// this one pass over the `<` bytes is all most texts cost.
-fn mentions_a_harness_tag(bytes: &[u8], tags: &[&str]) -> bool {
-    memchr_iter(b'<', bytes).any(|at| {
-        let rest = &bytes[at + 1..];
-        tags.iter().any(|tag| {
-            rest.len() > tag.len() && rest.starts_with(tag.as_bytes()) && rest[tag.len()] == b'>'
-        })
-    })
+/// Cuts the spans of `tags` from `text`, whose opened tags are `present`.
+fn strip_opened(text: &mut String, tags: &[&str], mut present: u64) {
+    for (i, tag) in tags.iter().enumerate() {
+        // A tag that does not open anywhere strips nothing; only a cut can make one appear
+        // (the text on both sides of a span joining), so the set is taken again after one.
+        if present & (1 << i) != 0 && strip_tagged_span(text, tag) {
+            present = opened_tags(text.as_bytes(), tags);
+        }
+    }
 }
 
-fn strip_tagged_span(text: &mut String, tag: &str) {
+/// Which of `tags` (at most 64) open somewhere in `bytes`, as a bit set by index. When none
+/// does, no stripping can ever start, so this one pass over the `<` bytes is all most texts
+/// cost.
+fn opened_tags(bytes: &[u8], tags: &[&str]) -> u64 {
+    debug_assert!(tags.len() <= 64);
+    let mut set = 0;
+    for at in memchr_iter(b'<', bytes) {
+        let rest = &bytes[at + 1..];
+        for (i, tag) in tags.iter().enumerate() {
+            if rest.len() > tag.len() && rest.starts_with(tag.as_bytes()) && rest[tag.len()] == b'>'
+            {
+                set |= 1 << i;
+            }
+        }
+    }
+    set
+}
+
+/// Cuts `tag`'s spans; true when something was cut.
+fn strip_tagged_span(text: &mut String, tag: &str) -> bool {
     let open = format!("<{tag}>");
     let close = format!("</{tag}>");
     let mut from = 0;
+    let mut cut = false;
     while let Some(found) = memmem::find(&text.as_bytes()[from..], open.as_bytes()) {
         let start = from + found;
+        cut = true;
         match memmem::find(&text.as_bytes()[start..], close.as_bytes()) {
             None => {
                 text.truncate(start);
-                return;
+                return true;
             }
             Some(rel) => {
                 // Both ends are ASCII delimiters, hence char boundaries.
@@ -67,6 +87,7 @@ fn strip_tagged_span(text: &mut String, tag: &str) {
             }
         }
     }
+    cut
 }
 
 /// Folds whitespace drift, in the reference's order: CRLF becomes LF; spaces and tabs before
@@ -139,12 +160,11 @@ impl Projector {
             stripped,
             folded,
         } = self;
-        let text = if mentions_a_harness_tag(text.as_bytes(), tags) {
+        let present = opened_tags(text.as_bytes(), tags);
+        let text = if present != 0 {
             stripped.clear();
             stripped.push_str(text);
-            for tag in tags.iter() {
-                strip_tagged_span(stripped, tag);
-            }
+            strip_opened(stripped, tags, present);
             stripped.as_str()
         } else {
             text
@@ -529,5 +549,18 @@ mod tests {
             raw
         );
         assert_eq!(project_content(&[block], &OLD)[0].content, None);
+    }
+
+    /// A cut can join the text around it into a tag that opened nowhere before; it is
+    /// stripped in its turn, as when every tag is searched for.
+    #[test]
+    fn a_tag_formed_by_a_cut_is_stripped_too() {
+        let text = "<sta<system-reminder>x</system-reminder>tus>hidden</status>tail";
+        assert_eq!(strip_harness_tags(text, NEW.harness_tags), "tail");
+        assert_eq!(Projector::new(NEW.harness_tags).project(text), "tail");
+        assert_eq!(
+            strip_harness_tags(text, OLD.harness_tags),
+            "<status>hidden</status>tail"
+        );
     }
 }
