@@ -31,9 +31,9 @@ use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use uuid::Uuid;
 
-use crate::merkle::Rules;
 use crate::config::CaptureConfig;
 use crate::cost::PriceBook;
+use crate::merkle::Rules;
 use crate::sessions::Registry;
 use crate::store::{Store, StoreError};
 use crate::turn::Rejection;

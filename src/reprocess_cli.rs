@@ -16,7 +16,8 @@ use uuid::Uuid;
 use crate::cost::PriceBook;
 use crate::merkle::Rules;
 use crate::store::{
-    QuarantineCursor, QuarantineFilter, RawTurnSummary, Reprocessed, Store, StoreError, reprocess as derive_again,
+    QuarantineCursor, QuarantineFilter, RawTurnSummary, Reprocessed, Store, StoreError,
+    reprocess as derive_again,
 };
 use crate::turn::Committed;
 

@@ -20,9 +20,9 @@ mod m20261201_000001_api_keys;
 mod m20261202_000001_session_cost_range;
 mod m20261203_000001_raw_turns;
 mod m20261204_000001_chain_rules;
+mod m20261204_000001_session_reads;
 mod m20261205_000001_node_kinds;
 mod m20261206_000001_rederive;
-mod m20261204_000001_session_reads;
 mod script;
 
 pub struct Migrator;

@@ -17,7 +17,9 @@ use super::json::respond;
 use super::openapi::{ErrorBody, RawTurnSummaryDoc};
 use super::params::{decode_cursor, encode_cursor, page_limit};
 use crate::sessions::SubmitError;
-use crate::store::{self, QuarantineCursor, QuarantineFilter, RawTurnSummary, reprocess as derive_again};
+use crate::store::{
+    self, QuarantineCursor, QuarantineFilter, RawTurnSummary, reprocess as derive_again,
+};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -16,9 +16,9 @@ use super::{ImportError, Outcome};
 use crate::capture::encoding::Unlimited;
 use crate::config::CaptureConfig;
 use crate::cost::PriceBook;
+use crate::merkle::Rules;
 use crate::sessions::{Registry, SubmitError};
 use crate::store::{Quarantined, RawKey, RawOutcome, Rejected, Store};
-use crate::merkle::Rules;
 use crate::turn::{Committed, Rejection, Turn, intake_under};
 use crate::wire::{TurnPayload, decode_turn_verbatim, decode_turn_with_repairs, parse_org_id};
 

@@ -69,9 +69,9 @@ pub use reads::{
 };
 pub use rederive::{Counters, Rebuild, SessionBefore};
 pub use reprocess::{Reprocessed, reprocess};
-pub use tapes::{Linked, NaturalKey, PageWritten, TAPES_PAGE, TapesDb, TapesNode, TapesSession};
 pub use session_reads::{
     Direction, MAX_CHILDREN, SessionPage, SessionPosition, SessionQuery, SessionSort, SortKey,
     TurnHead, TurnPage, TurnPosition, latest_head, list_sessions, node_in_session, session,
     session_by_harness, session_children, turn_heads,
 };
+pub use tapes::{Linked, NaturalKey, PageWritten, TAPES_PAGE, TapesDb, TapesNode, TapesSession};
