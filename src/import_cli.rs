@@ -2,7 +2,8 @@
 //!
 //! The input is JSON Lines of ingest payloads (bare, or `{"name","payload"}` lines as in
 //! the conformance files) or a directory of wire recordings (`recording.rs`). Each turn goes
-//! through the server's steps, in-process against the configured database (`local.rs`).
+//! through the server's steps, in-process against the configured database (`local.rs`), or
+//! is posted to a running server with an API key (`--url`, `remote.rs`).
 //!
 //! `--from-tapes` copies a database of the reference instead (`tapes.rs`): its nodes keep
 //! their hashes and are linked to their sessions.
@@ -13,16 +14,18 @@
 //!
 //! Memory stays bounded on an input of any size: the input is read a line at a time, and at
 //! most `concurrency` turns wait for their commit. A session's turns reach its actor in
-//! input order, so its head and counters end as if a capture proxy had posted them.
+//! input order, so its head and counters end as if a capture proxy had posted them: posted
+//! to a server, a session's next turn waits for the answer to its last.
 
 mod local;
 mod progress;
 mod recording;
+mod remote;
 mod request_id;
 mod source;
 mod tapes;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +41,7 @@ use crate::store::{Store, StoreError};
 use crate::turn::Rejection;
 
 pub use local::Local;
+pub use remote::Remote;
 pub use source::{Item, Source, Unreadable};
 pub use tapes::{TapesReport, run as run_tapes};
 
@@ -141,6 +145,14 @@ pub enum ImportError {
     Unavailable(String),
     #[error("database error: {0}")]
     Database(String),
+    /// The server refused the key (401, or a 403 other than another org's turn).
+    #[error("the server refused the key: {0}")]
+    Refused(String),
+    #[error("not a server URL: {0}")]
+    Url(String),
+    /// The server answered something that is not its API.
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
     #[error("cannot write the report: {0}")]
     Output(std::io::Error),
 }
@@ -193,63 +205,56 @@ async fn import_local(
     out: &mut impl Write,
 ) -> Result<ImportReport, ImportError> {
     let mut report = ImportReport::default();
-    let (mut sources, total) = open_all(options)?;
+    let (mut inputs, total) = Inputs::open(options)?;
     let bar = progress::Bar::new(total, options.progress);
     let concurrency = options.concurrency.max(1);
     let mut in_flight = FuturesUnordered::new();
     let mut failure = None;
-    'inputs: for (path, source) in &mut sources {
-        loop {
-            let item = match source.next_item() {
-                Ok(Some(item)) => item,
-                Ok(None) => break,
-                Err(error) => {
-                    failure = Some(ImportError::Input {
-                        path: path.clone(),
-                        error,
-                    });
-                    break 'inputs;
-                }
-            };
-            bar.advance(item.consumed);
-            report.bytes += item.consumed;
-            let Item { label, body, .. } = item;
-            let step = match body {
-                Ok(body) => local.step(body).await,
-                Err(unreadable) => Ok(local::Step::Done(Outcome::Rejected(
-                    unreadable.reason().to_owned(),
-                ))),
-            };
-            match step {
-                Ok(local::Step::Done(outcome)) => {
-                    settle(&mut report, &bar, options, out, &label, &outcome)?;
-                }
-                Ok(local::Step::Commit(turn)) => {
-                    let registry = local.registry.clone();
-                    in_flight.push(Local::commit(registry, *turn).map(move |r| (label, r)));
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break 'inputs;
-                }
+    'inputs: loop {
+        let item = match inputs.next(&mut report, &bar) {
+            Ok(Some(item)) => item,
+            Ok(None) => break,
+            Err(e) => {
+                failure = Some(e);
+                break 'inputs;
             }
-            // Every commit pushed is polled once before the next line is read: that first
-            // poll hands the turn to its actor's mailbox, so a session's turns are queued
-            // in input order while earlier ones still commit.
-            while let Some(Some((label, result))) = in_flight.next().now_or_never() {
-                if let Err(e) = settle_commit(&mut report, &bar, options, out, &label, result) {
-                    failure = Some(e);
-                    break 'inputs;
-                }
+        };
+        let Item { label, body, .. } = item;
+        let step = match body {
+            Ok(body) => local.step(body).await,
+            Err(unreadable) => Ok(local::Step::Done(Outcome::Rejected(
+                unreadable.reason().to_owned(),
+            ))),
+        };
+        match step {
+            Ok(local::Step::Done(outcome)) => {
+                settle(&mut report, &bar, options, out, &label, &outcome)?;
             }
-            while in_flight.len() >= concurrency {
-                let Some((label, result)) = in_flight.next().await else {
-                    break;
-                };
-                if let Err(e) = settle_commit(&mut report, &bar, options, out, &label, result) {
-                    failure = Some(e);
-                    break 'inputs;
-                }
+            Ok(local::Step::Commit(turn)) => {
+                let registry = local.registry.clone();
+                in_flight.push(Local::commit(registry, *turn).map(move |r| (label, r)));
+            }
+            Err(e) => {
+                failure = Some(e);
+                break 'inputs;
+            }
+        }
+        // Every commit pushed is polled once before the next line is read: that first
+        // poll hands the turn to its actor's mailbox, so a session's turns are queued
+        // in input order while earlier ones still commit.
+        while let Some(Some((label, result))) = in_flight.next().now_or_never() {
+            if let Err(e) = settle_commit(&mut report, &bar, options, out, &label, result) {
+                failure = Some(e);
+                break 'inputs;
+            }
+        }
+        while in_flight.len() >= concurrency {
+            let Some((label, result)) = in_flight.next().await else {
+                break;
+            };
+            if let Err(e) = settle_commit(&mut report, &bar, options, out, &label, result) {
+                failure = Some(e);
+                break 'inputs;
             }
         }
     }
@@ -266,19 +271,129 @@ async fn import_local(
     }
 }
 
-fn open_all(options: &ImportOptions) -> Result<(Vec<(PathBuf, Source)>, u64), ImportError> {
-    let mut total = 0;
-    let mut sources = Vec::with_capacity(options.inputs.len());
-    for path in &options.inputs {
-        let source =
-            Source::open(path, options.body_limit).map_err(|error| ImportError::Input {
-                path: path.clone(),
-                error,
-            })?;
-        total += Source::total_bytes(path, &source);
-        sources.push((path.clone(), source));
+/// Imports `options.inputs` by posting every turn to the server `remote` names, writing
+/// the summary as [`run_local`] does.
+pub async fn run_remote(
+    remote: &Remote,
+    options: &ImportOptions,
+    out: &mut impl Write,
+) -> Result<ImportReport, ImportError> {
+    let report = import_remote(remote, options, out).await?;
+    writeln!(out, "{}", report.summary()).map_err(ImportError::Output)?;
+    out.flush().map_err(ImportError::Output)?;
+    Ok(report)
+}
+
+async fn import_remote(
+    remote: &Remote,
+    options: &ImportOptions,
+    out: &mut impl Write,
+) -> Result<ImportReport, ImportError> {
+    let mut report = ImportReport::default();
+    let (mut inputs, total) = Inputs::open(options)?;
+    let bar = progress::Bar::new(total, options.progress);
+    let concurrency = options.concurrency.max(1);
+    let mut in_flight = FuturesUnordered::new();
+    // The sessions with a turn in flight; `None` stands for every turn whose envelope names
+    // no session (the server derives one from its chain), which are posted one at a time.
+    let mut busy: HashSet<Option<request_id::Harness>> = HashSet::new();
+    let mut failure = None;
+    'inputs: loop {
+        let item = match inputs.next(&mut report, &bar) {
+            Ok(Some(item)) => item,
+            Ok(None) => break,
+            Err(e) => {
+                failure = Some(e);
+                break 'inputs;
+            }
+        };
+        let Item { label, body, .. } = item;
+        let (body, lane) = match body {
+            Ok(body) => request_id::stamped(body),
+            Err(unreadable) => {
+                let outcome = Outcome::Rejected(unreadable.reason().to_owned());
+                settle(&mut report, &bar, options, out, &label, &outcome)?;
+                continue;
+            }
+        };
+        while in_flight.len() >= concurrency || busy.contains(&lane) {
+            let next: Option<(_, String, _)> = in_flight.next().await;
+            let Some((done, settled, result)) = next else {
+                break;
+            };
+            busy.remove(&done);
+            if let Err(e) = settle_commit(&mut report, &bar, options, out, &settled, result) {
+                failure = Some(e);
+                break 'inputs;
+            }
+        }
+        busy.insert(lane.clone());
+        let post = remote.post(bytes::Bytes::from(body));
+        in_flight.push(post.map(move |r| (lane, label, r)));
     }
-    Ok((sources, total))
+    // What was sent is waited for even after a failure: it may commit.
+    while let Some((_, label, result)) = in_flight.next().await {
+        if let Err(e) = settle_commit(&mut report, &bar, options, out, &label, result) {
+            failure.get_or_insert(e);
+        }
+    }
+    bar.finish();
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// The items of every input in turn, each counted (its bytes in the report and on the bar)
+/// as it is read.
+struct Inputs {
+    current: Option<(PathBuf, Source)>,
+    rest: std::vec::IntoIter<(PathBuf, Source)>,
+}
+
+impl Inputs {
+    /// Opens every input up front, so that a missing one fails before anything is imported;
+    /// also returns their bytes in all, for the bar.
+    fn open(options: &ImportOptions) -> Result<(Inputs, u64), ImportError> {
+        let mut total = 0;
+        let mut sources = Vec::with_capacity(options.inputs.len());
+        for path in &options.inputs {
+            let source =
+                Source::open(path, options.body_limit).map_err(|error| ImportError::Input {
+                    path: path.clone(),
+                    error,
+                })?;
+            total += Source::total_bytes(path, &source);
+            sources.push((path.clone(), source));
+        }
+        let mut rest = sources.into_iter();
+        let current = rest.next();
+        Ok((Inputs { current, rest }, total))
+    }
+
+    fn next(
+        &mut self,
+        report: &mut ImportReport,
+        bar: &progress::Bar,
+    ) -> Result<Option<Item>, ImportError> {
+        while let Some((path, source)) = &mut self.current {
+            match source.next_item() {
+                Ok(Some(item)) => {
+                    bar.advance(item.consumed);
+                    report.bytes += item.consumed;
+                    return Ok(Some(item));
+                }
+                Ok(None) => self.current = self.rest.next(),
+                Err(error) => {
+                    return Err(ImportError::Input {
+                        path: path.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        Ok(None)
+    }
 }
 
 fn settle_commit(
