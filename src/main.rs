@@ -512,6 +512,9 @@ fn reprocess(database: DatabaseArgs, args: ReprocessArgs) -> Result<(), String> 
     })
 }
 
+/// How long an in-process import keeps a session's actor without a turn.
+const IMPORT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn import(database: DatabaseArgs, args: ImportArgs) -> Result<(), String> {
     let (_, config) = cli_config(database.config, database.database_url)?;
     if let Some(url) = &args.url {
@@ -553,6 +556,14 @@ fn import(database: DatabaseArgs, args: ImportArgs) -> Result<(), String> {
         }
         let mut settings = SessionSettings::from(&config.sessions);
         settings.org_max_in_flight = config.auth.org_max_in_flight;
+        // An import is done with a session once the input moves past it: an actor idle for
+        // the server's five minutes would only hold memory, so many that it would grow
+        // with the number of sessions in the input. A later turn of it restarts its actor
+        // from the session's row. (0, never stopping, is the server's choice, not an
+        // import's.)
+        if settings.idle_timeout.is_zero() || settings.idle_timeout > IMPORT_IDLE_TIMEOUT {
+            settings.idle_timeout = IMPORT_IDLE_TIMEOUT;
+        }
         // More turns in flight than a session may queue would be refused as a 429 is.
         let concurrency = args
             .concurrency
