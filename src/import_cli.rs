@@ -193,7 +193,21 @@ pub async fn run_local(
     };
     let result = import_local(&local, options, out).await;
     target.registry.shutdown().await;
-    let report = result?;
+    write_summary(out, result?)
+}
+
+/// Imports `options.inputs` by posting every turn to the server `remote` names, writing
+/// what [`run_local`] writes.
+pub async fn run_remote(
+    remote: &Remote,
+    options: &ImportOptions,
+    out: &mut impl Write,
+) -> Result<ImportReport, ImportError> {
+    let result = import_remote(remote, options, out).await;
+    write_summary(out, result?)
+}
+
+fn write_summary(out: &mut impl Write, report: ImportReport) -> Result<ImportReport, ImportError> {
     writeln!(out, "{}", report.summary()).map_err(ImportError::Output)?;
     out.flush().map_err(ImportError::Output)?;
     Ok(report)
@@ -204,22 +218,9 @@ async fn import_local(
     options: &ImportOptions,
     out: &mut impl Write,
 ) -> Result<ImportReport, ImportError> {
-    let mut report = ImportReport::default();
-    let (mut inputs, total) = Inputs::open(options)?;
-    let bar = progress::Bar::new(total, options.progress);
-    let concurrency = options.concurrency.max(1);
+    let (mut run, mut inputs) = Run::start(options, out)?;
     let mut in_flight = FuturesUnordered::new();
-    let mut failure = None;
-    'inputs: loop {
-        let item = match inputs.next(&mut report, &bar) {
-            Ok(Some(item)) => item,
-            Ok(None) => break,
-            Err(e) => {
-                failure = Some(e);
-                break 'inputs;
-            }
-        };
-        let Item { label, body, .. } = item;
+    'inputs: while let Some(Item { label, body, .. }) = run.next(&mut inputs) {
         let step = match body {
             Ok(body) => local.step(body).await,
             Err(unreadable) => Ok(local::Step::Done(Outcome::Rejected(
@@ -227,61 +228,31 @@ async fn import_local(
             ))),
         };
         match step {
-            Ok(local::Step::Done(outcome)) => {
-                settle(&mut report, &bar, options, out, &label, &outcome)?;
-            }
+            Ok(local::Step::Done(outcome)) => run.settle(&label, Ok(outcome)),
             Ok(local::Step::Commit(turn)) => {
                 let registry = local.registry.clone();
                 in_flight.push(Local::commit(registry, *turn).map(move |r| (label, r)));
             }
-            Err(e) => {
-                failure = Some(e);
-                break 'inputs;
-            }
+            Err(e) => run.fail(e),
         }
         // Every commit pushed is polled once before the next line is read: that first
         // poll hands the turn to its actor's mailbox, so a session's turns are queued
         // in input order while earlier ones still commit.
         while let Some(Some((label, result))) = in_flight.next().now_or_never() {
-            if let Err(e) = settle_commit(&mut report, &bar, options, out, &label, result) {
-                failure = Some(e);
-                break 'inputs;
-            }
+            run.settle(&label, result);
         }
-        while in_flight.len() >= concurrency {
+        while in_flight.len() >= run.concurrency && !run.failed() {
             let Some((label, result)) = in_flight.next().await else {
-                break;
-            };
-            if let Err(e) = settle_commit(&mut report, &bar, options, out, &label, result) {
-                failure = Some(e);
                 break 'inputs;
-            }
+            };
+            run.settle(&label, result);
         }
     }
     // What was handed to actors is waited for even after a failure: it may commit.
     while let Some((label, result)) = in_flight.next().await {
-        if let Err(e) = settle_commit(&mut report, &bar, options, out, &label, result) {
-            failure.get_or_insert(e);
-        }
+        run.settle(&label, result);
     }
-    bar.finish();
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(report),
-    }
-}
-
-/// Imports `options.inputs` by posting every turn to the server `remote` names, writing
-/// the summary as [`run_local`] does.
-pub async fn run_remote(
-    remote: &Remote,
-    options: &ImportOptions,
-    out: &mut impl Write,
-) -> Result<ImportReport, ImportError> {
-    let report = import_remote(remote, options, out).await?;
-    writeln!(out, "{}", report.summary()).map_err(ImportError::Output)?;
-    out.flush().map_err(ImportError::Output)?;
-    Ok(report)
+    run.finish()
 }
 
 async fn import_remote(
@@ -289,41 +260,30 @@ async fn import_remote(
     options: &ImportOptions,
     out: &mut impl Write,
 ) -> Result<ImportReport, ImportError> {
-    let mut report = ImportReport::default();
-    let (mut inputs, total) = Inputs::open(options)?;
-    let bar = progress::Bar::new(total, options.progress);
-    let concurrency = options.concurrency.max(1);
+    let (mut run, mut inputs) = Run::start(options, out)?;
     let mut in_flight = FuturesUnordered::new();
     // The sessions with a turn in flight; `None` stands for every turn whose envelope names
     // no session (the server derives one from its chain), which are posted one at a time.
     let mut busy: HashSet<Option<request_id::Harness>> = HashSet::new();
-    let mut failure = None;
-    'inputs: loop {
-        let item = match inputs.next(&mut report, &bar) {
-            Ok(Some(item)) => item,
-            Ok(None) => break,
-            Err(e) => {
-                failure = Some(e);
-                break 'inputs;
-            }
-        };
-        let Item { label, body, .. } = item;
+    'inputs: while let Some(Item { label, body, .. }) = run.next(&mut inputs) {
         let (body, lane) = match body {
             Ok(body) => request_id::stamped(body),
             Err(unreadable) => {
-                let outcome = Outcome::Rejected(unreadable.reason().to_owned());
-                settle(&mut report, &bar, options, out, &label, &outcome)?;
+                run.settle(
+                    &label,
+                    Ok(Outcome::Rejected(unreadable.reason().to_owned())),
+                );
                 continue;
             }
         };
-        while in_flight.len() >= concurrency || busy.contains(&lane) {
+        while in_flight.len() >= run.concurrency || busy.contains(&lane) {
             let next: Option<(_, String, _)> = in_flight.next().await;
             let Some((done, settled, result)) = next else {
                 break;
             };
             busy.remove(&done);
-            if let Err(e) = settle_commit(&mut report, &bar, options, out, &settled, result) {
-                failure = Some(e);
+            run.settle(&settled, result);
+            if run.failed() {
                 break 'inputs;
             }
         }
@@ -333,27 +293,103 @@ async fn import_remote(
     }
     // What was sent is waited for even after a failure: it may commit.
     while let Some((_, label, result)) = in_flight.next().await {
-        if let Err(e) = settle_commit(&mut report, &bar, options, out, &label, result) {
-            failure.get_or_insert(e);
+        run.settle(&label, result);
+    }
+    run.finish()
+}
+
+/// One import under way: its report, its bar, and the first error that ends it.
+struct Run<'a, W> {
+    report: ImportReport,
+    bar: progress::Bar,
+    options: &'a ImportOptions,
+    out: &'a mut W,
+    concurrency: usize,
+    failure: Option<ImportError>,
+}
+
+impl<'a, W: Write> Run<'a, W> {
+    /// Opens every input up front, so that a missing one fails before anything is imported.
+    fn start(options: &'a ImportOptions, out: &'a mut W) -> Result<(Self, Inputs), ImportError> {
+        let (inputs, total) = Inputs::open(options)?;
+        let run = Run {
+            report: ImportReport::default(),
+            bar: progress::Bar::new(total, options.progress),
+            options,
+            out,
+            concurrency: options.concurrency.max(1),
+            failure: None,
+        };
+        Ok((run, inputs))
+    }
+
+    /// The next item, counted on the bar; `None` at the end of the inputs or once the
+    /// import failed.
+    fn next(&mut self, inputs: &mut Inputs) -> Option<Item> {
+        if self.failed() {
+            return None;
+        }
+        match inputs.next() {
+            Ok(Some(item)) => {
+                self.bar.advance(item.consumed);
+                self.report.bytes += item.consumed;
+                Some(item)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.fail(e);
+                None
+            }
         }
     }
-    bar.finish();
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(report),
+
+    fn failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    /// Keeps the first error: it is the one that ended the import.
+    fn fail(&mut self, error: ImportError) {
+        self.failure.get_or_insert(error);
+    }
+
+    /// Counts what became of a turn (and with `verbose` prints a rejection).
+    fn settle(&mut self, label: &str, result: Result<Outcome, ImportError>) {
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(e) => return self.fail(e),
+        };
+        self.report.add(&outcome);
+        self.bar.turns(&self.report);
+        if self.options.verbose
+            && let Outcome::Rejected(reason) = &outcome
+        {
+            let out = &mut *self.out;
+            if let Err(e) = self
+                .bar
+                .suspend(|| writeln!(out, "{label}: rejected: {reason}"))
+            {
+                self.fail(ImportError::Output(e));
+            }
+        }
+    }
+
+    fn finish(self) -> Result<ImportReport, ImportError> {
+        self.bar.finish();
+        match self.failure {
+            Some(e) => Err(e),
+            None => Ok(self.report),
+        }
     }
 }
 
-/// The items of every input in turn, each counted (its bytes in the report and on the bar)
-/// as it is read.
+/// The items of every input in turn.
 struct Inputs {
     current: Option<(PathBuf, Source)>,
     rest: std::vec::IntoIter<(PathBuf, Source)>,
 }
 
 impl Inputs {
-    /// Opens every input up front, so that a missing one fails before anything is imported;
-    /// also returns their bytes in all, for the bar.
+    /// Opens every input; also returns their bytes in all, for the bar.
     fn open(options: &ImportOptions) -> Result<(Inputs, u64), ImportError> {
         let mut total = 0;
         let mut sources = Vec::with_capacity(options.inputs.len());
@@ -371,18 +407,10 @@ impl Inputs {
         Ok((Inputs { current, rest }, total))
     }
 
-    fn next(
-        &mut self,
-        report: &mut ImportReport,
-        bar: &progress::Bar,
-    ) -> Result<Option<Item>, ImportError> {
+    fn next(&mut self) -> Result<Option<Item>, ImportError> {
         while let Some((path, source)) = &mut self.current {
             match source.next_item() {
-                Ok(Some(item)) => {
-                    bar.advance(item.consumed);
-                    report.bytes += item.consumed;
-                    return Ok(Some(item));
-                }
+                Ok(Some(item)) => return Ok(Some(item)),
                 Ok(None) => self.current = self.rest.next(),
                 Err(error) => {
                     return Err(ImportError::Input {
@@ -394,36 +422,6 @@ impl Inputs {
         }
         Ok(None)
     }
-}
-
-fn settle_commit(
-    report: &mut ImportReport,
-    bar: &progress::Bar,
-    options: &ImportOptions,
-    out: &mut impl Write,
-    label: &str,
-    result: Result<Outcome, ImportError>,
-) -> Result<(), ImportError> {
-    settle(report, bar, options, out, label, &result?)
-}
-
-fn settle(
-    report: &mut ImportReport,
-    bar: &progress::Bar,
-    options: &ImportOptions,
-    out: &mut impl Write,
-    label: &str,
-    outcome: &Outcome,
-) -> Result<(), ImportError> {
-    report.add(outcome);
-    bar.turns(report);
-    if options.verbose
-        && let Outcome::Rejected(reason) = outcome
-    {
-        bar.suspend(|| writeln!(out, "{label}: rejected: {reason}"))
-            .map_err(ImportError::Output)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
