@@ -174,7 +174,8 @@ enum Command {
     /// A file is read as JSON Lines (each line a payload, or {"name":…,"payload":{…}}); a
     /// directory as wire recordings (turn-*/request.json, response.sse, meta.json), each
     /// posted as a raw-only turn. Turns are decoded, reduced, hashed, quarantined and
-    /// committed as the server does it, in-process against the configured database.
+    /// committed as the server does it, in-process against the configured database, or
+    /// posted to a running server with --url and --key.
     /// Resumable: a turn without meta.request_id gets one derived from its bytes, so a
     /// second run over the same input imports nothing. With --from-tapes it copies a
     /// database of the reference instead. Prints a summary; shows a progress bar on a
@@ -195,13 +196,26 @@ struct ImportArgs {
     inputs: Vec<PathBuf>,
     /// Copy a database of the reference (tapes f237b6e, Postgres) instead: its sessions and
     /// nodes, every node under its own hash, linked to its session.
-    #[arg(long, value_name = "URL", conflicts_with_all = ["inputs", "org"])]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["inputs", "org", "url"])]
     from_tapes: Option<String>,
+    /// Post every turn to the server at this base URL (POST /v1/ingest) instead of writing
+    /// to the database: the turns land in the key's org.
+    #[arg(long, value_name = "URL", conflicts_with = "org")]
+    url: Option<String>,
+    /// The API key to post with (Authorization: Bearer), when the server asks for keys.
+    #[arg(long, value_name = "KEY", requires = "url")]
+    key: Option<String>,
+    /// With --url: attempts of a turn at most while the server answers 429 or 503 or
+    /// cannot be reached (pausing as Retry-After asks, else 0.2 s doubling up to 10 s);
+    /// a server still unavailable after them ends the import.
+    #[arg(long, value_name = "N", default_value_t = 8, requires = "url")]
+    attempts: u32,
     /// Import every turn into this org, as an API key of the org would (a turn whose
     /// envelope names another org is rejected).
     #[arg(long, value_name = "UUID")]
     org: Option<uuid::Uuid>,
-    /// Turns waiting for their commit at most (capped by the session limits of the config).
+    /// Turns waiting for their commit at most (in-process, capped by the session limits of
+    /// the config).
     #[arg(long, value_name = "N", default_value_t = 64)]
     concurrency: usize,
     /// Never draw the progress bar.
@@ -568,8 +582,30 @@ fn rederive(database: DatabaseArgs, rules: &'static Rules) -> Result<(), String>
     })
 }
 
+/// How long an in-process import keeps a session's actor without a turn.
+const IMPORT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn import(database: DatabaseArgs, args: ImportArgs) -> Result<(), String> {
     let (_, config) = cli_config(database.config, database.database_url)?;
+    if let Some(url) = &args.url {
+        let options = ImportOptions {
+            inputs: args.inputs,
+            concurrency: args.concurrency.max(1),
+            body_limit: config.server.body_limit_bytes,
+            progress: !args.no_progress,
+            verbose: args.verbose,
+        };
+        let (url, key, attempts) = (url.clone(), args.key, args.attempts);
+        return actix_web::rt::System::new().block_on(async move {
+            let remote =
+                reel::import_cli::Remote::new(&url, key, attempts).map_err(|e| e.to_string())?;
+            let out = &mut std::io::stdout().lock();
+            reel::import_cli::run_remote(&remote, &options, out)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+    }
     // The session actors run on actix arbiters, as in the server.
     actix_web::rt::System::new().block_on(async move {
         let prices = PriceBook::with_overrides(&config.pricing).map_err(|e| e.to_string())?;
@@ -594,6 +630,14 @@ fn import(database: DatabaseArgs, args: ImportArgs) -> Result<(), String> {
         }
         let mut settings = SessionSettings::from(&config.sessions);
         settings.org_max_in_flight = config.auth.org_max_in_flight;
+        // An import is done with a session once the input moves past it: an actor idle for
+        // the server's five minutes would only hold memory, so many that it would grow
+        // with the number of sessions in the input. A later turn of it restarts its actor
+        // from the session's row. (0, never stopping, is the server's choice, not an
+        // import's.)
+        if settings.idle_timeout.is_zero() || settings.idle_timeout > IMPORT_IDLE_TIMEOUT {
+            settings.idle_timeout = IMPORT_IDLE_TIMEOUT;
+        }
         // More turns in flight than a session may queue would be refused as a 429 is.
         let concurrency = args
             .concurrency

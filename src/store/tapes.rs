@@ -3,7 +3,8 @@
 //! session by the backfill statement (docs/storage.md#backfill).
 //!
 //! The source is read in keyset pages (`sessions` by id, `nodes` by `(org_id, hash)`), so
-//! memory stays bounded at any size. Each page is one transaction on the target. Rows the
+//! memory stays bounded at any size. Each page is one transaction on the target (a page of
+//! sessions one statement, a page of nodes an insert and one update per session). Rows the
 //! target holds already are left as they are (`ON CONFLICT DO NOTHING`), and a node is
 //! linked only while it has no session, so running the import again writes nothing.
 
@@ -197,61 +198,54 @@ fn json_text(value: &serde_json::Value) -> String {
 }
 
 impl Store {
-    /// Inserts a page of the source's sessions, ids, counters and times as they are, without
-    /// their fork parents (`link_tapes_parents` sets them once every session is in). A
-    /// session the target holds under its natural key or id is left as it is.
+    /// Inserts a page of the source's sessions in one statement, ids, counters and times as
+    /// they are, without their fork parents (`link_tapes_parents` sets them once every
+    /// session is in). A session the target holds under its natural key or id is left as it
+    /// is.
     pub async fn import_tapes_sessions(
         &self,
         page: &[TapesSession],
     ) -> Result<PageWritten, StoreError> {
-        let db = self.connection();
-        let txn = db.begin().await?;
-        let mut written = PageWritten::default();
-        for session in page {
-            let s = &session.row;
-            let mut sql = Sql::new(db.get_database_backend());
-            sql.push(
-                "INSERT INTO sessions (id, org_id, auth_subject, harness_id, harness_session_id, \
-                 name, cwd, harness_version, started_at, last_seen_at, ended_at, \
-                 harness_metadata, total_input_tokens, total_output_tokens, total_cost_usd, \
-                 turn_count) VALUES (",
-            )
-            .bind(s.id)
-            .push(", ")
-            .bind(s.org_id)
-            .push(", ")
-            .bind(s.auth_subject.as_str())
-            .push(", ")
-            .bind(s.harness_id.as_str())
-            .push(", ")
-            .bind(s.harness_session_id.as_str())
-            .push(", ")
-            .bind(s.name.clone())
-            .push(", ")
-            .bind(s.cwd.clone())
-            .push(", ")
-            .bind(s.harness_version.clone())
-            .push(", ")
-            .bind(s.started_at)
-            .push(", ")
-            .bind(s.last_seen_at)
-            .push(", ")
-            .bind(s.ended_at)
-            .push(", ")
-            .bind_json(json_text(&s.harness_metadata))
-            .push(", ")
-            .bind(s.total_input_tokens)
-            .push(", ")
-            .bind(s.total_output_tokens)
-            .push(", ")
-            .bind(s.total_cost_usd)
-            .push(", ")
-            .bind(s.turn_count)
-            .push(") ON CONFLICT DO NOTHING");
-            written.inserted += txn.execute_raw(sql.build()).await?.rows_affected();
+        if page.is_empty() {
+            return Ok(PageWritten::default());
         }
-        txn.commit().await?;
-        Ok(written)
+        let db = self.connection();
+        let mut sql = Sql::new(db.get_database_backend());
+        sql.push(
+            "INSERT INTO sessions (id, org_id, auth_subject, harness_id, harness_session_id, \
+             name, cwd, harness_version, started_at, last_seen_at, ended_at, \
+             harness_metadata, total_input_tokens, total_output_tokens, total_cost_usd, \
+             turn_count) VALUES ",
+        );
+        for (i, session) in page.iter().enumerate() {
+            let s = &session.row;
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("(").bind(s.id).push(", ").bind(s.org_id);
+            for text in [&s.auth_subject, &s.harness_id, &s.harness_session_id] {
+                sql.push(", ").bind(text.as_str());
+            }
+            for text in [&s.name, &s.cwd, &s.harness_version] {
+                sql.push(", ").bind(text.clone());
+            }
+            sql.push(", ").bind(s.started_at);
+            sql.push(", ").bind(s.last_seen_at);
+            sql.push(", ").bind(s.ended_at).push(", ");
+            sql.bind_json(json_text(&s.harness_metadata));
+            sql.push(", ").bind(s.total_input_tokens);
+            sql.push(", ").bind(s.total_output_tokens);
+            sql.push(", ").bind(s.total_cost_usd);
+            sql.push(", ").bind(s.turn_count).push(")");
+        }
+        // Without a conflict target: a row that collides on its id or on its natural key is
+        // skipped alike.
+        sql.push(" ON CONFLICT DO NOTHING");
+        let inserted = db.execute_raw(sql.build()).await?.rows_affected();
+        Ok(PageWritten {
+            inserted,
+            linked: 0,
+        })
     }
 
     /// Points each session of the page that has none at its fork parent, found by the

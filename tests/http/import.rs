@@ -384,3 +384,162 @@ async fn a_tapes_database_is_copied_with_every_hash_linked_to_its_session() {
     })
     .await;
 }
+
+/// Runs `reel import --url` against `app` off the test's thread, which the server shares.
+async fn import_to(app: &crate::harness::TestApp, args: &[&str]) -> (bool, String, String) {
+    let mut all: Vec<String> = ["import", "--no-progress", "--url", &app.base]
+        .iter()
+        .chain(args)
+        .map(|a| (*a).to_owned())
+        .collect();
+    // No database: a server is the target.
+    all.extend([
+        "--database-url".into(),
+        "sqlite:///nonexistent/reel.db".into(),
+    ]);
+    actix_rt::task::spawn_blocking(move || {
+        let args: Vec<&str> = all.iter().map(String::as_str).collect();
+        crate::child::run_cli(&args)
+    })
+    .await
+    .expect("the import ran")
+}
+
+async fn server_counts(db: &sea_orm::DatabaseConnection) -> [i64; 3] {
+    [
+        crate::support::reads::count(db, "nodes").await,
+        crate::support::reads::count(db, "sessions").await,
+        crate::support::reads::count(db, "raw_turns").await,
+    ]
+}
+
+#[actix_rt::test]
+async fn posted_to_a_server_the_conformance_files_import_once() {
+    each_backend(|db| async move {
+        let app = crate::harness::TestApp::spawn(&db).await;
+        let files = ["chains.jsonl", "chains-v2.jsonl", "raw-reduce.jsonl"];
+        let paths: Vec<String> = files.iter().map(|f| format!("{DATA}/{f}")).collect();
+        let mut args = vec!["-v"];
+        args.extend(paths.iter().map(String::as_str));
+        let total: u64 = files.iter().map(|f| lines(f)).sum();
+
+        let (ok, out, err) = import_to(&app, &args).await;
+        assert!(ok, "{err}\n{out}");
+        let [turns, accepted, duplicates, _, rejected] = summary(&out);
+        assert_eq!(turns, total, "{out}");
+        assert_eq!(accepted + duplicates + rejected, total, "{out}");
+        assert!(accepted > 1000, "{out}");
+        let conn = app.db().await;
+        for case in conformance_cases().iter().filter(|c| c.status == 202) {
+            for hash in &case.hashes {
+                assert!(
+                    rows::node(&conn, Uuid::nil(), hash).await.is_some(),
+                    "{}: node {hash} missing",
+                    case.name
+                );
+            }
+        }
+        // Every refusal is named by the answer's status and text, as in-process.
+        for line in out.lines().filter(|l| l.contains(": rejected: ")) {
+            let reason = line.rsplit(": rejected: ").next().unwrap();
+            assert!(!reason.starts_with("http_"), "{line}");
+        }
+        let first = server_counts(&conn).await;
+
+        // Again: every 202 is a replay (`counted: false`, no new node), nothing is written.
+        let (ok, out, err) = import_to(&app, &args).await;
+        assert!(ok, "{err}\n{out}");
+        let [turns, accepted, duplicates, _, rejected] = summary(&out);
+        assert_eq!((turns, accepted), (total, 0), "{out}");
+        assert_eq!(duplicates + rejected, total, "{out}");
+        assert!(duplicates > 1000, "{out}");
+        assert_eq!(
+            server_counts(&conn).await,
+            first,
+            "the second run wrote rows"
+        );
+        app.stop().await;
+    })
+    .await;
+}
+
+#[actix_rt::test]
+async fn posted_with_an_org_key_the_turns_land_in_its_org_only() {
+    use reel::config::AuthMode;
+    each_backend(|db| async move {
+        let app = crate::harness::TestApp::spawn_with(&db, |c| c.auth.mode = AuthMode::Keys).await;
+        let conn = app.db().await;
+        let org: Uuid = "0192c6a4-0000-7000-8000-0000000000aa".parse().unwrap();
+        let other = "0192c6a4-0000-7000-8000-0000000000bb";
+        let key = reel::store::create_key(&conn, org, None, None)
+            .await
+            .expect("a key");
+        let dir = tempfile::tempdir().unwrap();
+        let mut named = crate::fixtures::openai_turn("other org");
+        named["session"] =
+            json!({"org_id": other, "harness_id": "claude", "harness_session_id": "x"});
+        let mut own = crate::fixtures::openai_turn("mine");
+        own["session"] = json!({"harness_id": "claude", "harness_session_id": "mine"});
+        let file = dir.path().join("orgs.jsonl");
+        std::fs::write(&file, format!("{own}\n{named}\n{own}\n")).unwrap();
+        let path = file.to_str().unwrap();
+
+        // Without a key, or with one the server does not know: refused, nothing written.
+        let (ok, out, err) = import_to(&app, &[path]).await;
+        assert!(!ok, "{out}");
+        assert!(err.contains("refused the key: unauthorized"), "{err}");
+        let (ok, _, err) = import_to(&app, &["--key", "reel_nonsense", path]).await;
+        assert!(!ok);
+        assert!(err.contains("refused the key"), "{err}");
+        assert_eq!(server_counts(&conn).await, [0, 0, 0]);
+
+        let secret = key.secret.expose().to_owned();
+        let (ok, out, err) = import_to(&app, &["-v", "--key", &secret, path]).await;
+        assert!(ok, "{err}\n{out}");
+        // The same line twice is the same request: the second is a replay.
+        assert_eq!(summary(&out), [3, 1, 1, 0, 1], "{out}");
+        assert!(out.contains("line 2: rejected: org_mismatch"), "{out}");
+        let sessions = rows::all_sessions(&conn).await;
+        assert_eq!(sessions.len(), 1, "{sessions:?}");
+        assert_eq!(sessions[0].org_id, org);
+        assert_eq!(sessions[0].harness_session_id, "mine");
+        assert!(
+            rows::all_nodes(&conn).await.iter().all(|n| n.org_id == org),
+            "a node outside the key's org"
+        );
+
+        let before = server_counts(&conn).await;
+        let (ok, out, err) = import_to(&app, &["--key", &secret, path]).await;
+        assert!(ok, "{err}\n{out}");
+        assert_eq!(summary(&out), [3, 0, 2, 0, 1], "{out}");
+        assert_eq!(server_counts(&conn).await, before);
+        app.stop().await;
+    })
+    .await;
+}
+
+#[test]
+fn an_unreachable_server_ends_the_import_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.jsonl");
+    std::fs::write(&file, format!("{}\n", crate::fixtures::openai_turn("x"))).unwrap();
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (ok, out, err) = crate::child::run_cli(&[
+        "import",
+        "--url",
+        &url,
+        "--attempts",
+        "2",
+        "--database-url",
+        "sqlite:///nonexistent/reel.db",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("unavailable: "), "{err}");
+}
