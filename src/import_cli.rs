@@ -28,17 +28,11 @@ mod tapes;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use uuid::Uuid;
 
-use crate::config::CaptureConfig;
-use crate::cost::PriceBook;
-use crate::merkle::Rules;
-use crate::sessions::Registry;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use crate::turn::Rejection;
 
 pub use local::Local;
@@ -168,35 +162,16 @@ impl ImportError {
     }
 }
 
-/// What the in-process import needs of the configuration.
-pub struct LocalTarget {
-    pub store: Store,
-    pub registry: Registry,
-    pub prices: Arc<PriceBook>,
-    /// The database's chain rules, which every turn is hashed by.
-    pub rules: &'static Rules,
-    pub capture: CaptureConfig,
-    pub org: Option<Uuid>,
-}
-
 /// Imports `options.inputs` in-process, writing the summary line (and with `verbose` a line
 /// per turn not accepted) to `out`. The registry is shut down at the end, so every
 /// committed turn is durable when this returns.
 pub async fn run_local(
-    target: LocalTarget,
+    local: Local,
     options: &ImportOptions,
     out: &mut impl Write,
 ) -> Result<ImportReport, ImportError> {
-    let local = Local {
-        store: target.store,
-        registry: target.registry.clone(),
-        prices: target.prices,
-        rules: target.rules,
-        capture: target.capture,
-        org: target.org,
-    };
     let result = import_local(&local, options, out).await;
-    target.registry.shutdown().await;
+    local.registry.shutdown().await;
     write_summary(out, result?)
 }
 

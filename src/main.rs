@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use reel::app::{Application, shutdown_signal};
 use reel::config::{Config, DEFAULT_CHAIN_RULES, DEFAULT_DATABASE_URL};
 use reel::cost::PriceBook;
-use reel::import_cli::{ImportOptions, LocalTarget};
+use reel::import_cli::{ImportOptions, Local};
 use reel::keys_cli::{KeysAction, parse_expiry};
 use reel::memory::Purge;
 use reel::merkle::Rules;
@@ -651,7 +651,7 @@ fn import(database: DatabaseArgs, args: ImportArgs) -> Result<(), String> {
             Metrics::new().map_err(|e| e.to_string())?,
         )
         .map_err(|e| format!("cannot start the session actors: {e}"))?;
-        let target = LocalTarget {
+        let target = Local {
             store,
             registry,
             prices: Arc::new(prices),
