@@ -95,6 +95,7 @@ impl Application {
                 // The store stores a blank project as NULL, as the reference's TrimSpace has it.
                 project: Some(Arc::from(config.server.project.as_str())),
                 writer_queued: Some(metrics.writer_queued.clone()),
+                group_writers: config.database.group_writers(),
             },
         );
         let releaser = Releaser::default();

@@ -121,6 +121,23 @@ pub struct DatabaseConfig {
     pub connect_timeout_secs: u64,
     /// Seconds to wait for a pooled connection before the database counts as unreachable.
     pub acquire_timeout_secs: u64,
+    /// Postgres: transactions committing turns at once; the sessions' turns waiting
+    /// meanwhile share the next one (group commit). 0 = one per CPU core. SQLite always
+    /// has one writer.
+    pub group_writers: usize,
+}
+
+impl DatabaseConfig {
+    /// `group_writers`, with 0 resolved to the number of CPU cores (at most
+    /// `max_connections`).
+    pub fn group_writers(&self) -> usize {
+        match self.group_writers {
+            0 => std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(self.max_connections.max(1) as usize),
+            n => n,
+        }
+    }
 }
 
 impl Default for DatabaseConfig {
@@ -131,6 +148,7 @@ impl Default for DatabaseConfig {
             max_connections: 16,
             connect_timeout_secs: 5,
             acquire_timeout_secs: 5,
+            group_writers: 0,
         }
     }
 }
@@ -423,6 +441,18 @@ impl Config {
                 reason: "must not exceed server.nodes_max_limit".to_owned(),
             });
         }
+        // Each writer task holds a pooled connection while it commits; more tasks than
+        // connections would leave reads none.
+        if self.database.group_writers() > self.database.max_connections as usize {
+            return Err(ConfigError::Invalid {
+                setting: "database.group_writers",
+                reason: format!(
+                    "must not exceed database.max_connections ({}): each writer task holds a \
+                     connection while it commits",
+                    self.database.max_connections
+                ),
+            });
+        }
         if let Some(token) = &self.admin.token
             && token.trim().is_empty()
         {
@@ -513,6 +543,19 @@ fn parse_bool(v: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_writers_default_to_the_cores_and_never_exceed_the_pool() {
+        let mut config = Config::default();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(config.database.group_writers(), cores.min(16));
+        config.database.max_connections = 1;
+        assert_eq!(config.database.group_writers(), 1);
+        config.validate().expect("the default fits any pool");
+        config.database.group_writers = 2;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("database.group_writers"), "{err}");
+    }
 
     #[test]
     fn the_shipped_config_file_parses_and_matches_the_defaults() {

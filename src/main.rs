@@ -679,6 +679,7 @@ fn command_store(db: sea_orm::DatabaseConnection, config: &Config) -> Store {
         CommitOptions {
             project: Some(Arc::from(config.server.project.as_str())),
             writer_queued: None,
+            group_writers: config.database.group_writers(),
         },
     )
 }

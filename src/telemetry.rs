@@ -273,8 +273,8 @@ impl Metrics {
             "Turns accepted and not yet committed, across all sessions.",
         )?;
         let writer_queued = IntGauge::new(
-            "reel_sqlite_writer_queued",
-            "Session commits waiting for the SQLite writer, which commits them together.",
+            "reel_writer_queued",
+            "Session commits waiting for the group writer, which commits them together.",
         )?;
         let commit_seconds = Histogram::with_opts(HistogramOpts::new(
             "reel_commit_seconds",

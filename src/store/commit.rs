@@ -1,8 +1,9 @@
 //! The [`Store`]: how a session's turns become durable.
 //!
-//! Postgres commits each session's turns directly, in the caller's task, so sessions commit
-//! in parallel. SQLite has one writer at a time and an fsync per commit, so commits go
-//! through one group-committing writer task ([`super::writer`]). Either way, a commit of
+//! Commits go through the group writer ([`super::writer`]): the sessions waiting when a
+//! writer task becomes free share one transaction. SQLite has one such task (one writer at a
+//! time, an fsync per commit), Postgres several; a Postgres store built without writer tasks
+//! commits each session's turns directly in the caller's task. Either way, a commit of
 //! several turns tries one transaction first and falls back to smaller ones, so only the
 //! turn at fault fails (`commit_together`).
 
@@ -25,8 +26,12 @@ pub struct CommitOptions {
     /// Stamped into the `project` column of every inserted node (not hashed); `None`,
     /// empty or blank stores NULL.
     pub project: Option<Arc<str>>,
-    /// Set to the number of sessions' commits waiting for the SQLite writer.
+    /// Set to the number of sessions' commits waiting for the group writer.
     pub writer_queued: Option<IntGauge>,
+    /// Postgres: group-writer tasks, each committing the sessions waiting together in one
+    /// transaction; 0 commits each session's turns directly in its caller's task. SQLite
+    /// always has one writer.
+    pub group_writers: usize,
 }
 
 /// A database and the way turns are committed to it. Cheap to clone.
@@ -34,20 +39,26 @@ pub struct CommitOptions {
 pub struct Store {
     db: DatabaseConnection,
     project: Option<Arc<str>>,
-    /// SQLite only: one writer task commits the sessions waiting together in one
-    /// transaction (one fsync), instead of each polling SQLite's lock in its busy handler
-    /// (unfair, and a commit that waits past `busy_timeout` fails).
+    /// The group writer ([`super::writer`]). On SQLite one task commits the sessions
+    /// waiting together in one transaction (one fsync), instead of each polling SQLite's
+    /// lock in its busy handler (unfair, and a commit that waits past `busy_timeout`
+    /// fails); on Postgres `group_writers` tasks do, sharing commits and statements.
     writer: Option<Writer>,
 }
 
 impl Store {
-    /// Wraps a connected (and migrated) database. On SQLite this starts the writer task, so
-    /// it must run inside a tokio runtime; the task ends when the last clone is dropped.
+    /// Wraps a connected (and migrated) database. On SQLite, and on Postgres with
+    /// `group_writers`, this starts the writer tasks, so it must run inside a tokio runtime;
+    /// they end when the last clone is dropped.
     pub fn new(db: DatabaseConnection, options: CommitOptions) -> Store {
         let project = options.project;
-        let writer = (db.get_database_backend() == DbBackend::Sqlite).then(|| {
+        let tasks = match db.get_database_backend() {
+            DbBackend::Sqlite => 1,
+            _ => options.group_writers,
+        };
+        let writer = (tasks > 0).then(|| {
             let queued = options.writer_queued.unwrap_or_else(unregistered_gauge);
-            Writer::spawn(db.clone(), project.clone(), queued)
+            Writer::spawn(db.clone(), project.clone(), queued, tasks)
         });
         Store {
             db,
@@ -111,7 +122,7 @@ impl Store {
 
 /// A gauge for a store whose caller does not export the writer's backlog.
 fn unregistered_gauge() -> IntGauge {
-    IntGauge::new("reel_sqlite_writer_queued", "unregistered").expect("valid gauge name")
+    IntGauge::new("reel_writer_queued", "unregistered").expect("valid gauge name")
 }
 
 pub(super) fn writes<'a>(turns: &'a [Turn], known: &'a KnownHashes) -> Vec<Write<'a>> {

@@ -52,6 +52,8 @@ use super::{StoreError, sanitize};
 use crate::merkle::{Chain, ChainNode, NodeKind};
 use crate::turn::{Committed, KnownHashes, RawWrite, Turn};
 
+mod group;
+
 /// One turn to write, with the hashes its session's actor knows are stored.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Write<'a> {
@@ -147,12 +149,16 @@ async fn commit_turns(
     }
 }
 
-/// The statements of `turns`, in order, then their raw rows together.
+/// The statements of `turns`, in order, then their raw rows together; turns of distinct
+/// sessions phase by phase instead ([`group`]).
 async fn write_turns<C: ConnectionTrait>(
     txn: &C,
     turns: &[PreparedTurn<'_>],
     mut chunk_lock: Option<i64>,
 ) -> Result<Vec<Committed>, StoreError> {
+    if group::applies(turns) {
+        return group::write(txn, turns, chunk_lock).await;
+    }
     let mut clock = Clock::start();
     let mut outcomes = Vec::with_capacity(turns.len());
     let mut raw_rows = RawRows::default();
@@ -168,7 +174,10 @@ async fn write_turns<C: ConnectionTrait>(
         outcomes.push(committed);
         pending = update;
     }
-    let last_update = pending.map(|update| move |sql: &mut Sql| update.push(sql));
+    let last_update = pending
+        .into_iter()
+        .map(|update| move |sql: &mut Sql| update.push(sql))
+        .collect();
     for row in raw_rows.flush(txn, clock.now, last_update).await? {
         let outcome = &mut outcomes[row.turn];
         outcome.raw = Some(row.stored);
@@ -360,11 +369,68 @@ impl<'a> PreparedTurn<'a> {
         })
     }
 
+    /// The fork parent's natural key.
+    fn parent_key(&self) -> Option<NaturalKey<'_>> {
+        self.parent
+            .as_ref()
+            .map(|(harness_id, harness_session_id)| NaturalKey {
+                org_id: self.org_id,
+                harness_id,
+                harness_session_id,
+            })
+    }
+
     fn key(&self) -> NaturalKey<'_> {
         NaturalKey {
             org_id: self.org_id,
             harness_id: &self.harness_id,
             harness_session_id: &self.harness_session_id,
+        }
+    }
+
+    /// The fork parent's placeholder row, inserted when the parent has none yet. It carries
+    /// the child's auth_subject until the parent's own first turn takes the row over
+    /// (docs/divergences.md#fork-parents).
+    fn placeholder<'s>(
+        &'s self,
+        parent: &'s (String, String),
+        now: DateTime<Utc>,
+    ) -> NewSession<'s> {
+        NewSession {
+            key: NaturalKey {
+                org_id: self.org_id,
+                harness_id: &parent.0,
+                harness_session_id: &parent.1,
+            },
+            auth_subject: &self.auth_subject,
+            name: None,
+            cwd: None,
+            harness_version: None,
+            parent_session_id: None,
+            started_at: now,
+            last_seen_at: now,
+            harness_metadata: "{}".to_owned(),
+            total_input_tokens: 0,
+            total_output_tokens: 0,
+            turn_count: 0,
+        }
+    }
+
+    /// The session's row, inserted when the session is new.
+    fn new_session(&self, parent_id: Option<Uuid>, now: DateTime<Utc>) -> NewSession<'_> {
+        NewSession {
+            key: self.key(),
+            auth_subject: &self.auth_subject,
+            name: self.name.as_deref(),
+            cwd: self.cwd.as_deref(),
+            harness_version: self.harness_version.as_deref(),
+            parent_session_id: parent_id,
+            started_at: now,
+            last_seen_at: now,
+            harness_metadata: self.metadata_json(),
+            total_input_tokens: 0,
+            total_output_tokens: 0,
+            turn_count: 0,
         }
     }
 
@@ -440,57 +506,57 @@ async fn commit_turn<'a, C: ConnectionTrait>(
 ) -> Result<(Committed, Option<SessionUpdate<'a>>), StoreError> {
     let now = clock.now;
     let parent_id = match &turn.parent {
-        Some((harness_id, harness_session_id)) => {
-            // The placeholder carries the child's auth_subject until the parent's own first
-            // turn takes the row over (docs/divergences.md#fork-parents).
-            let placeholder = NewSession {
-                key: NaturalKey {
-                    org_id: turn.org_id,
-                    harness_id,
-                    harness_session_id,
-                },
-                auth_subject: &turn.auth_subject,
-                name: None,
-                cwd: None,
-                harness_version: None,
-                parent_session_id: None,
-                started_at: now,
-                last_seen_at: now,
-                harness_metadata: "{}".to_owned(),
-                total_input_tokens: 0,
-                total_output_tokens: 0,
-                turn_count: 0,
-            };
+        Some(parent) => {
+            let placeholder = turn.placeholder(parent, now);
             let (id, _) = session_row::find_or_insert(txn, &placeholder, chunk_lock.take()).await?;
             Some(id)
         }
         None => None,
     };
-
-    let new_session = NewSession {
-        key: turn.key(),
-        auth_subject: &turn.auth_subject,
-        name: turn.name.as_deref(),
-        cwd: turn.cwd.as_deref(),
-        harness_version: turn.harness_version.as_deref(),
-        parent_session_id: parent_id,
-        started_at: now,
-        last_seen_at: now,
-        harness_metadata: turn.metadata_json(),
-        total_input_tokens: 0,
-        total_output_tokens: 0,
-        turn_count: 0,
-    };
     let (session_id, existing) =
-        session_row::find_or_insert(txn, &new_session, chunk_lock.take()).await?;
+        session_row::find_or_insert(txn, &turn.new_session(parent_id, now), chunk_lock.take())
+            .await?;
+    let placed = Placed {
+        session_id,
+        parent_id,
+        existing,
+    };
+    let inserted = insert_nodes(txn, &[(turn, session_id)], clock).await?;
+    finish_turn(txn, turn, index, placed, &inserted, now, raw_rows).await
+}
 
-    let inserted = insert_nodes(txn, turn, session_id, clock).await?;
-    let counted = inserted.contains(&turn.head.hash) || mark_head(txn, turn).await?;
+/// Where a turn's session row stands once it was read (or inserted).
+struct Placed {
+    session_id: Uuid,
+    parent_id: Option<Uuid>,
+    /// The row as read; `None` when this turn inserted it.
+    existing: Option<sessions::Model>,
+}
+
+/// The rest of a turn once its nodes are inserted (`inserted`: the (org, hash) of every node
+/// the statement stored): its head marked when it was stored before, its raw row staged, its
+/// session update returned.
+async fn finish_turn<'a, C: ConnectionTrait>(
+    txn: &C,
+    turn: &'a PreparedTurn<'a>,
+    index: usize,
+    placed: Placed,
+    inserted: &HashSet<(Uuid, String)>,
+    now: DateTime<Utc>,
+    raw_rows: &mut RawRows<'a>,
+) -> Result<(Committed, Option<SessionUpdate<'a>>), StoreError> {
+    let Placed {
+        session_id,
+        parent_id,
+        existing,
+    } = placed;
+    let is_new = |hash: &str| inserted.contains(&(turn.org_id, hash.to_owned()));
+    let counted = is_new(&turn.head.hash) || mark_head(txn, turn).await?;
     // Rows are in chain order, so this is root first.
     let new_nodes: Vec<String> = turn
         .rows
         .iter()
-        .filter(|r| inserted.contains(&r.hash))
+        .filter(|r| is_new(&r.hash))
         .map(|r| r.hash.clone())
         .collect();
 
@@ -535,17 +601,23 @@ async fn commit_turn<'a, C: ConnectionTrait>(
 /// Values bound per node row.
 const BINDS_PER_NODE: usize = 23;
 
-/// Inserts `rows`, returning the hashes that were not stored yet in this org.
+/// Inserts the rows of `turns` (each with its session's id), in order, returning the
+/// (org, hash) of those that were not stored yet.
 async fn insert_nodes<C: ConnectionTrait>(
     txn: &C,
-    turn: &PreparedTurn<'_>,
-    session_id: Uuid,
+    turns: &[(&PreparedTurn<'_>, Uuid)],
     clock: &mut Clock,
-) -> Result<HashSet<String>, StoreError> {
+) -> Result<HashSet<(Uuid, String)>, StoreError> {
     let backend = txn.get_database_backend();
     let per_statement = bind_limit(backend) / BINDS_PER_NODE;
-    let mut inserted = HashSet::with_capacity(turn.rows.len());
-    for chunk in turn.rows.chunks(per_statement) {
+    // Collected first: an iterator of closures held across the awaits below would keep the
+    // future from being `Send` for every lifetime.
+    let mut rows = Vec::with_capacity(turns.iter().map(|(turn, _)| turn.rows.len()).sum());
+    for &(turn, session_id) in turns {
+        rows.extend(turn.rows.iter().map(|row| (turn, session_id, row)));
+    }
+    let mut inserted = HashSet::with_capacity(rows.len());
+    for chunk in rows.chunks(per_statement) {
         let mut sql = Sql::new(backend);
         sql.push(
             "INSERT INTO nodes (org_id, session_id, hash, parent_hash, bucket, content, type, \
@@ -554,66 +626,80 @@ async fn insert_nodes<C: ConnectionTrait>(
              total_duration_ns, prompt_duration_ns, project, created_at, node_kind, thread_id, \
              is_turn_head) VALUES ",
         );
-        for (i, row) in chunk.iter().enumerate() {
+        for (i, &(turn, session_id, row)) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
             }
-            let usage = row.usage;
-            sql.push("(")
-                .bind(turn.org_id)
-                .push(", ")
-                .bind(session_id)
-                .push(", ")
-                .bind(row.hash.as_str())
-                .push(", ")
-                .bind(row.parent_hash.clone())
-                .push(", ")
-                .bind_json(row.bucket.clone())
-                .push(", ")
-                .bind_json(row.content.clone())
-                .push(", ")
-                .bind(row.kind.clone())
-                .push(", ")
-                .bind(row.role.clone())
-                .push(", ")
-                .bind(row.model.clone())
-                .push(", ")
-                .bind(row.provider.clone())
-                .push(", ")
-                .bind(row.agent_name.clone())
-                .push(", ")
-                .bind(row.stop_reason.clone())
-                .push(", ")
-                .bind(usage.map(|u| u.prompt_tokens))
-                .push(", ")
-                .bind(usage.map(|u| u.completion_tokens))
-                .push(", ")
-                .bind(usage.map(|u| u.total_tokens))
-                .push(", ")
-                .bind(usage.map(|u| u.cache_creation_input_tokens))
-                .push(", ")
-                .bind(usage.map(|u| u.cache_read_input_tokens))
-                .push(", ")
-                .bind(usage.map(|u| u.total_duration_ns))
-                .push(", ")
-                .bind(usage.map(|u| u.prompt_duration_ns))
-                .push(", ")
-                .bind(turn.project.clone())
-                .push(", ")
-                .bind(clock.node_time())
-                .push(", ")
-                .bind(row.node_kind.as_deref().map(str::to_owned))
-                .push(", ")
-                .bind(row.thread_id.clone())
-                .push(if row.is_head { ", TRUE)" } else { ", FALSE)" });
+            push_node(&mut sql, turn, session_id, row, clock.node_time());
         }
-        sql.push(" ON CONFLICT (org_id, hash) DO NOTHING RETURNING hash");
+        sql.push(" ON CONFLICT (org_id, hash) DO NOTHING RETURNING org_id, hash");
         debug_assert!(sql.binds() <= bind_limit(backend));
         for row in txn.query_all_raw(sql.build()).await? {
-            inserted.insert(row.try_get_by_index::<String>(0)?);
+            inserted.insert((
+                row.try_get_by_index::<Uuid>(0)?,
+                row.try_get_by_index::<String>(1)?,
+            ));
         }
     }
     Ok(inserted)
+}
+
+/// Appends one node's `(…)` of values.
+fn push_node(
+    sql: &mut Sql,
+    turn: &PreparedTurn<'_>,
+    session_id: Uuid,
+    row: &NodeRow,
+    created_at: DateTime<Utc>,
+) {
+    let usage = row.usage;
+    sql.push("(")
+        .bind(turn.org_id)
+        .push(", ")
+        .bind(session_id)
+        .push(", ")
+        .bind(row.hash.as_str())
+        .push(", ")
+        .bind(row.parent_hash.clone())
+        .push(", ")
+        .bind_json(row.bucket.clone())
+        .push(", ")
+        .bind_json(row.content.clone())
+        .push(", ")
+        .bind(row.kind.clone())
+        .push(", ")
+        .bind(row.role.clone())
+        .push(", ")
+        .bind(row.model.clone())
+        .push(", ")
+        .bind(row.provider.clone())
+        .push(", ")
+        .bind(row.agent_name.clone())
+        .push(", ")
+        .bind(row.stop_reason.clone())
+        .push(", ")
+        .bind(usage.map(|u| u.prompt_tokens))
+        .push(", ")
+        .bind(usage.map(|u| u.completion_tokens))
+        .push(", ")
+        .bind(usage.map(|u| u.total_tokens))
+        .push(", ")
+        .bind(usage.map(|u| u.cache_creation_input_tokens))
+        .push(", ")
+        .bind(usage.map(|u| u.cache_read_input_tokens))
+        .push(", ")
+        .bind(usage.map(|u| u.total_duration_ns))
+        .push(", ")
+        .bind(usage.map(|u| u.prompt_duration_ns))
+        .push(", ")
+        .bind(turn.project.clone())
+        .push(", ")
+        .bind(created_at)
+        .push(", ")
+        .bind(row.node_kind.as_deref().map(str::to_owned))
+        .push(", ")
+        .bind(row.thread_id.clone())
+        .push(if row.is_head { ", TRUE)" } else { ", FALSE)" });
 }
 
 /// Marks an already stored head as a turn head. True when this call did it, i.e. the turn is

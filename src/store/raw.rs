@@ -790,7 +790,11 @@ async fn quarantine_once(
     let now = Utc::now().trunc_subsecs(6);
     let mut rows = RawRows::default();
     rows.push(0, prepared, RowOutcome::Rejected(rejected), staged);
-    match rows.flush(&txn, now, None::<fn(&mut Sql)>).await?.pop() {
+    match rows
+        .flush(&txn, now, Vec::<fn(&mut Sql)>::new())
+        .await?
+        .pop()
+    {
         Some(RowResult {
             stored: RawStored::Inserted(id),
             ..

@@ -4,8 +4,8 @@
 //! waiting turns of several sessions) stages its raw row after its nodes and counters;
 //! [`RawRows::flush`] then writes every row, and the missing chunks of the rows that won
 //! their request id, in as few statements as the bind limit allows, however many turns
-//! there are: on Postgres one statement, which also carries the last turn's session update
-//! as a data-modifying CTE; on SQLite (which cannot nest writes in `WITH`) one insert of
+//! there are: on Postgres one statement, which also carries the session updates still due
+//! (the last turn's, or every session's of a group) as data-modifying CTEs; on SQLite (which cannot nest writes in `WITH`) one insert of
 //! the rows and one of their chunks.
 
 use std::collections::{HashMap, HashSet};
@@ -20,7 +20,7 @@ use super::raw_chunks::{self, BINDS_PER_GUARDED_CHUNK, NewChunk};
 use super::sql::{List, Sql, bind_limit};
 use crate::turn::{RawStored, RawWrite};
 
-/// Binds left for the statement `beside` renders (a session update binds about twenty).
+/// Binds left for each statement `beside` renders (a session update binds about twenty).
 const BESIDE_BINDS: usize = 64;
 
 /// The staged rows of a transaction, in turn order.
@@ -70,13 +70,14 @@ impl<'a> RawRows<'a> {
 
     /// Writes the staged rows, then the missing chunks of those that won their request id
     /// (`ON CONFLICT … DO NOTHING`: the first row of an `(org, request_id)` wins, and a row
-    /// that lost writes no chunk). `beside`, when given, renders one more statement of the
-    /// transaction, which runs whatever the rows' fate. Returns each row's result, in order.
+    /// that lost writes no chunk). Each of `beside` renders one more statement of the
+    /// transaction (on distinct rows), which runs whatever the rows' fate. Returns each
+    /// row's result, in order.
     pub(super) async fn flush<C, B>(
         self,
         txn: &C,
         now: DateTime<Utc>,
-        beside: Option<B>,
+        beside: Vec<B>,
     ) -> Result<Vec<RowResult>, StoreError>
     where
         C: ConnectionTrait,
@@ -85,7 +86,9 @@ impl<'a> RawRows<'a> {
         let backend = txn.get_database_backend();
         let rows = self.rows;
         let chunks: usize = rows.iter().map(|r| r.missing.len()).sum();
-        let binds = rows.len() * BINDS_PER_ROW + chunks * BINDS_PER_GUARDED_CHUNK + BESIDE_BINDS;
+        let binds = rows.len() * BINDS_PER_ROW
+            + chunks * BINDS_PER_GUARDED_CHUNK
+            + beside.len() * BESIDE_BINDS;
         let (inserted, rows) = if rows.is_empty() {
             run_alone(txn, beside).await?;
             (HashSet::new(), rows)
@@ -117,13 +120,13 @@ impl<'a> RawRows<'a> {
     }
 }
 
-/// Postgres: the rows, their chunks and `beside` in one statement. Returns the ids
+/// Postgres: the rows, their chunks and every `beside` in one statement. Returns the ids
 /// inserted, and the rows without their chunks.
 async fn one_statement<'a, C, B>(
     txn: &C,
     mut rows: Vec<Row<'a>>,
     now: DateTime<Utc>,
-    beside: Option<B>,
+    beside: Vec<B>,
 ) -> Result<(HashSet<Uuid>, Vec<Row<'a>>), StoreError>
 where
     C: ConnectionTrait,
@@ -147,8 +150,8 @@ where
         raw_chunks::push_guarded_insert(&mut sql, chunks, now, "raw_row")?;
         sql.push(")");
     }
-    if let Some(beside) = beside {
-        sql.push(", beside AS (");
+    for (i, beside) in beside.into_iter().enumerate() {
+        sql.push(", beside_").push(&i.to_string()).push(" AS (");
         beside(&mut sql);
         sql.push(")");
     }
@@ -207,13 +210,31 @@ fn push_insert(sql: &mut Sql, rows: &[Row<'_>]) {
     );
 }
 
-/// Runs the statement `beside` renders, if any, on its own.
-pub(super) async fn run_alone<C, B>(txn: &C, beside: Option<B>) -> Result<(), StoreError>
+/// Runs the statements `beside` renders: on Postgres several as one statement of
+/// data-modifying CTEs, otherwise each on its own.
+pub(super) async fn run_alone<C, B>(txn: &C, beside: Vec<B>) -> Result<(), StoreError>
 where
     C: ConnectionTrait,
     B: FnOnce(&mut Sql),
 {
-    if let Some(beside) = beside {
+    if txn.get_database_backend() == DbBackend::Postgres
+        && beside.len() > 1
+        && beside.len() * BESIDE_BINDS <= bind_limit(DbBackend::Postgres)
+    {
+        let mut sql = Sql::new(DbBackend::Postgres);
+        for (i, beside) in beside.into_iter().enumerate() {
+            sql.push(if i == 0 { "WITH " } else { ", " })
+                .push("beside_")
+                .push(&i.to_string())
+                .push(" AS (");
+            beside(&mut sql);
+            sql.push(")");
+        }
+        sql.push(" SELECT 1");
+        txn.execute_raw(sql.build()).await?;
+        return Ok(());
+    }
+    for beside in beside {
         let mut sql = Sql::new(txn.get_database_backend());
         beside(&mut sql);
         txn.execute_raw(sql.build()).await?;

@@ -6,7 +6,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
-use super::sql::Sql;
+use super::sql::{List, Sql};
 
 /// `(org_id, harness_id, harness_session_id)`, with text already sanitized.
 #[derive(Debug, Clone, Copy)]
@@ -60,49 +60,72 @@ pub(crate) async fn insert<C: ConnectionTrait>(
     db: &C,
     new: &NewSession<'_>,
 ) -> Result<Option<Uuid>, DbErr> {
+    Ok(insert_all(db, std::slice::from_ref(new))
+        .await?
+        .pop()
+        .flatten())
+}
+
+/// [`insert`] of several rows of distinct keys in one statement: the new id of each, in
+/// order, `None` where another transaction owns the key.
+pub(crate) async fn insert_all<C: ConnectionTrait>(
+    db: &C,
+    news: &[NewSession<'_>],
+) -> Result<Vec<Option<Uuid>>, DbErr> {
     let mut sql = Sql::new(db.get_database_backend());
     sql.push(
         "INSERT INTO sessions (id, org_id, auth_subject, harness_id, harness_session_id, name, \
          cwd, harness_version, parent_session_id, started_at, last_seen_at, harness_metadata, \
-         total_input_tokens, total_output_tokens, turn_count) VALUES (",
-    )
-    .bind(Uuid::now_v7())
-    .push(", ")
-    .bind(new.key.org_id)
-    .push(", ")
-    .bind(new.auth_subject)
-    .push(", ")
-    .bind(new.key.harness_id)
-    .push(", ")
-    .bind(new.key.harness_session_id)
-    .push(", ")
-    .bind(new.name.map(str::to_owned))
-    .push(", ")
-    .bind(new.cwd.map(str::to_owned))
-    .push(", ")
-    .bind(new.harness_version.map(str::to_owned))
-    .push(", ")
-    .bind(new.parent_session_id)
-    .push(", ")
-    .bind(new.started_at)
-    .push(", ")
-    .bind(new.last_seen_at)
-    .push(", ")
-    .bind_json(new.harness_metadata.clone())
-    .push(", ")
-    .bind(new.total_input_tokens)
-    .push(", ")
-    .bind(new.total_output_tokens)
-    .push(", ")
-    .bind(new.turn_count)
-    .push(
-        ") ON CONFLICT (org_id, harness_id, harness_session_id) DO NOTHING \
+         total_input_tokens, total_output_tokens, turn_count) VALUES ",
+    );
+    let ids: Vec<Uuid> = news.iter().map(|_| Uuid::now_v7()).collect();
+    let mut list = List::new(&mut sql);
+    for (new, id) in news.iter().zip(&ids) {
+        list.item()
+            .push("(")
+            .bind(*id)
+            .push(", ")
+            .bind(new.key.org_id)
+            .push(", ")
+            .bind(new.auth_subject)
+            .push(", ")
+            .bind(new.key.harness_id)
+            .push(", ")
+            .bind(new.key.harness_session_id)
+            .push(", ")
+            .bind(new.name.map(str::to_owned))
+            .push(", ")
+            .bind(new.cwd.map(str::to_owned))
+            .push(", ")
+            .bind(new.harness_version.map(str::to_owned))
+            .push(", ")
+            .bind(new.parent_session_id)
+            .push(", ")
+            .bind(new.started_at)
+            .push(", ")
+            .bind(new.last_seen_at)
+            .push(", ")
+            .bind_json(new.harness_metadata.clone())
+            .push(", ")
+            .bind(new.total_input_tokens)
+            .push(", ")
+            .bind(new.total_output_tokens)
+            .push(", ")
+            .bind(new.turn_count)
+            .push(")");
+    }
+    sql.push(
+        " ON CONFLICT (org_id, harness_id, harness_session_id) DO NOTHING \
          RETURNING id",
     );
-    match db.query_one_raw(sql.build()).await? {
-        Some(row) => Ok(Some(row.try_get_by_index::<Uuid>(0)?)),
-        None => Ok(None),
+    let mut inserted = Vec::with_capacity(news.len());
+    for row in db.query_all_raw(sql.build()).await? {
+        inserted.push(row.try_get_by_index::<Uuid>(0)?);
     }
+    Ok(ids
+        .into_iter()
+        .map(|id| inserted.contains(&id).then_some(id))
+        .collect())
 }
 
 /// [`find`], first taking the Postgres advisory lock `lock` shared until the transaction
@@ -129,6 +152,55 @@ async fn find_locking<C: ConnectionTrait>(
         return Ok(None);
     }
     sessions::Model::from_query_result(&row, "").map(Some)
+}
+
+/// The rows of `keys` that exist, in one statement. `lock`: a Postgres advisory lock the
+/// statement takes shared before it reads anything (see [`find_locking`]).
+pub(crate) async fn find_all<C: ConnectionTrait>(
+    db: &C,
+    keys: &[NaturalKey<'_>],
+    lock: Option<i64>,
+) -> Result<Vec<sessions::Model>, DbErr> {
+    let mut sql = Sql::new(db.get_database_backend());
+    match lock {
+        Some(lock) => sql
+            .push("WITH advisory AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(")
+            .bind(lock)
+            .push(")) SELECT s.* FROM advisory LEFT JOIN sessions AS s ON "),
+        None => sql.push("SELECT s.* FROM sessions AS s WHERE "),
+    };
+    // A row value against a VALUES list: both backends read it through the natural key's
+    // unique index.
+    sql.push("(s.org_id, s.harness_id, s.harness_session_id) IN (VALUES ");
+    let mut list = List::new(&mut sql);
+    for key in keys {
+        list.item()
+            .push("(")
+            .bind(key.org_id)
+            .push(", ")
+            .bind(key.harness_id)
+            .push(", ")
+            .bind(key.harness_session_id)
+            .push(")");
+    }
+    sql.push(")");
+    let mut found = Vec::with_capacity(keys.len());
+    for row in db.query_all_raw(sql.build()).await? {
+        // The advisory lock's row when nothing matched.
+        if row.try_get::<Option<Uuid>>("", "id")?.is_some() {
+            found.push(sessions::Model::from_query_result(&row, "")?);
+        }
+    }
+    Ok(found)
+}
+
+impl NaturalKey<'_> {
+    /// Whether `row` is the row of this key.
+    pub(crate) fn is_of(&self, row: &sessions::Model) -> bool {
+        row.org_id == self.org_id
+            && row.harness_id == self.harness_id
+            && row.harness_session_id == self.harness_session_id
+    }
 }
 
 /// The id of the row with this natural key, inserting `new` when there is none. `lock`: a

@@ -1,21 +1,27 @@
-//! The SQLite group writer: one tokio task that commits the sessions waiting together.
+//! The group writer: tasks that commit the sessions waiting together.
 //!
 //! SQLite has one writer at a time and an fsync per commit, so sessions committing one
-//! transaction each would queue for the disk one by one. The writer takes every session's
-//! turns that are waiting when it becomes free and commits them in one transaction:
-//! concurrent sessions share one fsync. Turns stay independent: when the shared
-//! transaction fails for another reason than an outage, each session's turns are committed
-//! on their own, and within those each turn, so only the turn at fault fails
-//! ([`super::commit::commit_sessions`]).
+//! transaction each would queue for the disk one by one; on Postgres each transaction costs
+//! its BEGIN, COMMIT, WAL flush and statements. A writer task takes every session's turns
+//! that are waiting when it becomes free and commits them in one transaction: concurrent
+//! sessions share one commit, and turns of distinct sessions share their statements
+//! (`ingest/group.rs`). SQLite runs one task; Postgres several, so that a group commits
+//! while the next one forms, and a turn arriving at an idle task commits at once. Turns
+//! stay independent: when the shared transaction fails for another reason than an outage,
+//! each session's turns are committed on their own, and within those each turn, so only
+//! the turn at fault fails ([`super::commit::commit_sessions`]).
+//!
+//! A group's sessions are ordered by natural key, so two groups committing at once take the
+//! row locks they share in one order.
 
 use std::sync::Arc;
 
 use prometheus::IntGauge;
 use sea_orm::DatabaseConnection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::commit::{Results, commit_sessions, writes};
-use crate::turn::{KnownHashes, Turn};
+use crate::turn::{KnownHashes, SessionKey, Turn};
 
 /// Sessions' commits the writer takes into one transaction at most.
 const MAX_GROUP: usize = 64;
@@ -36,17 +42,26 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on the current tokio runtime; it ends when the last `Writer`
-    /// is dropped.
+    /// Starts `tasks` writer tasks (at least one) on the current tokio runtime; they end
+    /// when the last `Writer` is dropped.
     pub(super) fn spawn(
         db: DatabaseConnection,
         project: Option<Arc<str>>,
         queued: IntGauge,
+        tasks: usize,
     ) -> Writer {
         // Unbounded, yet bounded in practice: each session actor waits for its commit, so
         // the queue never holds more than one job per live actor.
         let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(run(db, project, queue, queued.clone()));
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..tasks.max(1) {
+            tokio::spawn(run(
+                db.clone(),
+                project.clone(),
+                queue.clone(),
+                queued.clone(),
+            ));
+        }
         Writer { jobs, queued }
     }
 
@@ -80,18 +95,27 @@ impl Writer {
 async fn run(
     db: DatabaseConnection,
     project: Option<Arc<str>>,
-    mut queue: mpsc::UnboundedReceiver<Job>,
+    queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
     queued: IntGauge,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = queue.recv().await {
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
+    loop {
+        {
+            // One task at a time waits for the next job and takes what queued behind it;
+            // the others wait here, so a group is never split between two tasks.
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            group.push(first);
+            while group.len() < MAX_GROUP {
+                match queue.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
             }
         }
+        group.sort_by(|a, b| first_key(a).cmp(&first_key(b)));
         queued.sub(group.len() as i64);
         let sessions: Vec<_> = group
             .iter()
@@ -112,4 +136,9 @@ async fn run(
             reply.send(results).ok();
         }
     }
+}
+
+/// The session a job commits for (`None` for a job without turns).
+fn first_key(job: &Job) -> Option<&SessionKey> {
+    job.turns.first().map(|turn| &turn.key)
 }

@@ -231,27 +231,25 @@ async fn an_unreachable_database_answers_503_and_recovers() {
     app.stop().await;
 }
 
-/// On SQLite, waits until `count` session commits are queued for the writer.
+/// Waits until `count` session commits are queued for the group writer.
 async fn wait_for_writer_queue(app: &TestApp, count: usize) {
-    if app.backend != Backend::Sqlite {
-        return;
-    }
     let queued = eventually(Duration::from_secs(10), || async {
-        metric(&app.metrics().await, "reel_sqlite_writer_queued") == count as f64
+        metric(&app.metrics().await, "reel_writer_queued") == count as f64
     })
     .await;
     assert!(queued, "{count} commits queued for the writer");
 }
 
-/// On SQLite the sessions whose commits wait for the writer together are committed in one
-/// transaction (one fsync); on Postgres they commit in parallel. Either way each turn is
-/// stored and counted once.
+/// The sessions whose commits wait for the group writer together are committed in one
+/// transaction (one fsync, and on Postgres one WAL flush), each turn stored and counted
+/// once.
 #[actix_rt::test]
 async fn waiting_sessions_commit_together() {
     each_backend(|db| async move {
-        let app = TestApp::spawn(&db).await;
+        // One writer task, so the three that wait behind the first are surely one group.
+        let app = TestApp::spawn_with(&db, |c| c.database.group_writers = 1).await;
         let lock = WriteLock::take(&app).await;
-        // The first commit waits for the lock; on SQLite the others queue for the writer.
+        // The first commit waits for the lock; the others queue for the writer.
         let first = app.post_in_background("/v1/ingest", &Conversation::claude("g0").turn(0));
         app.wait_for_pending("g0", 1).await;
         let rest: Vec<_> = (1..4)
@@ -278,13 +276,11 @@ async fn waiting_sessions_commit_together() {
         assert!(sessions.iter().all(|s| s.turn_count == 1));
         let mut nodes = crate::rows::all_nodes(&conn).await;
         assert_eq!(nodes.len(), 8);
-        if db.backend == Backend::Sqlite {
-            // The three sessions that waited together were written by one commit.
-            let first_session = sessions.iter().find(|s| s.harness_session_id == "g0");
-            let first_id = first_session.map(|s| s.id);
-            nodes.retain(|n| n.session_id != first_id);
-            crate::rows::assert_written_by_one_commit(nodes);
-        }
+        // The three sessions that waited together were written by one commit.
+        let first_session = sessions.iter().find(|s| s.harness_session_id == "g0");
+        let first_id = first_session.map(|s| s.id);
+        nodes.retain(|n| n.session_id != first_id);
+        crate::rows::assert_written_by_one_commit(nodes);
         app.stop().await;
     })
     .await;
@@ -295,7 +291,7 @@ async fn waiting_sessions_commit_together() {
 #[actix_rt::test]
 async fn a_refused_turn_does_not_fail_the_sessions_waiting_with_it() {
     each_backend(|db| async move {
-        let app = TestApp::spawn(&db).await;
+        let app = TestApp::spawn_with(&db, |c| c.database.group_writers = 1).await;
         crate::batch::poison_nodes(&app.db().await).await;
         let lock = WriteLock::take(&app).await;
         let first = app.post_in_background("/v1/ingest", &Conversation::claude("h0").turn(0));

@@ -129,7 +129,7 @@ async fn rederive(db: &DatabaseConnection, stop_after: Option<u64>) -> (Rederive
         db.clone(),
         CommitOptions {
             project: Some(Arc::from("")),
-            writer_queued: None,
+            ..CommitOptions::default()
         },
     );
     let options = RederiveOptions {

@@ -154,9 +154,16 @@ pub fn turn(envelope: Option<&SessionEnvelope>, chain: &Chain, tokens: Tokens) -
     }
 }
 
-/// A store over `db` that stamps no project.
+/// A store over `db` that stamps no project; on Postgres its commits go through two
+/// group-writer tasks, as a server's do.
 pub fn store(db: &DatabaseConnection) -> Store {
-    Store::new(db.clone(), CommitOptions::default())
+    Store::new(
+        db.clone(),
+        CommitOptions {
+            group_writers: 2,
+            ..CommitOptions::default()
+        },
+    )
 }
 
 /// Commits one turn in its own transaction; `known` as a session actor would pass it.

@@ -9,7 +9,18 @@ use reel::turn::KnownHashes;
 use sea_orm::DatabaseConnection;
 
 use crate::fixtures::*;
-use crate::support::each_backend;
+use crate::support::{TestDb, each_backend};
+
+/// A connection to `t` that counts the statements it runs.
+async fn counting(t: &TestDb) -> (DatabaseConnection, Arc<AtomicU64>) {
+    let mut db = t.connect().await;
+    let counter = Arc::new(AtomicU64::new(0));
+    let c = counter.clone();
+    db.set_metric_callback(move |_| {
+        c.fetch_add(1, Ordering::SeqCst);
+    });
+    (db, counter)
+}
 
 async fn statements(
     db: &DatabaseConnection,
@@ -28,12 +39,7 @@ async fn statements(
 #[tokio::test]
 async fn statements_per_turn_are_flat_in_conversation_length() {
     each_backend(|t| async move {
-        let mut db = t.connect().await;
-        let counter = Arc::new(AtomicU64::new(0));
-        let c = counter.clone();
-        db.set_metric_callback(move |_| {
-            c.fetch_add(1, Ordering::SeqCst);
-        });
+        let (db, counter) = counting(&t).await;
 
         let mut seen = Vec::new();
         for len in [20, 1000] {
@@ -59,12 +65,7 @@ async fn statements_per_turn_are_flat_in_conversation_length() {
 #[tokio::test]
 async fn a_raw_turn_adds_a_bounded_number_of_statements() {
     each_backend(|t| async move {
-        let mut db = t.connect().await;
-        let counter = Arc::new(AtomicU64::new(0));
-        let c = counter.clone();
-        db.set_metric_callback(move |_| {
-            c.fetch_add(1, Ordering::SeqCst);
-        });
+        let (db, counter) = counting(&t).await;
         let count = |turn: Turn, known: KnownHashes| {
             let (db, counter) = (db.clone(), counter.clone());
             async move {
@@ -131,6 +132,73 @@ async fn a_raw_turn_adds_a_bounded_number_of_statements() {
             _ => (4 + 3, 3 + 3, 3 + 2, 3 + 2),
         };
         assert_eq!(seen, vec![expected, expected], "{:?}", t.backend);
+    })
+    .await;
+}
+
+/// Turns of distinct sessions committed in one transaction (as the group writer commits the
+/// sessions waiting together) share their statements: a group of warm turns costs the same
+/// whether it holds two sessions or eight, and every turn is stored and counted.
+#[tokio::test]
+async fn a_group_of_sessions_shares_its_statements() {
+    each_backend(|t| async move {
+        let (db, counter) = counting(&t).await;
+        let store = store(&db);
+
+        let mut seen = Vec::new();
+        for sessions in [2, 8] {
+            let names: Vec<String> = (0..sessions)
+                .map(|i| format!("group-{sessions}-{i}"))
+                .collect();
+            let bases: Vec<Chain> = names.iter().map(|n| long_conversation(n, 30)).collect();
+            let cold: Vec<Turn> = names
+                .iter()
+                .zip(&bases)
+                .map(|(n, chain)| turn(Some(&envelope("claude", n)), chain, TOKENS))
+                .collect();
+            let before = counter.load(Ordering::SeqCst);
+            let committed = store
+                .transaction(&cold, &KnownHashes::default())
+                .await
+                .expect("cold group");
+            let cold_statements = counter.load(Ordering::SeqCst) - before;
+            assert!(committed.iter().all(|c| c.counted), "{committed:?}");
+
+            let mut known = KnownHashes::with_capacity(usize::MAX);
+            let nexts: Vec<Chain> = bases
+                .iter()
+                .map(|chain| {
+                    known.remember(chain);
+                    next_turn(chain, "more", "ok: more")
+                })
+                .collect();
+            let warm: Vec<Turn> = names
+                .iter()
+                .zip(&nexts)
+                .map(|(n, chain)| turn(Some(&envelope("claude", n)), chain, TOKENS))
+                .collect();
+            let before = counter.load(Ordering::SeqCst);
+            let committed = store.transaction(&warm, &known).await.expect("warm group");
+            let warm_statements = counter.load(Ordering::SeqCst) - before;
+            assert!(
+                committed
+                    .iter()
+                    .all(|c| c.counted && c.new_nodes.len() == 2)
+            );
+            seen.push((sessions, cold_statements, warm_statements));
+        }
+
+        let rows = all_sessions(&db).await;
+        assert_eq!(rows.len(), 10);
+        assert!(rows.iter().all(|s| s.turn_count == 2), "{rows:?}");
+        // Cold: one read of every row, one insert of the new sessions, one node insert,
+        // then the session updates. Warm: one read, one node insert, the updates: on
+        // Postgres one statement for all of them, on SQLite (no writes inside WITH) one each.
+        let expected = match t.backend {
+            crate::support::Backend::Postgres => vec![(2, 4, 3), (8, 4, 3)],
+            _ => vec![(2, 3 + 2, 2 + 2), (8, 3 + 8, 2 + 8)],
+        };
+        assert_eq!(seen, expected, "{:?}", t.backend);
     })
     .await;
 }
