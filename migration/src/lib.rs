@@ -23,6 +23,7 @@ mod m20261204_000001_chain_rules;
 mod m20261204_000001_session_reads;
 mod m20261205_000001_node_kinds;
 mod m20261206_000001_rederive;
+mod m20261207_000001_toast_compression;
 mod script;
 
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_node_kinds::Migration),
             Box::new(m20261206_000001_rederive::Migration),
             Box::new(m20261204_000001_session_reads::Migration),
+            Box::new(m20261207_000001_toast_compression::Migration),
         ]
     }
 }

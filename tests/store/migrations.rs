@@ -99,10 +99,10 @@ async fn stepping_down_keeps_one_row_per_hash_and_stepping_up_restores_the_schem
         ingest(&db, Some(&envelope("claude", "nil-org")), &chain).await;
         assert_eq!(count(&db, "SELECT COUNT(*) FROM nodes").await, 4);
 
-        // Down past the session read indexes, rederive's tables, the node kinds, the chain
-        // rules, the raw turns, the cost range, the API keys, reel's additions and the
-        // session tracking migration.
-        Migrator::down(&db, Some(9)).await.unwrap();
+        // Down past the TOAST compression, the session read indexes, rederive's tables, the
+        // node kinds, the chain rules, the raw turns, the cost range, the API keys, reel's
+        // additions and the session tracking migration.
+        Migrator::down(&db, Some(10)).await.unwrap();
         assert!(!has_table(&db, "sessions").await, "{:?}", t.backend);
         assert_eq!(count(&db, "SELECT COUNT(*) FROM nodes").await, 2);
 
@@ -125,6 +125,37 @@ async fn stepping_down_keeps_one_row_per_hash_and_stepping_up_restores_the_schem
                 .await
                 .is_turn_head
         );
+    })
+    .await;
+}
+
+/// On Postgres with lz4, node and raw-turn values are compressed with lz4, and raw chunks
+/// (zstd already) are stored without a second compression; a `down` restores the defaults.
+#[tokio::test]
+async fn toast_compression_is_lz4_and_chunks_are_stored_as_they_are() {
+    each_backend(|t| async move {
+        if t.backend != crate::support::Backend::Postgres {
+            return;
+        }
+        let db = t.connect().await;
+        let lz4 = count(
+            &db,
+            "SELECT COUNT(*) FROM pg_settings WHERE name = 'default_toast_compression' \
+             AND 'lz4' = ANY (enumvals)",
+        )
+        .await;
+        let lz4_columns = "SELECT COUNT(*) FROM pg_attribute WHERE attcompression = 'l' AND \
+             ((attrelid = 'nodes'::regclass AND attname IN ('bucket', 'content')) OR \
+              (attrelid = 'raw_turns'::regclass AND attname IN \
+               ('response', 'meta', 'envelope', 'request_list', 'raw_response')))";
+        let external = "SELECT COUNT(*) FROM pg_attribute WHERE attstorage = 'e' AND \
+             attrelid = 'raw_chunks'::regclass AND attname = 'data'";
+        assert_eq!(count(&db, lz4_columns).await, 7 * lz4);
+        assert_eq!(count(&db, external).await, 1);
+
+        Migrator::down(&db, Some(1)).await.unwrap();
+        assert_eq!(count(&db, lz4_columns).await, 0);
+        assert_eq!(count(&db, external).await, 0);
     })
     .await;
 }
