@@ -4,10 +4,10 @@
 //! Statements per turn, in order (none of them grows with the conversation):
 //! 1. fork parent: read its id by natural key; insert a placeholder when absent;
 //! 2. session: read by natural key; insert when absent;
-//! 3. nodes: one multi-row `INSERT … ON CONFLICT DO NOTHING RETURNING hash` per chunk (one
-//!    chunk holds up to 1,424 nodes on SQLite, 2,849 on Postgres: 23 values per node under
-//!    the bind limits), skipping the chain up to its last node the caller knows is stored;
-//!    the session id is stamped in the same statement;
+//! 3. nodes: one `INSERT … ON CONFLICT DO NOTHING RETURNING org_id, hash` (on Postgres of
+//!    a JSON document of every row, `node_document.rs`; on SQLite up to 1,424 nodes of
+//!    bound values a statement), skipping the chain up to its last node the caller knows is
+//!    stored; the session id is stamped in the same statement;
 //! 4. head: when the head was not inserted just now, one conditional `UPDATE` marks it
 //!    (`… AND NOT is_turn_head`); whether a turn is counted is decided by the database, so two
 //!    processes ingesting the same turn count it once;
@@ -42,6 +42,7 @@ use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
 use super::connect::{begin_write, retry_conflicts};
+use super::node_document::{self, NodeInsert};
 use super::node_row::{NodeRow, UsageColumns, non_blank};
 use super::raw::{PreparedRaw, RawKey, RowOutcome};
 use super::raw_chunks::CHUNK_LOCK_KEY;
@@ -598,8 +599,15 @@ async fn finish_turn<'a, C: ConnectionTrait>(
     Ok((committed, update.is_needed().then_some(update)))
 }
 
-/// Values bound per node row.
+/// Values bound per node row (SQLite).
 const BINDS_PER_NODE: usize = 23;
+
+/// The head of every node insert, followed by `VALUES …` or the document's `SELECT`.
+const NODE_COLUMNS: &str = "INSERT INTO nodes (org_id, session_id, hash, parent_hash, bucket, \
+     content, type, role, model, provider, agent_name, stop_reason, prompt_tokens, \
+     completion_tokens, total_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
+     total_duration_ns, prompt_duration_ns, project, created_at, node_kind, thread_id, \
+     is_turn_head) ";
 
 /// Inserts the rows of `turns` (each with its session's id), in order, returning the
 /// (org, hash) of those that were not stored yet.
@@ -617,21 +625,42 @@ async fn insert_nodes<C: ConnectionTrait>(
         rows.extend(turn.rows.iter().map(|row| (turn, session_id, row)));
     }
     let mut inserted = HashSet::with_capacity(rows.len());
-    for chunk in rows.chunks(per_statement) {
+    if rows.is_empty() {
+        return Ok(inserted);
+    }
+    // Postgres takes every row in one statement of one shape (`node_document.rs`); SQLite
+    // binds values, as many rows a statement as its bind limit allows.
+    let statements: Vec<Sql> = if backend == DbBackend::Postgres {
+        let document =
+            node_document::render(rows.iter().map(|&(turn, session_id, row)| NodeInsert {
+                org_id: turn.org_id,
+                session_id,
+                project: turn.project.as_deref(),
+                created_at: clock.node_time(),
+                row,
+            }));
         let mut sql = Sql::new(backend);
-        sql.push(
-            "INSERT INTO nodes (org_id, session_id, hash, parent_hash, bucket, content, type, \
-             role, model, provider, agent_name, stop_reason, prompt_tokens, completion_tokens, \
-             total_tokens, cache_creation_input_tokens, cache_read_input_tokens, \
-             total_duration_ns, prompt_duration_ns, project, created_at, node_kind, thread_id, \
-             is_turn_head) VALUES ",
-        );
-        for (i, &(turn, session_id, row)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            push_node(&mut sql, turn, session_id, row, clock.node_time());
-        }
+        sql.push(NODE_COLUMNS)
+            .push(node_document::SELECT)
+            .bind_json(document)
+            .push(node_document::RECORD);
+        vec![sql]
+    } else {
+        rows.chunks(per_statement)
+            .map(|chunk| {
+                let mut sql = Sql::new(backend);
+                sql.push(NODE_COLUMNS).push("VALUES ");
+                for (i, &(turn, session_id, row)) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    push_node(&mut sql, turn, session_id, row, clock.node_time());
+                }
+                sql
+            })
+            .collect()
+    };
+    for mut sql in statements {
         sql.push(" ON CONFLICT (org_id, hash) DO NOTHING RETURNING org_id, hash");
         debug_assert!(sql.binds() <= bind_limit(backend));
         for row in txn.query_all_raw(sql.build()).await? {

@@ -33,6 +33,7 @@ mod connect;
 mod error;
 mod ingest;
 mod keys;
+mod node_document;
 mod node_row;
 mod raw;
 mod raw_chunks;

@@ -102,6 +102,31 @@ async fn stored_node_columns_follow_the_reference_mapping() {
     .await;
 }
 
+/// A node without content stores JSON `null` in `content`, never SQL NULL, on both backends.
+#[tokio::test]
+async fn a_node_without_content_stores_json_null() {
+    each_backend(|t| async move {
+        let db = t.connect().await;
+        let root = message_node(None, "user", "empty reply");
+        let mut reply = message_node(Some(&root.hash), "assistant", "");
+        reply.bucket.content = None;
+        reply.stop_reason = "stop".into();
+        let chain = Chain {
+            nodes: vec![root, reply],
+        };
+        ingest(&db, Some(&envelope("claude", "no-content")), &chain).await;
+        let head = node(&db, Uuid::nil(), &chain.head().hash).await;
+        assert_eq!(
+            head.content,
+            Some(serde_json::Value::Null),
+            "{:?}",
+            t.backend
+        );
+        assert!(head.bucket.is_some());
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_retried_turn_is_idempotent() {
     each_backend(|t| async move {
