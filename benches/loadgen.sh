@@ -3,11 +3,14 @@
 # generator: for each shape, `loadgen sql-reference` issues the reference server's per-node
 # statements straight to a fresh Postgres database (no HTTP, no parsing: a lower bound on
 # its cost), then `loadgen http` replays the same sessions through `reel serve` on a fresh
-# Postgres database and a fresh SQLite file, for every reel binary given (raw capture on,
-# synchronous commits). It prints one table row per shape and binary.
+# Postgres database and a fresh SQLite file, for every reel binary given (raw capture on
+# unless the binary is prefixed `noraw:`, synchronous commits). It prints one table row per shape and binary.
 #
 #   LOADGEN=/path/to/loadgen benches/loadgen.sh target/release/reel
 #   LOADGEN=… benches/loadgen.sh /tmp/reel-before target/release/reel   # before and after
+#   LOADGEN=… benches/loadgen.sh noraw:target/release/reel target/release/reel   # capture cost
+#
+# A `noraw:` prefix runs that binary with `capture.raw = false` (no raw turns kept).
 #
 # The load generator, the server and Postgres share the machine's cores, so the rates are
 # those of one machine doing all three; the CPU columns (µs of CPU per turn of the server
@@ -81,14 +84,18 @@ reference() { # shape port
 # One reel run: prints "turns/s p99_ms statuses reel_us pg_us". Runs in a subshell: the
 # caller picks the port.
 reel() { # binary backend shape port
-  local bin="$1" backend="$2" shape="$3" port="$4" url db="" pid out before after pg=0 turns
+  local bin="$1" backend="$2" shape="$3" port="$4" url db="" pid out before after pg=0 turns raw=true
+  if [[ "$bin" == noraw:* ]]; then
+    bin="${bin#noraw:}"
+    raw=false
+  fi
   if [[ "$backend" == sqlite ]]; then
     url="sqlite://$work/$port.db?mode=rwc"
   else
     db="$(fresh_db "$port")"
     url="${pg_admin%/*}/$db"
   fi
-  REEL_CAPTURE_RAW=true REEL_LISTEN="127.0.0.1:$port" REEL_DATABASE_URL="$url" REEL_LOG=warn \
+  REEL_CAPTURE_RAW="$raw" REEL_LISTEN="127.0.0.1:$port" REEL_DATABASE_URL="$url" REEL_LOG=warn \
     "$bin" serve >/dev/null &
   pid=$!
   for _ in $(seq 1 200); do

@@ -122,19 +122,19 @@ pub struct DatabaseConfig {
     /// Seconds to wait for a pooled connection before the database counts as unreachable.
     pub acquire_timeout_secs: u64,
     /// Postgres: transactions committing turns at once; the sessions' turns waiting
-    /// meanwhile share the next one (group commit). 0 = one per CPU core. SQLite always
-    /// has one writer.
+    /// meanwhile share the next one (group commit). 0 = one per two CPU cores. SQLite
+    /// always has one writer.
     pub group_writers: usize,
 }
 
 impl DatabaseConfig {
-    /// `group_writers`, with 0 resolved to the number of CPU cores (at most
-    /// `max_connections`).
+    /// `group_writers`, with 0 resolved to half the CPU cores, at least one and at most
+    /// `max_connections`: the rest are left to the HTTP workers and the database, and
+    /// fewer writers make larger groups (measured: benches/http/README.md#group-commit).
     pub fn group_writers(&self) -> usize {
         match self.group_writers {
-            0 => std::thread::available_parallelism()
-                .map_or(1, usize::from)
-                .min(self.max_connections.max(1) as usize),
+            0 => (std::thread::available_parallelism().map_or(1, usize::from) / 2)
+                .clamp(1, self.max_connections.max(1) as usize),
             n => n,
         }
     }
@@ -545,10 +545,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn group_writers_default_to_the_cores_and_never_exceed_the_pool() {
+    fn group_writers_default_to_half_the_cores_and_never_exceed_the_pool() {
         let mut config = Config::default();
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        assert_eq!(config.database.group_writers(), cores.min(16));
+        assert_eq!(config.database.group_writers(), (cores / 2).clamp(1, 16));
         config.database.max_connections = 1;
         assert_eq!(config.database.group_writers(), 1);
         config.validate().expect("the default fits any pool");
