@@ -4,6 +4,9 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use crate::llm::rules::Injection;
 use crate::llm::{ChatRequest, Message};
@@ -117,20 +120,44 @@ const COMPACTION_ASKS: [&str; 3] = [
     "create a handoff summary for another llm",
 ];
 
+/// Searchers for the needles the classifier looks for inside texts. Building one costs more
+/// than searching a short prompt with it (and `str::contains` builds one per call for a
+/// needle over 32 bytes), so they are built once and never change.
+struct Needles {
+    security_monitor: Finder<'static>,
+    blocking: Finder<'static>,
+    title: Finder<'static>,
+    conversation: Finder<'static>,
+    asks: [Finder<'static>; 3],
+    summary_opening: Finder<'static>,
+    summary_sections: [Finder<'static>; 8],
+}
+
+static NEEDLES: LazyLock<Needles> = LazyLock::new(|| Needles {
+    security_monitor: Finder::new("you are a security monitor"),
+    blocking: Finder::new("err on the side of blocking"),
+    title: Finder::new(r#"{"title""#),
+    conversation: Finder::new("<conversation>"),
+    asks: COMPACTION_ASKS.map(Finder::new),
+    summary_opening: Finder::new(SUMMARY_OPENING),
+    summary_sections: SUMMARY_SECTIONS.map(Finder::new),
+});
+
 /// The kind of a call from its parsed request and its response: the first tell that
 /// matches wins. Request parameters (system prompt, `max_tokens`, tool count, streaming)
 /// decide first; message texts are the fallback.
 pub fn classify(request: &ChatRequest, response: &Message) -> NodeKind {
-    let system = go_lower(&request.system);
+    let needles = &*NEEDLES;
+    let system = AsciiLowered::new(&request.system);
     let tools = request.tools;
     let streaming = request.stream == Some(true);
     let first = request.messages.first().map(text_of).unwrap_or_default();
     let last = request.messages.last().map(text_of).unwrap_or_default();
     let offshoot = |o| NodeKind::Offshoot(o);
 
-    if system.contains("you are a security monitor") {
+    if system.contains(&needles.security_monitor) {
         let fast = request.max_tokens.is_some_and(|m| m <= 64)
-            || go_lower(&last).contains("err on the side of blocking");
+            || AsciiLowered::new(&last).contains(&needles.blocking);
         return offshoot(if fast {
             Offshoot::PermissionCheckStage1
         } else {
@@ -144,10 +171,10 @@ pub fn classify(request: &ChatRequest, response: &Message) -> NodeKind {
         return offshoot(Offshoot::Suggestion);
     }
     if tools == 0 {
-        if system.contains(r#"{"title""#) {
+        if system.contains(&needles.title) {
             return offshoot(Offshoot::TitleGen);
         }
-        if system.contains("<conversation>") || first.trim().starts_with("<conversation>") {
+        if system.contains(&needles.conversation) || first.trim().starts_with("<conversation>") {
             return offshoot(Offshoot::PlanNameGen);
         }
     }
@@ -163,8 +190,9 @@ pub fn classify(request: &ChatRequest, response: &Message) -> NodeKind {
     if first.starts_with("Web page content:") || first.starts_with("Perform a web search") {
         return offshoot(Offshoot::WebSummary);
     }
-    let asks = go_lower(&last);
-    if COMPACTION_ASKS.iter().any(|ask| asks.contains(ask)) || is_compaction_summary(&answer) {
+    let asks = AsciiLowered::new(&last);
+    if needles.asks.iter().any(|ask| asks.contains(ask)) || is_compaction_summary(&answer, needles)
+    {
         return offshoot(Offshoot::Compaction);
     }
     if streaming && tools > 0 {
@@ -178,8 +206,9 @@ pub fn classify(request: &ChatRequest, response: &Message) -> NodeKind {
     NodeKind::Unknown
 }
 
-fn is_compaction_summary(answer: &str) -> bool {
-    answer.contains(SUMMARY_OPENING) && SUMMARY_SECTIONS.iter().any(|s| answer.contains(s))
+fn is_compaction_summary(answer: &str, needles: &Needles) -> bool {
+    let found = |needle: &Finder<'_>| needle.find(answer.as_bytes()).is_some();
+    found(&needles.summary_opening) && needles.summary_sections.iter().any(found)
 }
 
 /// The name of the injected kind of a request message, if `injection` makes it one: its
@@ -213,26 +242,65 @@ pub fn injected_kind(message: &Message, injection: &Injection) -> Option<&'stati
         .map(|&(_, name)| name)
 }
 
-/// The non-empty raw texts of a message's blocks, each followed by `"\n"`.
-fn text_of(message: &Message) -> String {
-    let mut out = String::new();
-    for block in message.content.as_deref().unwrap_or_default() {
-        if !block.text.is_empty() {
-            out.push_str(&block.text);
-            out.push('\n');
-        }
+/// The non-empty raw texts of a message's blocks, each followed by `"\n"`; a single text
+/// is borrowed without its `"\n"`. The classifier only trims these texts, tests their
+/// starts and looks for needles without a newline, which a final `"\n"` never changes.
+fn text_of(message: &Message) -> Cow<'_, str> {
+    let blocks = message.content.as_deref().unwrap_or_default();
+    let mut texts = blocks.iter().filter(|b| !b.text.is_empty());
+    let Some(only) = texts.next() else {
+        return Cow::Borrowed("");
+    };
+    if texts.next().is_none() {
+        return Cow::Borrowed(only.text.as_str());
     }
-    out
+    let mut out = String::new();
+    for block in blocks.iter().filter(|b| !b.text.is_empty()) {
+        out.push_str(&block.text);
+        out.push('\n');
+    }
+    Cow::Owned(out)
+}
+
+/// A text lowered for [`AsciiLowered::contains`] of ASCII needles.
+///
+/// Under Go's `strings.ToLower` ([`go_lower`]) every character outside ASCII lowers to
+/// characters outside ASCII, except U+0130 (to `i`) and U+212A KELVIN SIGN (to `k`). So
+/// for a text without those two, its ASCII letters lowered in place hold an ASCII needle
+/// exactly where the Go-lowered text does: one vectorised pass, not a char at a time.
+struct AsciiLowered<'a>(Cow<'a, str>);
+
+impl<'a> AsciiLowered<'a> {
+    fn new(text: &'a str) -> Self {
+        if !text.is_ascii() && (text.contains('\u{130}') || text.contains('\u{212a}')) {
+            return AsciiLowered(Cow::Owned(go_lower(text)));
+        }
+        // Folded rather than `any`, so that the test is one vectorised pass.
+        let upper = text
+            .bytes()
+            .fold(false, |upper, b| upper | b.is_ascii_uppercase());
+        if !upper {
+            return AsciiLowered(Cow::Borrowed(text));
+        }
+        AsciiLowered(Cow::Owned(text.to_ascii_lowercase()))
+    }
+
+    /// Whether the Go-lowered text contains `needle`, which must be lower-case ASCII.
+    fn contains(&self, needle: &Finder<'_>) -> bool {
+        debug_assert!(
+            needle
+                .needle()
+                .iter()
+                .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+        );
+        needle.find(self.0.as_bytes()).is_some()
+    }
 }
 
 /// Lower case as Go's `strings.ToLower` gives it: character by character, without the
 /// context rules of `str::to_lowercase` (a final sigma stays σ) and with U+0130 as `i`,
 /// where Rust writes `i` and a combining dot.
 fn go_lower(text: &str) -> String {
-    // Most prompts are ASCII: one vectorised pass instead of a char at a time.
-    if text.is_ascii() {
-        return text.to_ascii_lowercase();
-    }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -475,5 +543,69 @@ mod tests {
     #[test]
     fn lower_case_is_go_s() {
         assert_eq!(go_lower("ΟΔΟΣ İSTANBUL \u{212A}"), "οδοσ istanbul k");
+    }
+
+    /// The premise of [`AsciiLowered`]: no character outside ASCII but U+0130 and U+212A
+    /// lowers to anything holding an ASCII byte.
+    #[test]
+    fn only_two_characters_outside_ascii_lower_into_it() {
+        let into_ascii: Vec<char> = (0x80..=0x10_ffff)
+            .filter_map(char::from_u32)
+            .filter(|c| go_lower(&c.to_string()).bytes().any(|b| b.is_ascii()))
+            .collect();
+        assert_eq!(into_ascii, ['\u{130}', '\u{212a}']);
+    }
+
+    #[test]
+    fn ascii_lowered_texts_hold_what_go_lowered_texts_hold() {
+        let needles = [
+            "you are a security monitor",
+            r#"{"title""#,
+            "kin",
+            "ik",
+            "σ",
+        ];
+        for text in [
+            "YOU ARE A SECURITY MONITOR",
+            "Naïve — You Are a Security Monitor…",
+            r#"Reply as {"TITLE": "x"}"#,
+            "K\u{212A}İN İK",
+            "SKİN",
+            "ΟΔΟΣ",
+            "",
+        ] {
+            let lowered = AsciiLowered::new(text);
+            for needle in needles.iter().filter(|n| n.is_ascii()) {
+                assert_eq!(
+                    lowered.contains(&Finder::new(needle)),
+                    go_lower(text).contains(needle),
+                    "{text:?} {needle:?}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_lowered_agrees_with_go_lower(
+            text in "[aAkKiIsS \u{130}\u{212a}\u{131}\u{3a3}\u{e9}\u{c9}-]{0,24}",
+            needle in "[aksi -]{1,4}",
+        ) {
+            proptest::prop_assert_eq!(
+                AsciiLowered::new(&text).contains(&Finder::new(&needle)),
+                go_lower(&text).contains(&needle)
+            );
+        }
+    }
+
+    /// A single text is borrowed; the classifier's tests cannot tell it from the joined form.
+    #[test]
+    fn one_text_is_borrowed_and_several_are_joined() {
+        assert!(matches!(
+            text_of(&message("user", &["", "a"])),
+            Cow::Borrowed("a")
+        ));
+        assert_eq!(text_of(&message("user", &["a", "", "b"])), "a\nb\n");
+        assert_eq!(text_of(&message("user", &[])), "");
     }
 }
