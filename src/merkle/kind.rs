@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::LazyLock;
 
+use memchr::memchr2_iter;
 use memchr::memmem::Finder;
 
 use crate::llm::rules::Injection;
@@ -272,14 +273,17 @@ struct AsciiLowered<'a>(Cow<'a, str>);
 
 impl<'a> AsciiLowered<'a> {
     fn new(text: &'a str) -> Self {
-        if !text.is_ascii() && (text.contains('\u{130}') || text.contains('\u{212a}')) {
+        if lowers_into_ascii(text.as_bytes()) {
             return AsciiLowered(Cow::Owned(go_lower(text)));
         }
-        // Folded rather than `any`, so that the test is one vectorised pass.
-        let upper = text
-            .bytes()
-            .fold(false, |upper, b| upper | b.is_ascii_uppercase());
-        if !upper {
+        // Folded a chunk at a time rather than `any` a byte at a time: vector compares,
+        // and still an early stop in a long text.
+        let upper = |chunk: &[u8]| {
+            chunk
+                .iter()
+                .fold(false, |up, b| up | b.is_ascii_uppercase())
+        };
+        if !text.as_bytes().chunks(64).any(upper) {
             return AsciiLowered(Cow::Borrowed(text));
         }
         AsciiLowered(Cow::Owned(text.to_ascii_lowercase()))
@@ -295,6 +299,18 @@ impl<'a> AsciiLowered<'a> {
         );
         needle.find(self.0.as_bytes()).is_some()
     }
+}
+
+/// Whether `bytes` (UTF-8) holds U+0130 (`C4 B0`) or U+212A (`E2 84 AA`), looked for by
+/// their last bytes with a vectorised search: `C4` and `E2` only ever lead a character.
+fn lowers_into_ascii(bytes: &[u8]) -> bool {
+    memchr2_iter(0xb0, 0xaa, bytes).any(|at| {
+        if bytes[at] == 0xb0 {
+            at >= 1 && bytes[at - 1] == 0xc4
+        } else {
+            at >= 2 && bytes[at - 2..at] == [0xe2, 0x84]
+        }
+    })
 }
 
 /// Lower case as Go's `strings.ToLower` gives it: character by character, without the
@@ -554,6 +570,19 @@ mod tests {
             .filter(|c| go_lower(&c.to_string()).bytes().any(|b| b.is_ascii()))
             .collect();
         assert_eq!(into_ascii, ['\u{130}', '\u{212a}']);
+    }
+
+    #[test]
+    fn the_two_characters_are_found_by_their_bytes() {
+        for (text, found) in [
+            ("İ", true),
+            ("x\u{212a}", true),
+            ("\u{2129}\u{12a}\u{130}", true),
+            ("°ª\u{212b}\u{131}\u{12a}", false),
+            ("", false),
+        ] {
+            assert_eq!(lowers_into_ascii(text.as_bytes()), found, "{text:?}");
+        }
     }
 
     #[test]
