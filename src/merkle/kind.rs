@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::LazyLock;
 
-use memchr::memchr2_iter;
 use memchr::memmem::Finder;
+use memchr::{memchr_iter, memchr2_iter};
 
 use crate::llm::rules::Injection;
 use crate::llm::{ChatRequest, Message};
@@ -121,25 +121,40 @@ const COMPACTION_ASKS: [&str; 3] = [
     "create a handoff summary for another llm",
 ];
 
-/// Searchers for the needles the classifier looks for inside texts. Building one costs more
-/// than searching a short prompt with it (and `str::contains` builds one per call for a
-/// needle over 32 bytes), so they are built once and never change.
+/// The needles the classifier looks for inside texts, with their searchers. Building a
+/// searcher costs more than searching a short prompt with it (and `str::contains` builds
+/// one per call for a needle over 32 bytes), so they are built once and never change.
 struct Needles {
-    security_monitor: Finder<'static>,
-    blocking: Finder<'static>,
-    title: Finder<'static>,
-    conversation: Finder<'static>,
-    asks: [Finder<'static>; 3],
+    security_monitor: Needle<'static>,
+    blocking: Needle<'static>,
+    title: Needle<'static>,
+    conversation: Needle<'static>,
+    asks: [Needle<'static>; 3],
     summary_opening: Finder<'static>,
     summary_sections: [Finder<'static>; 8],
 }
 
+/// A lower-case ASCII needle and its searcher.
+struct Needle<'n> {
+    text: &'n str,
+    finder: Finder<'n>,
+}
+
+impl<'n> Needle<'n> {
+    fn new(text: &'n str) -> Self {
+        Needle {
+            text,
+            finder: Finder::new(text),
+        }
+    }
+}
+
 static NEEDLES: LazyLock<Needles> = LazyLock::new(|| Needles {
-    security_monitor: Finder::new("you are a security monitor"),
-    blocking: Finder::new("err on the side of blocking"),
-    title: Finder::new(r#"{"title""#),
-    conversation: Finder::new("<conversation>"),
-    asks: COMPACTION_ASKS.map(Finder::new),
+    security_monitor: Needle::new("you are a security monitor"),
+    blocking: Needle::new("err on the side of blocking"),
+    title: Needle::new(r#"{"title""#),
+    conversation: Needle::new("<conversation>"),
+    asks: COMPACTION_ASKS.map(Needle::new),
     summary_opening: Finder::new(SUMMARY_OPENING),
     summary_sections: SUMMARY_SECTIONS.map(Finder::new),
 });
@@ -263,41 +278,97 @@ fn text_of(message: &Message) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A text lowered for [`AsciiLowered::contains`] of ASCII needles.
+/// A text as [`AsciiLowered::contains`] searches it for ASCII needles as Go lowers it.
 ///
 /// Under Go's `strings.ToLower` ([`go_lower`]) every character outside ASCII lowers to
 /// characters outside ASCII, except U+0130 (to `i`) and U+212A KELVIN SIGN (to `k`). So
-/// for a text without those two, its ASCII letters lowered in place hold an ASCII needle
-/// exactly where the Go-lowered text does: one vectorised pass, not a char at a time.
-struct AsciiLowered<'a>(Cow<'a, str>);
+/// in a text without those two, a lower-case ASCII needle is in the Go-lowered text exactly
+/// where it is in the text with only its ASCII letters lowered, and exactly where it
+/// matches the text with ASCII case ignored. A short text is lowered (one vectorised pass)
+/// and searched with the needle's searcher; a long one (a system prompt) is not copied but
+/// searched where the needle's rarest byte is.
+enum AsciiLowered<'a> {
+    /// A long text, matched with ASCII case ignored.
+    CaseIgnored(&'a str),
+    /// A short text with its ASCII letters lowered, or a text with one of the two
+    /// characters lowered as Go does.
+    Lowered(Cow<'a, str>),
+}
+
+/// From this length on a text is searched with case ignored rather than lowered first.
+const LONG_TEXT: usize = 4096;
 
 impl<'a> AsciiLowered<'a> {
     fn new(text: &'a str) -> Self {
         if lowers_into_ascii(text.as_bytes()) {
-            return AsciiLowered(Cow::Owned(go_lower(text)));
+            return AsciiLowered::Lowered(Cow::Owned(go_lower(text)));
         }
-        // Folded a chunk at a time rather than `any` a byte at a time: vector compares,
-        // and still an early stop in a long text.
-        let upper = |chunk: &[u8]| {
-            chunk
-                .iter()
-                .fold(false, |up, b| up | b.is_ascii_uppercase())
-        };
-        if !text.as_bytes().chunks(64).any(upper) {
-            return AsciiLowered(Cow::Borrowed(text));
+        if text.len() >= LONG_TEXT {
+            return AsciiLowered::CaseIgnored(text);
         }
-        AsciiLowered(Cow::Owned(text.to_ascii_lowercase()))
+        // Folded rather than `any`: vector compares, where most short texts are lower
+        // case throughout.
+        if !text
+            .bytes()
+            .fold(false, |upper, b| upper | b.is_ascii_uppercase())
+        {
+            return AsciiLowered::Lowered(Cow::Borrowed(text));
+        }
+        AsciiLowered::Lowered(Cow::Owned(text.to_ascii_lowercase()))
     }
 
-    /// Whether the Go-lowered text contains `needle`, which must be lower-case ASCII.
-    fn contains(&self, needle: &Finder<'_>) -> bool {
+    /// Whether the Go-lowered text contains `needle`.
+    fn contains(&self, needle: &Needle<'_>) -> bool {
         debug_assert!(
             needle
-                .needle()
-                .iter()
+                .text
+                .bytes()
                 .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
         );
-        needle.find(self.0.as_bytes()).is_some()
+        match self {
+            AsciiLowered::CaseIgnored(text) => {
+                contains_ignoring_ascii_case(text.as_bytes(), needle.text)
+            }
+            AsciiLowered::Lowered(text) => needle.finder.find(text.as_bytes()).is_some(),
+        }
+    }
+}
+
+/// How rare a byte is in prompts, for [`contains_ignoring_ascii_case`]: the space and the
+/// letters from the most to the least frequent in English rank lowest, any other byte
+/// higher than all of them.
+static RARITY: [u8; 256] = {
+    const BY_FREQUENCY: &[u8; 27] = b" etaoinshrdlcumwfgypbvkjxqz";
+    let mut rarity = [BY_FREQUENCY.len() as u8; 256];
+    let mut i = 0;
+    while i < BY_FREQUENCY.len() {
+        rarity[BY_FREQUENCY[i] as usize] = i as u8;
+        i += 1;
+    }
+    rarity
+};
+
+/// Whether `hay` holds `needle` (lower-case ASCII) with ASCII case ignored. The needle's
+/// rarest byte by English letter frequency is looked for in both cases with a vectorised
+/// search, and only there is the rest compared.
+fn contains_ignoring_ascii_case(hay: &[u8], needle: &str) -> bool {
+    let needle = needle.as_bytes();
+    let Some((anchor, &byte)) = needle
+        .iter()
+        .enumerate()
+        .max_by_key(|&(_, &b)| RARITY[usize::from(b)])
+    else {
+        return true;
+    };
+    let at_anchor = |hit: usize| {
+        hit.checked_sub(anchor)
+            .and_then(|start| hay.get(start..start + needle.len()))
+            .is_some_and(|window| window.eq_ignore_ascii_case(needle))
+    };
+    if byte.is_ascii_lowercase() {
+        memchr2_iter(byte, byte.to_ascii_uppercase(), hay).any(at_anchor)
+    } else {
+        memchr_iter(byte, hay).any(at_anchor)
     }
 }
 
@@ -603,13 +674,21 @@ mod tests {
             "ΟΔΟΣ",
             "",
         ] {
-            let lowered = AsciiLowered::new(text);
-            for needle in needles.iter().filter(|n| n.is_ascii()) {
+            // Short as it is, and long (searched with case ignored).
+            let long = format!("{}{text}", "Naïve, Security-Monitor. ".repeat(200));
+            for text in [text, long.as_str()] {
+                let lowered = AsciiLowered::new(text);
                 assert_eq!(
-                    lowered.contains(&Finder::new(needle)),
-                    go_lower(text).contains(needle),
-                    "{text:?} {needle:?}"
+                    matches!(lowered, AsciiLowered::CaseIgnored(_)),
+                    text.len() >= LONG_TEXT && !lowers_into_ascii(text.as_bytes())
                 );
+                for needle in needles.iter().filter(|n| n.is_ascii()) {
+                    assert_eq!(
+                        lowered.contains(&Needle::new(needle)),
+                        go_lower(text).contains(needle),
+                        "{text:?} {needle:?}"
+                    );
+                }
             }
         }
     }
@@ -617,11 +696,15 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn ascii_lowered_agrees_with_go_lower(
-            text in "[aAkKiIsS \u{130}\u{212a}\u{131}\u{3a3}\u{e9}\u{c9}-]{0,24}",
-            needle in "[aksi -]{1,4}",
+            text in "[aAkKiIsSyY {\u{130}\u{212a}\u{131}\u{3a3}\u{e9}\u{c9}-]{0,40}",
+            needle in "[aksiy {-]{1,6}",
         ) {
             proptest::prop_assert_eq!(
-                AsciiLowered::new(&text).contains(&Finder::new(&needle)),
+                contains_ignoring_ascii_case(text.as_bytes(), &needle),
+                go_lower(&text).contains(&needle)
+            );
+            proptest::prop_assert_eq!(
+                AsciiLowered::new(&text).contains(&Needle::new(&needle)),
                 go_lower(&text).contains(&needle)
             );
         }
