@@ -699,10 +699,13 @@ mod tests {
             text in "[aAkKiIsSyY {\u{130}\u{212a}\u{131}\u{3a3}\u{e9}\u{c9}-]{0,40}",
             needle in "[aksiy {-]{1,6}",
         ) {
-            proptest::prop_assert_eq!(
-                contains_ignoring_ascii_case(text.as_bytes(), &needle),
-                go_lower(&text).contains(&needle)
-            );
+            // Ignoring case holds for texts without the two characters only.
+            if !lowers_into_ascii(text.as_bytes()) {
+                proptest::prop_assert_eq!(
+                    contains_ignoring_ascii_case(text.as_bytes(), &needle),
+                    go_lower(&text).contains(&needle)
+                );
+            }
             proptest::prop_assert_eq!(
                 AsciiLowered::new(&text).contains(&Needle::new(&needle)),
                 go_lower(&text).contains(&needle)
