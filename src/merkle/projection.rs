@@ -149,53 +149,68 @@ pub fn normalize_whitespace(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Appends `text` with the first three whitespace rules applied (not the trim), and says
-/// whether they changed anything. When they change nothing (most texts: no newline has a
-/// CR, space or tab before it or another newline after it), nothing is appended and the
-/// text itself is the result. Unchanged lines are copied a run at a time, not line by line.
+/// Appends `text` to the empty `out` with the first three whitespace rules applied (not
+/// the trim), and says whether they changed anything. When they change nothing (most
+/// texts), nothing is appended and the text itself is the result.
+///
+/// A line changes only where its newline follows a CR, space, tab or another newline. The
+/// text is tested for those pairs 64 bytes at a time without branches (which vectorises),
+/// only the newlines of a chunk holding one are looked at, and the text between the lines
+/// that change is copied as it is.
 fn fold_lines(text: &str, out: &mut String) -> bool {
-    // Whether what is written so far ends with a newline: a blank line after one is dropped.
-    let mut after_newline = out.ends_with('\n');
+    const CHUNK: usize = 64;
+    debug_assert!(out.is_empty());
+    let bytes = text.as_bytes();
     // `text[..copied]` is in `out` (folded); the rest is not yet.
     let mut copied = 0;
     let mut changed = false;
-    let mut line_start = 0;
-    let bytes = text.as_bytes();
-    for at in memchr_iter(b'\n', bytes) {
-        // Most lines end in something else than a CR, space or tab: nothing to fold.
-        let unchanged = match at.checked_sub(1).filter(|&end| end >= line_start) {
-            Some(end) => !matches!(bytes[end], b' ' | b'\t' | b'\r'),
-            None => !after_newline,
-        };
-        if unchanged {
-            after_newline = true;
-            line_start = at + 1;
-            continue;
+    let mut start = 1;
+    while start < bytes.len() {
+        let end = (start + CHUNK).min(bytes.len());
+        let (before, chunk) = (&bytes[start - 1..end - 1], &bytes[start..end]);
+        let mut any = false;
+        for (&b, &a) in before.iter().zip(chunk) {
+            any |= folds(b, a);
         }
-        let line = &text[line_start..at];
-        // A CR right before the LF is the CRLF pair; any other CR is kept.
-        let kept = line.strip_suffix('\r').unwrap_or(line);
-        let kept = kept.trim_end_matches([' ', '\t']);
-        let dropped = kept.is_empty() && after_newline;
-        if dropped || kept.len() != line.len() {
-            if !changed {
-                out.reserve(text.len());
-                changed = true;
+        if any {
+            for at in memchr_iter(b'\n', chunk).map(|i| start + i) {
+                if !folds(bytes[at - 1], b'\n') {
+                    continue;
+                }
+                // The line's end before a CR right before the LF (the CRLF pair; any other
+                // CR is kept), then before its spaces and tabs. The trim stops at the
+                // newline before the line, none of these, so never before `copied`.
+                let mut line_end = at;
+                if bytes[line_end - 1] == b'\r' {
+                    line_end -= 1;
+                }
+                while line_end > 0 && matches!(bytes[line_end - 1], b' ' | b'\t') {
+                    line_end -= 1;
+                }
+                // A line left empty goes (its newline joins a run), unless it is the first.
+                let dropped = line_end > 0 && bytes[line_end - 1] == b'\n';
+                if !changed {
+                    out.reserve(text.len());
+                    changed = true;
+                }
+                out.push_str(&text[copied..line_end]);
+                if !dropped {
+                    out.push('\n');
+                }
+                copied = at + 1;
             }
-            out.push_str(&text[copied..line_start]);
-            if !dropped {
-                out.push_str(kept);
-                out.push('\n');
-            }
-            copied = at + 1;
         }
-        after_newline = true;
-        line_start = at + 1;
+        start = end;
     }
     if changed {
         out.push_str(&text[copied..]);
     }
     changed
+}
+
+/// Whether a newline `at` has something to fold before it; without branches.
+fn folds(before: u8, at: u8) -> bool {
+    (at == b'\n') & ((before == b' ') | (before == b'\t') | (before == b'\r') | (before == b'\n'))
 }
 
 /// The index of every rule set's tags, built at compile time: a hasher is made per turn.
