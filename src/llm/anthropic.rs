@@ -235,7 +235,8 @@ enum BlockContent<'de> {
     Output(Option<String>),
     /// Kept raw, and read once the block's type says how.
     Raw(&'de RawValue),
-    /// Read in place as a tool result's output, while the type so far was `tool_result`.
+    /// Read in place as a tool result's output, while the type so far was `tool_result` or
+    /// not yet known.
     InPlace(Option<String>),
 }
 
