@@ -6,11 +6,17 @@
 //! Every input runs under each rule set (`chain/<input>/<rules>`), so the cost of the later
 //! rules shows beside the earlier. `cargo bench --bench chain` reports both turns/s and MB/s
 //! per input.
+//!
+//! For instruction counts, `REEL_CHAIN_PROFILE=<input>/<rules>[/<rounds>]` (input `small_turns`
+//! or `claude_code_turns`) makes the binary chain that input under those rules `rounds` times
+//! (default 10) instead of benching, so that
+//! `valgrind --tool=callgrind --toggle-collect='chain::chain_turns'` on it counts exactly
+//! `rounds` × the input's turns.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use serde_json::{Value, json};
 
 use reel::merkle::{Rules, build_chain_under};
@@ -240,6 +246,7 @@ fn small_turns(count: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+#[inline(never)]
 fn chain_turns(turns: &[Vec<u8>], rules: &Rules) -> usize {
     let mut nodes = 0;
     for body in turns {
@@ -347,5 +354,38 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// `REEL_CHAIN_PROFILE`: one input under one rule set, a fixed number of rounds.
+fn profile(spec: &str) {
+    let mut parts = spec.split('/');
+    let (input, rules, rounds) = (parts.next(), parts.next(), parts.next());
+    let turns = match input {
+        Some("small_turns") => small_turns(300),
+        Some("claude_code_turns") => (0..4).map(|i| claude_code_turn(0xc0de + i)).collect(),
+        other => panic!("REEL_CHAIN_PROFILE: unknown input {other:?}"),
+    };
+    let rules = rules
+        .and_then(Rules::named)
+        .unwrap_or_else(|| panic!("REEL_CHAIN_PROFILE: unknown rules {rules:?}"));
+    let rounds: usize = rounds.map_or(10, |r| r.parse().expect("rounds is a number"));
+    let mut nodes = 0;
+    for _ in 0..rounds {
+        nodes += chain_turns(&turns, rules);
+    }
+    eprintln!(
+        "{} rounds of {} turns under {}: {nodes} nodes",
+        rounds,
+        turns.len(),
+        rules.name
+    );
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("REEL_CHAIN_PROFILE") {
+        profile(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -13,9 +13,9 @@ use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::parse::Scope;
+use super::parse::{Scope, run};
 use super::rules::AnthropicBlocks;
-use super::{ChatRequest, ContentBlock, Message, RawJson, Rules};
+use super::{ChatRequest, ContentBlock, Message, ParseError, RawJson, Rules};
 use crate::gojson::typed::{Bool, Float, Int, RawList, set_str};
 use crate::gojson::{
     AnySkip, AnyValue, BoolProbe, Document, GoSlice, Key, List, ObjectProbe, Path, StrProbe,
@@ -24,18 +24,71 @@ use crate::gojson::{
 
 static ROOT: Path<'static> = Path::Root("anthropicRequest");
 
-/// The seed of a whole request under `rules`, filled in as far as `scope` asks.
+/// The seed of a whole request under `rules`, filled in as far as `scope` asks. Its
+/// tool results' `content` is read in place ([`ContentRead::InPlace`]): when it gives up
+/// with [`READ_RAW`], the request is to be parsed again with [`request_seed_exact`], as
+/// [`parse`] does.
 pub(super) fn request_seed(scope: Scope, rules: &Rules) -> Document<'static, RawRequest> {
+    seed_reading(scope, rules, ContentRead::InPlace)
+}
+
+/// [`request_seed`] reading every `content` the rules may keep raw as raw text first: the
+/// reference's procedure, to which [`ContentRead::InPlace`] gives up.
+pub(super) fn request_seed_exact(scope: Scope, rules: &Rules) -> Document<'static, RawRequest> {
+    seed_reading(scope, rules, ContentRead::Raw)
+}
+
+fn seed_reading(scope: Scope, rules: &Rules, read: ContentRead) -> Document<'static, RawRequest> {
     Document(
         ROOT,
         RawRequest {
             // Node kinds read the system prompt, so only without them may a chain skip it.
             skip_system: scope == Scope::Chain && !rules.node_metadata,
             typed_tools: rules.typed_tools,
-            blocks: rules.anthropic,
+            gates: Gates {
+                blocks: rules.anthropic,
+                read,
+            },
             ..RawRequest::default()
         },
     )
+}
+
+/// Parses a whole request: in place, and where that gives up, again reading raw.
+pub(super) fn parse(raw: &str, scope: Scope, rules: &Rules) -> Result<ChatRequest, ParseError> {
+    match run(raw, request_seed(scope, rules)) {
+        Err(ParseError::Type(text)) if text == READ_RAW => {
+            run(raw, request_seed_exact(scope, rules))
+        }
+        parsed => parsed,
+    }
+}
+
+/// The error with which a parse reading tool results' `content` in place gives up.
+pub(super) const READ_RAW: &str = "reel: a block's content is to be read raw";
+
+/// How a block's `content` is read while the rules keep some block types' `content` raw
+/// (`raw_result`), before the block's type is final (a later `type` key wins).
+///
+/// Kept raw, it is decoded again once the type is known: for a tool result as its output.
+/// That reads every tool result twice, so while the type so far is `tool_result` or not yet
+/// known (clients write `type` first, or sort their keys) the output is read in place
+/// instead. Should the final type differ, or the value fail to decode (its error might read
+/// otherwise than when decoded again), the parse gives up with [`READ_RAW`], and the whole
+/// request is parsed again raw: both ways give the same request or the same error, and a
+/// request costs at most two parses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) enum ContentRead {
+    #[default]
+    InPlace,
+    Raw,
+}
+
+/// What a content block is read by: the rules' gates and how `content` is read.
+#[derive(Debug, Clone, Copy, Default)]
+struct Gates {
+    blocks: AnthropicBlocks,
+    read: ContentRead,
 }
 
 /// An `anthropicRequest` as decoded.
@@ -43,7 +96,7 @@ pub(super) fn request_seed(scope: Scope, rules: &Rules) -> Document<'static, Raw
 pub(super) struct RawRequest {
     skip_system: bool,
     typed_tools: bool,
-    blocks: AnthropicBlocks,
+    gates: Gates,
     req: ChatRequest,
     /// `MaxTokens` is a plain int in the reference: always reported, 0 when absent.
     max_tokens: i64,
@@ -55,10 +108,10 @@ typed_fields! {
     RawRequest, "anthropic.anthropicRequest", "an Anthropic request object", |this, p, map| {
         "model" => set_str(map, p.field("model"), &mut this.req.model)?,
         "messages" => {
-            let blocks = this.blocks;
+            let gates = this.gates;
             map.next_value_seed(
                 List::new(p.field("messages"), "[]anthropic.anthropicMessage", &mut this.messages)
-                    .setup(|message| message.blocks = blocks),
+                    .setup(|message| message.gates = gates),
             )?
         },
         // `system` is a Go `any`: a chain needs nothing of it, but Go still builds it, and
@@ -103,13 +156,13 @@ impl TypedStruct for RawRequest {
 #[derive(Default)]
 struct AnthropicMessage {
     message: Message,
-    blocks: AnthropicBlocks,
+    gates: Gates,
 }
 
 typed_fields! {
     AnthropicMessage, "anthropic.anthropicMessage", "a message object", |this, p, map| {
         "role" => set_str(map, p.field("role"), &mut this.message.role)?,
-        "content" => this.message.content = map.next_value_seed(ContentProbe(this.blocks))?,
+        "content" => this.message.content = map.next_value_seed(ContentProbe(this.gates))?,
     }
 }
 
@@ -123,7 +176,7 @@ impl TypedStruct for AnthropicMessage {
 
 /// `content` (any): a string is one text block, an array gives one block per object
 /// element, anything else (and an array without objects) is nil content.
-struct ContentProbe(AnthropicBlocks);
+struct ContentProbe(Gates);
 
 impl<'de> DeserializeSeed<'de> for ContentProbe {
     type Value = Option<Vec<ContentBlock>>;
@@ -133,7 +186,7 @@ impl<'de> DeserializeSeed<'de> for ContentProbe {
     }
 }
 
-struct ContentVisitor(AnthropicBlocks);
+struct ContentVisitor(Gates);
 
 impl<'de> Visitor<'de> for ContentVisitor {
     type Value = Option<Vec<ContentBlock>>;
@@ -164,7 +217,7 @@ impl<'de> Visitor<'de> for ContentVisitor {
 
 /// One element of a content array: objects become blocks by independent key probes, each
 /// applied as the gates admit the block's type; other elements are skipped.
-struct BlockProbe(AnthropicBlocks);
+struct BlockProbe(Gates);
 
 impl<'de> DeserializeSeed<'de> for BlockProbe {
     type Value = Option<ContentBlock>;
@@ -174,7 +227,7 @@ impl<'de> DeserializeSeed<'de> for BlockProbe {
     }
 }
 
-struct BlockVisitor(AnthropicBlocks);
+struct BlockVisitor(Gates);
 
 /// A block's `content` as read before its type is known.
 enum BlockContent<'de> {
@@ -182,6 +235,9 @@ enum BlockContent<'de> {
     Output(Option<String>),
     /// Kept raw, and read once the block's type says how.
     Raw(&'de RawValue),
+    /// Read in place as a tool result's output, while the type so far was `tool_result` or
+    /// not yet known.
+    InPlace(Option<String>),
 }
 
 impl<'de> Visitor<'de> for BlockVisitor {
@@ -192,7 +248,10 @@ impl<'de> Visitor<'de> for BlockVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let gates = self.0;
+        let Gates {
+            blocks: gates,
+            read,
+        } = self.0;
         let raw_results = gates.raw_result.is_open();
         let thinking_blocks = gates.thinking.is_open();
         // Each probe keeps the last occurrence of its key (a Go map), and a value of the
@@ -218,7 +277,20 @@ impl<'de> Visitor<'de> for BlockVisitor {
                 "input" => input = map.next_value_seed(ObjectProbe)?,
                 "tool_use_id" => tool_use_id = map.next_value_seed(StrProbe)?,
                 "is_error" => is_error = map.next_value_seed(BoolProbe)?,
-                "content" if raw_results => content = Some(BlockContent::Raw(map.next_value()?)),
+                "content" if raw_results => {
+                    content = Some(
+                        if read == ContentRead::InPlace
+                            && kind.as_deref().is_none_or(|k| k == "tool_result")
+                        {
+                            match map.next_value_seed(ToolOutputProbe) {
+                                Ok(output) => BlockContent::InPlace(output),
+                                Err(_) => return Err(de::Error::custom(READ_RAW)),
+                            }
+                        } else {
+                            BlockContent::Raw(map.next_value()?)
+                        },
+                    )
+                }
                 "content" => {
                     content = Some(BlockContent::Output(map.next_value_seed(ToolOutputProbe)?))
                 }
@@ -260,6 +332,11 @@ impl<'de> Visitor<'de> for BlockVisitor {
             Some(BlockContent::Raw(raw)) if tool_result => {
                 block.tool_output = reread(raw, ToolOutputProbe)?.unwrap_or_default();
             }
+            Some(BlockContent::InPlace(output)) if tool_result => {
+                block.tool_output = output.unwrap_or_default();
+            }
+            // A later `type` made it another block: its `content` was needed raw.
+            Some(BlockContent::InPlace(_)) => return Err(de::Error::custom(READ_RAW)),
             // Go decoded the value into an `any` and encodes it again.
             Some(BlockContent::Raw(raw)) if gates.raw_result.admits(&kind) => {
                 block.content = Some(RawJson::from_value(&reread(raw, AnyValue)?));
@@ -477,15 +554,15 @@ mod tests {
     const NEW: Rules = Rules::TAPES_6EA4DFC;
 
     fn parse_request(raw: &str) -> Result<ChatRequest, ParseError> {
-        run(raw, request_seed(Scope::Full, &OLD))
+        super::parse(raw, Scope::Full, &OLD)
     }
 
     fn parse_for_chain(raw: &str) -> Result<ChatRequest, ParseError> {
-        run(raw, request_seed(Scope::Chain, &OLD))
+        super::parse(raw, Scope::Chain, &OLD)
     }
 
     fn parse_new(v: serde_json::Value) -> Result<ChatRequest, ParseError> {
-        run(&v.to_string(), request_seed(Scope::Chain, &NEW))
+        super::parse(&v.to_string(), Scope::Chain, &NEW)
     }
 
     fn parse(v: serde_json::Value) -> ChatRequest {
@@ -833,18 +910,58 @@ mod tests {
             r#"{"messages":[{"role":"user","content":[{"type":"x","content":{"a":1e400}}]}]}"#,
             r#"{"messages":[{"role":"user","content":[{"content":[1e400],"type":"web_search_tool_result"}]}]}"#,
         ] {
-            assert!(
-                run(body, request_seed(Scope::Chain, &OLD)).is_err(),
-                "{body}"
-            );
-            assert!(
-                run(body, request_seed(Scope::Chain, &NEW)).is_err(),
-                "{body}"
-            );
+            for rules in [OLD, NEW] {
+                let parsed = super::parse(body, Scope::Chain, &rules);
+                assert!(parsed.is_err(), "{body}");
+                assert_ne!(parsed, Err(ParseError::Type(READ_RAW.into())), "{body}");
+            }
         }
         let fine =
             r#"{"messages":[{"role":"user","content":[{"type":"x","content":{"a":1e300}}]}]}"#;
-        assert!(run(fine, request_seed(Scope::Chain, &NEW)).is_ok());
+        assert!(super::parse(fine, Scope::Chain, &NEW).is_ok());
+    }
+
+    /// Tool results read in place give what reading them raw gives, and where reading in
+    /// place gives up (a later `type`, a value that fails), the raw reading's request or
+    /// error is the answer.
+    #[test]
+    fn tool_results_read_in_place_parse_as_read_raw() {
+        let bodies = [
+            r#"[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"a\n\"b\""},{"text":7},{"type":"image"}]}]"#,
+            r#"[{"type":"tool_result","content":"plain","is_error":true}]"#,
+            r#"[{"content":"before the type","type":"tool_result"}]"#,
+            r#"[{"type":"tool_result","content":[{"n":1e400}]}]"#,
+            r#"[{"type":"tool_result","content":[1e400],"content":"replaced"}]"#,
+            r#"[{"type":"tool_result","content":[{"type":"web_search_result","n":1.50}],"type":"web_search_tool_result"}]"#,
+            r#"[{"type":"tool_result","content":"x","type":"text","text":"t"}]"#,
+            r#"[{"type":"tool_result","content":[{"a":1e400}],"type":"other"}]"#,
+            r#"[{"type":"tool_result","content":{"deep":[[[1]]]}},{"type":"tool_result","content":[]}]"#,
+        ];
+        for content in bodies {
+            let body = format!(r#"{{"messages":[{{"role":"user","content":{content}}}]}}"#);
+            for scope in [Scope::Chain, Scope::Full] {
+                for rules in [OLD, NEW] {
+                    let parsed = super::parse(&body, scope, &rules);
+                    assert_eq!(
+                        parsed,
+                        run(&body, request_seed_exact(scope, &rules)),
+                        "{body}"
+                    );
+                    assert_ne!(parsed, Err(ParseError::Type(READ_RAW.into())), "{body}");
+                }
+            }
+        }
+        // The in-place reading gives up exactly where the type changes or the value fails.
+        let gives_up = |content: &str| {
+            let body = format!(r#"{{"messages":[{{"role":"user","content":{content}}}]}}"#);
+            run(&body, request_seed(Scope::Chain, &NEW)) == Err(ParseError::Type(READ_RAW.into()))
+        };
+        assert!(gives_up(bodies[3]) && gives_up(bodies[5]) && gives_up(bodies[6]));
+        assert!(!gives_up(bodies[0]) && !gives_up(bodies[2]));
+        assert!(gives_up(
+            r#"[{"content":"x","type":"web_search_tool_result"}]"#
+        ));
+        assert!(gives_up(r#"[{"content":"x"}]"#));
     }
 
     #[test]

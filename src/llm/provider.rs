@@ -82,7 +82,7 @@ impl Provider {
     ) -> Result<ChatRequest, ParseError> {
         let raw = raw.ok_or(ParseError::UnexpectedEnd)?;
         match self {
-            Provider::Anthropic => run(raw, anthropic::request_seed(scope, rules)),
+            Provider::Anthropic => anthropic::parse(raw, scope, rules),
             // Only Anthropic has parts a chain can skip.
             Provider::OpenAi if rules.openai_responses && responses::is_responses_request(raw) => {
                 run(raw, responses::request_seed())

@@ -95,7 +95,9 @@ impl Injection {
     };
 }
 
-const TAGS_F237B6E: [&str; 7] = [
+/// Statics, not constants: every rule set value then points at one list, which lets the
+/// projection find the tag index built for it by address.
+static TAGS_F237B6E: [&str; 7] = [
     "system-reminder",
     "command-name",
     "command-message",
@@ -105,7 +107,7 @@ const TAGS_F237B6E: [&str; 7] = [
     "local-command-caveat",
 ];
 
-const TAGS_6EA4DFC: [&str; 19] = [
+static TAGS_6EA4DFC: [&str; 19] = [
     "system-reminder",
     "command-name",
     "command-message",

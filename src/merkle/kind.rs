@@ -4,6 +4,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+use memchr::{memchr_iter, memchr2_iter};
 
 use crate::llm::rules::Injection;
 use crate::llm::{ChatRequest, Message};
@@ -117,20 +121,59 @@ const COMPACTION_ASKS: [&str; 3] = [
     "create a handoff summary for another llm",
 ];
 
+/// The needles the classifier looks for inside texts, with their searchers. Building a
+/// searcher costs more than searching a short prompt with it (and `str::contains` builds
+/// one per call for a needle over 32 bytes), so they are built once and never change.
+struct Needles {
+    security_monitor: Needle<'static>,
+    blocking: Needle<'static>,
+    title: Needle<'static>,
+    conversation: Needle<'static>,
+    asks: [Needle<'static>; 3],
+    summary_opening: Finder<'static>,
+    summary_sections: [Finder<'static>; 8],
+}
+
+/// A lower-case ASCII needle and its searcher.
+struct Needle<'n> {
+    text: &'n str,
+    finder: Finder<'n>,
+}
+
+impl<'n> Needle<'n> {
+    fn new(text: &'n str) -> Self {
+        Needle {
+            text,
+            finder: Finder::new(text),
+        }
+    }
+}
+
+static NEEDLES: LazyLock<Needles> = LazyLock::new(|| Needles {
+    security_monitor: Needle::new("you are a security monitor"),
+    blocking: Needle::new("err on the side of blocking"),
+    title: Needle::new(r#"{"title""#),
+    conversation: Needle::new("<conversation>"),
+    asks: COMPACTION_ASKS.map(Needle::new),
+    summary_opening: Finder::new(SUMMARY_OPENING),
+    summary_sections: SUMMARY_SECTIONS.map(Finder::new),
+});
+
 /// The kind of a call from its parsed request and its response: the first tell that
 /// matches wins. Request parameters (system prompt, `max_tokens`, tool count, streaming)
 /// decide first; message texts are the fallback.
 pub fn classify(request: &ChatRequest, response: &Message) -> NodeKind {
-    let system = go_lower(&request.system);
+    let needles = &*NEEDLES;
+    let system = AsciiLowered::new(&request.system);
     let tools = request.tools;
     let streaming = request.stream == Some(true);
     let first = request.messages.first().map(text_of).unwrap_or_default();
     let last = request.messages.last().map(text_of).unwrap_or_default();
     let offshoot = |o| NodeKind::Offshoot(o);
 
-    if system.contains("you are a security monitor") {
+    if system.contains(&needles.security_monitor) {
         let fast = request.max_tokens.is_some_and(|m| m <= 64)
-            || go_lower(&last).contains("err on the side of blocking");
+            || AsciiLowered::new(&last).contains(&needles.blocking);
         return offshoot(if fast {
             Offshoot::PermissionCheckStage1
         } else {
@@ -144,10 +187,10 @@ pub fn classify(request: &ChatRequest, response: &Message) -> NodeKind {
         return offshoot(Offshoot::Suggestion);
     }
     if tools == 0 {
-        if system.contains(r#"{"title""#) {
+        if system.contains(&needles.title) {
             return offshoot(Offshoot::TitleGen);
         }
-        if system.contains("<conversation>") || first.trim().starts_with("<conversation>") {
+        if system.contains(&needles.conversation) || first.trim().starts_with("<conversation>") {
             return offshoot(Offshoot::PlanNameGen);
         }
     }
@@ -163,8 +206,9 @@ pub fn classify(request: &ChatRequest, response: &Message) -> NodeKind {
     if first.starts_with("Web page content:") || first.starts_with("Perform a web search") {
         return offshoot(Offshoot::WebSummary);
     }
-    let asks = go_lower(&last);
-    if COMPACTION_ASKS.iter().any(|ask| asks.contains(ask)) || is_compaction_summary(&answer) {
+    let asks = AsciiLowered::new(&last);
+    if needles.asks.iter().any(|ask| asks.contains(ask)) || is_compaction_summary(&answer, needles)
+    {
         return offshoot(Offshoot::Compaction);
     }
     if streaming && tools > 0 {
@@ -178,8 +222,9 @@ pub fn classify(request: &ChatRequest, response: &Message) -> NodeKind {
     NodeKind::Unknown
 }
 
-fn is_compaction_summary(answer: &str) -> bool {
-    answer.contains(SUMMARY_OPENING) && SUMMARY_SECTIONS.iter().any(|s| answer.contains(s))
+fn is_compaction_summary(answer: &str, needles: &Needles) -> bool {
+    let found = |needle: &Finder<'_>| needle.find(answer.as_bytes()).is_some();
+    found(&needles.summary_opening) && needles.summary_sections.iter().any(found)
 }
 
 /// The name of the injected kind of a request message, if `injection` makes it one: its
@@ -213,26 +258,136 @@ pub fn injected_kind(message: &Message, injection: &Injection) -> Option<&'stati
         .map(|&(_, name)| name)
 }
 
-/// The non-empty raw texts of a message's blocks, each followed by `"\n"`.
-fn text_of(message: &Message) -> String {
+/// The non-empty raw texts of a message's blocks, each followed by `"\n"`; a single text
+/// is borrowed without its `"\n"`. The classifier only trims these texts, tests their
+/// starts and looks for needles without a newline, which a final `"\n"` never changes.
+fn text_of(message: &Message) -> Cow<'_, str> {
+    let blocks = message.content.as_deref().unwrap_or_default();
+    let mut texts = blocks.iter().filter(|b| !b.text.is_empty());
+    let Some(only) = texts.next() else {
+        return Cow::Borrowed("");
+    };
+    if texts.next().is_none() {
+        return Cow::Borrowed(only.text.as_str());
+    }
     let mut out = String::new();
-    for block in message.content.as_deref().unwrap_or_default() {
-        if !block.text.is_empty() {
-            out.push_str(&block.text);
-            out.push('\n');
+    for block in blocks.iter().filter(|b| !b.text.is_empty()) {
+        out.push_str(&block.text);
+        out.push('\n');
+    }
+    Cow::Owned(out)
+}
+
+/// A text as [`AsciiLowered::contains`] searches it for ASCII needles as Go lowers it.
+///
+/// Under Go's `strings.ToLower` ([`go_lower`]) every character outside ASCII lowers to
+/// characters outside ASCII, except U+0130 (to `i`) and U+212A KELVIN SIGN (to `k`). So
+/// in a text without those two, a lower-case ASCII needle is in the Go-lowered text exactly
+/// where it is in the text with only its ASCII letters lowered, and exactly where it
+/// matches the text with ASCII case ignored. A short text is lowered (one vectorised pass)
+/// and searched with the needle's searcher; a long one (a system prompt) is not copied but
+/// searched where the needle's rarest byte is.
+enum AsciiLowered<'a> {
+    /// A long text, matched with ASCII case ignored.
+    CaseIgnored(&'a str),
+    /// A short text with its ASCII letters lowered, or a text with one of the two
+    /// characters lowered as Go does.
+    Lowered(Cow<'a, str>),
+}
+
+/// From this length on a text is searched with case ignored rather than lowered first.
+const LONG_TEXT: usize = 4096;
+
+impl<'a> AsciiLowered<'a> {
+    fn new(text: &'a str) -> Self {
+        if lowers_into_ascii(text.as_bytes()) {
+            return AsciiLowered::Lowered(Cow::Owned(go_lower(text)));
+        }
+        if text.len() >= LONG_TEXT {
+            return AsciiLowered::CaseIgnored(text);
+        }
+        // Folded rather than `any`: vector compares, where most short texts are lower
+        // case throughout.
+        if !text
+            .bytes()
+            .fold(false, |upper, b| upper | b.is_ascii_uppercase())
+        {
+            return AsciiLowered::Lowered(Cow::Borrowed(text));
+        }
+        AsciiLowered::Lowered(Cow::Owned(text.to_ascii_lowercase()))
+    }
+
+    /// Whether the Go-lowered text contains `needle`.
+    fn contains(&self, needle: &Needle<'_>) -> bool {
+        debug_assert!(
+            needle
+                .text
+                .bytes()
+                .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+        );
+        match self {
+            AsciiLowered::CaseIgnored(text) => {
+                contains_ignoring_ascii_case(text.as_bytes(), needle.text)
+            }
+            AsciiLowered::Lowered(text) => needle.finder.find(text.as_bytes()).is_some(),
         }
     }
-    out
+}
+
+/// How rare a byte is in prompts, for [`contains_ignoring_ascii_case`]: the space and the
+/// letters from the most to the least frequent in English rank lowest, any other byte
+/// higher than all of them.
+static RARITY: [u8; 256] = {
+    const BY_FREQUENCY: &[u8; 27] = b" etaoinshrdlcumwfgypbvkjxqz";
+    let mut rarity = [BY_FREQUENCY.len() as u8; 256];
+    let mut i = 0;
+    while i < BY_FREQUENCY.len() {
+        rarity[BY_FREQUENCY[i] as usize] = i as u8;
+        i += 1;
+    }
+    rarity
+};
+
+/// Whether `hay` holds `needle` (lower-case ASCII) with ASCII case ignored. The needle's
+/// rarest byte by English letter frequency is looked for in both cases with a vectorised
+/// search, and only there is the rest compared.
+fn contains_ignoring_ascii_case(hay: &[u8], needle: &str) -> bool {
+    let needle = needle.as_bytes();
+    let Some((anchor, &byte)) = needle
+        .iter()
+        .enumerate()
+        .max_by_key(|&(_, &b)| RARITY[usize::from(b)])
+    else {
+        return true;
+    };
+    let at_anchor = |hit: usize| {
+        hit.checked_sub(anchor)
+            .and_then(|start| hay.get(start..start + needle.len()))
+            .is_some_and(|window| window.eq_ignore_ascii_case(needle))
+    };
+    if byte.is_ascii_lowercase() {
+        memchr2_iter(byte, byte.to_ascii_uppercase(), hay).any(at_anchor)
+    } else {
+        memchr_iter(byte, hay).any(at_anchor)
+    }
+}
+
+/// Whether `bytes` (UTF-8) holds U+0130 (`C4 B0`) or U+212A (`E2 84 AA`), looked for by
+/// their last bytes with a vectorised search: `C4` and `E2` only ever lead a character.
+fn lowers_into_ascii(bytes: &[u8]) -> bool {
+    memchr2_iter(0xb0, 0xaa, bytes).any(|at| {
+        if bytes[at] == 0xb0 {
+            at >= 1 && bytes[at - 1] == 0xc4
+        } else {
+            at >= 2 && bytes[at - 2..at] == [0xe2, 0x84]
+        }
+    })
 }
 
 /// Lower case as Go's `strings.ToLower` gives it: character by character, without the
 /// context rules of `str::to_lowercase` (a final sigma stays σ) and with U+0130 as `i`,
 /// where Rust writes `i` and a combining dot.
 fn go_lower(text: &str) -> String {
-    // Most prompts are ASCII: one vectorised pass instead of a char at a time.
-    if text.is_ascii() {
-        return text.to_ascii_lowercase();
-    }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -475,5 +630,97 @@ mod tests {
     #[test]
     fn lower_case_is_go_s() {
         assert_eq!(go_lower("ΟΔΟΣ İSTANBUL \u{212A}"), "οδοσ istanbul k");
+    }
+
+    /// The premise of [`AsciiLowered`]: no character outside ASCII but U+0130 and U+212A
+    /// lowers to anything holding an ASCII byte.
+    #[test]
+    fn only_two_characters_outside_ascii_lower_into_it() {
+        let into_ascii: Vec<char> = (0x80..=0x10_ffff)
+            .filter_map(char::from_u32)
+            .filter(|c| go_lower(&c.to_string()).bytes().any(|b| b.is_ascii()))
+            .collect();
+        assert_eq!(into_ascii, ['\u{130}', '\u{212a}']);
+    }
+
+    #[test]
+    fn the_two_characters_are_found_by_their_bytes() {
+        for (text, found) in [
+            ("İ", true),
+            ("x\u{212a}", true),
+            ("\u{2129}\u{12a}\u{130}", true),
+            ("°ª\u{212b}\u{131}\u{12a}", false),
+            ("", false),
+        ] {
+            assert_eq!(lowers_into_ascii(text.as_bytes()), found, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn ascii_lowered_texts_hold_what_go_lowered_texts_hold() {
+        let needles = [
+            "you are a security monitor",
+            r#"{"title""#,
+            "kin",
+            "ik",
+            "σ",
+        ];
+        for text in [
+            "YOU ARE A SECURITY MONITOR",
+            "Naïve — You Are a Security Monitor…",
+            r#"Reply as {"TITLE": "x"}"#,
+            "K\u{212A}İN İK",
+            "SKİN",
+            "ΟΔΟΣ",
+            "",
+        ] {
+            // Short as it is, and long (searched with case ignored).
+            let long = format!("{}{text}", "Naïve, Security-Monitor. ".repeat(200));
+            for text in [text, long.as_str()] {
+                let lowered = AsciiLowered::new(text);
+                assert_eq!(
+                    matches!(lowered, AsciiLowered::CaseIgnored(_)),
+                    text.len() >= LONG_TEXT && !lowers_into_ascii(text.as_bytes())
+                );
+                for needle in needles.iter().filter(|n| n.is_ascii()) {
+                    assert_eq!(
+                        lowered.contains(&Needle::new(needle)),
+                        go_lower(text).contains(needle),
+                        "{text:?} {needle:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_lowered_agrees_with_go_lower(
+            text in "[aAkKiIsSyY {\u{130}\u{212a}\u{131}\u{3a3}\u{e9}\u{c9}-]{0,40}",
+            needle in "[aksiy {-]{1,6}",
+        ) {
+            // Ignoring case holds for texts without the two characters only.
+            if !lowers_into_ascii(text.as_bytes()) {
+                proptest::prop_assert_eq!(
+                    contains_ignoring_ascii_case(text.as_bytes(), &needle),
+                    go_lower(&text).contains(&needle)
+                );
+            }
+            proptest::prop_assert_eq!(
+                AsciiLowered::new(&text).contains(&Needle::new(&needle)),
+                go_lower(&text).contains(&needle)
+            );
+        }
+    }
+
+    /// A single text is borrowed; the classifier's tests cannot tell it from the joined form.
+    #[test]
+    fn one_text_is_borrowed_and_several_are_joined() {
+        assert!(matches!(
+            text_of(&message("user", &["", "a"])),
+            Cow::Borrowed("a")
+        ));
+        assert_eq!(text_of(&message("user", &["a", "", "b"])), "a\nb\n");
+        assert_eq!(text_of(&message("user", &[])), "");
     }
 }

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use memchr::{memchr_iter, memmem};
+use memchr::memchr_iter;
 use serde_json::{Map, Value};
 
 use crate::llm::{ContentBlock, Rules};
@@ -26,42 +26,79 @@ pub fn project_text<'a>(text: &'a str, rules: &Rules) -> Cow<'a, str> {
 /// Cuts every `<tag>…</tag>` span of `tags`, one tag after the other, each until none is
 /// left. An opening tag without a closing one swallows the rest of the text.
 pub fn strip_harness_tags<'a>(text: &'a str, tags: &[&str]) -> Cow<'a, str> {
-    let present = opened_tags(text.as_bytes(), tags);
+    let index = TagIndex::new(tags);
+    let present = index.opened(text.as_bytes());
     if present == 0 {
         return Cow::Borrowed(text);
     }
     let mut out = text.to_owned();
-    strip_opened(&mut out, tags, present);
+    strip_opened(&mut out, &index, present);
     Cow::Owned(out)
 }
 
-/// Cuts the spans of `tags` from `text`, whose opened tags are `present`.
-fn strip_opened(text: &mut String, tags: &[&str], mut present: u64) {
-    for (i, tag) in tags.iter().enumerate() {
+/// Cuts the spans of the indexed tags from `text`, whose opened tags are `present`.
+fn strip_opened(text: &mut String, index: &TagIndex<'_>, mut present: u64) {
+    for (i, tag) in index.tags.iter().enumerate() {
         // A tag that does not open anywhere strips nothing; only a cut can make one appear
         // (the text on both sides of a span joining), so the set is taken again after one.
         if present & (1 << i) != 0 && strip_tagged_span(text, tag) {
-            present = opened_tags(text.as_bytes(), tags);
+            present = index.opened(text.as_bytes());
         }
     }
 }
 
-/// Which of `tags` (at most 64) open somewhere in `bytes`, as a bit set by index. When none
-/// does, no stripping can ever start, so this one pass over the `<` bytes is all most texts
-/// cost.
-fn opened_tags(bytes: &[u8], tags: &[&str]) -> u64 {
-    debug_assert!(tags.len() <= 64);
-    let mut set = 0;
-    for at in memchr_iter(b'<', bytes) {
-        let rest = &bytes[at + 1..];
-        for (i, tag) in tags.iter().enumerate() {
-            if rest.len() > tag.len() && rest.starts_with(tag.as_bytes()) && rest[tag.len()] == b'>'
-            {
-                set |= 1 << i;
+/// Tags (at most 64) with, for each byte, the set of those that start with it (bit `i` for
+/// `tags[i]`): the byte after a `<` picks the few tags worth comparing.
+#[derive(Debug)]
+struct TagIndex<'t> {
+    tags: &'t [&'t str],
+    by_first: [u64; 256],
+}
+
+impl<'t> TagIndex<'t> {
+    const fn new(tags: &'t [&'t str]) -> Self {
+        assert!(tags.len() <= 64, "at most 64 harness tags");
+        let mut by_first = [0; 256];
+        let mut i = 0;
+        while i < tags.len() {
+            match tags[i].as_bytes().first() {
+                Some(&b) => by_first[b as usize] |= 1 << i,
+                // An empty tag opens as `<>`: it is compared after every `<`.
+                None => {
+                    let mut b = 0;
+                    while b < by_first.len() {
+                        by_first[b] |= 1 << i;
+                        b += 1;
+                    }
+                }
+            }
+            i += 1;
+        }
+        TagIndex { tags, by_first }
+    }
+
+    /// Which tags open somewhere in `bytes`, as a bit set by index. When none does, no
+    /// stripping can ever start, so this one pass over the `<` bytes is all most texts
+    /// cost.
+    fn opened(&self, bytes: &[u8]) -> u64 {
+        let mut set = 0;
+        for at in memchr_iter(b'<', bytes) {
+            let rest = &bytes[at + 1..];
+            let Some(&first) = rest.first() else {
+                continue;
+            };
+            let mut candidates = self.by_first[usize::from(first)] & !set;
+            while candidates != 0 {
+                let i = candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                let tag = self.tags[i].as_bytes();
+                if rest.get(tag.len()) == Some(&b'>') && rest.starts_with(tag) {
+                    set |= 1 << i;
+                }
             }
         }
+        set
     }
-    set
 }
 
 /// Cuts `tag`'s spans; true when something was cut.
@@ -70,10 +107,10 @@ fn strip_tagged_span(text: &mut String, tag: &str) -> bool {
     let close = format!("</{tag}>");
     let mut from = 0;
     let mut cut = false;
-    while let Some(found) = memmem::find(&text.as_bytes()[from..], open.as_bytes()) {
+    while let Some(found) = find_tag(&text.as_bytes()[from..], open.as_bytes()) {
         let start = from + found;
         cut = true;
-        match memmem::find(&text.as_bytes()[start..], close.as_bytes()) {
+        match find_tag(&text.as_bytes()[start..], close.as_bytes()) {
             None => {
                 text.truncate(start);
                 return true;
@@ -90,15 +127,20 @@ fn strip_tagged_span(text: &mut String, tag: &str) -> bool {
     cut
 }
 
+/// The first position of `tag` (which starts with `<`) in `bytes`. Texts hold few `<`, so
+/// testing each is cheaper than building a substring searcher for every text and tag.
+fn find_tag(bytes: &[u8], tag: &[u8]) -> Option<usize> {
+    memchr_iter(b'<', bytes).find(|&at| bytes[at..].starts_with(tag))
+}
+
 /// Folds whitespace drift, in the reference's order: CRLF becomes LF; spaces and tabs before
 /// a newline go; runs of newlines collapse to one; Unicode whitespace is trimmed at both
 /// ends (Go's `strings.TrimSpace`, which is `str::trim`).
 pub fn normalize_whitespace(text: &str) -> Cow<'_, str> {
-    if !needs_folding(text) {
+    let mut out = String::new();
+    if !fold_lines(text, &mut out) {
         return Cow::Borrowed(text.trim());
     }
-    let mut out = String::with_capacity(text.len());
-    fold_lines(text, &mut out);
     let trimmed = out.trim();
     if trimmed.len() == out.len() {
         Cow::Owned(out)
@@ -107,38 +149,113 @@ pub fn normalize_whitespace(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Whether any newline has something to fold around it (a CR, space or tab before it, or
-/// another newline after it). Most texts have none, and then only trimming applies.
-fn needs_folding(text: &str) -> bool {
+/// Appends `text` to the empty `out` with the first three whitespace rules applied (not
+/// the trim), and says whether they changed anything. When they change nothing (most
+/// texts), nothing is appended and the text itself is the result.
+///
+/// A line changes only where its newline follows a CR, space, tab or another newline. The
+/// text is tested for those pairs 64 bytes at a time without branches (which vectorises),
+/// only the newlines of a chunk holding one are looked at, and the text between the lines
+/// that change is copied as it is.
+fn fold_lines(text: &str, out: &mut String) -> bool {
+    const CHUNK: usize = 64;
+    debug_assert!(out.is_empty());
     let bytes = text.as_bytes();
-    memchr_iter(b'\n', bytes).any(|at| {
-        let before = at.checked_sub(1).map(|i| bytes[i]);
-        matches!(before, Some(b' ' | b'\t' | b'\r')) || bytes.get(at + 1) == Some(&b'\n')
-    })
+    // `text[..copied]` is in `out` (folded); the rest is not yet.
+    let mut copied = 0;
+    let mut changed = false;
+    let mut start = 1;
+    while start < bytes.len() {
+        let end = (start + CHUNK).min(bytes.len());
+        let (before, chunk) = (&bytes[start - 1..end - 1], &bytes[start..end]);
+        let mut any = false;
+        for (&b, &a) in before.iter().zip(chunk) {
+            any |= folds(b, a);
+        }
+        if any {
+            for at in memchr_iter(b'\n', chunk).map(|i| start + i) {
+                if !folds(bytes[at - 1], b'\n') {
+                    continue;
+                }
+                // The line's end before a CR right before the LF (the CRLF pair; any other
+                // CR is kept), then before its spaces and tabs. The trim stops at the
+                // newline before the line, none of these, so never before `copied`.
+                let mut line_end = at;
+                if bytes[line_end - 1] == b'\r' {
+                    line_end -= 1;
+                }
+                while line_end > 0 && matches!(bytes[line_end - 1], b' ' | b'\t') {
+                    line_end -= 1;
+                }
+                // A line left empty goes (its newline joins a run), unless it is the first.
+                let dropped = line_end > 0 && bytes[line_end - 1] == b'\n';
+                if !changed {
+                    out.reserve(text.len());
+                    changed = true;
+                }
+                out.push_str(&text[copied..line_end]);
+                if !dropped {
+                    out.push('\n');
+                }
+                copied = at + 1;
+            }
+        }
+        start = end;
+    }
+    if changed {
+        out.push_str(&text[copied..]);
+    }
+    changed
 }
 
-/// Appends `text` with the first three whitespace rules applied (not the trim).
-fn fold_lines(text: &str, out: &mut String) {
-    let mut line_start = 0;
-    for at in memchr_iter(b'\n', text.as_bytes()) {
-        let mut line = &text[line_start..at];
-        // A CR right before the LF is the CRLF pair; any other CR is kept.
-        line = line.strip_suffix('\r').unwrap_or(line);
-        line = line.trim_end_matches([' ', '\t']);
-        if !(line.is_empty() && out.ends_with('\n')) {
-            out.push_str(line);
-            out.push('\n');
-        }
-        line_start = at + 1;
+/// Whether a newline `at` has something to fold before it; without branches.
+fn folds(before: u8, at: u8) -> bool {
+    (at == b'\n') & ((before == b' ') | (before == b'\t') | (before == b'\r') | (before == b'\n'))
+}
+
+/// The index of every rule set's tags, built at compile time: a hasher is made per turn.
+static RULE_INDEXES: [TagIndex<'static>; Rules::ALL.len()] = {
+    const NONE: TagIndex<'static> = TagIndex::new(&[]);
+    let mut indexes = [NONE; Rules::ALL.len()];
+    let mut i = 0;
+    while i < indexes.len() {
+        indexes[i] = TagIndex::new(Rules::ALL[i].harness_tags);
+        i += 1;
     }
-    out.push_str(&text[line_start..]);
+    indexes
+};
+
+/// A projector's tag index: a rule set's, or its own for other tags.
+#[derive(Debug)]
+enum Index {
+    Rules(&'static TagIndex<'static>),
+    Own(Box<TagIndex<'static>>),
+}
+
+impl Index {
+    fn of(tags: &'static [&'static str]) -> Self {
+        match RULE_INDEXES
+            .iter()
+            .find(|index| std::ptr::eq(index.tags, tags) || index.tags == tags)
+        {
+            Some(index) => Index::Rules(index),
+            None => Index::Own(Box::new(TagIndex::new(tags))),
+        }
+    }
+
+    fn get(&self) -> &TagIndex<'static> {
+        match self {
+            Index::Rules(index) => index,
+            Index::Own(index) => index,
+        }
+    }
 }
 
 /// Projects texts into buffers it keeps, so hashing many blocks allocates only while the
 /// buffers grow.
 #[derive(Debug)]
 pub struct Projector {
-    tags: &'static [&'static str],
+    tags: Index,
     stripped: String,
     folded: String,
 }
@@ -147,7 +264,7 @@ impl Projector {
     /// A projector that strips `tags`, in their order.
     pub fn new(tags: &'static [&'static str]) -> Self {
         Projector {
-            tags,
+            tags: Index::of(tags),
             stripped: String::new(),
             folded: String::new(),
         }
@@ -160,7 +277,8 @@ impl Projector {
             stripped,
             folded,
         } = self;
-        let present = opened_tags(text.as_bytes(), tags);
+        let tags = tags.get();
+        let present = tags.opened(text.as_bytes());
         let text = if present != 0 {
             stripped.clear();
             stripped.push_str(text);
@@ -169,11 +287,10 @@ impl Projector {
         } else {
             text
         };
-        if !needs_folding(text) {
+        folded.clear();
+        if !fold_lines(text, folded) {
             return text.trim();
         }
-        folded.clear();
-        fold_lines(text, folded);
         folded.trim()
     }
 }
@@ -549,6 +666,88 @@ mod tests {
             raw
         );
         assert_eq!(project_content(&[block], &OLD)[0].content, None);
+    }
+
+    /// The folding as the reference states it, a line at a time.
+    fn fold_line_by_line(text: &str) -> String {
+        let mut out = String::new();
+        let mut line_start = 0;
+        for at in memchr_iter(b'\n', text.as_bytes()) {
+            let mut line = &text[line_start..at];
+            line = line.strip_suffix('\r').unwrap_or(line);
+            line = line.trim_end_matches([' ', '\t']);
+            if !(line.is_empty() && out.ends_with('\n')) {
+                out.push_str(line);
+                out.push('\n');
+            }
+            line_start = at + 1;
+        }
+        out.push_str(&text[line_start..]);
+        out.trim().to_owned()
+    }
+
+    /// Every tag of `tags` that opens in `text`, compared after every `<`.
+    fn opened_by_scan(text: &str, tags: &[&str]) -> u64 {
+        let bytes = text.as_bytes();
+        let mut set = 0;
+        for at in memchr_iter(b'<', bytes) {
+            let rest = &bytes[at + 1..];
+            for (i, tag) in tags.iter().enumerate() {
+                if rest.len() > tag.len()
+                    && rest.starts_with(tag.as_bytes())
+                    && rest[tag.len()] == b'>'
+                {
+                    set |= 1 << i;
+                }
+            }
+        }
+        set
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn folding_a_run_at_a_time_agrees_with_folding_line_by_line(
+            text in "[a \t\r\n\u{a0}]{0,200}",
+        ) {
+            proptest::prop_assert_eq!(normalize_whitespace(&text), fold_line_by_line(&text));
+            let mut projector = Projector::new(NEW.harness_tags);
+            proptest::prop_assert_eq!(projector.project(&text), fold_line_by_line(&text));
+        }
+
+        #[test]
+        fn the_index_finds_the_tags_a_scan_finds(text in "[<>/a-z_-]{0,60}|(<(status|session|summary|s|st|task-id|event)>?){0,6}") {
+            for tags in [NEW.harness_tags, &["s", "st", "", "status", "é"][..]] {
+                proptest::prop_assert_eq!(
+                    TagIndex::new(tags).opened(text.as_bytes()),
+                    opened_by_scan(&text, tags)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_rule_set_has_its_index_and_other_tags_get_their_own() {
+        for rules in Rules::ALL {
+            assert!(
+                matches!(Index::of(rules.harness_tags), Index::Rules(i) if i.tags == rules.harness_tags)
+            );
+        }
+        static OTHER: [&str; 2] = ["status", "system-reminder"];
+        let other = Index::of(&OTHER);
+        assert!(matches!(&other, Index::Own(_)));
+        assert_eq!(other.get().opened(b"<system-reminder>"), 0b10);
+        assert_eq!(Projector::new(&OTHER).project("<status>x</status>y"), "y");
+    }
+
+    #[test]
+    fn the_index_compares_tags_sharing_a_first_byte_and_the_empty_tag() {
+        let tags = ["session", "status", "summary", "", "é"];
+        let index = TagIndex::new(&tags);
+        assert_eq!(index.opened(b"<status><summary"), 0b10);
+        assert_eq!(index.opened(b"<> <session>"), 0b1001);
+        assert_eq!(index.opened("<é>".as_bytes()), 0b10000);
+        assert_eq!(index.opened(b"<status"), 0);
+        assert_eq!(index.opened(b"x<"), 0);
     }
 
     /// A cut can join the text around it into a tag that opened nowhere before; it is
