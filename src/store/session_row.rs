@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use entity::sessions;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+};
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
@@ -161,29 +163,7 @@ pub(crate) async fn find_all<C: ConnectionTrait>(
     keys: &[NaturalKey<'_>],
     lock: Option<i64>,
 ) -> Result<Vec<sessions::Model>, DbErr> {
-    let mut sql = Sql::new(db.get_database_backend());
-    match lock {
-        Some(lock) => sql
-            .push("WITH advisory AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(")
-            .bind(lock)
-            .push(")) SELECT s.* FROM advisory LEFT JOIN sessions AS s ON "),
-        None => sql.push("SELECT s.* FROM sessions AS s WHERE "),
-    };
-    // A row value against a VALUES list: both backends read it through the natural key's
-    // unique index.
-    sql.push("(s.org_id, s.harness_id, s.harness_session_id) IN (VALUES ");
-    let mut list = List::new(&mut sql);
-    for key in keys {
-        list.item()
-            .push("(")
-            .bind(key.org_id)
-            .push(", ")
-            .bind(key.harness_id)
-            .push(", ")
-            .bind(key.harness_session_id)
-            .push(")");
-    }
-    sql.push(")");
+    let sql = find_all_statement(db.get_database_backend(), keys, lock);
     let mut found = Vec::with_capacity(keys.len());
     for row in db.query_all_raw(sql.build()).await? {
         // The advisory lock's row when nothing matched.
@@ -192,6 +172,49 @@ pub(crate) async fn find_all<C: ConnectionTrait>(
         }
     }
     Ok(found)
+}
+
+/// [`find_all`]'s statement. Each backend's form reads the natural key's unique index once
+/// per key: Postgres joins a `VALUES` list to it, SQLite (which scans the table for a row
+/// value `IN (VALUES …)`) searches it once per term of an `OR`.
+fn find_all_statement(backend: DbBackend, keys: &[NaturalKey<'_>], lock: Option<i64>) -> Sql {
+    let mut sql = Sql::new(backend);
+    match lock {
+        Some(lock) => sql
+            .push("WITH advisory AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(")
+            .bind(lock)
+            .push(")) SELECT s.* FROM advisory LEFT JOIN sessions AS s ON "),
+        None => sql.push("SELECT s.* FROM sessions AS s WHERE "),
+    };
+    if backend == DbBackend::Postgres {
+        sql.push("(s.org_id, s.harness_id, s.harness_session_id) IN (VALUES ");
+        let mut list = List::new(&mut sql);
+        for key in keys {
+            list.item()
+                .push("(")
+                .bind(key.org_id)
+                .push(", ")
+                .bind(key.harness_id)
+                .push(", ")
+                .bind(key.harness_session_id)
+                .push(")");
+        }
+        sql.push(")");
+    } else {
+        sql.push("(");
+        for (i, key) in keys.iter().enumerate() {
+            sql.push(if i == 0 { "(" } else { " OR (" })
+                .push("s.org_id = ")
+                .bind(key.org_id)
+                .push(" AND s.harness_id = ")
+                .bind(key.harness_id)
+                .push(" AND s.harness_session_id = ")
+                .bind(key.harness_session_id)
+                .push(")");
+        }
+        sql.push(")");
+    }
+    sql
 }
 
 impl NaturalKey<'_> {
@@ -278,6 +301,50 @@ pub(crate) fn push_metadata_merge(sql: &mut Sql, current: &Json, new: &Map<Strin
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A group's read of its sessions searches the natural key's index on SQLite, never
+    /// scans the table (which would grow with the number of sessions stored).
+    #[tokio::test]
+    async fn reading_a_groups_sessions_uses_the_index_on_sqlite() {
+        let db = crate::store::connect("sqlite::memory:", &Default::default())
+            .await
+            .expect("connect");
+        crate::store::migrate(&db).await.expect("migrate");
+        let keys = [
+            NaturalKey {
+                org_id: Uuid::nil(),
+                harness_id: "claude",
+                harness_session_id: "a",
+            },
+            NaturalKey {
+                org_id: Uuid::nil(),
+                harness_id: "claude",
+                harness_session_id: "b",
+            },
+        ];
+        let sql = find_all_statement(DbBackend::Sqlite, &keys, None).build();
+        let plan = sea_orm::Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            format!("EXPLAIN QUERY PLAN {}", sql.sql),
+            sql.values.map(|v| v.0).unwrap_or_default(),
+        );
+        let details: Vec<String> = db
+            .query_all_raw(plan)
+            .await
+            .expect("plan")
+            .iter()
+            .map(|row| row.try_get::<String>("", "detail").expect("detail"))
+            .collect();
+        assert!(
+            details.iter().any(|d| d.contains("USING INDEX")),
+            "{details:?}"
+        );
+        assert!(
+            !details.iter().any(|d| d.starts_with("SCAN s")),
+            "{details:?}"
+        );
+        assert_eq!(find_all(&db, &keys, None).await.expect("read").len(), 0);
+    }
 
     fn obj(v: Json) -> Map<String, Json> {
         match v {
