@@ -552,7 +552,11 @@ async fn finish_turn<'a, C: ConnectionTrait>(
         existing,
     } = placed;
     let is_new = |hash: &str| inserted.contains(&(turn.org_id, hash.to_owned()));
-    let counted = is_new(&turn.head.hash) || mark_head(txn, turn).await?;
+    // `inserted` may hold other turns' rows (a group's one insert): only a head this turn
+    // inserted itself counts it. A head another turn of the group inserted is marked, or
+    // found marked, like any stored head.
+    let inserted_head = turn.rows.iter().any(|r| r.is_head) && is_new(&turn.head.hash);
+    let counted = inserted_head || mark_head(txn, turn).await?;
     // Rows are in chain order, so this is root first.
     let new_nodes: Vec<String> = turn
         .rows

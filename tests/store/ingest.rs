@@ -127,6 +127,41 @@ async fn a_node_without_content_stores_json_null() {
     .await;
 }
 
+/// Two sessions of one org sending the same conversation in one transaction (as a group
+/// commit writes them): the head is stored once and counted once, for the first session,
+/// as when they commit one after the other.
+#[tokio::test]
+async fn identical_turns_of_two_sessions_in_one_transaction_count_once() {
+    each_backend(|t| async move {
+        let db = t.connect().await;
+        let chain = session_fixture("same words");
+        let turns = [
+            turn(Some(&envelope("claude", "twin-a")), &chain, TOKENS),
+            turn(Some(&envelope("claude", "twin-b")), &chain, TOKENS),
+        ];
+        let committed = store(&db)
+            .transaction(&turns, &KnownHashes::default())
+            .await
+            .expect("commit");
+        assert_eq!(
+            committed.iter().map(|c| c.counted).collect::<Vec<_>>(),
+            [true, false],
+            "{:?}",
+            t.backend
+        );
+        assert_eq!(committed[0].new_nodes.len(), 2);
+        assert!(committed[1].new_nodes.is_empty());
+        let mut counts: Vec<(String, i32)> = all_sessions(&db)
+            .await
+            .into_iter()
+            .map(|s| (s.harness_session_id, s.turn_count))
+            .collect();
+        counts.sort();
+        assert_eq!(counts, [("twin-a".to_owned(), 1), ("twin-b".to_owned(), 0)]);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_retried_turn_is_idempotent() {
     each_backend(|t| async move {
