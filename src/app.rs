@@ -109,7 +109,7 @@ impl Application {
         settings.org_max_in_flight = config.auth.org_max_in_flight;
         let registry = Registry::new(store.clone(), settings, metrics.clone())
             .map_err(StartupError::Arbiters)?;
-        // Actors free the turns they committed on their own threads (the SQLite writer, on
+        // Actors free the turns they committed on their own threads (the group writer, on
         // the system's, is covered by `run_until`).
         registry.spawn_on_arbiters(|| releaser.expiry());
         let state = web::Data::new(AppState {

@@ -3,8 +3,8 @@
 //! * [`connect`] and [`migrate`] open and prepare a database (SQLite or Postgres);
 //!   [`settle_rules`] finds (or, for a new database, records) the rule set its chains are
 //!   hashed by.
-//! * [`Store`] owns how turns are committed: directly on Postgres, through one
-//!   group-committing writer on SQLite, with the fallbacks that keep turns independent.
+//! * [`Store`] owns how turns are committed: through the group writer (one task on SQLite,
+//!   `group_writers` on Postgres), with the fallbacks that keep turns independent.
 //!   The write path's statements are hand-written SQL (`sql::Sql`), one transaction per
 //!   commit.
 //! * [`list_nodes`], [`ancestry`] and [`identity_by_hash`] read through sea-orm, always
