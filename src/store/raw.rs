@@ -14,9 +14,10 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, RuntimeErr};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -599,6 +600,49 @@ pub(super) async fn answer<C: ConnectionTrait>(
     }))
 }
 
+/// [`answer`] on Postgres as an unnamed statement, planned with its values each time.
+///
+/// As a named (cached) statement it is planned once per connection, soon after start, when
+/// `raw_turns` is small and not yet analyzed: its generic plan then reads
+/// `raw_turns_org_idx`, every raw turn of the org, instead of the unique
+/// `raw_turns_request_uq`, and keeps doing so (milliseconds a lookup, growing with the
+/// table) until autovacuum's first analyze replaces it. Planned with its values, the
+/// lookup follows the table's size. The statement is the same as [`answer`]'s.
+async fn answer_planned_each_time(
+    db: &DatabaseConnection,
+    org: Uuid,
+    request_id: &str,
+) -> Result<Option<RawAnswer>, StoreError> {
+    use sea_orm::sqlx::{self, Row};
+    let mut nul = 0;
+    let request_id = sanitize::text(request_id, &mut nul);
+    let db_err =
+        |e: sqlx::Error| StoreError::from(DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))));
+    let row = sqlx::query(
+        "SELECT id, outcome, status, session_id, head_hash, error FROM raw_turns \
+         WHERE org_id = $1 AND request_key = $2 AND request_id = $3",
+    )
+    .bind(org)
+    .bind(request_key(&request_id).to_vec())
+    .bind(request_id.as_ref())
+    .persistent(false)
+    .fetch_optional(db.get_postgres_connection_pool())
+    .await
+    .map_err(db_err)?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let outcome: String = row.try_get("outcome").map_err(db_err)?;
+    Ok(Some(RawAnswer {
+        id: row.try_get("id").map_err(db_err)?,
+        outcome: RawOutcome::parse(&outcome)?,
+        status: status_of(row.try_get("status").map_err(db_err)?)?,
+        session_id: row.try_get("session_id").map_err(db_err)?,
+        head_hash: row.try_get("head_hash").map_err(db_err)?,
+        error: row.try_get("error").map_err(db_err)?,
+    }))
+}
+
 /// Reads raw turn `id` (within `org` when given), its request reassembled from its chunks:
 /// one read of the row, then one of chunks per list level and one of data chunks.
 pub(super) async fn read<C: ConnectionTrait>(
@@ -729,7 +773,12 @@ impl super::Store {
         if request_id.is_empty() {
             return Ok(None);
         }
-        answer(self.connection(), org, request_id).await
+        match self.backend() {
+            DbBackend::Postgres => {
+                answer_planned_each_time(self.connection(), org, request_id).await
+            }
+            _ => answer(self.connection(), org, request_id).await,
+        }
     }
 
     /// Raw turn `id`, within `org` when given, its request reassembled byte for byte.
