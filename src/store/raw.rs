@@ -577,16 +577,7 @@ pub(super) async fn answer<C: ConnectionTrait>(
 ) -> Result<Option<RawAnswer>, StoreError> {
     let mut nul = 0;
     let request_id = sanitize::text(request_id, &mut nul);
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(
-        "SELECT id, outcome, status, session_id, head_hash, error FROM raw_turns \
-         WHERE org_id = ",
-    )
-    .bind(org)
-    .push(" AND request_key = ")
-    .bind(request_key(&request_id).to_vec())
-    .push(" AND request_id = ")
-    .bind(request_id.as_ref());
+    let sql = answer_statement(db.get_database_backend(), org, &request_id);
     let Some(row) = db.query_one_raw(sql.build()).await? else {
         return Ok(None);
     };
@@ -600,6 +591,21 @@ pub(super) async fn answer<C: ConnectionTrait>(
     }))
 }
 
+/// The statement of [`answer`], for a sanitized request id.
+fn answer_statement(backend: DbBackend, org: Uuid, request_id: &str) -> Sql {
+    let mut sql = Sql::new(backend);
+    sql.push(
+        "SELECT id, outcome, status, session_id, head_hash, error FROM raw_turns \
+         WHERE org_id = ",
+    )
+    .bind(org)
+    .push(" AND request_key = ")
+    .bind(request_key(request_id).to_vec())
+    .push(" AND request_id = ")
+    .bind(request_id);
+    sql
+}
+
 /// [`answer`] on Postgres as an unnamed statement, planned with its values each time.
 ///
 /// As a named (cached) statement it is planned once per connection, soon after start, when
@@ -607,7 +613,7 @@ pub(super) async fn answer<C: ConnectionTrait>(
 /// `raw_turns_org_idx`, every raw turn of the org, instead of the unique
 /// `raw_turns_request_uq`, and keeps doing so (milliseconds a lookup, growing with the
 /// table) until autovacuum's first analyze replaces it. Planned with its values, the
-/// lookup follows the table's size. The statement is the same as [`answer`]'s.
+/// lookup follows the table's size.
 async fn answer_planned_each_time(
     db: &DatabaseConnection,
     org: Uuid,
@@ -618,17 +624,17 @@ async fn answer_planned_each_time(
     let request_id = sanitize::text(request_id, &mut nul);
     let db_err =
         |e: sqlx::Error| StoreError::from(DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))));
-    let row = sqlx::query(
-        "SELECT id, outcome, status, session_id, head_hash, error FROM raw_turns \
-         WHERE org_id = $1 AND request_key = $2 AND request_id = $3",
-    )
-    .bind(org)
-    .bind(request_key(&request_id).to_vec())
-    .bind(request_id.as_ref())
-    .persistent(false)
-    .fetch_optional(db.get_postgres_connection_pool())
-    .await
-    .map_err(db_err)?;
+    // The same text as `answer`'s, built from constants only (every value is bound); its
+    // values are bound again, in the same order, for sqlx.
+    let statement = answer_statement(DbBackend::Postgres, org, &request_id).build();
+    let row = sqlx::query(sqlx::AssertSqlSafe(statement.sql))
+        .bind(org)
+        .bind(request_key(&request_id).to_vec())
+        .bind(request_id.as_ref())
+        .persistent(false)
+        .fetch_optional(db.get_postgres_connection_pool())
+        .await
+        .map_err(db_err)?;
     let Some(row) = row else {
         return Ok(None);
     };
