@@ -642,7 +642,7 @@ async fn insert_nodes<C: ConnectionTrait>(
                 project: turn.project.as_deref(),
                 created_at: clock.node_time(),
                 row,
-            }));
+            }))?;
         let mut sql = Sql::new(backend);
         sql.push(NODE_COLUMNS)
             .push(node_document::SELECT)

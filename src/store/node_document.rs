@@ -5,12 +5,14 @@
 //! it. `bucket` and `content` are embedded as JSON values: Postgres parses each once, as it
 //! did from a parameter of its own.
 
-use std::fmt::Write;
+use std::io::Write;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
+use super::StoreError;
 use super::node_row::NodeRow;
+use crate::merkle::write_str;
 
 /// One node row with the values its turn stamps on it.
 pub(super) struct NodeInsert<'a> {
@@ -35,23 +37,24 @@ pub(super) const RECORD: &str = ") AS v (o uuid, s uuid, h text, p text, b jsonb
      hd boolean)";
 
 /// The rows as a JSON array of objects, in order (`jsonb_to_recordset` keeps it, so the
-/// rows are inserted, and their keys locked, in chain order).
-pub(super) fn render<'a>(rows: impl IntoIterator<Item = NodeInsert<'a>>) -> String {
-    let mut doc = String::from("[");
+/// rows are inserted, and their keys locked, in chain order). Strings are written by the
+/// canonical writer of the hash input, whose escapes any JSON reader takes.
+pub(super) fn render<'a>(
+    rows: impl IntoIterator<Item = NodeInsert<'a>>,
+) -> Result<String, StoreError> {
+    let mut doc = Vec::from(*b"[");
     for (i, node) in rows.into_iter().enumerate() {
         if i > 0 {
-            doc.push(',');
+            doc.push(b',');
         }
         let row = node.row;
-        let usage = row.usage;
-        doc.push('{');
-        // Writing to a String cannot fail.
+        // Writing to a Vec cannot fail.
         let _ = write!(
             doc,
-            r#""o":"{}","s":"{}","h":"#,
+            r#"{{"o":"{}","s":"{}","h":"#,
             node.org_id, node.session_id
         );
-        string(&mut doc, &row.hash);
+        write_str(&mut doc, &row.hash);
         for (key, value) in [
             ("p", row.parent_hash.as_deref()),
             ("t", row.kind.as_deref()),
@@ -66,15 +69,15 @@ pub(super) fn render<'a>(rows: impl IntoIterator<Item = NodeInsert<'a>>) -> Stri
         ] {
             if let Some(value) = value {
                 let _ = write!(doc, r#","{key}":"#);
-                string(&mut doc, value);
+                write_str(&mut doc, value);
             }
         }
         // Already JSON text: embedded as they are.
-        doc.push_str(r#","b":"#);
-        doc.push_str(&row.bucket);
-        doc.push_str(r#","c":"#);
-        doc.push_str(&row.content);
-        if let Some(u) = usage {
+        doc.extend_from_slice(br#","b":"#);
+        doc.extend_from_slice(row.bucket.as_bytes());
+        doc.extend_from_slice(br#","c":"#);
+        doc.extend_from_slice(row.content.as_bytes());
+        if let Some(u) = row.usage {
             let _ = write!(
                 doc,
                 r#","pt":{},"ct":{},"tt":{},"cc":{},"cr":{},"td":{},"pd":{}"#,
@@ -94,71 +97,25 @@ pub(super) fn render<'a>(rows: impl IntoIterator<Item = NodeInsert<'a>>) -> Stri
             row.is_head
         );
     }
-    doc.push(']');
-    doc
-}
-
-/// `value` as a JSON string.
-fn string(doc: &mut String, value: &str) {
-    doc.push('"');
-    let mut start = 0;
-    for (i, byte) in value.bytes().enumerate() {
-        let escaped = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        doc.push_str(&value[start..i]);
-        if escaped.is_empty() {
-            let _ = write!(doc, "\\u{byte:04x}");
-        } else {
-            doc.push_str(escaped);
-        }
-        start = i + 1;
-    }
-    doc.push_str(&value[start..]);
-    doc.push('"');
+    doc.push(b']');
+    // Every piece is UTF-8 (strings, JSON text, ASCII punctuation), so this cannot fail.
+    String::from_utf8(doc)
+        .map_err(|e| StoreError::InvalidChain(format!("node document is not UTF-8: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn escaped(value: &str) -> String {
-        let mut doc = String::new();
-        string(&mut doc, value);
-        doc
-    }
-
-    #[test]
-    fn strings_are_escaped_as_json_reads_them() {
-        for value in [
-            "plain",
-            "quote \" and \\ back",
-            "tab\tnew\nline\r",
-            "\u{1}\u{1f}",
-            "é—😀",
-        ] {
-            let doc = escaped(value);
-            let back: String = serde_json::from_str(&doc).expect("valid JSON string");
-            assert_eq!(back, value, "{doc}");
-        }
-    }
-
-    #[test]
-    fn a_row_renders_every_column_it_has() {
-        let row = NodeRow {
+    fn row(model: &str) -> NodeRow {
+        NodeRow {
             hash: "h1".into(),
             parent_hash: None,
             bucket: r#"{"type":"message","content":[1]}"#.into(),
             content: "[1]".into(),
             kind: Some("message".into()),
             role: Some("user".into()),
-            model: None,
+            model: Some(model.into()),
             provider: Some("anthropic".into()),
             agent_name: None,
             stop_reason: None,
@@ -166,17 +123,49 @@ mod tests {
             node_kind: None,
             thread_id: None,
             is_head: true,
-        };
-        let at = DateTime::parse_from_rfc3339("2026-12-01T10:00:00.000001Z")
+        }
+    }
+
+    fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-01T10:00:00.000001Z")
             .expect("time")
-            .with_timezone(&Utc);
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn strings_come_back_as_they_were() {
+        for value in [
+            "plain",
+            "quote \" and \\ back",
+            "tab\tnew\nline\r",
+            "\u{1}\u{1f}",
+            "é—😀",
+        ] {
+            let row = row(value);
+            let doc = render([NodeInsert {
+                org_id: Uuid::nil(),
+                session_id: Uuid::nil(),
+                project: None,
+                created_at: at(),
+                row: &row,
+            }])
+            .expect("render");
+            let back: serde_json::Value = serde_json::from_str(&doc).expect("valid JSON");
+            assert_eq!(back[0]["m"], value, "{doc}");
+        }
+    }
+
+    #[test]
+    fn a_row_renders_every_column_it_has() {
+        let row = row("m");
         let doc = render([NodeInsert {
             org_id: Uuid::nil(),
             session_id: Uuid::nil(),
             project: Some("p"),
-            created_at: at,
+            created_at: at(),
             row: &row,
-        }]);
+        }])
+        .expect("render");
         let value: serde_json::Value = serde_json::from_str(&doc).expect("valid JSON");
         let object = &value[0];
         assert_eq!(object["h"], "h1");
