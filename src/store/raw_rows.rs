@@ -150,11 +150,7 @@ where
         raw_chunks::push_guarded_insert(&mut sql, chunks, now, "raw_row")?;
         sql.push(")");
     }
-    for (i, beside) in beside.into_iter().enumerate() {
-        sql.push(", beside_").push(&i.to_string()).push(" AS (");
-        beside(&mut sql);
-        sql.push(")");
-    }
+    push_ctes(&mut sql, ", ", beside);
     sql.push(" SELECT id FROM raw_row");
     let inserted = txn
         .query_all_raw(sql.build())
@@ -222,14 +218,7 @@ where
         && beside.len() * BESIDE_BINDS <= bind_limit(DbBackend::Postgres)
     {
         let mut sql = Sql::new(DbBackend::Postgres);
-        for (i, beside) in beside.into_iter().enumerate() {
-            sql.push(if i == 0 { "WITH " } else { ", " })
-                .push("beside_")
-                .push(&i.to_string())
-                .push(" AS (");
-            beside(&mut sql);
-            sql.push(")");
-        }
+        push_ctes(&mut sql, "WITH ", beside);
         sql.push(" SELECT 1");
         txn.execute_raw(sql.build()).await?;
         return Ok(());
@@ -240,4 +229,17 @@ where
         txn.execute_raw(sql.build()).await?;
     }
     Ok(())
+}
+
+/// Appends each statement `beside` renders as a CTE `beside_N AS (…)`, the first after
+/// `lead` (`"WITH "`, or `", "` after CTEs already written), the others after `", "`.
+fn push_ctes<B: FnOnce(&mut Sql)>(sql: &mut Sql, lead: &str, beside: Vec<B>) {
+    for (i, beside) in beside.into_iter().enumerate() {
+        sql.push(if i == 0 { lead } else { ", " })
+            .push("beside_")
+            .push(&i.to_string())
+            .push(" AS (");
+        beside(sql);
+        sql.push(")");
+    }
 }
