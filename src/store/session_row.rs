@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::sql::{List, Sql};
 
 /// `(org_id, harness_id, harness_session_id)`, with text already sanitized.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct NaturalKey<'a> {
     pub org_id: Uuid,
     pub harness_id: &'a str,
@@ -130,34 +130,9 @@ pub(crate) async fn insert_all<C: ConnectionTrait>(
         .collect())
 }
 
-/// [`find`], first taking the Postgres advisory lock `lock` shared until the transaction
-/// ends. The lock is requested before the statement reads anything: the lock's one row is
-/// the outer side of the join, so it is taken whether or not a session matches.
-async fn find_locking<C: ConnectionTrait>(
-    db: &C,
-    key: &NaturalKey<'_>,
-    lock: i64,
-) -> Result<Option<sessions::Model>, DbErr> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("WITH advisory AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(")
-        .bind(lock)
-        .push(")) SELECT s.* FROM advisory LEFT JOIN sessions AS s ON s.org_id = ")
-        .bind(key.org_id)
-        .push(" AND s.harness_id = ")
-        .bind(key.harness_id)
-        .push(" AND s.harness_session_id = ")
-        .bind(key.harness_session_id);
-    let Some(row) = db.query_one_raw(sql.build()).await? else {
-        return Err(DbErr::RecordNotFound("the advisory lock's row".into()));
-    };
-    if row.try_get::<Option<Uuid>>("", "id")?.is_none() {
-        return Ok(None);
-    }
-    sessions::Model::from_query_result(&row, "").map(Some)
-}
-
 /// The rows of `keys` that exist, in one statement. `lock`: a Postgres advisory lock the
-/// statement takes shared before it reads anything (see [`find_locking`]).
+/// statement takes shared until the transaction ends, before it reads anything: the lock's
+/// one row is the outer side of the join, so it is taken whether or not a session matches.
 pub(crate) async fn find_all<C: ConnectionTrait>(
     db: &C,
     keys: &[NaturalKey<'_>],
@@ -227,14 +202,14 @@ impl NaturalKey<'_> {
 }
 
 /// The id of the row with this natural key, inserting `new` when there is none. `lock`: a
-/// Postgres advisory lock to take shared in the first statement (see [`find_locking`]).
+/// Postgres advisory lock to take shared in the first statement (see [`find_all`]).
 pub(crate) async fn find_or_insert<C: ConnectionTrait>(
     db: &C,
     new: &NewSession<'_>,
     lock: Option<i64>,
 ) -> Result<(Uuid, Option<sessions::Model>), DbErr> {
     let found = match lock {
-        Some(lock) => find_locking(db, &new.key, lock).await?,
+        Some(lock) => find_all(db, &[new.key], Some(lock)).await?.pop(),
         None => find(db, &new.key).await?,
     };
     if let Some(row) = found {

@@ -23,20 +23,15 @@ pub(super) fn applies(turns: &[PreparedTurn<'_>]) -> bool {
         return false;
     }
     let keys: Vec<NaturalKey<'_>> = turns.iter().map(PreparedTurn::key).collect();
-    let same = |a: &NaturalKey<'_>, b: &NaturalKey<'_>| {
-        a.org_id == b.org_id
-            && a.harness_id == b.harness_id
-            && a.harness_session_id == b.harness_session_id
-    };
     // Groups hold at most a few dozen sessions: pairwise comparison allocates nothing more.
     let distinct = keys
         .iter()
         .enumerate()
-        .all(|(i, a)| keys[..i].iter().all(|b| !same(a, b)));
+        .all(|(i, key)| !keys[..i].contains(key));
     distinct
         && turns.iter().all(|turn| {
             turn.parent_key()
-                .is_none_or(|parent| keys.iter().all(|own| !same(&parent, own)))
+                .is_none_or(|parent| !keys.contains(&parent))
         })
 }
 
