@@ -168,6 +168,9 @@ pub struct SessionsConfig {
     pub idle_timeout_secs: u64,
     /// Node hashes each actor remembers as stored, so warm sessions write only new nodes.
     pub known_hashes_per_session: usize,
+    /// MiB of last requests all actors keep together, so a warm turn's raw capture cuts
+    /// and hashes only what follows the conversation it re-sends; 0 keeps none.
+    pub remembered_requests_mib: usize,
     /// Value of the `Retry-After` header on 429 and 503, in seconds.
     pub retry_after_secs: u64,
     /// Sessions of one batch committed concurrently.
@@ -185,6 +188,7 @@ impl Default for SessionsConfig {
             max_live_actors: 100_000,
             idle_timeout_secs: 300,
             known_hashes_per_session: 4096,
+            remembered_requests_mib: 64,
             retry_after_secs: 1,
             batch_parallelism: 8,
             drain_timeout_secs: 30,

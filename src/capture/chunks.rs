@@ -108,6 +108,13 @@ impl Piece {
     }
 }
 
+/// One data chunk of a split request, in request order: where it ends and its hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    end: usize,
+    hash: ChunkHash,
+}
+
 /// A request cut into chunks: every distinct chunk it needs (data and list chunks), the top
 /// list a turn keeps, and how many list levels lie under that list.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -117,24 +124,52 @@ pub struct Chunked {
     top: Vec<u8>,
     /// Each hash once, data chunks first, in order of first appearance.
     pieces: Vec<Piece>,
+    /// Every data chunk in request order.
+    cuts: Vec<Cut>,
 }
 
 impl Chunked {
     /// Cuts `request` into chunks.
     pub fn split(request: &[u8]) -> Chunked {
+        Chunked::split_after(request, None)
+    }
+
+    /// Cuts `request` into chunks as [`Chunked::split`] does, taking the cuts and hashes of
+    /// the data chunks it shares with `previous` (an earlier request and the cuts of its
+    /// split) from there instead of finding and hashing them again.
+    ///
+    /// A warm turn re-sends the whole conversation before its few new messages, so nearly
+    /// all of a request is the previous one's prefix: comparing it costs a fraction of
+    /// FastCDC and SHA-256 over it. A FastCDC cut depends only on the bytes from the chunk's
+    /// start up to and including the byte at the cut (the scan stops there), and on how many
+    /// bytes follow the start when fewer than [`DATA_MAX`] do. So a chunk of `previous` is
+    /// the same chunk of `request` when it starts where the last reused one ended, the byte
+    /// at its end is still within the common prefix, and both requests hold at least
+    /// `DATA_MAX` bytes from its start. The result equals `split(request)` (tested).
+    pub fn split_after(request: &[u8], previous: Option<(&[u8], &[Cut])>) -> Chunked {
+        let mut cuts: Vec<Cut> = Vec::with_capacity(request.len() / DATA_AVG + 1);
+        if let Some((old, old_cuts)) = previous {
+            cuts.extend_from_slice(reusable_cuts(old, old_cuts, request));
+        }
+        let start = cuts.last().map_or(0, |c| c.end);
+        for chunk in FastCDC::new(&request[start..], DATA_MIN, DATA_AVG, DATA_MAX) {
+            let end = start + chunk.offset + chunk.length;
+            let hash = sha256(&request[start + chunk.offset..end]);
+            cuts.push(Cut { end, hash });
+        }
         let mut pieces = Vec::new();
         let mut seen = HashSet::new();
-        let mut list = Vec::with_capacity(request.len() / DATA_AVG * HASH_LEN + HASH_LEN);
-        for chunk in FastCDC::new(request, DATA_MIN, DATA_AVG, DATA_MAX) {
-            let range = chunk.offset..chunk.offset + chunk.length;
-            let hash = sha256(&request[range.clone()]);
-            list.extend_from_slice(&hash);
-            if seen.insert(hash) {
+        let mut list = Vec::with_capacity(cuts.len() * HASH_LEN);
+        let mut begin = 0;
+        for cut in &cuts {
+            list.extend_from_slice(&cut.hash);
+            if seen.insert(cut.hash) {
                 pieces.push(Piece {
-                    hash,
-                    body: Body::Data(range),
+                    hash: cut.hash,
+                    body: Body::Data(begin..cut.end),
                 });
             }
+            begin = cut.end;
         }
         let mut levels = 0;
         while list.len() > MAX_TOP_LIST {
@@ -158,7 +193,13 @@ impl Chunked {
             levels,
             top: list,
             pieces,
+            cuts,
         }
+    }
+
+    /// The data chunks in request order, for [`Chunked::split_after`] of the next request.
+    pub fn cuts(&self) -> &[Cut] {
+        &self.cuts
     }
 
     /// Bytes of the request this was split from.
@@ -206,6 +247,40 @@ fn list_cuts(list: &[u8]) -> Vec<Range<usize>> {
         start = end;
     }
     cuts
+}
+
+/// The leading cuts of `old` (a request and its cuts) that are also cuts of `request`, by
+/// the rule of [`Chunked::split_after`].
+fn reusable_cuts<'a>(old: &[u8], old_cuts: &'a [Cut], request: &[u8]) -> &'a [Cut] {
+    let common = common_prefix(old, request);
+    let both = old.len().min(request.len());
+    let mut start = 0;
+    let mut reused = 0;
+    for cut in old_cuts {
+        if cut.end >= common || start + DATA_MAX > both {
+            break;
+        }
+        start = cut.end;
+        reused += 1;
+    }
+    &old_cuts[..reused]
+}
+
+/// Length of the longest common prefix of `a` and `b`: compared a block at a time, which
+/// the slice comparison does at memcmp speed, then byte by byte in the first block that
+/// differs.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const BLOCK: usize = 256;
+    let len = a.len().min(b.len());
+    let mut at = 0;
+    while at + BLOCK <= len && a[at..at + BLOCK] == b[at..at + BLOCK] {
+        at += BLOCK;
+    }
+    at + a[at..len]
+        .iter()
+        .zip(&b[at..len])
+        .take_while(|(x, y)| x == y)
+        .count()
 }
 
 pub fn sha256(bytes: &[u8]) -> ChunkHash {
@@ -533,5 +608,82 @@ mod tests {
         assert_eq!(decompress(&stored, chunk.len()).unwrap(), chunk);
         assert!(decompress(&stored, chunk.len() - 1).is_err());
         assert_eq!(decompress(&compress(b"").unwrap(), 0).unwrap(), b"");
+    }
+
+    /// `split_after` of `request` after `previous` must be exactly its plain split.
+    fn same_as_split(previous: &[u8], request: &[u8]) -> Chunked {
+        let before = Chunked::split(previous);
+        let after = Chunked::split_after(request, Some((previous, before.cuts())));
+        assert_eq!(after, Chunked::split(request));
+        after
+    }
+
+    #[test]
+    fn splitting_after_the_previous_request_gives_the_plain_split() {
+        let base = text(21, 200_000);
+        // The warm turn: the whole previous request and a new message after it.
+        let mut grown = base.clone();
+        grown.extend_from_slice(&text(22, 5_000));
+        same_as_split(&base, &grown);
+        // The same request again, a shorter one, an empty one, one shorter than a chunk.
+        same_as_split(&base, &base);
+        same_as_split(&base, &base[..150_000]);
+        same_as_split(&base, b"");
+        same_as_split(&base, &base[..DATA_MIN]);
+        same_as_split(b"", &base);
+        // A change early in the request (a new system prompt) and one byte in the middle.
+        let mut early = base.clone();
+        early[10] ^= 1;
+        same_as_split(&base, &early);
+        let mut middle = grown.clone();
+        middle[100_000] ^= 1;
+        same_as_split(&base, &middle);
+        // Bytes that never cut but at the maximum (all zeroes).
+        let zeroes = vec![0; 100_000];
+        let mut more = zeroes.clone();
+        more.extend_from_slice(&[0; 20_000]);
+        same_as_split(&zeroes, &more);
+    }
+
+    #[test]
+    fn a_grown_request_reuses_the_cuts_of_its_prefix() {
+        let base = text(23, 120_000);
+        let mut grown = base.clone();
+        grown.extend_from_slice(&text(24, 3_000));
+        let before = Chunked::split(&base);
+        // All but the chunks within DATA_MAX of the old end are taken over: only the last
+        // few KiB are cut and hashed again.
+        let reused = reusable_cuts(&base, before.cuts(), &grown);
+        let start = reused.last().map_or(0, |c| c.end);
+        assert!(
+            start + 2 * DATA_MAX >= base.len(),
+            "{start} of {}",
+            base.len()
+        );
+        // A request that differs from the tenth byte on reuses nothing.
+        let mut early = grown.clone();
+        early[10] ^= 1;
+        assert!(reusable_cuts(&base, before.cuts(), &early).is_empty());
+        // Nor one shorter than a maximal chunk: its first cut may fall elsewhere.
+        assert!(reusable_cuts(&base, before.cuts(), &base[..DATA_MAX - 2]).is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn split_after_any_edit_is_the_plain_split(
+            seed in 0u64..1_000,
+            len in 0usize..60_000,
+            at in 0usize..60_000,
+            cut in 0usize..20_000,
+            insert in proptest::collection::vec(proptest::num::u8::ANY, 0..3_000),
+        ) {
+            let previous = text(seed, len);
+            let at = at.min(previous.len());
+            let end = (at + cut).min(previous.len());
+            let mut request = previous[..at].to_vec();
+            request.extend_from_slice(&insert);
+            request.extend_from_slice(&previous[end..]);
+            same_as_split(&previous, &request);
+        }
     }
 }

@@ -12,9 +12,10 @@ use tokio::sync::Semaphore;
 
 use super::error::SubmitError;
 use super::messages::{Commit, Drain};
+use super::remembered::RememberedRequest;
 use super::shared::{IdleRemoval, Shared, Slot};
 use super::snapshot::SessionSnapshot;
-use crate::store::{Results, StoreError};
+use crate::store::{Results, StoreError, prepare_ahead};
 use crate::telemetry::StopReason;
 use crate::turn::{Committed, KnownHashes, RawStored, SessionKey, Turn};
 
@@ -47,6 +48,8 @@ pub(super) struct SessionActor {
     last_activity: Instant,
     /// When the oldest remembered request chunk was stored.
     chunks_since: Instant,
+    /// The request of the last raw turn committed, while the budget has room for it.
+    last_request: Option<RememberedRequest>,
     stop_reason: StopReason,
 }
 
@@ -73,6 +76,7 @@ impl SessionActor {
             pending: pending.clone(),
             last_activity: Instant::now(),
             chunks_since: Instant::now(),
+            last_request: None,
             stop_reason: StopReason::Idle,
         };
         let addr = SessionActor::start_in_arbiter(arbiter, move |_ctx| actor);
@@ -129,6 +133,9 @@ impl SessionActor {
                 self.chunks_since = Instant::now();
             }
             known.remember_chunks(raw);
+            // The old one is given back to the budget before the new one is charged.
+            self.last_request = None;
+            self.last_request = RememberedRequest::keep(raw, &self.shared.requests);
         }
 
         let previous = self.snapshot.load();
@@ -191,6 +198,14 @@ impl Handler<Commit> for SessionActor {
             self.chunks_since = Instant::now();
         }
         let known = self.known.clone();
+        // Cutting, hashing and compressing the raw requests here, on this session's
+        // arbiter, keeps them off the writer; each turn of a batch is cut after the one
+        // before it.
+        let mut previous = self.last_request.as_ref().map(RememberedRequest::previous);
+        for raw in turns.iter().filter_map(|t| t.raw.as_ref()) {
+            prepare_ahead(raw, previous, &known);
+            previous = Some((&raw.request, raw.request_chunks().cuts()));
+        }
         let started = Instant::now();
         let commit = async move {
             let results = store.commit(&turns, &known).await;

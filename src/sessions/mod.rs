@@ -8,13 +8,14 @@
 //! [`SessionSnapshot`] after each commit for the admin endpoints.
 //!
 //! Modules depend on each other in one direction: `registry` → `handle` → `actor` →
-//! `shared` → `messages`, `snapshot`, `error`.
+//! `shared` → `remembered`, `messages`, `snapshot`, `error`.
 
 mod actor;
 mod error;
 mod handle;
 mod messages;
 mod registry;
+mod remembered;
 mod shared;
 mod snapshot;
 

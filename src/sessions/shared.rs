@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::error::SubmitError;
 use super::messages::{Commit, Drain};
+use super::remembered::RequestBudget;
 use super::snapshot::{ActorInfo, SessionSnapshot};
 use crate::config::SessionsConfig;
 use crate::store::Store;
@@ -34,6 +35,8 @@ pub struct SessionSettings {
     pub max_live_actors: usize,
     pub idle_timeout: Duration,
     pub known_hashes_per_session: usize,
+    /// Bytes of last requests all actors keep together (`remembered.rs`).
+    pub remembered_request_bytes: usize,
     /// After the database was found unreachable, turns are refused at once for this long.
     pub unavailable_backoff: Duration,
     pub drain_timeout: Duration,
@@ -53,6 +56,7 @@ impl From<&SessionsConfig> for SessionSettings {
             max_live_actors: c.max_live_actors,
             idle_timeout: c.idle_timeout(),
             known_hashes_per_session: c.known_hashes_per_session,
+            remembered_request_bytes: c.remembered_requests_mib.saturating_mul(1 << 20),
             unavailable_backoff: Duration::from_secs(c.retry_after_secs),
             drain_timeout: c.drain_timeout(),
         }
@@ -92,6 +96,8 @@ pub(super) struct Shared {
     pub(super) store: Store,
     pub(super) settings: SessionSettings,
     pub(super) metrics: Metrics,
+    /// What the actors' remembered requests may hold in all.
+    pub(super) requests: Arc<RequestBudget>,
     closing: AtomicBool,
     unavailable_until: Mutex<Option<Instant>>,
 }
@@ -111,6 +117,7 @@ impl Shared {
             in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
             org_in_flight: Mutex::new(HashMap::new()),
             store,
+            requests: RequestBudget::new(settings.remembered_request_bytes),
             settings,
             metrics,
             closing: AtomicBool::new(false),

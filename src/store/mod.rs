@@ -61,6 +61,7 @@ pub use keys::{
 };
 pub use raw::{
     Quarantined, RawAnswer, RawKey, RawOutcome, RawTurnSummary, Rejected, StoredRawTurn,
+    prepare_ahead,
 };
 pub use raw_list::{QuarantineCursor, QuarantineFilter, RawFilter};
 pub use raw_payload::RawPayload;

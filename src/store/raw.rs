@@ -26,7 +26,7 @@ use super::raw_chunks::{self, NewChunk};
 use super::raw_rows::{RawRows, RowResult};
 use super::sql::Sql;
 use super::{StoreError, sanitize};
-use crate::capture::chunks::{self, ChunkHash, MAX_LEVELS, Piece};
+use crate::capture::chunks::{self, ChunkHash, Cut, MAX_LEVELS, Piece};
 use crate::turn::{KnownHashes, RawStored, RawTurn, RawWrite};
 use crate::wire::{TurnPayload, parse_org_id};
 
@@ -233,6 +233,29 @@ pub(super) struct PreparedRaw<'a> {
 /// first asking which of them the org has.
 const DIRECT_CHUNKS: usize = 8;
 
+/// Does what a raw turn's commit needs that need not wait for the database writer, which
+/// the turns of every session share, on the caller's thread (the session's actor): cuts
+/// the request into chunks after the session's `previous` request and its cuts, and, when
+/// [`PreparedRaw::stage`] will write the chunks `known` lacks without a lookup (a warm
+/// session, few new chunks), compresses those. A compression failure is left for the
+/// commit to meet and report.
+pub fn prepare_ahead(raw: &RawTurn, previous: Option<(&[u8], &[Cut])>, known: &KnownHashes) {
+    let chunked = raw.chunk_after(previous);
+    if raw.reprocess_of.is_some() || known.is_empty_of_chunks() {
+        return;
+    }
+    let ahead: Vec<&ChunkHash> = chunked
+        .pieces()
+        .iter()
+        .map(Piece::hash)
+        .filter(|h| !known.contains_chunk(h))
+        .take(DIRECT_CHUNKS + 1)
+        .collect();
+    if ahead.len() <= DIRECT_CHUNKS {
+        let _ = raw.compress_ahead(ahead);
+    }
+}
+
 /// The chunks a raw row needs that its org does not store yet, compressed.
 pub(super) struct Staged {
     pub(super) missing: Vec<NewChunk>,
@@ -256,7 +279,7 @@ impl<'a> PreparedRaw<'a> {
         rejected: Option<&Rejected>,
         nul: &mut u64,
     ) -> Result<PreparedRaw<'a>, StoreError> {
-        let chunked = &raw.request_chunks;
+        let chunked = raw.request_chunks();
         if chunked.size() != raw.request.len() {
             return Err(StoreError::InvalidTurn(format!(
                 "raw request of {} bytes split as {} bytes",
@@ -312,13 +335,13 @@ impl<'a> PreparedRaw<'a> {
     /// True when committing this turn looks up or writes chunks: its transaction must take
     /// the chunk lock first (`raw_chunks.rs`).
     pub(super) fn looks_up_chunks(&self) -> bool {
-        self.raw.reprocess_of.is_none() && !self.raw.request_chunks.pieces().is_empty()
+        self.raw.reprocess_of.is_none() && !self.raw.request_chunks().pieces().is_empty()
     }
 
     /// Finds which of the request's chunks the org lacks and compresses those. The
     /// transaction holds the chunk lock.
     pub(super) async fn stage<C: ConnectionTrait>(&self, txn: &C) -> Result<Staged, StoreError> {
-        let chunked = &self.raw.request_chunks;
+        let chunked = self.raw.request_chunks();
         let pieces = chunked.pieces();
         if pieces.is_empty() {
             return Ok(Staged {
@@ -349,8 +372,12 @@ impl<'a> PreparedRaw<'a> {
             let bytes = chunked
                 .bytes(piece, &self.raw.request)
                 .ok_or_else(|| StoreError::InvalidTurn("raw request chunk out of range".into()))?;
-            let data =
-                chunks::compress(bytes).map_err(|e| StoreError::InvalidTurn(e.to_string()))?;
+            let data = match self.raw.compressed(piece.hash()) {
+                Some(ahead) => ahead.to_vec(),
+                None => {
+                    chunks::compress(bytes).map_err(|e| StoreError::InvalidTurn(e.to_string()))?
+                }
+            };
             chunk_bytes += data.len();
             missing.push(NewChunk {
                 hash: *piece.hash(),
@@ -367,7 +394,7 @@ impl<'a> PreparedRaw<'a> {
     /// Bytes the row adds to storage: the chunks it inserts and its own values.
     pub(super) fn stored_bytes(&self, staged: &Staged) -> i64 {
         let optional = |s: Option<&str>| s.map_or(0, str::len);
-        let own = self.raw.request_chunks.top().len()
+        let own = self.raw.request_chunks().top().len()
             + optional(self.response.as_deref())
             + self.meta.len()
             + optional(self.envelope.as_deref())
@@ -379,7 +406,7 @@ impl<'a> PreparedRaw<'a> {
 
     /// What staging found, as counted in the metrics when the row is inserted.
     pub(super) fn written(&self, staged: &Staged) -> RawWrite {
-        let pieces = self.raw.request_chunks.pieces().len() as u64;
+        let pieces = self.raw.request_chunks().pieces().len() as u64;
         RawWrite {
             bytes: u64::try_from(self.stored_bytes(staged)).unwrap_or(0),
             chunks_written: staged.missing.len() as u64,
@@ -441,9 +468,9 @@ impl<'a> PreparedRaw<'a> {
             .push(", ")
             .bind(i64::try_from(raw.request.len()).unwrap_or(i64::MAX))
             .push(", ")
-            .bind(i32::from(raw.request_chunks.levels()))
+            .bind(i32::from(raw.request_chunks().levels()))
             .push(", ")
-            .bind(raw.request_chunks.top().to_vec())
+            .bind(raw.request_chunks().top().to_vec())
             .push(", ")
             .bind(self.response.as_deref().map(str::to_owned))
             .push(", ")

@@ -62,7 +62,7 @@ impl KnownHashes {
     /// are: past the bound the set restarts from this turn's chunks.
     pub fn remember_chunks(&mut self, raw: &RawTurn) {
         let capacity = self.capacity / CHUNKS_PER_HASH;
-        let pieces = raw.request_chunks.pieces();
+        let pieces = raw.request_chunks().pieces();
         if self.chunks.len() + pieces.len() > capacity {
             self.chunks.clear();
         }
@@ -171,7 +171,7 @@ mod tests {
     fn remembers_request_chunks_within_a_quarter_of_its_capacity_and_forgets_them() {
         let request: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
         let turn = raw(&request);
-        let pieces = turn.request_chunks.pieces();
+        let pieces = turn.request_chunks().pieces();
         assert!(pieces.len() > 4, "{} chunks", pieces.len());
         let mut known = KnownHashes::with_capacity(4 * pieces.len());
         known.remember_chunks(&turn);

@@ -1,16 +1,22 @@
 //! The raw turn: a captured turn as it is kept verbatim beside the nodes derived from it
 //! (docs/capture.md §9, §10, §13).
 //!
-//! Built once on the HTTP worker, where the body is: the request is cut into chunks there
-//! (pure CPU), so the commit only looks up and writes what is missing.
+//! Built once on the HTTP worker, where the body is. The request is cut into chunks when
+//! first needed: the session's actor does it before the commit
+//! ([`RawTurn::chunk_after`]), after the previous request of the session when it still
+//! holds it, so that only the new end of a re-sent conversation is cut and hashed, and it
+//! compresses the chunks the commit will surely write ([`RawTurn::compress_ahead`]); the
+//! commit then only looks up and writes what is missing.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
-use crate::capture::chunks::Chunked;
+use crate::capture::chunks::{self, ChunkError, ChunkHash, Chunked, Cut};
 
 /// The most `raw_response` bytes a raw turn keeps (8 MiB, decoded from base64); longer ones
 /// are dropped and marked (docs/capture.md §9).
@@ -27,8 +33,10 @@ pub struct RawTurn {
     pub received_at: DateTime<Utc>,
     /// The `request` JSON value exactly as received.
     pub request: Bytes,
-    /// `request` cut into chunks; [`RawTurn::new`] computes it from `request`.
-    pub request_chunks: Chunked,
+    /// `request` cut into chunks, once ([`RawTurn::request_chunks`]).
+    request_chunks: OnceLock<Chunked>,
+    /// Compressed bytes of chunks the commit is expected to write, by hash.
+    compressed: OnceLock<HashMap<ChunkHash, Vec<u8>>>,
     /// JSON text: the client's response, or the server's reduction.
     pub response: Option<String>,
     /// The response is the server's reduction of `raw_response`.
@@ -132,14 +140,14 @@ impl RawTurn {
     /// dropped, for the log line that tells the two causes apart.
     pub fn new(capture: Capture) -> (RawTurn, Option<Dropped>) {
         let kept = keep_raw_response(capture.raw_response, capture.raw_response_withheld);
-        let request_chunks = Chunked::split(&capture.request);
         let raw = RawTurn {
             request_id: capture.request_id,
             provider: capture.provider,
             agent_name: capture.agent_name,
             received_at: capture.received_at.trunc_subsecs(6),
             request: capture.request,
-            request_chunks,
+            request_chunks: OnceLock::new(),
+            compressed: OnceLock::new(),
             response: capture.response,
             response_reduced: capture.response_reduced,
             meta: capture.meta.unwrap_or_else(|| "{}".to_owned()),
@@ -151,6 +159,52 @@ impl RawTurn {
             reprocess_of: None,
         };
         (raw, kept.dropped)
+    }
+
+    /// `request` cut into chunks ([`Chunked::split`] the first time).
+    pub fn request_chunks(&self) -> &Chunked {
+        self.request_chunks
+            .get_or_init(|| Chunked::split(&self.request))
+    }
+
+    /// Cuts `request` into chunks after `previous` (an earlier request of the session and
+    /// its cuts, [`Chunked::split_after`]), unless it was cut already.
+    pub fn chunk_after(&self, previous: Option<(&[u8], &[Cut])>) -> &Chunked {
+        self.request_chunks
+            .get_or_init(|| Chunked::split_after(&self.request, previous))
+    }
+
+    /// Compresses the chunks of `hashes` now (once), for the commit to take with
+    /// [`RawTurn::compressed`]: work moved off the database writer, which the turns of
+    /// every session share, to the caller's thread. Hashes that are not chunks of the
+    /// request are skipped.
+    pub fn compress_ahead<'a>(
+        &self,
+        hashes: impl IntoIterator<Item = &'a ChunkHash>,
+    ) -> Result<(), ChunkError> {
+        if self.compressed.get().is_some() {
+            return Ok(());
+        }
+        let chunked = self.request_chunks();
+        let by_hash: HashMap<&ChunkHash, &chunks::Piece> =
+            chunked.pieces().iter().map(|p| (p.hash(), p)).collect();
+        let mut compressed = HashMap::new();
+        for hash in hashes {
+            let Some(piece) = by_hash.get(hash) else {
+                continue;
+            };
+            if let Some(bytes) = chunked.bytes(piece, &self.request) {
+                compressed.insert(*hash, chunks::compress(bytes)?);
+            }
+        }
+        // Set at most once: a concurrent second call computed the same bytes.
+        let _ = self.compressed.set(compressed);
+        Ok(())
+    }
+
+    /// The compressed bytes of chunk `hash` made by [`RawTurn::compress_ahead`], if any.
+    pub fn compressed(&self, hash: &ChunkHash) -> Option<&[u8]> {
+        self.compressed.get()?.get(hash).map(Vec::as_slice)
     }
 
     /// The same turn, committed as the re-derivation of the rejected raw turn `id`.
@@ -169,7 +223,10 @@ impl fmt::Debug for RawTurn {
             .field("agent_name", &self.agent_name)
             .field("received_at", &self.received_at)
             .field("request_bytes", &self.request.len())
-            .field("request_chunks", &self.request_chunks.pieces().len())
+            .field(
+                "request_chunks",
+                &self.request_chunks.get().map(|c| c.pieces().len()),
+            )
             .field("response_bytes", &self.response.as_ref().map(String::len))
             .field("response_reduced", &self.response_reduced)
             .field(
@@ -253,8 +310,8 @@ mod tests {
     fn absent_meta_is_an_empty_object_and_the_request_is_chunked() {
         let (raw, _) = RawTurn::new(capture(None, false));
         assert_eq!(raw.meta, "{}");
-        assert_eq!(raw.request_chunks, Chunked::split(&raw.request));
-        assert_eq!(raw.request_chunks.size(), raw.request.len());
+        assert_eq!(raw.request_chunks(), &Chunked::split(&raw.request));
+        assert_eq!(raw.request_chunks().size(), raw.request.len());
     }
 
     #[test]
