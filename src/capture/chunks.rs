@@ -147,16 +147,33 @@ impl Chunked {
     /// at its end is still within the common prefix, and both requests hold at least
     /// `DATA_MAX` bytes from its start. The result equals `split(request)` (tested).
     pub fn split_after(request: &[u8], previous: Option<(&[u8], &[Cut])>) -> Chunked {
+        Chunked::split_counting(request, previous).0
+    }
+
+    /// [`Chunked::split_after`], and how many bytes of `request` it cut and hashed.
+    fn split_counting(request: &[u8], previous: Option<(&[u8], &[Cut])>) -> (Chunked, usize) {
+        let mut hashed = 0;
         let mut cuts: Vec<Cut> = Vec::with_capacity(request.len() / DATA_AVG + 1);
+        let mut tail = None;
         if let Some((old, old_cuts)) = previous {
             cuts.extend_from_slice(reusable_cuts(old, old_cuts, request));
+            tail = Some(Tail::new(old, old_cuts, request));
         }
         let start = cuts.last().map_or(0, |c| c.end);
-        for chunk in FastCDC::new(&request[start..], DATA_MIN, DATA_AVG, DATA_MAX) {
-            let end = start + chunk.offset + chunk.length;
-            let hash = sha256(&request[start + chunk.offset..end]);
-            cuts.push(Cut { end, hash });
+        let resumed = tail.as_ref().and_then(|t| t.from(start));
+        if resumed.is_none() {
+            for chunk in FastCDC::new(&request[start..], DATA_MIN, DATA_AVG, DATA_MAX) {
+                let end = start + chunk.offset + chunk.length;
+                let hash = sha256(&request[start + chunk.offset..end]);
+                hashed += chunk.length;
+                cuts.push(Cut { end, hash });
+                if let Some(rest) = tail.as_ref().and_then(|t| t.from(end)) {
+                    cuts.extend(rest);
+                    break;
+                }
+            }
         }
+        cuts.extend(resumed.into_iter().flatten());
         let mut pieces = Vec::new();
         let mut seen = HashSet::new();
         let mut list = Vec::with_capacity(cuts.len() * HASH_LEN);
@@ -188,13 +205,14 @@ impl Chunked {
             list = upper;
             levels += 1;
         }
-        Chunked {
+        let chunked = Chunked {
             size: request.len(),
             levels,
             top: list,
             pieces,
             cuts,
-        }
+        };
+        (chunked, hashed)
     }
 
     /// The data chunks in request order, for [`Chunked::split_after`] of the next request.
@@ -264,6 +282,68 @@ fn reusable_cuts<'a>(old: &[u8], old_cuts: &'a [Cut], request: &[u8]) -> &'a [Cu
         reused += 1;
     }
     &old_cuts[..reused]
+}
+
+/// The chunks a request shares with the end of the previous one. A request's new content
+/// is rarely at its end (Anthropic bodies carry the system prompt and tools after the
+/// messages), so the chunks after it are the previous request's, shifted. Once the cutting
+/// of `request` reaches a position in the suffix the two share that is a chunk start of the
+/// old one, the rest follows from the same bytes with the same number of bytes left, so it
+/// is cut exactly as the old one was.
+struct Tail<'a> {
+    old_cuts: &'a [Cut],
+    old_len: usize,
+    new_len: usize,
+    /// Where the common suffix starts in the new request.
+    shared_from: usize,
+}
+
+impl<'a> Tail<'a> {
+    fn new(old: &[u8], old_cuts: &'a [Cut], request: &[u8]) -> Self {
+        Tail {
+            old_cuts,
+            old_len: old.len(),
+            new_len: request.len(),
+            shared_from: request.len() - common_suffix(old, request),
+        }
+    }
+
+    /// The old cuts after `at`, shifted into the new request, when a chunk of the new one
+    /// starting at `at` is in the shared suffix and starts an old chunk too.
+    fn from(&self, at: usize) -> Option<impl Iterator<Item = Cut> + 'a> {
+        if at == 0 || at >= self.new_len || at < self.shared_from {
+            return None;
+        }
+        // In the shared suffix, so `at` maps into the old request.
+        let old_at = at + self.old_len - self.new_len;
+        let index = self
+            .old_cuts
+            .binary_search_by_key(&old_at, |c| c.end)
+            .ok()?;
+        let (old_len, new_len) = (self.old_len, self.new_len);
+        Some(self.old_cuts[index + 1..].iter().map(move |c| Cut {
+            end: c.end + new_len - old_len,
+            hash: c.hash,
+        }))
+    }
+}
+
+/// Length of the longest common suffix of `a` and `b`, compared as [`common_prefix`] does.
+fn common_suffix(a: &[u8], b: &[u8]) -> usize {
+    const BLOCK: usize = 256;
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[a.len() - len..], &b[b.len() - len..]);
+    let mut from = len;
+    while from >= BLOCK && a[from - BLOCK..from] == b[from - BLOCK..from] {
+        from -= BLOCK;
+    }
+    (len - from)
+        + a[..from]
+            .iter()
+            .rev()
+            .zip(b[..from].iter().rev())
+            .take_while(|(x, y)| x == y)
+            .count()
 }
 
 /// Length of the longest common prefix of `a` and `b`: compared a block at a time, which
@@ -666,6 +746,24 @@ mod tests {
         assert!(reusable_cuts(&base, before.cuts(), &early).is_empty());
         // Nor one shorter than a maximal chunk: its first cut may fall elsewhere.
         assert!(reusable_cuts(&base, before.cuts(), &base[..DATA_MAX - 2]).is_empty());
+    }
+
+    #[test]
+    fn only_the_bytes_around_an_insertion_are_cut_and_hashed() {
+        // Messages grow in the middle of an Anthropic body: system prompt and tools follow.
+        let base = text(25, 150_000);
+        let before = Chunked::split(&base);
+        let mut grown = base[..40_000].to_vec();
+        grown.extend_from_slice(&text(26, 3_000));
+        grown.extend_from_slice(&base[40_000..]);
+        let (after, hashed) = Chunked::split_counting(&grown, Some((&base, before.cuts())));
+        assert_eq!(after, Chunked::split(&grown));
+        assert!(hashed < 3_000 + 4 * DATA_MAX, "{hashed} bytes hashed");
+        // Without a previous request everything is.
+        assert_eq!(Chunked::split_counting(&grown, None).1, grown.len());
+        // The same request again is taken over whole but for its last maximal chunk.
+        let (_, again) = Chunked::split_counting(&base, Some((&base, before.cuts())));
+        assert!(again <= DATA_MAX, "{again}");
     }
 
     proptest::proptest! {
