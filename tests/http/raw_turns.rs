@@ -479,3 +479,71 @@ async fn admin_shows_a_quarantined_turn_with_its_error_and_a_request_that_is_not
     })
     .await;
 }
+
+/// A Claude Code-like request: `turn` exchanges of messages, then a long system prompt and
+/// tools after them, as Anthropic bodies are laid out, so each turn's new bytes are in the
+/// middle of a request much longer than a chunk.
+fn growing_request(turn: usize) -> String {
+    let filler = |seed: usize, len: usize| -> String {
+        let words = [
+            "store",
+            "chunk",
+            "turn",
+            "fn",
+            "let",
+            "index",
+            "héllo",
+            "\\\"q\\\"",
+        ];
+        let mut out = String::new();
+        let mut i = seed;
+        while out.len() < len {
+            i = i.wrapping_mul(2_654_435_761).wrapping_add(12_345) % 1_000_003;
+            out.push_str(words[i % words.len()]);
+            out.push_str(if i % 7 == 0 { "\\n" } else { " " });
+        }
+        out
+    };
+    let mut messages = Vec::new();
+    for i in 0..turn {
+        messages.push(format!(
+            r#"{{"role":"user","content":"{}"}}"#,
+            filler(i * 2, 3_000)
+        ));
+        if i + 1 < turn {
+            messages.push(format!(
+                r#"{{"role":"assistant","content":"{}"}}"#,
+                filler(i * 2 + 1, 2_000)
+            ));
+        }
+    }
+    format!(
+        r#"{{"max_tokens":32000,"messages":[{}],"model":"claude-sonnet-4-5","system":"{}","tools":[{{"name":"Edit","description":"{}"}}]}}"#,
+        messages.join(","),
+        filler(1_000_001, 60_000),
+        filler(1_000_002, 30_000)
+    )
+}
+
+#[actix_rt::test]
+async fn a_session_of_requests_growing_in_the_middle_reads_back_byte_for_byte() {
+    each_backend(|db| async move {
+        let app = TestApp::spawn(&db).await;
+        let requests: Vec<String> = (1..=6).map(growing_request).collect();
+        for (i, request) in requests.iter().enumerate() {
+            let body = format!(
+                r#"{{"provider":"anthropic","request":{request},"response":{{"model":"claude-sonnet-4-5","message":{{"role":"assistant","content":[{{"type":"text","text":"answer {i}"}}]}},"done":true,"stop_reason":"end_turn","usage":{{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11}}}},"meta":{{"request_id":"grow-{i}"}},"session":{{"org_id":"","harness_id":"claude","harness_session_id":"grow"}}}}"#
+            );
+            let res = post(&app, body).await;
+            assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text());
+        }
+        let captured = Captured::open(&db).await;
+        for (i, request) in requests.iter().enumerate() {
+            let id = raw_id(&captured, &format!("grow-{i}"));
+            let (ok, back, err) = captured.cli(&["raw", "get", &id, "--request"]);
+            assert!(ok, "{err}");
+            assert!(back == *request, "turn {i}: the request read back differs");
+        }
+    })
+    .await;
+}
