@@ -24,6 +24,7 @@ mod m20261204_000001_session_reads;
 mod m20261205_000001_node_kinds;
 mod m20261206_000001_rederive;
 mod m20261207_000001_toast_compression;
+mod m20261208_000001_request_key_first;
 mod script;
 
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000001_rederive::Migration),
             Box::new(m20261204_000001_session_reads::Migration),
             Box::new(m20261207_000001_toast_compression::Migration),
+            Box::new(m20261208_000001_request_key_first::Migration),
         ]
     }
 }

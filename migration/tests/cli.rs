@@ -33,7 +33,7 @@ fn count(text: &str, status: &str) -> usize {
 }
 
 fn up_down_up(url: &str) {
-    const ALL: usize = 12;
+    const ALL: usize = 13;
     cli(url, &["up"]);
     assert_eq!(count(&cli(url, &["status"]), "Applied"), ALL);
 

@@ -14,10 +14,9 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, RuntimeErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -597,6 +596,14 @@ fn request_key(request_id: &str) -> [u8; 32] {
 }
 
 /// The answer stored for `org`'s `request_id`, if any: one indexed read.
+///
+/// The statement names no org: it reads the rows of the request key through the unique
+/// index that leads with it (one per org that sent the request id, normally one), and the
+/// org is checked here. With `org_id` in its `WHERE`, a prepared statement's generic plan,
+/// made once while `raw_turns` is small, could take `raw_turns_org_idx` (every raw turn of
+/// the org) and keep it as the table grows; without it that index does not apply, so the
+/// statement can stay prepared and planned once per connection (migration
+/// `m20261208_000001_request_key_first`).
 pub(super) async fn answer<C: ConnectionTrait>(
     db: &C,
     org: Uuid,
@@ -604,76 +611,28 @@ pub(super) async fn answer<C: ConnectionTrait>(
 ) -> Result<Option<RawAnswer>, StoreError> {
     let mut nul = 0;
     let request_id = sanitize::text(request_id, &mut nul);
-    let sql = answer_statement(db.get_database_backend(), org, &request_id);
-    let Some(row) = db.query_one_raw(sql.build()).await? else {
-        return Ok(None);
-    };
-    Ok(Some(RawAnswer {
-        id: row.try_get("", "id")?,
-        outcome: RawOutcome::parse(&row.try_get::<String>("", "outcome")?)?,
-        status: status_of(row.try_get("", "status")?)?,
-        session_id: row.try_get("", "session_id")?,
-        head_hash: row.try_get("", "head_hash")?,
-        error: row.try_get("", "error")?,
-    }))
-}
-
-/// The statement of [`answer`], for a sanitized request id.
-fn answer_statement(backend: DbBackend, org: Uuid, request_id: &str) -> Sql {
-    let mut sql = Sql::new(backend);
+    let mut sql = Sql::new(db.get_database_backend());
     sql.push(
-        "SELECT id, outcome, status, session_id, head_hash, error FROM raw_turns \
-         WHERE org_id = ",
+        "SELECT org_id, id, outcome, status, session_id, head_hash, error FROM raw_turns \
+         WHERE request_key = ",
     )
-    .bind(org)
-    .push(" AND request_key = ")
-    .bind(request_key(request_id).to_vec())
+    .bind(request_key(&request_id).to_vec())
     .push(" AND request_id = ")
-    .bind(request_id);
-    sql
-}
-
-/// [`answer`] on Postgres as an unnamed statement, planned with its values each time.
-///
-/// As a named (cached) statement it is planned once per connection, soon after start, when
-/// `raw_turns` is small and not yet analyzed: its generic plan then reads
-/// `raw_turns_org_idx`, every raw turn of the org, instead of the unique
-/// `raw_turns_request_uq`, and keeps doing so (milliseconds a lookup, growing with the
-/// table) until autovacuum's first analyze replaces it. Planned with its values, the
-/// lookup follows the table's size.
-async fn answer_planned_each_time(
-    db: &DatabaseConnection,
-    org: Uuid,
-    request_id: &str,
-) -> Result<Option<RawAnswer>, StoreError> {
-    use sea_orm::sqlx::{self, Row};
-    let mut nul = 0;
-    let request_id = sanitize::text(request_id, &mut nul);
-    let db_err =
-        |e: sqlx::Error| StoreError::from(DbErr::Query(RuntimeErr::SqlxError(Arc::new(e))));
-    // The same text as `answer`'s, built from constants only (every value is bound); its
-    // values are bound again, in the same order, for sqlx.
-    let statement = answer_statement(DbBackend::Postgres, org, &request_id).build();
-    let row = sqlx::query(sqlx::AssertSqlSafe(statement.sql))
-        .bind(org)
-        .bind(request_key(&request_id).to_vec())
-        .bind(request_id.as_ref())
-        .persistent(false)
-        .fetch_optional(db.get_postgres_connection_pool())
-        .await
-        .map_err(db_err)?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let outcome: String = row.try_get("outcome").map_err(db_err)?;
-    Ok(Some(RawAnswer {
-        id: row.try_get("id").map_err(db_err)?,
-        outcome: RawOutcome::parse(&outcome)?,
-        status: status_of(row.try_get("status").map_err(db_err)?)?,
-        session_id: row.try_get("session_id").map_err(db_err)?,
-        head_hash: row.try_get("head_hash").map_err(db_err)?,
-        error: row.try_get("error").map_err(db_err)?,
-    }))
+    .bind(request_id.as_ref());
+    for row in db.query_all_raw(sql.build()).await? {
+        if row.try_get::<Uuid>("", "org_id")? != org {
+            continue;
+        }
+        return Ok(Some(RawAnswer {
+            id: row.try_get("", "id")?,
+            outcome: RawOutcome::parse(&row.try_get::<String>("", "outcome")?)?,
+            status: status_of(row.try_get("", "status")?)?,
+            session_id: row.try_get("", "session_id")?,
+            head_hash: row.try_get("", "head_hash")?,
+            error: row.try_get("", "error")?,
+        }));
+    }
+    Ok(None)
 }
 
 /// Reads raw turn `id` (within `org` when given), its request reassembled from its chunks:
@@ -806,12 +765,7 @@ impl super::Store {
         if request_id.is_empty() {
             return Ok(None);
         }
-        match self.backend() {
-            DbBackend::Postgres => {
-                answer_planned_each_time(self.connection(), org, request_id).await
-            }
-            _ => answer(self.connection(), org, request_id).await,
-        }
+        answer(self.connection(), org, request_id).await
     }
 
     /// Raw turn `id`, within `org` when given, its request reassembled byte for byte.

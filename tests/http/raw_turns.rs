@@ -500,7 +500,7 @@ fn growing_request(turn: usize) -> String {
         while out.len() < len {
             i = i.wrapping_mul(2_654_435_761).wrapping_add(12_345) % 1_000_003;
             out.push_str(words[i % words.len()]);
-            out.push_str(if i % 7 == 0 { "\\n" } else { " " });
+            out.push_str(if i.is_multiple_of(7) { "\\n" } else { " " });
         }
         out
     };

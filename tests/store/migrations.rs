@@ -99,10 +99,10 @@ async fn stepping_down_keeps_one_row_per_hash_and_stepping_up_restores_the_schem
         ingest(&db, Some(&envelope("claude", "nil-org")), &chain).await;
         assert_eq!(count(&db, "SELECT COUNT(*) FROM nodes").await, 4);
 
-        // Down past the TOAST compression, the session read indexes, rederive's tables, the
+        // Down past the request-key index, the TOAST compression, the session read indexes, rederive's tables, the
         // node kinds, the chain rules, the raw turns, the cost range, the API keys, reel's
         // additions and the session tracking migration.
-        Migrator::down(&db, Some(10)).await.unwrap();
+        Migrator::down(&db, Some(11)).await.unwrap();
         assert!(!has_table(&db, "sessions").await, "{:?}", t.backend);
         assert_eq!(count(&db, "SELECT COUNT(*) FROM nodes").await, 2);
 
@@ -153,9 +153,39 @@ async fn toast_compression_is_lz4_and_chunks_are_stored_as_they_are() {
         assert_eq!(count(&db, lz4_columns).await, 7 * lz4);
         assert_eq!(count(&db, external).await, 1);
 
-        Migrator::down(&db, Some(1)).await.unwrap();
+        // Down past the request-key index and the compression.
+        Migrator::down(&db, Some(2)).await.unwrap();
         assert_eq!(count(&db, lz4_columns).await, 0);
         assert_eq!(count(&db, external).await, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_request_index_leads_with_the_key_and_steps_down_to_the_org() {
+    each_backend(|t| async move {
+        let db = t.connect().await;
+        let definition = |db: DatabaseConnection| async move {
+            let sql = match t.backend {
+                crate::support::Backend::Postgres => {
+                    "SELECT indexdef AS d FROM pg_indexes WHERE indexname = 'raw_turns_request_uq'"
+                }
+                crate::support::Backend::Sqlite => {
+                    "SELECT sql AS d FROM sqlite_master WHERE name = 'raw_turns_request_uq'"
+                }
+            };
+            let row = db
+                .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .unwrap()
+                .expect("the index exists");
+            row.try_get::<String>("", "d").unwrap()
+        };
+        let up = definition(db.clone()).await;
+        assert!(up.contains("(request_key, org_id)"), "{up}");
+        Migrator::down(&db, Some(1)).await.unwrap();
+        let down = definition(db.clone()).await;
+        assert!(down.contains("(org_id, request_key)"), "{down}");
     })
     .await;
 }

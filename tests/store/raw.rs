@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use reel::store::{Quarantined, RawKey, RawOutcome, Rejected};
 use reel::turn::{RawStored, RawTurn};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::fixtures::*;
-use crate::support::each_backend;
+use crate::support::{Backend, each_backend};
 
 pub async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
     db.query_one_raw(Statement::from_string(db.get_database_backend(), sql))
@@ -744,6 +744,85 @@ async fn a_long_request_id_is_its_own_key() {
                 .await
                 .unwrap(),
             None
+        );
+    })
+    .await;
+}
+
+/// The request-id lookup runs before every turn that carries one, as a prepared statement.
+/// Its generic plan is made once per connection, typically while `raw_turns` is empty and
+/// unanalyzed, and kept: it must read the unique request index, never every raw turn of
+/// the org (`raw_turns_org_idx`) or the table.
+#[tokio::test]
+async fn the_request_id_lookup_reads_the_unique_index_even_planned_on_an_empty_table() {
+    each_backend(|t| async move {
+        let options = reel::store::StoreOptions {
+            max_connections: 1,
+            min_connections: 1,
+            ..Default::default()
+        };
+        let db = reel::store::connect(&t.url, &options).await.unwrap();
+        reel::store::migrate(&db).await.unwrap();
+        let store = store(&db);
+        assert_eq!(
+            store.raw_answer(Uuid::nil(), "req-plan").await.unwrap(),
+            None
+        );
+        let plan: Vec<String> = match t.backend {
+            Backend::Postgres => {
+                // The statement as the store prepared it on its one connection.
+                let row = db
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        "SELECT statement FROM pg_prepared_statements \
+                         WHERE statement LIKE 'SELECT org_id, id, outcome%FROM raw_turns%'",
+                    ))
+                    .await
+                    .unwrap()
+                    .expect("the lookup is prepared");
+                let text: String = row.try_get("", "statement").unwrap();
+                for sql in [
+                    format!("PREPARE lookup_plan AS {text}"),
+                    "SET plan_cache_mode = force_generic_plan".to_owned(),
+                ] {
+                    db.execute_unprepared(&sql).await.unwrap();
+                }
+                let rows = db
+                    .query_all_raw(Statement::from_string(
+                        DbBackend::Postgres,
+                        "EXPLAIN EXECUTE lookup_plan('\\x00', 'req-plan')",
+                    ))
+                    .await
+                    .unwrap();
+                db.execute_unprepared("RESET plan_cache_mode")
+                    .await
+                    .unwrap();
+                rows.iter()
+                    .map(|r| r.try_get::<String>("", "QUERY PLAN").unwrap())
+                    .collect()
+            }
+            Backend::Sqlite => {
+                let rows = db
+                    .query_all_raw(Statement::from_string(
+                        DbBackend::Sqlite,
+                        "EXPLAIN QUERY PLAN SELECT org_id, id FROM raw_turns \
+                         WHERE request_key = x'00' AND request_id = 'req-plan'",
+                    ))
+                    .await
+                    .unwrap();
+                rows.iter()
+                    .map(|r| r.try_get::<String>("", "detail").unwrap())
+                    .collect()
+            }
+        };
+        assert!(
+            plan.iter().any(|l| l.contains("raw_turns_request_uq")),
+            "{:?}: {plan:?}",
+            t.backend
+        );
+        assert!(
+            !plan.iter().any(|l| l.contains("raw_turns_org_idx")),
+            "{plan:?}"
         );
     })
     .await;
