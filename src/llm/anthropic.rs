@@ -1070,6 +1070,9 @@ mod tests {
                 r#"{"type":"text","text":"an object is no prompt"}"#,
                 Some(true),
             ),
+            ("null", Some(true)),
+            ("12345", Some(true)),
+            ("1e400", None),
             (r#""caf\u00e9 \ud83d\ude00""#, Some(false)),
             (
                 r#"[{"type":"text","text":"\\u is a backslash and a u"}]"#,
