@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use memchr::memchr2;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -85,6 +86,67 @@ fn has_three_digits_in_a_row(bytes: &[u8]) -> bool {
     false
 }
 
+/// How deep [`walk_may_fail`] lets a value nest: serde_json refuses to walk deeper than 128
+/// levels, and a walk may start a few levels down.
+const SAFE_DEPTH: usize = 100;
+
+/// Whether walking the JSON value `json` with its numbers parsed, as [`AnySkip`] walks a
+/// value with three digits in a row, could fail other than on a string: on a number beyond
+/// float64, or on nesting deeper than serde_json walks. Strings are passed over unread, so
+/// this costs a scan, not a decode. `json` is a value serde_json accepted.
+pub fn walk_may_fail(json: &str) -> bool {
+    let bytes = json.as_bytes();
+    if !has_three_digits_in_a_row(bytes) {
+        return false;
+    }
+    let mut depth = 0;
+    let mut at = 0;
+    while let Some(&b) = bytes.get(at) {
+        at = match b {
+            b'"' => string_end(bytes, at + 1),
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > SAFE_DEPTH {
+                    return true;
+                }
+                at + 1
+            }
+            b']' | b'}' => {
+                depth -= 1;
+                at + 1
+            }
+            b'-' | b'0'..=b'9' => {
+                let end = bytes[at..]
+                    .iter()
+                    .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                    .map_or(bytes.len(), |len| at + len);
+                // A JSON number is a Rust float literal, and both round it correctly: it
+                // is beyond float64 exactly where it parses to infinity.
+                if json[at..end].parse::<f64>().is_ok_and(f64::is_finite) {
+                    end
+                } else {
+                    return true;
+                }
+            }
+            _ => at + 1,
+        };
+    }
+    false
+}
+
+/// The index after the closing quote of the string whose text starts at `at`.
+fn string_end(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(found) = bytes.get(at..).and_then(|rest| memchr2(b'"', b'\\', rest)) {
+        let found = at + found;
+        if bytes[found] == b'"' {
+            return found + 1;
+        }
+        // The escaped byte cannot close the string (`\"`); a `\u`'s hex digits are plain.
+        at = found + 2;
+    }
+    bytes.len()
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -130,6 +192,68 @@ mod tests {
         }
     }
 
+    /// Walks `json` as [`AnySkip`] does once it holds three digits in a row.
+    fn walk_fails(json: &str) -> bool {
+        let mut de = serde_json::Deserializer::from_str(json);
+        Walk.deserialize(&mut de).is_err()
+    }
+
+    #[test]
+    fn a_walk_may_fail_on_numbers_outside_strings_and_on_deep_nesting() {
+        for (json, fails) in [
+            (
+                r#"{"a":[1e308,-1e308,1e-400,"1e400"],"b":{"c":null}}"#,
+                false,
+            ),
+            (r#"["\"1e400\" and 1e400 in a string", 123]"#, false),
+            (r#"{"t":"2025-10-01","u":"\\","n":1e400}"#, true),
+            ("-1e400", true),
+            ("0e99999999999999999999", false),
+            ("1e99999999999999999999", true),
+            (r#"[true,false,null,1.5E+300,-0.0e-999]"#, false),
+        ] {
+            assert_eq!(walk_may_fail(json), fails, "{json}");
+            assert_eq!(walk_fails(json), fails, "{json}");
+        }
+        let long = format!("[{}]", "1".repeat(400));
+        assert!(walk_may_fail(&long) && walk_fails(&long));
+        // A walk goes only so deep, whether the digits are in strings or not.
+        let deep = format!("{}\"123\"{}", "[".repeat(200), "]".repeat(200));
+        assert!(walk_may_fail(&deep) && walk_fails(&deep));
+        let shallow = format!(
+            "{}\"123\"{}",
+            "[".repeat(SAFE_DEPTH),
+            "]".repeat(SAFE_DEPTH)
+        );
+        assert!(!walk_may_fail(&shallow) && !walk_fails(&shallow));
+        let no_digits = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(!walk_may_fail(&no_digits));
+    }
+
+    /// JSON values with numbers of every size, strings with digits and escapes, nested.
+    fn json_value() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            "-?(0|[1-9][0-9]{0,4})(\\.[0-9]{1,3})?([eE][+-]?[0-9]{1,3})?",
+            "[1-9][0-9]{300,315}",
+            "\"([a-z0-9 ]|\\\\[\"n\\\\/])*\"",
+            "true|false|null",
+        ];
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec(inner, 0..4).prop_map(|v| {
+                    let members: Vec<String> = v
+                        .iter()
+                        .enumerate()
+                        .map(|(i, m)| format!("\"k{i}\":{m}"))
+                        .collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        })
+    }
+
     proptest! {
         #[test]
         fn a_number_beyond_float64_has_three_digits_in_a_row(
@@ -140,6 +264,12 @@ mod tests {
         ) {
             let naive = bytes.windows(3).any(|w| w.iter().all(u8::is_ascii_digit));
             prop_assert_eq!(has_three_digits_in_a_row(&bytes), naive);
+        }
+
+        #[test]
+        fn a_walk_may_fail_exactly_where_it_fails(json in json_value()) {
+            prop_assert!(serde_json::from_str::<IgnoredAny>(&json).is_ok(), "{}", json);
+            prop_assert_eq!(walk_may_fail(&json), walk_fails(&json), "{}", json);
         }
     }
 }

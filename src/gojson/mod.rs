@@ -39,7 +39,7 @@ use std::fmt;
 use serde::Deserializer;
 use serde::de::{Deserialize, DeserializeSeed, Visitor};
 
-pub use any_skip::AnySkip;
+pub use any_skip::{AnySkip, walk_may_fail};
 pub(crate) use fields::typed_fields;
 pub use fields::{Document, Element, Fields, List, TypedFields, TypedStruct, finished};
 pub use fold::fold_match;

@@ -9,17 +9,18 @@
 
 use std::fmt;
 
-use serde::Deserializer;
+use memchr::memmem;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::parse::{Scope, run};
 use super::rules::AnthropicBlocks;
-use super::{ChatRequest, ContentBlock, Message, ParseError, RawJson, Rules};
+use super::{ChatRequest, ContentBlock, Message, ParseError, RawJson, Rules, SystemPrompt};
 use crate::gojson::typed::{Bool, Float, Int, RawList, set_str};
 use crate::gojson::{
     AnySkip, AnyValue, BoolProbe, Document, GoSlice, Key, List, ObjectProbe, Path, StrProbe,
-    TypedStruct, finished, ignore_kinds, message_of, typed_fields,
+    TypedStruct, finished, ignore_kinds, message_of, typed_fields, walk_may_fail,
 };
 
 static ROOT: Path<'static> = Path::Root("anthropicRequest");
@@ -39,11 +40,16 @@ pub(super) fn request_seed_exact(scope: Scope, rules: &Rules) -> Document<'stati
 }
 
 fn seed_reading(scope: Scope, rules: &Rules, read: ContentRead) -> Document<'static, RawRequest> {
+    // Node kinds read the system prompt, so only without them may a chain skip it.
+    let system = match (scope, read) {
+        (Scope::Chain, _) if !rules.node_metadata => SystemRead::Skip,
+        (Scope::Chain, ContentRead::InPlace) => SystemRead::Keep,
+        _ => SystemRead::Decode,
+    };
     Document(
         ROOT,
         RawRequest {
-            // Node kinds read the system prompt, so only without them may a chain skip it.
-            skip_system: scope == Scope::Chain && !rules.node_metadata,
+            system,
             typed_tools: rules.typed_tools,
             gates: Gates {
                 blocks: rules.anthropic,
@@ -64,8 +70,22 @@ pub(super) fn parse(raw: &str, scope: Scope, rules: &Rules) -> Result<ChatReques
     }
 }
 
-/// The error with which a parse reading tool results' `content` in place gives up.
-pub(super) const READ_RAW: &str = "reel: a block's content is to be read raw";
+/// The error with which a parse reading tool results' `content` in place, or keeping the
+/// system prompt as sent, gives up.
+pub(super) const READ_RAW: &str = "reel: the request is to be read raw";
+
+/// How `system` is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum SystemRead {
+    /// Decoded ([`SystemProbe`]).
+    #[default]
+    Decode,
+    /// Skipped, as Go builds it ([`AnySkip`]): nothing reads it.
+    Skip,
+    /// Kept as sent, for the classifier to search in place ([`SystemKept`]); where that
+    /// cannot be done safely, decoded now or given up with [`READ_RAW`].
+    Keep,
+}
 
 /// How a block's `content` is read while the rules keep some block types' `content` raw
 /// (`raw_result`), before the block's type is final (a later `type` key wins).
@@ -94,7 +114,7 @@ struct Gates {
 /// An `anthropicRequest` as decoded.
 #[derive(Default)]
 pub(super) struct RawRequest {
-    skip_system: bool,
+    system: SystemRead,
     typed_tools: bool,
     gates: Gates,
     req: ChatRequest,
@@ -116,8 +136,11 @@ typed_fields! {
         },
         // `system` is a Go `any`: a chain needs nothing of it, but Go still builds it, and
         // a number beyond float64 in it fails the request.
-        "system" if this.skip_system => map.next_value_seed(AnySkip)?,
-        "system" => this.req.system = map.next_value_seed(SystemProbe)?,
+        "system" => match this.system {
+            SystemRead::Skip => map.next_value_seed(AnySkip)?,
+            SystemRead::Keep => this.req.system = map.next_value_seed(SystemKept)?,
+            SystemRead::Decode => this.req.system = map.next_value_seed(SystemProbe)?.into(),
+        },
         "max_tokens" => {
             if let Some(v) = map.next_value_seed(Int(p.field("max_tokens")))? {
                 this.max_tokens = v;
@@ -486,6 +509,40 @@ impl<'de> Visitor<'de> for TextPartProbe {
     }
 
     ignore_kinds!(None; null, bool, number, string, array);
+}
+
+/// Decodes a system prompt kept as sent ([`SystemKept`]).
+pub(super) fn decode_system(json: &str) -> Result<String, serde_json::Error> {
+    crate::gojson::decode_whole(json, SystemProbe)
+}
+
+/// `system` kept as sent, once it is certain to decode later as [`SystemProbe`] would have
+/// decoded it here: without error (it is valid JSON, and [`walk_may_fail`] finds no number
+/// beyond float64 and no deep nesting), and to text read off its bytes (it holds no `\u`
+/// escape, which the classifier's in-place search could not see through). A value with a
+/// `\u` escape is decoded now; a value that might fail, or fails, gives up with
+/// [`READ_RAW`], so that the exact parse reports what Go reports.
+struct SystemKept;
+
+impl<'de> DeserializeSeed<'de> for SystemKept {
+    type Value = SystemPrompt;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<SystemPrompt, D::Error> {
+        let json = <&RawValue>::deserialize(d).map_err(|_| give_up())?.get();
+        if memmem::find(json.as_bytes(), br"\u").is_some() {
+            return decode_system(json)
+                .map(SystemPrompt::from)
+                .map_err(|_| give_up());
+        }
+        if walk_may_fail(json) {
+            return Err(give_up());
+        }
+        Ok(SystemPrompt::anthropic_json(json))
+    }
+}
+
+fn give_up<E: de::Error>() -> E {
+    E::custom(READ_RAW)
 }
 
 /// `system` (any): a string as-is; an array keeps the non-empty `text` of `type:"text"`
@@ -988,5 +1045,85 @@ mod tests {
             "You are a security monitor"
         );
         assert_eq!(parse_for_chain(&raw.to_string()).unwrap().system, "");
+    }
+
+    /// A chain under the later rules keeps the system prompt as sent where it will decode
+    /// to the same text later, decodes it now where it holds a `\u` escape, and gives up on
+    /// it where decoding might fail; the request or error is always the exact parse's.
+    #[test]
+    fn a_system_prompt_kept_as_sent_parses_as_decoded() {
+        let cases = [
+            (r#""plain \"quoted\" \\ \/ text\n""#, Some(true)),
+            (
+                r#"[{"type":"text","text":"a"},{"text":"b","type":"text"},{"type":"image"}]"#,
+                Some(true),
+            ),
+            (
+                r#"[{"type":"text","text":"dated 2025-10-01","cache_control":{"ttl":3600}}]"#,
+                Some(true),
+            ),
+            (
+                r#"[{"type":"text","text":"t","type":"image"},"s",7,null,[1]]"#,
+                Some(true),
+            ),
+            (
+                r#"{"type":"text","text":"an object is no prompt"}"#,
+                Some(true),
+            ),
+            ("null", Some(true)),
+            ("12345", Some(true)),
+            ("1e400", None),
+            (r#""caf\u00e9 \ud83d\ude00""#, Some(false)),
+            (
+                r#"[{"type":"text","text":"\\u is a backslash and a u"}]"#,
+                Some(false),
+            ),
+            (r#"[{"type":"text","text":"s","n":-1e400}]"#, None),
+            (r#"[{"type":"text","text":"s","n":1e300}]"#, Some(true)),
+            (
+                r#"[{"type":"text","text":"s"},{"deep":[[[[[[[[[[[[[["123"]]]]]]]]]]]]]]}]"#,
+                Some(true),
+            ),
+            (r#"[{"type":"text","text":"s""#, None),
+            (r#"[{"type":"text","text":"bad \x escape"}]"#, None),
+            (r#"[{"type":"text","text":"s"},]"#, None),
+        ];
+        for (system, kept) in cases {
+            let body = format!(r#"{{"system":{system},"messages":[]}}"#);
+            let parsed = super::parse(&body, Scope::Chain, &NEW);
+            assert_eq!(
+                parsed,
+                run(&body, request_seed_exact(Scope::Chain, &NEW)),
+                "{body}"
+            );
+            assert_ne!(parsed, Err(ParseError::Type(READ_RAW.into())), "{body}");
+            let in_place = run(&body, request_seed(Scope::Chain, &NEW));
+            match kept {
+                Some(kept) => assert_eq!(
+                    in_place.map(|req| req.system.json().is_some()),
+                    Ok(kept),
+                    "{body}"
+                ),
+                None => assert!(in_place.is_err(), "{body}"),
+            }
+        }
+        // Go walks a value 150 levels deep with digits in it, and fails; without digits
+        // in it, serde_json skips it unwalked, whatever else holds digits.
+        let (open, close) = ("[".repeat(150), "]".repeat(150));
+        for (system, fails) in [
+            (
+                format!(r#"[{{"type":"text","text":"t"}},{open}123{close}]"#),
+                true,
+            ),
+            (
+                format!(r#"[{{"type":"text","text":"123"}},{open}{close}]"#),
+                false,
+            ),
+        ] {
+            let body = format!(r#"{{"system":{system}}}"#);
+            let parsed = super::parse(&body, Scope::Chain, &NEW);
+            assert_eq!(parsed.is_err(), fails);
+            assert_eq!(parsed, run(&body, request_seed_exact(Scope::Chain, &NEW)));
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod provider;
 mod raw;
 pub mod responses;
 pub mod rules;
+mod system;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -24,6 +25,7 @@ use crate::gojson::{in_place_struct, pointer_fields};
 pub use error::ParseError;
 pub use raw::RawJson;
 pub use rules::Rules;
+pub use system::SystemPrompt;
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -48,8 +50,8 @@ fn is_empty_map(m: &Option<Map<String, Value>>) -> bool {
 pub struct ChatRequest {
     pub model: String,
     pub messages: Vec<Message>,
-    /// Anthropic's system prompt (never a message, never hashed).
-    pub system: String,
+    /// The system prompt (never a message, never hashed).
+    pub system: SystemPrompt,
     pub max_tokens: Option<i64>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,

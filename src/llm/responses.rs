@@ -91,6 +91,7 @@ impl<'de> DeserializeSeed<'de> for RequestSeed {
 #[derive(Default)]
 pub(super) struct RawRequest {
     req: ChatRequest,
+    instructions: String,
     /// The messages of the last `input`, or Go's text for why it gives none.
     input: Option<Result<Vec<Message>, String>>,
 }
@@ -99,7 +100,7 @@ typed_fields! {
     RawRequest, "openai.responsesRequest", "a Responses request object", |this, p, map| {
         "model" => set_str(map, p.field("model"), &mut this.req.model)?,
         "input" => this.input = Some(input_messages(map.next_value()?)),
-        "instructions" => set_str(map, p.field("instructions"), &mut this.req.system)?,
+        "instructions" => set_str(map, p.field("instructions"), &mut this.instructions)?,
         "max_output_tokens" => {
             this.req.max_tokens = map.next_value_seed(Int(p.field("max_output_tokens")))?
         },
@@ -127,6 +128,7 @@ impl TypedStruct for RawRequest {
         let messages = self.input.transpose()?.unwrap_or_default();
         Ok(ChatRequest {
             messages,
+            system: self.instructions.into(),
             responses: true,
             ..self.req
         })

@@ -3,6 +3,7 @@
 //! injected context. Kinds are metadata: never hashed.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::fmt;
 use std::sync::LazyLock;
 
@@ -10,7 +11,7 @@ use memchr::memmem::Finder;
 use memchr::{memchr_iter, memchr2_iter};
 
 use crate::llm::rules::Injection;
-use crate::llm::{ChatRequest, Message};
+use crate::llm::{ChatRequest, Message, SystemPrompt};
 
 /// The kind of a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -134,17 +135,32 @@ struct Needles {
     summary_sections: [Finder<'static>; 8],
 }
 
-/// A lower-case ASCII needle and its searcher.
+/// A lower-case ASCII needle, its searcher, and how it is written inside a JSON string.
 struct Needle<'n> {
     text: &'n str,
     finder: Finder<'n>,
+    /// The needle inside a JSON string without `\u` escapes, which write every other
+    /// character as itself but `"` and `\` (`\"`, `\\`): `None` for a needle with a `/`
+    /// (which may be written `\/`) or a control character (always escaped).
+    in_json: Option<String>,
 }
 
 impl<'n> Needle<'n> {
     fn new(text: &'n str) -> Self {
+        let in_json = (!text.bytes().any(|b| b == b'/' || b.is_ascii_control())).then(|| {
+            let mut escaped = String::with_capacity(text.len());
+            for c in text.chars() {
+                if matches!(c, '"' | '\\') {
+                    escaped.push('\\');
+                }
+                escaped.push(c);
+            }
+            escaped
+        });
         Needle {
             text,
             finder: Finder::new(text),
+            in_json,
         }
     }
 }
@@ -164,7 +180,7 @@ static NEEDLES: LazyLock<Needles> = LazyLock::new(|| Needles {
 /// decide first; message texts are the fallback.
 pub fn classify(request: &ChatRequest, response: &Message) -> NodeKind {
     let needles = &*NEEDLES;
-    let system = AsciiLowered::new(&request.system);
+    let system = SystemText::new(&request.system);
     let tools = request.tools;
     let streaming = request.stream == Some(true);
     let first = request.messages.first().map(text_of).unwrap_or_default();
@@ -278,6 +294,47 @@ fn text_of(message: &Message) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The system prompt as [`SystemText::contains`] searches it for needles as Go lowers it.
+///
+/// A prompt kept as sent ([`SystemPrompt::json`]: JSON without `\u` escapes) is searched in
+/// place first. Every character of its decoded text is written in it as itself, except `"`
+/// and `\` (escaped with a `\`), and the text is its strings' texts, joined with `"\n"`. So
+/// a needle without a newline, `/` or other control character that is in the decoded text
+/// is in the JSON in its escaped form, with ASCII case ignored as in [`AsciiLowered`] where
+/// no character lowers into ASCII. Where the escaped needle is absent, so is the needle;
+/// where it is present (it may be in a key, or in a part that is not text), the prompt is
+/// decoded, once, and searched.
+struct SystemText<'a> {
+    prompt: &'a SystemPrompt,
+    /// The prompt as sent, when the search in place can tell a needle is absent.
+    json: Option<&'a str>,
+    decoded: OnceCell<AsciiLowered<'a>>,
+}
+
+impl<'a> SystemText<'a> {
+    fn new(prompt: &'a SystemPrompt) -> Self {
+        SystemText {
+            prompt,
+            json: prompt
+                .json()
+                .filter(|json| !lowers_into_ascii(json.as_bytes())),
+            decoded: OnceCell::new(),
+        }
+    }
+
+    /// Whether the Go-lowered decoded prompt contains `needle`.
+    fn contains(&self, needle: &Needle<'_>) -> bool {
+        if let (Some(json), Some(in_json)) = (self.json, &needle.in_json)
+            && !contains_ignoring_ascii_case(json.as_bytes(), in_json)
+        {
+            return false;
+        }
+        self.decoded
+            .get_or_init(|| AsciiLowered::of(self.prompt.text()))
+            .contains(needle)
+    }
+}
+
 /// A text as [`AsciiLowered::contains`] searches it for ASCII needles as Go lowers it.
 ///
 /// Under Go's `strings.ToLower` ([`go_lower`]) every character outside ASCII lowers to
@@ -289,7 +346,7 @@ fn text_of(message: &Message) -> Cow<'_, str> {
 /// searched where the needle's rarest byte is.
 enum AsciiLowered<'a> {
     /// A long text, matched with ASCII case ignored.
-    CaseIgnored(&'a str),
+    CaseIgnored(Cow<'a, str>),
     /// A short text with its ASCII letters lowered, or a text with one of the two
     /// characters lowered as Go does.
     Lowered(Cow<'a, str>),
@@ -300,8 +357,12 @@ const LONG_TEXT: usize = 4096;
 
 impl<'a> AsciiLowered<'a> {
     fn new(text: &'a str) -> Self {
+        AsciiLowered::of(Cow::Borrowed(text))
+    }
+
+    fn of(text: Cow<'a, str>) -> Self {
         if lowers_into_ascii(text.as_bytes()) {
-            return AsciiLowered::Lowered(Cow::Owned(go_lower(text)));
+            return AsciiLowered::Lowered(Cow::Owned(go_lower(&text)));
         }
         if text.len() >= LONG_TEXT {
             return AsciiLowered::CaseIgnored(text);
@@ -312,7 +373,7 @@ impl<'a> AsciiLowered<'a> {
             .bytes()
             .fold(false, |upper, b| upper | b.is_ascii_uppercase())
         {
-            return AsciiLowered::Lowered(Cow::Borrowed(text));
+            return AsciiLowered::Lowered(text);
         }
         AsciiLowered::Lowered(Cow::Owned(text.to_ascii_lowercase()))
     }
@@ -710,6 +771,149 @@ mod tests {
                 AsciiLowered::new(&text).contains(&Needle::new(&needle)),
                 go_lower(&text).contains(&needle)
             );
+        }
+    }
+
+    /// The system prompt of an Anthropic request, as a chain under the later rules parses
+    /// it: kept as sent where it can be.
+    fn chain_system(system: &str) -> SystemPrompt {
+        let body = format!(r#"{{"system":{system},"messages":[]}}"#);
+        crate::llm::provider::Provider::Anthropic
+            .parse_request_for_chain(Some(&body), &Rules::TAPES_6EA4DFC)
+            .map(|request| request.system)
+            .unwrap_or_else(|e| panic!("{body}: {e}"))
+    }
+
+    /// What [`SystemText::contains`] answers: whether the Go-lowered prompt holds the needle.
+    fn decoded_contains(prompt: &SystemPrompt, needle: &str) -> bool {
+        go_lower(&prompt.text()).contains(needle)
+    }
+
+    const SYSTEM_NEEDLES: [&str; 6] = [
+        "you are a security monitor",
+        r#"{"title""#,
+        "<conversation>",
+        "ik",
+        r"a\b/c",
+        "x y",
+    ];
+
+    #[test]
+    fn a_system_prompt_is_searched_in_place_as_decoded() {
+        let cases = [
+            (r#""You Are A Security Monitor""#, true),
+            (
+                r#"[{"type":"text","text":"Reply as {\"TITLE\": …}"}]"#,
+                true,
+            ),
+            (
+                r#"[{"type":"image","text":"you are a security monitor"}]"#,
+                true,
+            ),
+            (
+                r#"[{"type":"text","text":"x"},{"you are a security monitor":1}]"#,
+                true,
+            ),
+            (
+                r#"[{"type":"text","text":"x"},{"type":"text","text":" y"}]"#,
+                true,
+            ),
+            (r#""a\\b\/c and a\\b/c""#, true),
+            (r#""<conversation\n>\n<CONVERSATION>""#, true),
+            (r#""\u0059ou are a security monitor""#, false),
+            (r#""sk\u0130n""#, false),
+            ("\"SK\u{130}N \u{212a}\"", true),
+        ];
+        for (system, kept) in cases {
+            let prompt = chain_system(system);
+            assert_eq!(prompt.json().is_some(), kept, "{system}");
+            let searched = SystemText::new(&prompt);
+            for needle in SYSTEM_NEEDLES {
+                assert_eq!(
+                    searched.contains(&Needle::new(needle)),
+                    decoded_contains(&prompt, needle),
+                    "{system} {needle:?}"
+                );
+            }
+        }
+    }
+
+    /// Pieces of a JSON string's text: needles and their parts in either case, escapes of
+    /// every kind, and the characters that lower into ASCII.
+    const PIECES: [&str; 24] = [
+        "you are a ",
+        "SECURITY MONITOR",
+        "Security ",
+        "monitor",
+        "{",
+        r#"\"title\""#,
+        r#"\"TITLE\""#,
+        r"\u0022",
+        "<conversation>",
+        "<CONVER",
+        "sation>",
+        r"\n",
+        r"\\",
+        r"\/",
+        "a",
+        "b/c",
+        r"\u0059ou",
+        r"\u0130",
+        "\u{130}",
+        "K",
+        "\u{212a}",
+        "i",
+        " ",
+        "x",
+    ];
+
+    fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop::collection::vec(prop::sample::select(&PIECES[..]), 0..12)
+            .prop_map(|pieces| format!(r#""{}""#, pieces.concat()))
+    }
+
+    fn json_system() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let part = (
+            json_text(),
+            prop::sample::select(&["text", "image"][..]),
+            any::<bool>(),
+        )
+            .prop_map(|(text, kind, type_first)| {
+                if type_first {
+                    format!(r#"{{"type":"{kind}","text":{text}}}"#)
+                } else {
+                    // The text as a key too: found in place, not in the decoded text.
+                    format!(r#"{{"text":{text},"type":"{kind}",{text}:0}}"#)
+                }
+            });
+        prop_oneof![
+            json_text(),
+            prop::collection::vec(part, 0..4).prop_map(|parts| format!("[{}]", parts.join(","))),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_system_prompt_searched_in_place_agrees_with_its_decoded_text(
+            system in json_system(),
+            long in proptest::prelude::any::<bool>(),
+        ) {
+            // Long texts are searched with case ignored, short ones lowered first.
+            let system = match system.strip_prefix('"') {
+                Some(rest) if long => format!("\"{}{rest}", "x".repeat(LONG_TEXT)),
+                _ => system,
+            };
+            let prompt = chain_system(&system);
+            let searched = SystemText::new(&prompt);
+            for needle in SYSTEM_NEEDLES {
+                proptest::prop_assert_eq!(
+                    searched.contains(&Needle::new(needle)),
+                    decoded_contains(&prompt, needle),
+                    "{} {:?}", system, needle
+                );
+            }
         }
     }
 
