@@ -160,8 +160,9 @@ impl Chunked {
             tail = Some(Tail::new(old, old_cuts, request));
         }
         let start = cuts.last().map_or(0, |c| c.end);
-        let resumed = tail.as_ref().and_then(|t| t.from(start));
-        if resumed.is_none() {
+        if let Some(rest) = tail.as_ref().and_then(|t| t.from(start)) {
+            cuts.extend(rest);
+        } else {
             for chunk in FastCDC::new(&request[start..], DATA_MIN, DATA_AVG, DATA_MAX) {
                 let end = start + chunk.offset + chunk.length;
                 let hash = sha256(&request[start + chunk.offset..end]);
@@ -173,7 +174,6 @@ impl Chunked {
                 }
             }
         }
-        cuts.extend(resumed.into_iter().flatten());
         let mut pieces = Vec::new();
         let mut seen = HashSet::new();
         let mut list = Vec::with_capacity(cuts.len() * HASH_LEN);

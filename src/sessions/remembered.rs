@@ -57,8 +57,7 @@ impl RememberedRequest {
     /// which the budget would not see.
     pub(super) fn keep(raw: &RawTurn, budget: &Arc<RequestBudget>) -> Option<Self> {
         let cuts = raw.request_chunks().cuts();
-        let charge = raw.request.len() + std::mem::size_of_val(cuts);
-        if raw.request.is_empty() || !budget.take(charge) {
+        if raw.request.is_empty() || !budget.take(charge(&raw.request, cuts)) {
             return None;
         }
         Some(RememberedRequest {
@@ -72,15 +71,16 @@ impl RememberedRequest {
     pub(super) fn previous(&self) -> (&[u8], &[Cut]) {
         (&self.bytes, &self.cuts)
     }
+}
 
-    fn charge(&self) -> usize {
-        self.bytes.len() + std::mem::size_of_val(self.cuts.as_slice())
-    }
+/// What a kept request is charged: its bytes and its cuts.
+fn charge(bytes: &[u8], cuts: &[Cut]) -> usize {
+    bytes.len() + std::mem::size_of_val(cuts)
 }
 
 impl Drop for RememberedRequest {
     fn drop(&mut self) {
-        self.budget.give_back(self.charge());
+        self.budget.give_back(charge(&self.bytes, &self.cuts));
     }
 }
 

@@ -240,19 +240,30 @@ const DIRECT_CHUNKS: usize = 8;
 /// commit to meet and report.
 pub fn prepare_ahead(raw: &RawTurn, previous: Option<(&[u8], &[Cut])>, known: &KnownHashes) {
     let chunked = raw.chunk_after(previous);
-    if raw.reprocess_of.is_some() || known.is_empty_of_chunks() {
+    if raw.reprocess_of.is_some() {
         return;
     }
-    let ahead: Vec<&ChunkHash> = chunked
-        .pieces()
-        .iter()
-        .map(Piece::hash)
-        .filter(|h| !known.contains_chunk(h))
-        .take(DIRECT_CHUNKS + 1)
-        .collect();
-    if ahead.len() <= DIRECT_CHUNKS {
-        let _ = raw.compress_ahead(ahead);
+    let (unknown, look_up) = unknown_pieces(chunked.pieces(), Some(known));
+    if !look_up {
+        let _ = raw.compress_ahead(unknown);
     }
+}
+
+/// The pieces `known` does not hold, and whether the org must be asked which of them it
+/// stores. A warm turn's few new chunks are written straight away (`ON CONFLICT DO NOTHING`
+/// keeps one copy), which saves the lookup statement; many unknown chunks, as in a
+/// session's first turn, are looked up so that only the missing ones are compressed. Only a
+/// warm session's actor has remembered chunks; a cold turn, and a quarantined one, look up
+/// what the org stores, so what they report stored (and what a quarantine charges) counts
+/// only the chunks they add.
+fn unknown_pieces<'p>(pieces: &'p [Piece], known: Option<&KnownHashes>) -> (Vec<&'p Piece>, bool) {
+    let unknown: Vec<&Piece> = pieces
+        .iter()
+        .filter(|p| !known.is_some_and(|k| k.contains_chunk(p.hash())))
+        .collect();
+    let warm = known.is_some_and(|k| !k.is_empty_of_chunks());
+    let look_up = !warm || unknown.len() > DIRECT_CHUNKS;
+    (unknown, look_up)
 }
 
 /// The chunks a raw row needs that its org does not store yet, compressed.
@@ -348,18 +359,8 @@ impl<'a> PreparedRaw<'a> {
                 chunk_bytes: 0,
             });
         }
-        let unknown: Vec<&Piece> = pieces
-            .iter()
-            .filter(|p| !self.known.is_some_and(|k| k.contains_chunk(p.hash())))
-            .collect();
-        // A warm turn's few new chunks are written straight away (`ON CONFLICT DO NOTHING`
-        // keeps one copy), which saves the lookup statement; many unknown chunks, as in a
-        // session's first turn, are looked up so that only the missing ones are compressed.
-        // Only a warm session's actor has remembered chunks; a cold turn, and a quarantined
-        // one, look up what the org stores, so what they report stored (and what a quarantine
-        // charges) counts only the chunks they add.
-        let warm = self.known.is_some_and(|k| !k.is_empty_of_chunks());
-        let stored = if !warm || unknown.len() > DIRECT_CHUNKS {
+        let (unknown, look_up) = unknown_pieces(pieces, self.known);
+        let stored = if look_up {
             let hashes: Vec<&ChunkHash> = unknown.iter().map(|p| p.hash()).collect();
             raw_chunks::existing(txn, self.org_id, &hashes).await?
         } else {

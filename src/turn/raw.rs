@@ -16,7 +16,7 @@ use bytes::Bytes;
 use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
-use crate::capture::chunks::{self, ChunkError, ChunkHash, Chunked, Cut};
+use crate::capture::chunks::{self, ChunkError, ChunkHash, Chunked, Cut, Piece};
 
 /// The most `raw_response` bytes a raw turn keeps (8 MiB, decoded from base64); longer ones
 /// are dropped and marked (docs/capture.md §9).
@@ -174,27 +174,21 @@ impl RawTurn {
             .get_or_init(|| Chunked::split_after(&self.request, previous))
     }
 
-    /// Compresses the chunks of `hashes` now (once), for the commit to take with
-    /// [`RawTurn::compressed`]: work moved off the database writer, which the turns of
-    /// every session share, to the caller's thread. Hashes that are not chunks of the
-    /// request are skipped.
+    /// Compresses `pieces` (pieces of [`RawTurn::request_chunks`]) now, once, for the
+    /// commit to take with [`RawTurn::compressed`]: work moved off the database writer,
+    /// which the turns of every session share, to the caller's thread.
     pub fn compress_ahead<'a>(
         &self,
-        hashes: impl IntoIterator<Item = &'a ChunkHash>,
+        pieces: impl IntoIterator<Item = &'a Piece>,
     ) -> Result<(), ChunkError> {
         if self.compressed.get().is_some() {
             return Ok(());
         }
         let chunked = self.request_chunks();
-        let by_hash: HashMap<&ChunkHash, &chunks::Piece> =
-            chunked.pieces().iter().map(|p| (p.hash(), p)).collect();
         let mut compressed = HashMap::new();
-        for hash in hashes {
-            let Some(piece) = by_hash.get(hash) else {
-                continue;
-            };
+        for piece in pieces {
             if let Some(bytes) = chunked.bytes(piece, &self.request) {
-                compressed.insert(*hash, chunks::compress(bytes)?);
+                compressed.insert(*piece.hash(), chunks::compress(bytes)?);
             }
         }
         // Set at most once: a concurrent second call computed the same bytes.
